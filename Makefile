@@ -1,0 +1,23 @@
+# The two commands of the README: `make demo` (install, then run the embedded demo) and
+# `make test` (install, then run the test suite). Both install into .venv on first use.
+VENV ?= .venv
+CORES ?= all
+# CPU wheel by default; GPU users install the CUDA build of torch first (see README).
+TORCH ?= torch==2.13.0
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet "$(TORCH)"
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+.PHONY: install demo test report
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --report results/report.html
+
+test: install
+	$(VENV)/bin/python -m pytest tests

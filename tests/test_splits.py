@@ -1,0 +1,81 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from downscaling.splits import SEASONS, has_history, make_splits, season_of
+
+G5NR = pd.date_range("2005-05-15", "2007-06-16")
+MERRA2 = pd.date_range("2000-01-01", "2008-12-31")
+SETTINGS = dict(n_lag=40, test_ratio=0.10, buffer_days=45, seed=7)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return make_splits(G5NR, MERRA2, **SETTINGS)
+
+
+@pytest.mark.parametrize("source", ["g5nr", "merra2"])
+def test_no_test_day_trains_and_every_test_day_has_history(splits, source):
+    dates = G5NR if source == "g5nr" else MERRA2
+    for season in SEASONS:
+        df = splits[source][season]
+        test = set(df.date[df.split == "test"])
+        train = set(df.date[df.split == "train"])
+        assert test and not test & train
+        ok = dict(zip(dates, has_history(dates, SETTINGS["n_lag"])))
+        assert all(ok[d] for d in test)
+        assert all(d - pd.Timedelta(days=40) in set(dates) for d in test)
+
+
+@pytest.mark.parametrize("source", ["g5nr", "merra2"])
+def test_test_share_is_ten_percent_of_core_days(splits, source):
+    dates = G5NR if source == "g5nr" else MERRA2
+    for season in SEASONS:
+        df = splits[source][season]
+        n_core = int((season_of(dates) == season).sum())
+        n_test = int((df.split == "test").sum())
+        assert abs(n_test - 0.10 * n_core) <= 1
+
+
+def test_buffer_days_are_train_only_and_within_45_days(splits):
+    for season in SEASONS:
+        df = splits["g5nr"][season]
+        buffer = df[season_of(df.date) != season]
+        assert len(buffer) > 0
+        assert (buffer.split == "train").all()
+        core_days = df.date[season_of(df.date) == season]
+        gaps = [(core_days[core_days > d].min() - d).days for d in buffer.date]
+        assert 1 <= min(gaps) and max(gaps) <= 45
+
+
+def test_no_g5nr_test_day_trains_anything(splits):
+    g5nr_test = pd.concat([df.date[df.split == "test"] for df in splits["g5nr"].values()])
+    for source in ("g5nr", "merra2"):
+        for df in splits[source].values():
+            assert not set(df.date[df.split == "train"]) & set(g5nr_test)
+
+
+def test_g5nr_test_days_are_merra2_test_days(splits):
+    for season in SEASONS:
+        g, m = splits["g5nr"][season], splits["merra2"][season]
+        assert set(g.date[g.split == "test"]) <= set(m.date[m.split == "test"])
+
+
+def test_same_seed_same_split_other_seed_differs():
+    a = make_splits(G5NR, MERRA2, **SETTINGS)["g5nr"]["JJA"]
+    b = make_splits(G5NR, MERRA2, **SETTINGS)["g5nr"]["JJA"]
+    c = make_splits(G5NR, MERRA2, **{**SETTINGS, "seed": 8})["g5nr"]["JJA"]
+    assert a.to_csv() == b.to_csv()
+    assert a.to_csv() != c.to_csv()
+
+
+def test_too_short_record_is_a_clear_error():
+    short = pd.date_range("2005-06-01", "2005-07-12")  # 42 days: 2 with history, 4 wanted
+    with pytest.raises(ValueError, match="history"):
+        make_splits(short, short, **SETTINGS)
+
+
+def test_season_of():
+    days = pd.to_datetime(["2005-12-01", "2006-02-28", "2006-03-01", "2006-11-30"])
+    assert list(season_of(days)) == ["DJF", "DJF", "MAM", "SON"]
+    assert np.all(has_history(pd.date_range("2005-01-01", periods=3), 1) == [False, True, True])

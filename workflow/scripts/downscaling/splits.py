@@ -1,0 +1,152 @@
+"""Season x time-axis splits: which days train, which days test.
+
+Natural seasons (DJF, MAM, JJA, SON). Test days are drawn from a season's *core* days (the days
+of its months) that have ``n_lag`` days of history in the record, so every test day can be
+predicted from its own past. The ``buffer_days`` days before each core day may enter training
+only. Test days of the G5NR axis (and their MERRA-2 twins) never enter any training set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SEASON_MONTHS = {"DJF": (12, 1, 2), "MAM": (3, 4, 5), "JJA": (6, 7, 8), "SON": (9, 10, 11)}
+SEASONS = tuple(SEASON_MONTHS)
+
+
+def season_of(dates) -> np.ndarray:
+    """Season name of each date (array of 'DJF', 'MAM', 'JJA', 'SON')."""
+    months = pd.DatetimeIndex(dates).month
+    lookup = {m: s for s, months_ in SEASON_MONTHS.items() for m in months_}
+    return np.array([lookup[m] for m in months])
+
+
+def _day_numbers(dates) -> np.ndarray:
+    return pd.DatetimeIndex(dates).values.astype("datetime64[D]").astype(np.int64)
+
+
+def has_history(dates, n_lag: int) -> np.ndarray:
+    """True for each date whose ``n_lag`` previous calendar days are all in ``dates``."""
+    days = _day_numbers(dates)
+    if len(days) == 0:
+        return np.zeros(0, dtype=bool)
+    present = np.zeros(days.max() - days.min() + 1, dtype=np.int64)
+    present[days - days.min()] = 1
+    # present_before[i] = how many of the days before offset i are in the record
+    present_before = np.concatenate([[0], np.cumsum(present)])
+    offsets = days - days.min()
+    start = offsets - n_lag
+    return (start >= 0) & (present_before[offsets] - present_before[np.maximum(start, 0)] == n_lag)
+
+
+def draw_test_days(
+    dates, season: str, n_lag: int, test_ratio: float, seed: int, required=()
+) -> pd.DatetimeIndex:
+    """Test days of one season: ``round(test_ratio * n_core)`` days, seeded.
+
+    ``required`` days (e.g. the G5NR test days on the MERRA-2 axis) are taken first; the rest
+    is drawn without replacement from the core days that have ``n_lag`` days of history.
+    Raises ValueError when too few core days have enough history.
+    """
+    dates = pd.DatetimeIndex(dates)
+    core = dates[season_of(dates) == season]
+    n_test = int(round(test_ratio * len(core)))
+    required = pd.DatetimeIndex(required).intersection(core)
+    eligible = core[has_history(dates, n_lag)[season_of(dates) == season]]
+    candidates = eligible.difference(required)
+    n_draw = n_test - len(required)
+    if n_draw > len(candidates):
+        raise ValueError(
+            f"{season}: {n_test} test days wanted but only {len(eligible)} of {len(core)} core "
+            f"days have {n_lag} days of history; lengthen the record or lower test_ratio"
+        )
+    season_seed = [seed, SEASONS.index(season)]
+    drawn = np.random.default_rng(season_seed).choice(
+        len(candidates), size=max(n_draw, 0), replace=False
+    )
+    return required.union(candidates[np.sort(drawn)])
+
+
+def season_split(
+    dates, season: str, test_days, buffer_days: int, never_train=()
+) -> pd.DataFrame:
+    """Rows (date, split) for one season: core days train or test, buffer days train only.
+
+    ``never_train`` days (test days of any season or source) are left out of training, also
+    when they fall into this season's buffer.
+    """
+    dates = pd.DatetimeIndex(dates)
+    core = dates[season_of(dates) == season]
+    test_days = pd.DatetimeIndex(test_days)
+    forbidden = pd.DatetimeIndex(never_train).union(test_days)
+    # each core day d lends d - buffer_days .. d - 1 to training
+    before = _day_numbers(core)[:, None] - np.arange(1, buffer_days + 1)[None, :]
+    buffer = pd.DatetimeIndex(np.unique(before).astype("datetime64[D]"))
+    buffer = buffer.intersection(dates).difference(core)
+    train = core.union(buffer).difference(forbidden)
+    rows = pd.concat(
+        [
+            pd.DataFrame({"date": train, "split": "train"}),
+            pd.DataFrame({"date": core.intersection(test_days), "split": "test"}),
+        ]
+    )
+    return rows.sort_values("date").reset_index(drop=True)
+
+
+def all_test_days(dates, n_lag: int, test_ratio: float, seed: int, required=()) -> dict:
+    """Test days of every season (always all four, so buffers never swallow another season's)."""
+    return {
+        s: draw_test_days(dates, s, n_lag, test_ratio, seed, required=required) for s in SEASONS
+    }
+
+
+def _union(indexes) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.concatenate([np.asarray(i) for i in indexes])).unique().sort_values()
+
+
+def make_splits(
+    g5nr_dates, merra2_dates, n_lag: int, test_ratio: float, buffer_days: int, seed: int
+) -> dict:
+    """Both time axes' splits: ``{"g5nr": {season: df}, "merra2": {season: df}}``.
+
+    The MERRA-2 test days of a season include the season's G5NR test days (their twins), and
+    no G5NR test day of any season trains the small U-Net.
+    """
+    g5nr_test = all_test_days(g5nr_dates, n_lag, test_ratio, seed)
+    g5nr_all_test = _union(g5nr_test.values())
+    merra2_test = all_test_days(merra2_dates, n_lag, test_ratio, seed, required=g5nr_all_test)
+    merra2_all_test = _union(merra2_test.values())
+    return {
+        "g5nr": {
+            s: season_split(g5nr_dates, s, g5nr_test[s], buffer_days, never_train=g5nr_all_test)
+            for s in SEASONS
+        },
+        "merra2": {
+            s: season_split(
+                merra2_dates,
+                s,
+                merra2_test[s],
+                buffer_days,
+                never_train=merra2_all_test.union(g5nr_all_test),
+            )
+            for s in SEASONS
+        },
+    }
+
+
+def read_split(path) -> pd.DataFrame:
+    """A split CSV as a DataFrame with a datetime ``date`` column."""
+    return pd.read_csv(path, parse_dates=["date"])
+
+
+def record_dates(paths) -> pd.DatetimeIndex:
+    """Dates present in every one of the given daily cubes (netCDF with a ``time`` axis)."""
+    import xarray as xr
+
+    common = None
+    for path in paths:
+        with xr.open_dataset(path) as ds:
+            days = pd.DatetimeIndex(ds["time"].values).normalize()
+        common = days if common is None else common.intersection(days)
+    return common

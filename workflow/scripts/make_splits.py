@@ -1,0 +1,21 @@
+"""Write one season's train/test days of one time axis (see downscaling.splits)."""
+
+from downscaling.runtime import log_to_file
+from downscaling.splits import make_splits, record_dates
+
+log = log_to_file(snakemake.log[0])
+g5nr_dates = record_dates(snakemake.input.g5nr)
+merra2_dates = record_dates(snakemake.input.merra2) if snakemake.input.merra2 else g5nr_dates
+cfg = snakemake.params.splits
+splits = make_splits(
+    g5nr_dates,
+    merra2_dates,
+    n_lag=cfg["n_lag"],
+    test_ratio=cfg["test_ratio"],
+    buffer_days=cfg["buffer_days"],
+    seed=snakemake.params.seed,
+)
+table = splits[snakemake.wildcards.source][snakemake.wildcards.season]
+log.info("%s %s: %s", snakemake.wildcards.source, snakemake.wildcards.season,
+         table["split"].value_counts().to_dict())
+table.to_csv(snakemake.output[0], index=False, date_format="%Y-%m-%d")
