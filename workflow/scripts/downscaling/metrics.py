@@ -1,0 +1,184 @@
+"""Verification metrics for downscaled fields: deterministic scores and ensemble skill.
+
+All scores are meant for log10 AOD values (as the paper evaluates them) and are NaN-aware:
+a pixel counts only where the truth and the prediction (every member, for ensembles) are
+finite. Arrays of any shape are accepted; pixels of all days are pooled unless stated.
+"""
+import numpy as np
+import pandas as pd
+
+
+def _finite_pairs(pred, truth):
+    """Flatten `pred` and `truth` (same shape) to 1-D float64 arrays of the pixels finite in both.
+
+    Raises ValueError when the shapes differ or no pixel is finite in both.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} does not match truth shape {truth.shape}")
+    valid = np.isfinite(pred) & np.isfinite(truth)
+    if not valid.any():
+        raise ValueError(f"no pixel is finite in both prediction and truth (shape {truth.shape})")
+    return pred[valid], truth[valid]
+
+
+def _pearson_r(p, t):
+    """Pearson correlation of two 1-D arrays; NaN when either is constant (r undefined)."""
+    p_dev, t_dev = p - p.mean(), t - t.mean()
+    denominator = np.sqrt(np.sum(p_dev**2) * np.sum(t_dev**2))
+    return float(np.sum(p_dev * t_dev) / denominator) if denominator > 0 else float("nan")
+
+
+def rmse(pred, truth):
+    """Root-mean-square error over the finite pixels, in the units of the inputs."""
+    p, t = _finite_pairs(pred, truth)
+    return float(np.sqrt(np.mean((p - t) ** 2)))
+
+
+def mae(pred, truth):
+    """Mean absolute error over the finite pixels, in the units of the inputs."""
+    p, t = _finite_pairs(pred, truth)
+    return float(np.mean(np.abs(p - t)))
+
+
+def r2(pred, truth):
+    """Squared Pearson correlation (the paper's R², not the coefficient of determination).
+
+    NaN when the prediction or the truth is constant.
+    """
+    return _pearson_r(*_finite_pairs(pred, truth)) ** 2
+
+
+def nse(pred, truth):
+    """Nash–Sutcliffe efficiency: 1 - sum((p - t)²) / sum((t - mean(t))²). 1 is perfect.
+
+    NaN when the truth is constant.
+    """
+    p, t = _finite_pairs(pred, truth)
+    truth_sum_squares = np.sum((t - t.mean()) ** 2)
+    if truth_sum_squares == 0:
+        return float("nan")
+    return float(1.0 - np.sum((p - t) ** 2) / truth_sum_squares)
+
+
+def kge(pred, truth):
+    """Kling–Gupta efficiency (Gupta et al. 2009): 1 - sqrt((r-1)² + (alpha-1)² + (beta-1)²).
+
+    r = Pearson correlation, alpha = std(pred)/std(truth) (population std), beta =
+    mean(pred)/mean(truth). 1 is perfect. NaN when the truth is constant or has zero mean
+    (note that log10 AOD is mostly negative, so beta compares two negative means).
+    """
+    p, t = _finite_pairs(pred, truth)
+    if t.std() == 0 or t.mean() == 0:
+        return float("nan")
+    r = _pearson_r(p, t)
+    alpha = p.std() / t.std()
+    beta = p.mean() / t.mean()
+    return float(1.0 - np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
+
+
+DETERMINISTIC_METRICS = {"rmse": rmse, "mae": mae, "r2": r2, "nse": nse, "kge": kge}
+
+
+def all_metrics(pred, truth):
+    """Every deterministic score of `pred` against `truth` (same shape, pooled over all pixels).
+
+    Returns dict with keys rmse, mae, r2, nse, kge (floats) and n_pixels (int, pixels used).
+    """
+    scores = {name: score(pred, truth) for name, score in DETERMINISTIC_METRICS.items()}
+    scores["n_pixels"] = int(_finite_pairs(pred, truth)[0].size)
+    return scores
+
+
+def per_day_metrics(pred, truth, dates):
+    """Scores for each day of a (T, H, W) prediction against its (T, H, W) truth.
+
+    `dates` has length T (anything pandas.to_datetime accepts). Returns a DataFrame with one row
+    per day and columns date, rmse, mae, r2, nse, kge, n_pixels. Raises ValueError when the
+    lengths disagree or a day has no pixel finite in both (the message names the day).
+    """
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    dates = pd.to_datetime(np.asarray(dates))
+    if pred.ndim != 3 or pred.shape != truth.shape or len(dates) != pred.shape[0]:
+        raise ValueError(
+            f"expected prediction and truth of shape (T, H, W) and T dates; got {pred.shape}, "
+            f"{truth.shape} and {len(dates)} dates"
+        )
+    rows = []
+    for date, pred_day, truth_day in zip(dates, pred, truth):
+        try:
+            rows.append({"date": date, **all_metrics(pred_day, truth_day)})
+        except ValueError as error:
+            raise ValueError(f"day {date.date()}: {error}") from error
+    return pd.DataFrame(rows)
+
+
+def _finite_ensemble(members, truth):
+    """Members (M, ...) and truth (...) -> (M, N) and (N,) float64 over pixels finite in all.
+
+    Raises ValueError on mismatched shapes or when no pixel is finite everywhere.
+    """
+    members = np.asarray(members, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    if members.ndim < 1 or members.shape[1:] != truth.shape:
+        raise ValueError(
+            f"members must have shape (M, *truth.shape); got {members.shape} vs truth {truth.shape}"
+        )
+    members = members.reshape(members.shape[0], -1)  # (M, N)
+    truth = truth.reshape(-1)  # (N,)
+    valid = np.isfinite(truth) & np.isfinite(members).all(axis=0)
+    if not valid.any():
+        raise ValueError("no pixel is finite in the truth and every ensemble member")
+    return members[:, valid], truth[valid]
+
+
+def crps_fair(members, truth):
+    """Fair (unbiased) ensemble CRPS, averaged over pixels (Ferro 2014).
+
+    Per pixel: mean_i |X_i - y| - 1/(2 M (M-1)) * sum_{i,j} |X_i - X_j| for members X_1..X_M
+    and truth y; for M = 1 the spread term is zero and the score is the MAE. members: (M, ...)
+    with the truth's shape after the member axis. Units of the inputs; 0 is perfect.
+    """
+    members, truth = _finite_ensemble(members, truth)  # (M, N), (N,)
+    n_members = members.shape[0]
+    skill = np.mean(np.abs(members - truth), axis=0)
+    if n_members == 1:
+        return float(skill.mean())
+    # sum_{i,j} |X_i - X_j| = 2 * sum_k (2k - M + 1) X_(k) over the sorted members (k from 0):
+    # O(M log M) per pixel instead of building the (M, M, N) difference array.
+    ranks = 2 * np.arange(n_members) - n_members + 1
+    pair_sum = 2 * np.einsum("k,kn->n", ranks, np.sort(members, axis=0))
+    spread = pair_sum / (2 * n_members * (n_members - 1))
+    return float(np.mean(skill - spread))
+
+
+def spread_skill_ratio(members, truth):
+    """Ensemble spread over the RMSE of the ensemble mean; ~1 for a reliable ensemble.
+
+    spread = sqrt(mean over pixels of the member variance with ddof=1) * sqrt((M + 1) / M).
+    The factor (M+1)/M accounts for the finite ensemble: for members and truth drawn from the
+    same distribution, E[(mean - y)²] = (1 + 1/M) * variance, so the ratio is then 1
+    (Fortin et al. 2014). < 1 is under-dispersed, > 1 over-dispersed. Needs M >= 2.
+    """
+    members, truth = _finite_ensemble(members, truth)
+    n_members = members.shape[0]
+    if n_members < 2:
+        raise ValueError(f"the spread-skill ratio needs at least 2 members, got {n_members}")
+    spread = np.sqrt(np.mean(members.var(axis=0, ddof=1)) * (n_members + 1) / n_members)
+    skill = np.sqrt(np.mean((members.mean(axis=0) - truth) ** 2))
+    return float(spread / skill)
+
+
+def rank_histogram(members, truth, rng):
+    """Counts of the truth's rank among the M members at each finite pixel: shape (M + 1,).
+
+    Rank = number of members below the truth, plus a uniform random share of the members equal
+    to it (ties broken at random with the numpy Generator `rng`, so a tie does not pile up in one
+    bin). A flat histogram means a reliable ensemble.
+    """
+    members, truth = _finite_ensemble(members, truth)
+    n_below = np.sum(members < truth, axis=0)
+    n_equal = np.sum(members == truth, axis=0)
+    ranks = n_below + rng.integers(0, n_equal + 1)
+    return np.bincount(ranks, minlength=members.shape[0] + 1)
