@@ -1,0 +1,85 @@
+"""Runtime helpers: hashes, atomic checkpoints, RNG states that survive weights_only, log redirection."""
+import hashlib
+import logging
+import random
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from downscaling.runtime import (
+    atomic_save,
+    config_hash,
+    file_hash,
+    load_checkpoint,
+    log_to_file,
+    rng_states,
+    seed_everything,
+    select_device,
+    set_rng_states,
+)
+
+
+def test_config_hash_is_canonical():
+    first = config_hash({"lr": 1e-3, "channels": [16, 32], "area": {"lat": [20, 29]}})
+    assert first == config_hash({"area": {"lat": [20, 29]}, "channels": [16, 32], "lr": 1e-3})
+    assert first != config_hash({"lr": 1e-3, "channels": [16, 64], "area": {"lat": [20, 29]}})
+    assert len(first) == 16 and int(first, 16) >= 0
+
+
+def test_file_hash_matches_hashlib(tmp_path):
+    path = tmp_path / "data.bin"
+    payload = np.random.default_rng(0).bytes(3_000_000)  # several read chunks
+    path.write_bytes(payload)
+    assert file_hash(path) == hashlib.sha256(payload).hexdigest()
+
+
+def test_atomic_save_replaces_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "state.ckpt"
+    atomic_save({"weights": torch.ones(3), "epoch": 1}, path)
+    atomic_save({"weights": torch.zeros(3), "epoch": 2}, path)
+    loaded = load_checkpoint(path)
+    assert loaded["epoch"] == 2 and torch.equal(loaded["weights"], torch.zeros(3))
+    assert [p.name for p in path.parent.iterdir()] == ["state.ckpt"]
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_rng_states_survive_weights_only_round_trip(tmp_path):
+    def draws():
+        return random.random(), np.random.standard_normal(3).tolist(), torch.rand(3)
+
+    seed_everything(5)
+    np.random.standard_normal()  # leaves a cached Gaussian in NumPy's state
+    atomic_save({"rng": rng_states()}, tmp_path / "rng.ckpt")
+    expected = draws()
+    seed_everything(99)
+    set_rng_states(load_checkpoint(tmp_path / "rng.ckpt")["rng"])
+    python_draw, numpy_draws, torch_draws = draws()
+    assert (python_draw, numpy_draws) == expected[:2] and torch.equal(torch_draws, expected[2])
+
+
+def test_log_to_file_captures_stderr_and_logging(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # restored after the test
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    log = log_to_file(tmp_path / "logs" / "job.log")
+    try:
+        log.info("epoch 1/3")
+        print("a warning on stderr", file=sys.stderr)
+        text = (tmp_path / "logs" / "job.log").read_text()
+        assert "epoch 1/3" in text and "a warning on stderr" in text
+    finally:
+        sys.stderr.close()  # the log file
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
+def test_select_device_on_this_machine():
+    threads = torch.get_num_threads()
+    device = select_device(threads)
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="threads"):
+        select_device(0)

@@ -1,0 +1,129 @@
+"""Runtime helpers shared by rule scripts and trainers: device, seeds, logs, hashes, checkpoints.
+
+Checkpoints are read with ``torch.load(weights_only=True)`` everywhere, so everything saved
+through :func:`atomic_save` must be tensors or plain Python values (dict, list, tuple, str,
+int, float, bool, None). :func:`rng_states` packs the global random states in that form.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def select_device(threads: int) -> torch.device:
+    """Return CUDA when a GPU is visible, else the CPU; either way torch uses ``threads`` host threads.
+
+    ``threads`` is the rule's ``threads:`` value. Inter-op threads can only be set once per
+    process (torch raises RuntimeError afterwards); a second call keeps the first value.
+    """
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # already set, or parallel work has started: keep what is there
+        pass
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and all GPUs)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_states() -> dict[str, Any]:
+    """The global random states of torch, CUDA, NumPy and Python in a ``weights_only``-safe form."""
+    np_name, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_internal, py_gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),  # ByteTensor
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_name, np_key.tolist(), int(np_pos), int(np_has_gauss), float(np_gauss)],
+        "python": [py_version, list(py_internal), py_gauss_next],
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore the global random states captured by :func:`rng_states`."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    np_name, np_key, np_pos, np_has_gauss, np_gauss = states["numpy"]
+    np.random.set_state((np_name, np.asarray(np_key, dtype=np.uint32), np_pos, np_has_gauss, np_gauss))
+    py_version, py_internal, py_gauss_next = states["python"]
+    random.setstate((py_version, tuple(py_internal), py_gauss_next))
+
+
+def log_to_file(path: str | os.PathLike, name: str = "downscaling") -> logging.Logger:
+    """Send stderr and Python logging to the Snakemake log file ``path`` (overwritten).
+
+    The file is line-buffered so progress can be followed while the job runs; warnings and an
+    uncaught exception's traceback land there too. Returns the logger ``name`` at INFO level.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
+    sys.stderr = stream
+    logging.basicConfig(
+        stream=stream,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,  # replace handlers a library may have installed
+    )
+    return logging.getLogger(name)
+
+
+def config_hash(obj: Any) -> str:
+    """First 16 hex digits of the SHA-256 of ``obj`` as canonical JSON (sorted keys, compact).
+
+    Values JSON cannot encode (paths, dates) are hashed through ``str``.
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_hash(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 hex digest of the file at ``path``, read in chunks (any file size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to ``path`` so that a kill at any moment leaves either the old or the new file.
+
+    Writes ``<path>.tmp`` in the same directory (same file system), flushes it to disk, then
+    renames it over ``path`` with ``os.replace``, which is atomic.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as stream:
+        torch.save(obj, stream)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`atomic_save` with ``weights_only=True`` (no code runs).
+
+    Raises FileNotFoundError naming ``path`` when it is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    return torch.load(path, map_location=map_location, weights_only=True)

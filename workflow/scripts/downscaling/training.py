@@ -1,0 +1,316 @@
+"""The training loop shared by the small U-Net and the large models, resumable bit for bit.
+
+``fit`` runs Adam with ReduceLROnPlateau on the validation loss, early stopping, optional
+grad-norm clipping, and keeps the best weights. Every epoch ends with an atomic checkpoint;
+a job killed at any point and rerun with the same ``run_id`` continues from the last finished
+epoch and, on CPU, ends with weights bitwise identical to an uninterrupted run. That holds
+because everything random is either a pure function of (seed, epoch) (the tile order, the
+validation noise) or part of the checkpoint (the trainer's generator, the global RNG states).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from downscaling.runtime import atomic_save, load_checkpoint, rng_states, seed_everything, set_rng_states
+
+Batch = tuple[torch.Tensor, ...]
+LossFn = Callable[[nn.Module, Batch, torch.Generator], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimiser, schedule and stopping settings of one training run."""
+
+    lr: float
+    batch_size: int
+    max_epochs: int
+    plateau_factor: float
+    plateau_patience: int
+    min_lr: float
+    early_stop: int  # epochs without a better validation loss before stopping
+    grad_clip: float | None = None  # max global grad norm; None = no clipping
+    tiles_per_epoch: int | None = None  # training items drawn per epoch; None = all of them once
+    seed: int = 0
+
+    def __post_init__(self):
+        counts = {"batch_size": self.batch_size, "max_epochs": self.max_epochs, "early_stop": self.early_stop}
+        if self.tiles_per_epoch is not None:
+            counts["tiles_per_epoch"] = self.tiles_per_epoch
+        too_small = {key: value for key, value in counts.items() if value < 1}
+        if too_small:
+            raise ValueError(f"training settings must be >= 1: {too_small}")
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any], seed: int) -> TrainSettings:
+        """Build from a model's config section (e.g. ``config["small_unet"]``); other keys are ignored.
+
+        Raises ValueError naming the missing key(s).
+        """
+        required = ["lr", "batch_size", "max_epochs", "plateau_factor", "plateau_patience", "min_lr",
+                    "early_stop"]
+        missing = [key for key in required if key not in section]
+        if missing:
+            raise ValueError(f"training config section lacks {missing}; it has {sorted(section)}")
+        grad_clip, tiles = section.get("grad_clip"), section.get("tiles_per_epoch")
+        return cls(
+            lr=float(section["lr"]),
+            batch_size=int(section["batch_size"]),
+            max_epochs=int(section["max_epochs"]),
+            plateau_factor=float(section["plateau_factor"]),
+            plateau_patience=int(section["plateau_patience"]),
+            min_lr=float(section["min_lr"]),
+            early_stop=int(section["early_stop"]),
+            grad_clip=None if grad_clip is None else float(grad_clip),
+            tiles_per_epoch=None if tiles is None else int(tiles),
+            seed=int(seed),
+        )
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns. ``history`` has one dict per finished epoch (resumed ones included):
+    epoch, train_loss, val_loss, lr (used during the epoch), seconds, data_share."""
+
+    best_state: dict[str, torch.Tensor]  # state_dict of the best epoch, on the CPU
+    best_val_loss: float
+    history: list[dict[str, float]]
+    epochs_run: int  # finished epochs in total, including those before a resume
+    stopped_early: bool
+    data_share: float  # mean share of training-step time spent fetching batches
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed mixing ``seed`` and ``epoch`` (well spread even for neighbouring values)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def epoch_indices(n_items: int, tiles_per_epoch: int | None, seed: int, epoch: int) -> list[int]:
+    """The training items of one epoch, in order: a pure function of (seed, epoch).
+
+    ``tiles_per_epoch`` items are taken from concatenated random permutations (so every item is
+    seen equally often up to one), or one full permutation when it is None.
+    """
+    if n_items < 1:
+        raise ValueError("the training set is empty")
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    count = n_items if tiles_per_epoch is None else tiles_per_epoch
+    rounds = math.ceil(count / n_items)
+    order = torch.cat([torch.randperm(n_items, generator=generator) for _ in range(rounds)])
+    return order[:count].tolist()
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    return tuple(tensor.to(device, non_blocking=True) for tensor in batch)
+
+
+def _train_epoch(
+    model: nn.Module,
+    loss_fn: LossFn,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    device: torch.device,
+    grad_clip: float | None,
+) -> tuple[float, float]:
+    """One pass over ``loader``; returns (mean loss per item, share of time spent fetching batches)."""
+    model.train()
+    loss_sum, n_items = torch.zeros((), device=device), 0
+    fetch_seconds, start = 0.0, time.perf_counter()
+    batches = iter(loader)
+    while True:
+        fetch_start = time.perf_counter()
+        batch = next(batches, None)
+        if batch is None:
+            break
+        batch = _to_device(batch, device)
+        fetch_seconds += time.perf_counter() - fetch_start
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model, batch, generator)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        # Accumulate on the device: no host sync per step.
+        loss_sum += loss.detach() * len(batch[0])
+        n_items += len(batch[0])
+    total_seconds = time.perf_counter() - start
+    return (loss_sum / n_items).item(), fetch_seconds / max(total_seconds, 1e-12)
+
+
+@torch.no_grad()
+def mean_loss(
+    model: nn.Module, loss_fn: LossFn, dataset: Dataset, batch_size: int, device: torch.device, seed: int
+) -> float:
+    """Mean per-item loss of ``model`` (eval mode) over ``dataset`` in its own order.
+
+    A fresh generator seeded with ``seed`` feeds ``loss_fn``, so the value is deterministic and
+    comparable across epochs (same timesteps and noise every time).
+    """
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    loss_sum, n_items = torch.zeros((), device=device), 0
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda"):
+        batch = _to_device(batch, device)
+        loss_sum += loss_fn(model, batch, generator) * len(batch[0])
+        n_items += len(batch[0])
+    if n_items == 0:
+        raise ValueError("the validation set is empty")
+    return (loss_sum / n_items).item()
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+
+
+def _format_seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_set: Dataset,
+    val_set: Dataset,
+    settings: TrainSettings,
+    checkpoint_path: str | Path,
+    device: torch.device,
+    log: logging.Logger,
+    run_id: str,
+    extra: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train ``model`` and return the best weights by validation loss; resumes from ``checkpoint_path``.
+
+    Datasets are map-style and return tuples of tensors (batched by the default collate; a
+    dataset may define ``__getitems__(indices)`` to cut a whole batch of tiles at once).
+    ``loss_fn(model, batch, generator)`` returns a scalar mean loss over the batch; ``generator``
+    is a ``torch.Generator`` on ``device`` owned by the trainer and checkpointed (draw diffusion
+    timesteps and noise from it). ``run_id`` identifies the run (hash of config and inputs): a
+    checkpoint with another run_id is stale and training starts over. ``extra`` (tensors and
+    plain values only, e.g. normalisation) is stored in the checkpoint as ``extra``.
+
+    The checkpoint, rewritten atomically after every epoch, holds: run_id, epoch (finished),
+    model, optimizer, scheduler, generator, rng, best_val_loss, best_state,
+    epochs_without_improvement, history, extra. On return the model holds the best weights.
+    Raises FloatingPointError when an epoch's training loss is not finite.
+    """
+    checkpoint_path = Path(checkpoint_path)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer,
+        mode="min",
+        factor=settings.plateau_factor,
+        patience=settings.plateau_patience,
+        min_lr=settings.min_lr,
+    )
+    generator = torch.Generator(device=device)
+    epoch, best_val_loss, epochs_without_improvement = 0, math.inf, 0
+    best_state: dict[str, torch.Tensor] = {}
+    history: list[dict[str, float]] = []
+
+    checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
+    if checkpoint is not None and checkpoint["run_id"] != run_id:
+        log.info(
+            "checkpoint %s is stale (run_id %s, expected %s): starting over",
+            checkpoint_path, checkpoint["run_id"], run_id,
+        )
+        checkpoint = None
+    if checkpoint is None:
+        seed_everything(settings.seed)
+        generator.manual_seed(settings.seed)
+    else:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        generator.set_state(checkpoint["generator"])
+        set_rng_states(checkpoint["rng"])
+        epoch, best_val_loss = checkpoint["epoch"], checkpoint["best_val_loss"]
+        best_state, history = checkpoint["best_state"], checkpoint["history"]
+        epochs_without_improvement = checkpoint["epochs_without_improvement"]
+        log.info("resuming from checkpoint %s at epoch %d (%d done)", checkpoint_path, epoch + 1, epoch)
+
+    session_seconds = []  # epoch durations of this process, for the ETA
+    while epoch < settings.max_epochs and epochs_without_improvement < settings.early_stop:
+        epoch += 1
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        indices = epoch_indices(len(train_set), settings.tiles_per_epoch, settings.seed, epoch)
+        loader = DataLoader(
+            train_set, batch_size=settings.batch_size, sampler=indices, pin_memory=device.type == "cuda"
+        )
+        train_loss, data_share = _train_epoch(
+            model, loss_fn, loader, optimizer, generator, device, settings.grad_clip
+        )
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"training loss is {train_loss} in epoch {epoch} (lr {lr:.2e})")
+        val_loss = mean_loss(model, loss_fn, val_set, settings.batch_size, device, settings.seed)
+        scheduler.step(val_loss)
+        if val_loss < best_val_loss:
+            best_val_loss, epochs_without_improvement = val_loss, 0
+            best_state = _cpu_copy(model.state_dict())
+        else:
+            epochs_without_improvement += 1
+        seconds = time.perf_counter() - start
+        session_seconds.append(seconds)
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "lr": lr,
+                "seconds": seconds,
+                "data_share": data_share,
+            }
+        )
+        atomic_save(
+            {
+                "run_id": run_id,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+                "rng": rng_states(),
+                "best_val_loss": best_val_loss,
+                "best_state": best_state,
+                "epochs_without_improvement": epochs_without_improvement,
+                "history": history,
+                "extra": extra or {},
+            },
+            checkpoint_path,
+        )
+        eta = (settings.max_epochs - epoch) * sum(session_seconds) / len(session_seconds)
+        log.info(
+            "epoch %d/%d train %.5f val %.5f lr %.2e %s ETA %s data %.1f%%",
+            epoch,
+            settings.max_epochs,
+            train_loss,
+            val_loss,
+            lr,
+            _format_seconds(seconds),
+            _format_seconds(eta),
+            100 * data_share,
+        )
+
+    stopped_early = epochs_without_improvement >= settings.early_stop
+    if stopped_early:
+        log.info("early stop after epoch %d: no better validation loss in %d epochs", epoch, settings.early_stop)
+    model.load_state_dict(best_state)
+    return FitResult(
+        best_state=best_state,
+        best_val_loss=best_val_loss,
+        history=history,
+        epochs_run=epoch,
+        stopped_early=stopped_early,
+        data_share=float(np.mean([row["data_share"] for row in history])),
+    )
