@@ -1,0 +1,191 @@
+"""The cosine schedule, add_noise, the x0 loss and the DDPM / DDIM samplers."""
+import math
+
+import pytest
+import torch
+
+from downscaling.diffusion import (DDIMSampler, DDPMSampler, NoiseSchedule, cosine_alphas_cumprod,
+                                   cosine_betas, sample, x0_loss)
+from downscaling.models.conditional_unet import ConditionalUNet
+
+T = 2000
+
+
+def _alpha_bar(s):
+    return math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
+
+
+def test_betas_match_diffusers_loop():
+    # diffusers' betas_for_alpha_bar(..., alpha_transform_type="cosine"), written out as its loop.
+    reference = [min(1 - _alpha_bar((i + 1) / T) / _alpha_bar(i / T), 0.999) for i in range(T)]
+    torch.testing.assert_close(cosine_betas(T), torch.tensor(reference, dtype=torch.float32), rtol=0, atol=0)
+
+
+def test_alphas_cumprod_monotone_and_cosine():
+    abar = cosine_alphas_cumprod(T)
+    assert abar.shape == (T,) and abar.dtype == torch.float32
+    assert torch.all(abar[1:] < abar[:-1])
+    assert 0 < abar[-1] < 1e-6  # the last beta is clipped at 0.999
+    # Unclipped, the product telescopes: abar_t = alpha_bar((t+1)/T) / alpha_bar(0).
+    formula = torch.tensor([_alpha_bar((t + 1) / T) / _alpha_bar(0) for t in range(T - 1)], dtype=torch.float64)
+    torch.testing.assert_close(abar[:-1].double(), formula, rtol=1e-4, atol=1e-6)
+    # By hand: t = 999 -> cos(0.508/1.008 * pi/2)^2 / cos(0.008/1.008 * pi/2)^2 = 0.49384359.
+    assert abar[999].item() == pytest.approx(0.49384359, abs=1e-5)
+    schedule = NoiseSchedule(T)
+    torch.testing.assert_close(schedule.alphas_cumprod, abar)
+    torch.testing.assert_close(schedule.alphas, 1 - schedule.betas)
+
+
+def test_unknown_schedule_kind_raises():
+    with pytest.raises(ValueError, match="linear"):
+        NoiseSchedule(T, kind="linear")
+
+
+def test_add_noise_at_t0_returns_the_clean_target():
+    schedule = NoiseSchedule(T)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4, 1, 16, 16, generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    x_t = schedule.add_noise(x0, noise, torch.zeros(4, dtype=torch.long))
+    # beta_0 = 1 - alpha_bar(1/T) / alpha_bar(0) = 2.0035e-5, so the noise weight is
+    # sqrt(1 - abar_0) = 4.476e-3 and the signal weight sqrt(abar_0) = 1 - 1.0e-5.
+    abar0 = schedule.alphas_cumprod[0].item()
+    assert 1 - abar0 == pytest.approx(2.0035e-5, rel=1e-2)
+    bound = (1 - math.sqrt(abar0)) * x0.abs() + math.sqrt(1 - abar0) * noise.abs()
+    assert torch.all((x_t - x0).abs() <= bound + 1e-7)
+    assert (x_t - x0).abs().max() < 5 * 4.476e-3 * noise.abs().max()
+    torch.testing.assert_close(schedule.add_noise(x0, torch.zeros_like(x0), 0), x0, rtol=0, atol=2e-5)
+    # Late timesteps are almost pure noise.
+    late = schedule.add_noise(x0, noise, torch.full((4,), T - 1))
+    torch.testing.assert_close(late, noise, rtol=0, atol=1e-3)
+
+
+def test_add_noise_uses_each_samples_timestep():
+    schedule = NoiseSchedule(T)
+    x0, noise = torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
+    x_t = schedule.add_noise(x0, noise, torch.tensor([10, 1500]))
+    abar = schedule.alphas_cumprod[[10, 1500]].sqrt()
+    torch.testing.assert_close(x_t[:, 0, 0, 0], abar)
+
+
+def test_x0_loss_decreases_on_a_tiny_batch():
+    torch.manual_seed(0)
+    net = ConditionalUNet(cond_channels=5, channels=(16, 32), res_blocks=1)
+    schedule = NoiseSchedule(T)
+    data = torch.Generator().manual_seed(1)
+    cond = torch.rand(8, 5, 8, 8, generator=data)
+    x0 = cond[:, :1] * 0.5 + 0.25  # a target the condition explains
+
+    def fixed_loss():  # same t and noise before and after training
+        with torch.no_grad():
+            return x0_loss(net, x0, cond, schedule, torch.Generator().manual_seed(123)).item()
+
+    before = fixed_loss()
+    optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
+    train_noise = torch.Generator().manual_seed(2)
+    for _ in range(20):
+        optimiser.zero_grad()
+        loss = x0_loss(net, x0, cond, schedule, train_noise)
+        loss.backward()
+        optimiser.step()
+    after = fixed_loss()
+    assert after < 0.3 * before, (before, after)
+
+
+def test_set_timesteps_even_descending():
+    sampler = DDPMSampler(NoiseSchedule(T))
+    sampler.set_timesteps(T)
+    assert torch.equal(sampler.timesteps, torch.arange(T - 1, -1, -1))
+    sampler.set_timesteps(20)
+    steps = sampler.timesteps
+    assert steps.dtype == torch.long and len(steps) == 20 and steps[0] == T - 1 and steps[-1] == 0
+    assert torch.all(steps[1:] < steps[:-1])
+    assert (steps[:-1] - steps[1:]).max() - (steps[:-1] - steps[1:]).min() <= 1  # evenly spaced
+    sampler.set_timesteps(1)
+    assert sampler.timesteps.tolist() == [T - 1]
+    with pytest.raises(ValueError):
+        sampler.set_timesteps(T + 1)
+    with pytest.raises(ValueError, match="set_timesteps"):
+        sampler.step(torch.zeros(1), 5, torch.zeros(1))
+
+
+def test_ddpm_step_is_the_posterior():
+    schedule = NoiseSchedule(T)
+    sampler = DDPMSampler(schedule)
+    sampler.set_timesteps(T)
+    t = 700
+    abar_t, abar_prev = schedule.alphas_cumprod[t].double(), schedule.alphas_cumprod[t - 1].double()
+    beta_t = 1 - abar_t / abar_prev
+    x0, x_t = torch.full((1, 1), 0.6), torch.full((1, 1), -0.3)
+    # Ho et al. eq. 7: mean = [sqrt(abar_prev) beta x0 + sqrt(alpha_t) (1 - abar_prev) x_t] / (1 - abar_t).
+    mean = (abar_prev.sqrt() * beta_t * 0.6 + (1 - beta_t).sqrt() * (1 - abar_prev) * -0.3) / (1 - abar_t)
+    variance = (1 - abar_prev) / (1 - abar_t) * beta_t
+    z = torch.randn((1, 1), generator=torch.Generator().manual_seed(5))
+    x_prev = sampler.step(x0, t, x_t, torch.Generator().manual_seed(5))
+    assert x_prev.item() == pytest.approx((mean + variance.sqrt() * z.double()).item(), abs=1e-6)
+    # The last step returns the (clamped) x0 prediction without noise.
+    assert sampler.step(torch.full((1, 1), 1.4), 0, x_t).item() == pytest.approx(1.0)
+    unclipped = DDPMSampler(schedule, clip_x0=False)
+    unclipped.set_timesteps(T)
+    assert unclipped.step(torch.full((1, 1), 1.4), 0, x_t).item() == pytest.approx(1.4)
+
+
+@pytest.mark.parametrize("n_steps", [T, 50])
+def test_ddim_eta1_equals_ddpm_posterior_step(n_steps):
+    schedule = NoiseSchedule(T)
+    ddpm, ddim = DDPMSampler(schedule), DDIMSampler(schedule, eta=1.0)
+    ddpm.set_timesteps(n_steps)
+    ddim.set_timesteps(n_steps)
+    data = torch.Generator().manual_seed(0)
+    x0 = torch.rand(2, 1, 8, 8, generator=data)
+    x_t = torch.randn(2, 1, 8, 8, generator=data)
+    for t in ddpm.timesteps.tolist()[:: max(1, n_steps // 25)] + [ddpm.timesteps[-2].item(), 0]:
+        a = ddpm.step(x0, t, x_t, torch.Generator().manual_seed(t))
+        b = ddim.step(x0, t, x_t, torch.Generator().manual_seed(t))
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6, msg=f"t={t}")
+    # The comparison can fail: DDIM with eta = 0 is a different step.
+    deterministic = DDIMSampler(schedule, eta=0.0)
+    deterministic.set_timesteps(n_steps)
+    t = ddpm.timesteps[1].item()
+    a = ddpm.step(x0, t, x_t, torch.Generator().manual_seed(t))
+    assert (a - deterministic.step(x0, t, x_t)).abs().max() > 0.1
+
+
+def test_ddim_eta0_is_deterministic_and_consistent():
+    schedule = NoiseSchedule(T)
+    ddim = DDIMSampler(schedule, eta=0.0)
+    ddim.set_timesteps(10)
+    x0 = torch.full((1, 4), 0.7)
+    # If x_t is exactly the noised x0 with noise eps, DDIM moves it to the noised x0 with the same eps.
+    eps = torch.randn(1, 4, generator=torch.Generator().manual_seed(0))
+    t, t_prev = ddim.timesteps[3].item(), ddim.timesteps[4].item()
+    x_t = schedule.add_noise(x0, eps, t)
+    torch.testing.assert_close(ddim.step(x0, t, x_t), schedule.add_noise(x0, eps, t_prev), rtol=0, atol=1e-5)
+
+
+def test_sample_is_reproducible_and_lands_in_range():
+    schedule = NoiseSchedule(T)
+    target = torch.linspace(0.1, 0.9, 16).reshape(1, 1, 4, 4)
+
+    def oracle(x_t, t_batch):  # a perfect denoiser of a single known field
+        assert t_batch.dtype == torch.long and t_batch.shape == (3,)
+        return target.expand(x_t.shape[0], -1, -1, -1)
+
+    for sampler in (DDPMSampler(schedule), DDIMSampler(schedule, eta=0.0)):
+        runs = [sample(oracle, (3, 1, 4, 4), sampler, 20, torch.Generator().manual_seed(9), "cpu")
+                for _ in range(2)]
+        assert torch.equal(runs[0], runs[1])
+        torch.testing.assert_close(runs[0], target.expand(3, -1, -1, -1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sample_does_not_synchronise_with_the_host():
+    schedule = NoiseSchedule(T).to("cuda")
+    target = torch.rand(2, 1, 16, 16, device="cuda")
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = sample(lambda x, t: target, (2, 1, 16, 16), DDIMSampler(schedule), 10,
+                     torch.Generator("cuda").manual_seed(0), "cuda")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(out, target)

@@ -1,0 +1,185 @@
+"""Diffusion pieces, each small and separately testable: the cosine noise schedule, the forward
+noising `add_noise`, the x0-prediction training loss, and two samplers with the diffusers
+interface `set_timesteps(n)` / `step(x0_pred, t, x_t)` (DDPM ancestral, DDIM with eta), plus
+the sampling loop.
+
+Targets are min-max normalised to [0, 1]; the network predicts x0 directly.
+"""
+import math
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def cosine_betas(T: int, max_beta: float = 0.999) -> torch.Tensor:
+    """(T,) float32 betas of the cosine schedule, as diffusers' "squaredcos_cap_v2":
+    beta_i = min(1 - alpha_bar((i+1)/T) / alpha_bar(i/T), max_beta) with
+    alpha_bar(s) = cos((s + 0.008) / 1.008 * pi / 2) ** 2 (computed in float64).
+    """
+    if T < 1:
+        raise ValueError(f"the number of diffusion steps T must be >= 1, got {T}")
+    s = np.arange(T + 1, dtype=np.float64) / T
+    alpha_bar = np.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
+    betas = np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)
+    return torch.tensor(betas, dtype=torch.float32)
+
+
+def cosine_alphas_cumprod(T: int, max_beta: float = 0.999) -> torch.Tensor:
+    """(T,) float32 alphas_cumprod = cumprod(1 - betas), as diffusers computes it (float32).
+
+    Without clipping this telescopes to alpha_bar((t+1)/T) / alpha_bar(0).
+    """
+    return torch.cumprod(1.0 - cosine_betas(T, max_beta), dim=0)
+
+
+class NoiseSchedule:
+    """The forward process q(x_t | x0) = N(sqrt(abar_t) x0, (1 - abar_t) I), t = 0..T-1.
+
+    Holds float32 `betas`, `alphas`, `alphas_cumprod` (T,). Only kind "squaredcos_cap_v2"
+    (the authors' choice) is implemented.
+    """
+
+    def __init__(self, T: int = 2000, kind: str = "squaredcos_cap_v2"):
+        if kind != "squaredcos_cap_v2":
+            raise ValueError(f"noise schedule kind {kind!r} is not implemented; use 'squaredcos_cap_v2'")
+        self.T = T
+        self.kind = kind
+        self.betas = cosine_betas(T)
+        self.alphas = 1.0 - self.betas
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
+
+    def to(self, device) -> "NoiseSchedule":
+        """Move the tensors to `device` (in place), so add_noise copies nothing per call."""
+        self.betas, self.alphas, self.alphas_cumprod = (
+            x.to(device) for x in (self.betas, self.alphas, self.alphas_cumprod)
+        )
+        return self
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise.
+
+        x0, noise: (B, ...); t: (B,) integer timesteps in [0, T) (or an int for all).
+        """
+        t = torch.as_tensor(t, device=x0.device).reshape(-1)
+        abar = self.alphas_cumprod.to(x0.device)[t].to(x0.dtype)  # (B,) or (1,)
+        abar = abar.reshape(-1, *([1] * (x0.ndim - 1)))  # broadcast over (...)
+        return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
+
+
+def x0_loss(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule,
+            generator: torch.Generator) -> torch.Tensor:
+    """Scalar MSE between model(cond, x_t, t) and x0, with t ~ U{0..T-1} and noise ~ N(0, I)
+    drawn from `generator` (which must live on x0's device).
+
+    x0: (B, 1, H, W) normalised target; cond: (B, C, H, W).
+    """
+    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_t = schedule.add_noise(x0, noise, t)
+    return F.mse_loss(model(cond, x_t, t), x0)
+
+
+class Sampler(ABC):
+    """Shared sampler machinery. A step goes from timestep t to the next entry of `timesteps`
+    (or to "t = -1", the clean data, after the last) by
+
+        x_prev = c_x0 * x0_pred + c_xt * x_t + sigma * z,   z ~ N(0, I),
+
+    with scalar coefficients each subclass derives in `_coefficients`. The coefficients are
+    Python floats computed on the host from a float64 copy of alphas_cumprod, so a step never
+    moves data between host and device.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, clip_x0: bool = True):
+        self.T = schedule.T
+        self.clip_x0 = clip_x0  # targets live in [0, 1]
+        self._alphas_cumprod = schedule.alphas_cumprod.detach().cpu().double().tolist()
+        self.timesteps = torch.empty(0, dtype=torch.long)
+        self._previous = {}
+
+    def set_timesteps(self, n: int) -> None:
+        """Use n timesteps evenly spaced over [0, T-1], both ends included, descending; n == T
+        gives T-1, T-2, ..., 0."""
+        if not 1 <= n <= self.T:
+            raise ValueError(f"number of sampling steps must be in [1, {self.T}], got {n}")
+        # Descending from T-1 so that n = 1 starts from pure noise; spacing >= 1 keeps them distinct.
+        steps = np.unique(np.round(np.linspace(self.T - 1, 0, n)).astype(np.int64))[::-1]
+        self.timesteps = torch.from_numpy(steps.copy())  # (n,) descending
+        self._previous = dict(zip(steps.tolist(), steps[1:].tolist() + [-1]))
+
+    def _alpha_bars(self, t: int):
+        if t not in self._previous:
+            raise ValueError(f"timestep {t} is not in the sampler's timesteps; call set_timesteps first")
+        t_prev = self._previous[t]
+        abar_prev = self._alphas_cumprod[t_prev] if t_prev >= 0 else 1.0
+        return self._alphas_cumprod[t], abar_prev
+
+    @abstractmethod
+    def _coefficients(self, abar_t: float, abar_prev: float) -> tuple[float, float, float]:
+        """(c_x0, c_xt, sigma) of a step from abar_t to abar_prev (1.0 after the last step)."""
+
+    def step(self, x0_pred: torch.Tensor, t, x_t: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """One reverse step: x0_pred and x_t (B, ...) at timestep t -> x_prev (B, ...)."""
+        if self.clip_x0:
+            x0_pred = x0_pred.clamp(0.0, 1.0)
+        c_x0, c_xt, sigma = self._coefficients(*self._alpha_bars(int(t)))
+        x_prev = c_x0 * x0_pred + c_xt * x_t
+        if sigma > 0:
+            z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+            x_prev = x_prev + sigma * z
+        return x_prev
+
+
+class DDPMSampler(Sampler):
+    """Ancestral sampling from the posterior q(x_prev | x_t, x0) (Ho et al. 2020, eqs. 6-7),
+    with variance beta_tilde. On n < T evenly spaced steps the per-step beta is
+    1 - abar_t / abar_prev (respacing); with n == T this is exactly the paper's DDPM.
+    """
+
+    def _coefficients(self, abar_t: float, abar_prev: float):
+        beta = 1.0 - abar_t / abar_prev
+        c_x0 = math.sqrt(abar_prev) * beta / (1.0 - abar_t)
+        c_xt = math.sqrt(1.0 - beta) * (1.0 - abar_prev) / (1.0 - abar_t)
+        variance = (1.0 - abar_prev) / (1.0 - abar_t) * beta  # beta_tilde
+        return c_x0, c_xt, math.sqrt(max(variance, 0.0))
+
+
+class DDIMSampler(Sampler):
+    """DDIM (Song et al. 2021, eq. 12): x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev -
+    sigma^2) eps + sigma z with eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t) and
+    sigma = eta * sqrt(beta_tilde). eta = 0 is deterministic; eta = 1 is DDPM's posterior step.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True):
+        super().__init__(schedule, clip_x0)
+        if eta < 0:
+            raise ValueError(f"DDIM eta must be >= 0, got {eta}")
+        self.eta = eta
+
+    def _coefficients(self, abar_t: float, abar_prev: float):
+        beta_tilde = (1.0 - abar_prev) / (1.0 - abar_t) * (1.0 - abar_t / abar_prev)
+        sigma = self.eta * math.sqrt(max(beta_tilde, 0.0))
+        direction = math.sqrt(max(1.0 - abar_prev - sigma**2, 0.0))  # weight of eps
+        # Expand eps: direction * (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t).
+        c_xt = direction / math.sqrt(1.0 - abar_t)
+        c_x0 = math.sqrt(abar_prev) - c_xt * math.sqrt(abar_t)
+        return c_x0, c_xt, sigma
+
+
+@torch.no_grad()
+def sample(model_fn, shape, sampler: Sampler, n_steps: int, generator: torch.Generator,
+           device) -> torch.Tensor:
+    """Run the reverse process from x_T ~ N(0, I) of `shape` (B, ...) and return x0 (B, ...).
+
+    model_fn(x_t, t_batch) -> x0_pred, with t_batch (B,) long on `device`. Everything stays on
+    `device` inside the loop (no host <-> device copies); `generator` must live there too.
+    """
+    x = torch.randn(shape, generator=generator, device=device)
+    sampler.set_timesteps(n_steps)
+    for t in sampler.timesteps.tolist():
+        t_batch = torch.full((shape[0],), t, dtype=torch.long, device=device)
+        x = sampler.step(model_fn(x, t_batch), t, x, generator)
+    return x

@@ -1,0 +1,84 @@
+"""Stage 2: the conditional U-Net that predicts the G5NR tile x0, and its input builder.
+
+Used three ways: the method (`ddpm`: noisy target + transfer features + static maps, with a
+timestep embedding), the ablation (`ddpm_notransfer`: the same without feature channels) and
+the deterministic large U-Net (`unet`: diffusion=False, condition only, no timestep).
+
+The authors used a 3-D U-Net run on a single frame with an all-zero cross-attention context.
+With one frame a 3-D convolution reduces to a 2-D one (its other temporal taps only see
+padding), and cross-attention to an all-zero context returns a constant; a 2-D network is the
+same model without that dead weight.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import TimestepEmbedding, UNetDecoder, UNetEncoder, output_head
+
+# MERRA-2 at day t on the G5NR grid, elevation, latitude, longitude, year.
+STATIC_CONDITION_CHANNELS = 5
+
+
+def condition_channels(feature_channels: int) -> int:
+    """Channels of `build_condition`'s output: feature channels (0 for the ablation) + 5."""
+    return feature_channels + STATIC_CONDITION_CHANNELS
+
+
+def build_condition(features, merra, elevation, lat, lon, year) -> torch.Tensor:
+    """Stack the network's condition: (B, Cf + 5, H, W) in the order features, merra,
+    elevation, lat, lon, year.
+
+    features: (B, Cf, h, w) transfer features, bilinearly upsampled to (H, W)
+    (align_corners=False), or None for the no-transfer ablation. The other five are
+    (B, 1, H, W) maps on the G5NR tile. Raises ValueError on a shape mismatch.
+    """
+    maps = {"merra": merra, "elevation": elevation, "lat": lat, "lon": lon, "year": year}
+    shape = merra.shape
+    for name, tensor in maps.items():
+        if tensor.ndim != 4 or tensor.shape[1] != 1 or tensor.shape != shape:
+            raise ValueError(f"{name}: expected (B, 1, H, W) = {tuple(shape)}, got {tuple(tensor.shape)}")
+    parts = list(maps.values())
+    if features is not None:
+        if features.ndim != 4 or features.shape[0] != shape[0]:
+            raise ValueError(f"features: expected (B={shape[0]}, C, h, w), got {tuple(features.shape)}")
+        upsampled = F.interpolate(features.to(merra.dtype), size=shape[-2:], mode="bilinear", align_corners=False)
+        parts.insert(0, upsampled)
+    return torch.cat(parts, dim=1)
+
+
+class ConditionalUNet(nn.Module):
+    """U-Net predicting the normalised target x0 in [0, 1] (sigmoid output), (B, 1, H, W).
+
+    diffusion=True: forward(cond, x_t, t) with x_t (B, 1, H, W) the noisy target and t (B,)
+    integer timesteps (or one int for the whole batch); the network sees cat(x_t, cond) and a
+    timestep embedding.
+    diffusion=False: forward(cond), no noisy target and no timestep embedding.
+    cond: (B, cond_channels, H, W), see `build_condition`.
+    """
+
+    def __init__(self, cond_channels: int, channels=(128, 256, 512), res_blocks: int = 2,
+                 attention: bool = True, groups: int = 8, diffusion: bool = True):
+        super().__init__()
+        self.cond_channels = cond_channels
+        self.diffusion = diffusion
+        time_dim = 4 * channels[0] if diffusion else None
+        self.time_embedding = TimestepEmbedding(channels[0], time_dim) if diffusion else None
+        in_channels = cond_channels + (1 if diffusion else 0)
+        self.encoder = UNetEncoder(in_channels, channels, res_blocks, attention, groups, time_dim)
+        self.decoder = UNetDecoder(channels, res_blocks, groups, time_dim)
+        self.head = output_head(channels[0], groups)
+
+    def forward(self, cond: torch.Tensor, x_t: torch.Tensor | None = None,
+                t: torch.Tensor | None = None) -> torch.Tensor:
+        if self.diffusion:
+            if x_t is None or t is None:
+                raise ValueError("a diffusion ConditionalUNet needs the noisy target x_t and timesteps t")
+            x = torch.cat([x_t, cond], dim=1)  # (B, 1 + cond_channels, H, W)
+            t = torch.as_tensor(t, device=x.device).reshape(-1).expand(x.shape[0])  # (B,)
+            temb = self.time_embedding(t)  # (B, time_dim)
+        else:
+            if x_t is not None or t is not None:
+                raise ValueError("a deterministic ConditionalUNet (diffusion=False) takes only the condition")
+            x, temb = cond, None
+        features, skips = self.encoder(x, temb)
+        return torch.sigmoid(self.head(self.decoder(features, skips, temb)))

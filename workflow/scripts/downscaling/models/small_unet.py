@@ -1,0 +1,82 @@
+"""Stage 1: the small U-Net forecaster and the frozen transfer encoder cut from it.
+
+`SmallUNet` maps 40 daily lags of a normalised MERRA-2 tile (oldest first) to the next day.
+Its down path + middle block (`encode`) are the transfer features that stage 2 conditions on;
+`TransferEncoder` is a frozen copy of exactly those layers.
+"""
+import copy
+
+import torch
+from torch import nn
+
+from .blocks import UNetDecoder, UNetEncoder, output_head
+
+
+class SmallUNet(nn.Module):
+    """U-Net: (B, in_channels, H, W) lags -> (B, 1, H, W) next day, linear output.
+
+    The data are min-max normalised to about [0, 1], so no output activation is applied.
+    H and W must be divisible by 2 ** (len(channels) - 1); with 3 levels a 16x16 tile gives
+    4x4 features. Demo sizes: channels (16, 32, 64), res_blocks 1; paper: (64, 128, 256), 2.
+    """
+
+    def __init__(self, in_channels: int = 40, channels=(64, 128, 256), res_blocks: int = 2,
+                 attention: bool = True, groups: int = 8):
+        super().__init__()
+        self.encoder = UNetEncoder(in_channels, channels, res_blocks, attention, groups)
+        self.decoder = UNetDecoder(channels, res_blocks, groups)
+        self.head = output_head(channels[0], groups)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Transfer features: (B, in_channels, H, W) -> (B, channels[-1], H/f, W/f), f = 2**(levels-1)."""
+        features, _ = self.encoder(x)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features, skips = self.encoder(x)
+        return self.head(self.decoder(features, skips))  # (B, 1, H, W)
+
+
+class TransferEncoder(nn.Module):
+    """A frozen copy of a SmallUNet's down path + middle block; forward returns its features.
+
+    The copy leaves the source model untouched. It cannot be trained by accident: parameters
+    have requires_grad False, forward runs under torch.no_grad, train() always keeps eval mode,
+    and requires_grad_(True) raises.
+    """
+
+    def __init__(self, small_unet: SmallUNet):
+        super().__init__()
+        self.encoder = copy.deepcopy(small_unet.encoder)
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(False)
+        self.eval()
+
+    @property
+    def in_channels(self) -> int:
+        return self.encoder.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.encoder.out_channels
+
+    def feature_size(self, tile: int) -> int:
+        """Spatial side of the features for a square input tile: tile / 2 ** (levels - 1)."""
+        if tile % self.encoder.downsample_factor:
+            raise ValueError(f"tile {tile} is not divisible by {self.encoder.downsample_factor}")
+        return tile // self.encoder.downsample_factor
+
+    def train(self, mode: bool = True):
+        # Always eval: the encoder is a fixed feature extractor.
+        return super().train(False)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        if requires_grad:
+            raise RuntimeError("TransferEncoder is frozen; train the SmallUNet it was copied from instead")
+        return self
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) -> (B, out_channels, H/f, W/f), no autograd graph."""
+        features, _ = self.encoder(x)
+        return features
