@@ -1,0 +1,27 @@
+rule train_ddpm:
+    """Stage 2: a large model on G5NR (ddpm, the ddpm_notransfer ablation, or the deterministic unet)."""
+    input:
+        g5nr=area_data("g5nr"),
+        merra2_on_g5nr=area_data("merra2_on_g5nr"),
+        static=area_data("static"),
+        features=rules.extract_features.output.features,
+        index=rules.extract_features.output.index,
+    output:
+        model="results/models/{large_model}/{season}/{area}/model.pt",
+        summary="results/models/{large_model}/{season}/{area}/training.json",
+    params:
+        settings=lambda w: settings("ddpm", w.season, w.area),
+        tile=config["tiles"]["size"],
+        seed=config["seed"],
+        # not an output: Snakemake would delete it when a job fails, and resuming needs it
+        checkpoint="results/checkpoints/{large_model}/{season}/{area}.pt",
+    threads: 2
+    resources:
+        runtime=720,
+        mem_mb=16000,
+    log:
+        "logs/train_ddpm/{large_model}/{season}/{area}.log",
+    benchmark:
+        "benchmarks/train_ddpm/{large_model}/{season}/{area}.tsv"
+    script:
+        "../scripts/train_ddpm.py"

@@ -1,0 +1,22 @@
+rule wasserstein:
+    """Domain diagnostic: 1-D Wasserstein distance MERRA-2 vs G5NR, per day and pooled."""
+    input:
+        merra2=area_data("merra2"),
+        g5nr=area_data("g5nr"),
+        merra2_on_g5nr=area_data("merra2_on_g5nr"),
+    output:
+        json="results/diagnostics/wasserstein/{area}.json",
+        figure=report(
+            "results/diagnostics/wasserstein/{area}.png",
+            caption="../report/wasserstein.rst",
+            category="Domain diagnostic",
+            labels={"area": "{area}", "figure": "Wasserstein distance"},
+        ),
+    params:
+        regrid=config["ingest"]["regrid"],
+    log:
+        "logs/wasserstein/{area}.log",
+    benchmark:
+        "benchmarks/wasserstein/{area}.tsv"
+    script:
+        "../scripts/wasserstein.py"

@@ -1,0 +1,63 @@
+def downscale_inputs(wildcards):
+    """Cubes and split of the area and season, plus the trained model(s) the method needs."""
+    inputs = {
+        "g5nr": area_data("g5nr"),
+        "merra2_on_g5nr": area_data("merra2_on_g5nr"),
+        "static": area_data("static"),
+        "split": "results/splits/g5nr/{season}.csv",
+    }
+    if wildcards.model != "interp":
+        inputs["model"] = "results/models/{model}/{season}/{area}/model.pt"
+    if wildcards.model in ("ddpm", "unet"):
+        inputs["small_unet"] = rules.train_small_unet.output.model
+    return inputs
+
+
+rule downscale:
+    """Stitched daily fields on the season's test days, strict (autoregressive) or lenient."""
+    input:
+        unpack(downscale_inputs),
+    output:
+        "results/downscaled/{model}/{season}/{area}/{mode}.nc",
+    params:
+        inference=lambda w: settings("inference", w.season, w.area),
+        seed=config["seed"],
+    threads: 2
+    resources:
+        runtime=120,
+        mem_mb=8000,
+    log:
+        "logs/downscale/{model}/{season}/{area}/{mode}.log",
+    benchmark:
+        "benchmarks/downscale/{model}/{season}/{area}/{mode}.tsv"
+    script:
+        "../scripts/downscale.py"
+
+
+rule downscale_longrun:
+    """Fully autoregressive daily downscaling beyond the G5NR record, each date by its season's ddpm."""
+    input:
+        merra2=area_data("merra2"),
+        g5nr=area_data("g5nr"),
+        static=area_data("static"),
+        models=expand("results/models/ddpm/{season}/{{area}}/model.pt", season=SEASONS),
+        small_unets=expand(
+            "results/models/small_unet/{season}/{{area}}/model.pt", season=SEASONS
+        ),
+    output:
+        "results/longrun/{area}/{start}_{end}.nc",
+    params:
+        inference=config["inference"],
+        regrid=config["ingest"]["regrid"],
+        seasons=SEASONS,
+        seed=config["seed"],
+    threads: 2
+    resources:
+        runtime=720,
+        mem_mb=8000,
+    log:
+        "logs/downscale_longrun/{area}/{start}_{end}.log",
+    benchmark:
+        "benchmarks/downscale_longrun/{area}/{start}_{end}.tsv"
+    script:
+        "../scripts/downscale_longrun.py"

@@ -1,0 +1,22 @@
+rule extract_features:
+    """Frozen small-U-Net encoder on the previous n_lag days of G5NR, every large-model training tile."""
+    input:
+        cube=area_data("g5nr"),
+        split="results/splits/g5nr/{season}.csv",
+        small_unet=rules.train_small_unet.output.model,
+    output:
+        features="results/features/{season}/{area}/features.npy",
+        index="results/features/{season}/{area}/index.csv",
+    params:
+        n_lag=config["splits"]["n_lag"],
+        tiles=config["tiles"],
+    threads: 2
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    log:
+        "logs/extract_features/{season}/{area}.log",
+    benchmark:
+        "benchmarks/extract_features/{season}/{area}.tsv"
+    script:
+        "../scripts/extract_features.py"

@@ -1,0 +1,40 @@
+rule train_small_unet:
+    """Stage 1: the small U-Net, 40 daily MERRA-2 lags -> next day, on the long record."""
+    input:
+        cube=area_data("merra2"),
+        split="results/splits/merra2/{season}.csv",
+    output:
+        model="results/models/small_unet/{season}/{area}/model.pt",
+    params:
+        settings=lambda w: settings("small_unet", w.season, w.area),
+        n_lag=config["splits"]["n_lag"],
+        tiles=config["tiles"],
+        seed=config["seed"],
+        # not an output: Snakemake would delete it when a job fails, and resuming needs it
+        checkpoint="results/checkpoints/small_unet/{season}/{area}.pt",
+    threads: 2
+    resources:
+        runtime=120,
+        mem_mb=4000,
+    log:
+        "logs/train_small_unet/{season}/{area}.log",
+    benchmark:
+        "benchmarks/train_small_unet/{season}/{area}.tsv"
+    script:
+        "../scripts/train_small_unet.py"
+
+
+rule evaluate_small_unet:
+    """One-step-ahead skill of the small U-Net on the season's MERRA-2 test days vs persistence."""
+    input:
+        cube=area_data("merra2"),
+        split="results/splits/merra2/{season}.csv",
+        model=rules.train_small_unet.output.model,
+    output:
+        metrics="results/small_unet/{season}/{area}/metrics.json",
+    params:
+        stride=config["tiles"]["train_stride"],
+    log:
+        "logs/evaluate_small_unet/{season}/{area}.log",
+    script:
+        "../scripts/evaluate_small_unet.py"

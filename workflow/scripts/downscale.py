@@ -1,0 +1,48 @@
+"""Downscale one season x area's test days with one model, in strict or lenient mode."""
+
+import pandas as pd
+
+from downscaling import inference
+from downscaling.datasets import day_index, open_cube
+from downscaling.outputs import DailyWriter
+from downscaling.runtime import config_hash, file_hash, log_to_file, select_device
+from downscaling.splits import read_split
+
+log = log_to_file(snakemake.log[0])
+inputs, params, wildcards = snakemake.input, snakemake.params, snakemake.wildcards
+truth, merra2 = open_cube(inputs.g5nr), open_cube(inputs.merra2_on_g5nr)
+dates = pd.DatetimeIndex(truth["time"].values).normalize()
+split = read_split(inputs.split)
+test_days = day_index(truth, split.date[split.split == "test"])
+settings = inference.InferenceSettings.from_config(params.inference)
+provenance = {
+    "model": wildcards.model,
+    "mode": wildcards.mode,
+    "season": wildcards.season,
+    "area": wildcards.area,
+    "config_hash": config_hash({"inference": params.inference, "seed": params.seed}),
+}
+if wildcards.model == "interp":
+    members = 1
+    days = inference.interpolated_days(merra2.values, dates, test_days)
+else:
+    downscaler = inference.Downscaler(
+        inputs.model, inputs.get("small_unet"), inputs.static, settings,
+        select_device(snakemake.threads), params.seed,
+    )
+    members = downscaler.members
+    provenance.update(
+        checkpoint_sha256=file_hash(inputs.model),
+        sampler=settings.sampler if downscaler.variant.diffusion else "none",
+        steps=settings.steps if downscaler.variant.diffusion else 0,
+        stride=settings.stride,
+        halo=settings.halo,
+        members=members,
+    )
+    days = inference.downscale_test_days(
+        downscaler, truth.values, merra2.values, dates, test_days, wildcards.mode
+    )
+with DailyWriter(snakemake.output[0], truth["lat"].values, truth["lon"].values, members, provenance) as out:
+    for i, (date, fields) in enumerate(days, start=1):
+        out.write(date, fields)
+        log.info("%s %s: %d/%d (%s)", wildcards.model, wildcards.mode, i, len(test_days), f"{date:%Y-%m-%d}")

@@ -1,0 +1,56 @@
+"""Long autoregressive run beyond the G5NR record for one area (each date by its season's ddpm)."""
+
+import pandas as pd
+
+from downscaling import inference
+from downscaling.datasets import open_cube
+from downscaling.outputs import DailyWriter
+from downscaling.runtime import config_hash, log_to_file, select_device
+
+log = log_to_file(snakemake.log[0])
+inputs, params, wildcards = snakemake.input, snakemake.params, snakemake.wildcards
+g5nr = open_cube(inputs.g5nr)
+g5nr_end = pd.Timestamp(g5nr["time"].values[-1]).normalize()
+start, end = pd.Timestamp(wildcards.start), pd.Timestamp(wildcards.end)
+if start <= g5nr_end or end < start:
+    raise ValueError(f"long run {wildcards.start}..{wildcards.end} must start after the G5NR record "
+                     f"(which ends {g5nr_end:%Y-%m-%d}) and end after it starts")
+settings = inference.InferenceSettings.from_config(params.inference)
+device = select_device(snakemake.threads)
+lat, lon = g5nr["lat"].values, g5nr["lon"].values
+models = dict(zip(params.seasons, zip(inputs.models, inputs.small_unets)))
+loaded = {}
+
+
+def downscaler_of_season(season):
+    if season not in models:
+        raise ValueError(f"the long run reaches {season}, but config seasons are {params.seasons}")
+    if season not in loaded:
+        loaded[season] = inference.Downscaler(*models[season], inputs.static, settings, device, params.seed)
+    return loaded[season]
+
+
+n_lag = downscaler_of_season(params.seasons[0]).n_lag
+dates = pd.date_range(g5nr_end + pd.Timedelta(days=1), end)  # autoregress from the record's end
+provenance = {
+    "model": "ddpm",
+    "mode": "long run (fully autoregressive)",
+    "area": wildcards.area,
+    "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",
+    "config_hash": config_hash({"inference": params.inference, "seed": params.seed}),
+    "sampler": settings.sampler,
+    "steps": settings.steps,
+    "stride": settings.stride,
+    "halo": settings.halo,
+}
+days = inference.long_run(
+    downscaler_of_season,
+    inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
+    g5nr.values[-n_lag:],
+    dates,
+)
+with DailyWriter(snakemake.output[0], lat, lon, settings.members, provenance) as out:
+    for date, members in days:
+        if date >= start:
+            out.write(date, members)
+        log.info("long run: %s done", f"{date:%Y-%m-%d}")

@@ -1,0 +1,14 @@
+"""One-step MAE and R² of the small U-Net vs persistence on the season's MERRA-2 test days."""
+
+import json
+
+from downscaling import pretrain
+from downscaling.runtime import log_to_file
+
+log = log_to_file(snakemake.log[0])
+metrics = pretrain.evaluate(
+    snakemake.input.cube, snakemake.input.split, snakemake.input.model, snakemake.params.stride
+)
+log.info("%s", metrics)
+with open(snakemake.output.metrics, "w") as f:
+    json.dump(metrics, f, indent=2)

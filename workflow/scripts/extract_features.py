@@ -1,0 +1,19 @@
+"""Transfer features of one season x area's large-model training tiles."""
+
+from downscaling import features, pretrain
+from downscaling.runtime import log_to_file, select_device
+
+log = log_to_file(snakemake.log[0])
+encoder, norm = pretrain.load_encoder(snakemake.input.small_unet, select_device(snakemake.threads))
+index = features.extract(
+    encoder,
+    norm,
+    snakemake.input.cube,
+    snakemake.input.split,
+    n_lag=snakemake.params.n_lag,
+    tile=snakemake.params.tiles["size"],
+    stride=snakemake.params.tiles["train_stride"],
+    features_path=snakemake.output.features,
+    index_path=snakemake.output.index,
+)
+log.info("%d tiles on %d days", len(index), index.date.nunique())
