@@ -1,0 +1,152 @@
+"""Stage code end to end on tiny fake cubes: pretrain -> features -> large models -> inference."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+from downscaling import features, inference, large, pretrain
+from downscaling.datasets import day_index, open_cube
+from downscaling.outputs import DailyWriter
+from downscaling.splits import make_splits
+
+LOG = logging.getLogger("test")
+N_LAG, TILE, STRIDE = 40, 16, 8
+SMALL = dict(channels=[8, 16, 32], res_blocks=1, attention=True, groups=4, lr=1e-3, batch_size=32,
+             max_epochs=1, tiles_per_epoch=128, val_tiles=64, val_fraction=0.2, plateau_factor=0.1,
+             plateau_patience=3, min_lr=1e-6, early_stop=6)
+LARGE = dict(SMALL, timesteps=100, schedule="squaredcos_cap_v2", grad_clip=0.5)
+
+
+def write_cube(path, values, lat, lon, dates):
+    xr.Dataset(
+        {"log10_aod": (("time", "lat", "lon"), values.astype(np.float32), {"units": "1"})},
+        coords={"time": dates, "lat": lat, "lon": lon},
+    ).to_netcdf(path)
+
+
+@pytest.fixture(scope="module")
+def area(tmp_path_factory):
+    """Fake ingested cubes of one area, splits, and tiny trained models of every kind."""
+    d = tmp_path_factory.mktemp("area")
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2005-01-01", "2005-12-31")
+    lat, lon = 20 + 0.0625 * np.arange(24), 40 + 0.0625 * np.arange(32)
+    base = np.cumsum(rng.normal(size=(len(dates), 1, 1)) * 0.05, 0) - 1
+    g5nr = base + 0.1 * rng.normal(size=(len(dates), 24, 32))
+    write_cube(d / "g5nr.nc", g5nr, lat, lon, dates)
+    write_cube(d / "merra2_on_g5nr.nc", 0.9 * g5nr + 0.1, lat, lon, dates)
+    write_cube(d / "merra2.nc", base + 0.1 * rng.normal(size=(len(dates), 20, 20)),
+               18 + 0.5 * np.arange(20), 38 + 0.625 * np.arange(20), dates)
+    xr.Dataset({"elevation": (("lat", "lon"), rng.uniform(0, 1000, (24, 32)).astype(np.float32))},
+               coords={"lat": lat, "lon": lon}).to_netcdf(d / "static.nc")
+    splits = make_splits(dates, dates, N_LAG, 0.1, 45, 1)
+    splits["g5nr"]["JJA"].to_csv(d / "g5nr.csv", index=False)
+    splits["merra2"]["JJA"].to_csv(d / "merra2.csv", index=False)
+    cpu = torch.device("cpu")
+    pretrain.train(d / "merra2.nc", d / "merra2.csv", SMALL, N_LAG, TILE, STRIDE, 1, d / "ck.pt",
+                   d / "small.pt", cpu, LOG, "run")
+    encoder, norm = pretrain.load_encoder(d / "small.pt")
+    features.extract(encoder, norm, d / "g5nr.nc", d / "g5nr.csv", N_LAG, TILE, STRIDE,
+                     d / "features.npy", d / "index.csv")
+    paths = {k: d / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
+    paths.update(features=d / "features.npy", index=d / "index.csv")
+    for model in large.VARIANTS:
+        large.train(model, paths, LARGE, TILE, 1, d / f"ck_{model}.pt", d / f"{model}.pt", cpu, LOG, "run")
+    return d
+
+
+def test_features_equal_the_encoder_on_each_tiles_history(area):
+    encoder, norm = pretrain.load_encoder(area / "small.pt")
+    feats, index = features.load(area / "features.npy", area / "index.csv")
+    cube = norm.apply(open_cube(area / "g5nr.nc").values)
+    for k in (0, len(index) // 2, len(index) - 1):
+        day, r, c = index.loc[k, ["day", "row", "col"]]
+        history = torch.from_numpy(cube[day - N_LAG : day, r : r + TILE, c : c + TILE][None].copy())
+        expected = encoder(history)[0].numpy()
+        np.testing.assert_allclose(feats[k].astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+    assert feats.dtype == np.float16 and feats.shape[1:] == (32, 4, 4)
+
+
+def test_the_ablation_has_no_feature_input(area):
+    model, saved = large.load(area / "ddpm_notransfer.pt")
+    assert model.cond_channels == 5
+    assert large.load(area / "ddpm.pt")[0].cond_channels == 32 + 5
+
+
+def downscale(area, model, mode, positions):
+    truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
+    settings = inference.InferenceSettings(steps=3, members=2, stride=STRIDE, halo=2)
+    downscaler = inference.Downscaler(area / f"{model}.pt", area / "small.pt", area / "static.nc",
+                                      settings, torch.device("cpu"), seed=3)
+    dates = pd.DatetimeIndex(truth["time"].values)
+    return list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
+
+
+@pytest.mark.parametrize("model", ["ddpm", "unet"])
+def test_strict_and_lenient_agree_on_the_first_day_and_then_differ(area, model):
+    positions = np.arange(200, 204)  # consecutive test days
+    strict = downscale(area, model, "strict", positions)
+    lenient = downscale(area, model, "lenient", positions)
+    assert [d for d, _ in strict] == [d for d, _ in lenient]
+    np.testing.assert_array_equal(strict[0][1], lenient[0][1])
+    for (_, s), (_, l) in zip(strict[1:], lenient[1:]):
+        assert np.abs(s - l).max() > 1e-6
+
+
+def test_downscaling_is_reproducible(area):
+    a = downscale(area, "ddpm", "strict", np.array([200, 201]))
+    b = downscale(area, "ddpm", "strict", np.array([200, 201]))
+    for (_, x), (_, y) in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_outputs_are_cf_netcdf_with_provenance(area, tmp_path):
+    days = downscale(area, "ddpm", "lenient", np.array([200, 202]))
+    lat, lon = open_cube(area / "g5nr.nc")["lat"].values, open_cube(area / "g5nr.nc")["lon"].values
+    path = tmp_path / "out.nc"
+    with DailyWriter(path, lat, lon, 2, {"model": "ddpm", "checkpoint_sha256": "abc"}) as out:
+        for date, members in days:
+            out.write(date, members)
+    ds = xr.open_dataset(path)
+    assert list(ds["time"].dt.strftime("%Y-%m-%d").values) == [f"{d:%Y-%m-%d}" for d, _ in days]
+    for name in ("aod_member", "aod_mean", "log10_aod_spread"):
+        assert ds[name].attrs["units"] == "1" and ds[name].attrs["long_name"]
+        assert "_FillValue" in ds[name].encoding
+    assert ds["lat"].attrs["units"] == "degrees_north" and ds["lon"].attrs["units"] == "degrees_east"
+    assert ds.attrs["provenance_checkpoint_sha256"] == "abc" and ds.attrs["Conventions"] == "CF-1.8"
+    np.testing.assert_allclose(np.log10(ds["aod_mean"].values), np.log10(ds["aod_member"].values).mean(0), atol=1e-5)
+
+
+def test_a_failed_write_leaves_no_file(tmp_path):
+    path = tmp_path / "out.nc"
+    with pytest.raises(ValueError):
+        with DailyWriter(path, np.arange(3.0), np.arange(4.0), 1, {}) as out:
+            out.write("2005-01-01", np.zeros((2, 3, 4)))  # wrong member count
+    assert not list(tmp_path.iterdir())
+
+
+def test_long_run_feeds_its_own_predictions_back(area):
+    truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
+    settings = inference.InferenceSettings(steps=2, members=1, stride=STRIDE, halo=2)
+    downscaler = inference.Downscaler(area / "unet.pt", area / "small.pt", area / "static.nc",
+                                      settings, torch.device("cpu"), seed=3)
+    seen = []
+
+    class Recording:
+        members, seed, n_lag = 1, 3, N_LAG
+
+        def predict_day(self, merra2_log, date, history, day_seed):
+            seen.append(history.copy())
+            return downscaler.predict_day(merra2_log, date, history, day_seed)
+
+    dates = pd.date_range("2006-01-01", periods=3)
+    days = list(inference.long_run(lambda season: Recording(), lambda d: merra2.values[0],
+                                   truth.values[-N_LAG:], dates))
+    assert [d for d, _ in days] == list(dates)
+    assert all(h.shape == (1, N_LAG, 24, 32) for h in seen)
+    np.testing.assert_array_equal(seen[1][0, -1], days[0][1][0])  # day 1's prediction is day 2's last lag
+    np.testing.assert_array_equal(seen[2][0, -2], days[0][1][0])
