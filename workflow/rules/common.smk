@@ -64,6 +64,21 @@ def area_data(name):
     return f"results/data/{{area}}/{name}.nc"
 
 
+def downscale_inputs(wildcards):
+    """Cubes and split of the area and season, plus the trained model(s) the method needs."""
+    inputs = {
+        "g5nr": area_data("g5nr"),
+        "merra2_on_g5nr": area_data("merra2_on_g5nr"),
+        "static": area_data("static"),
+        "split": "results/splits/g5nr/{season}.csv",
+    }
+    if wildcards.model != "interp":
+        inputs["model"] = "results/models/{model}/{season}/{area}/model.pt"
+    if wildcards.model in ("ddpm", "unet"):
+        inputs["small_unet"] = rules.train_small_unet.output.model
+    return inputs
+
+
 def longrun_target():
     run = config.get("longrun")
     if not run:
@@ -87,4 +102,40 @@ def get_final_output():
         )
         + ["results/metrics/summary.csv"]
         + longrun_target()
+        + evaluation_figures()
     )
+
+
+def evaluation_figures():
+    """The report's figures and tables (rules in evaluate.smk and report.smk)."""
+    figures = (
+        ["results/metrics/summary.html", "results/metrics/summary.png"]
+        + expand(
+            "results/evaluation/{kind}/{season}/{area}.png",
+            kind=["spectra", "variograms"],
+            season=SEASONS,
+            area=AREAS,
+        )
+        + expand(
+            "results/evaluation/temporal/{area}/{figure}.png",
+            area=AREAS,
+            figure=["acf_pacf", "lag_curves"],
+        )
+        + expand("results/evaluation/domain/{area}.png", area=AREAS)
+    )
+    if config["inference"]["members"] > 1 and {"ddpm", "ddpm_notransfer"} & set(MODELS):
+        figures.append("results/metrics/ensemble_skill.png")
+    if "ddpm" in MODELS:
+        figures += expand(
+            "results/evaluation/maps/{season}/{area}/{day}.png",
+            season=SEASONS,
+            area=AREAS,
+            day=config["evaluation"]["sample_days"],
+        )
+    if config.get("longrun"):
+        figures += expand(
+            "results/evaluation/longrun/{area}/{output}",
+            area=config["longrun"]["areas"],
+            output=["animation.html", "series.png", "variograms.png"],
+        )
+    return figures

@@ -1,18 +1,3 @@
-def downscale_inputs(wildcards):
-    """Cubes and split of the area and season, plus the trained model(s) the method needs."""
-    inputs = {
-        "g5nr": area_data("g5nr"),
-        "merra2_on_g5nr": area_data("merra2_on_g5nr"),
-        "static": area_data("static"),
-        "split": "results/splits/g5nr/{season}.csv",
-    }
-    if wildcards.model != "interp":
-        inputs["model"] = "results/models/{model}/{season}/{area}/model.pt"
-    if wildcards.model in ("ddpm", "unet"):
-        inputs["small_unet"] = rules.train_small_unet.output.model
-    return inputs
-
-
 rule downscale:
     """Stitched daily fields on the season's test days, strict (autoregressive) or lenient."""
     input:

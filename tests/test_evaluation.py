@@ -1,0 +1,257 @@
+"""Evaluation of downscaled files: scores against hand-computed values, tables, diagnostics."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from statsmodels.tsa.stattools import acf
+
+from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
+from downscaling import evaluation, spatial
+
+DATES = pd.to_datetime(["2005-07-01", "2005-07-03"])
+LAT, LON = np.array([20.0, 20.5, 21.0]), np.array([40.0, 40.5, 41.0, 41.5])
+
+
+@pytest.fixture
+def truth():
+    """(2, 3, 4) log10 AOD with a negative mean, as real AOD."""
+    return np.random.default_rng(0).normal(-1.0, 0.3, size=(2, 3, 4))
+
+
+def write_case(tmp_path, truth, members, dates=DATES, test_dates=DATES):
+    """Truth cube, split and downscaled file of one small case; returns their paths."""
+    write_cube(tmp_path / "g5nr.nc", truth, DATES, LAT, LON)
+    write_split(tmp_path / "split.csv", pd.to_datetime(["2005-06-01"]), test_dates)
+    write_downscaled(tmp_path / "strict.nc", members, dates, LAT, LON)
+    return tmp_path / "strict.nc", tmp_path / "g5nr.nc", tmp_path / "split.csv"
+
+
+def test_perfect_prediction_scores(tmp_path, truth):
+    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, truth[None]),
+                                                      seed=0)
+    assert overall["rmse"] == pytest.approx(0, abs=1e-5)
+    assert overall["mae"] == pytest.approx(0, abs=1e-5)
+    assert overall["nse"] == pytest.approx(1, abs=1e-5)
+    assert overall["kge"] == pytest.approx(1, abs=1e-5)
+    assert overall["r2"] == pytest.approx(1, abs=1e-5)
+    assert overall["n_days"] == 2 and overall["members"] == 1 and overall["n_pixels"] == 24
+    assert "crps" not in overall  # deterministic: no ensemble scores
+    assert list(per_day["date"]) == list(DATES)
+
+
+def test_constant_offset_scores(tmp_path, truth):
+    offset = 0.2
+    overall, per_day = evaluation.evaluate_downscaled(
+        *write_case(tmp_path, truth, truth[None] + offset), seed=0)
+    t = truth.astype(np.float32).astype(np.float64)  # the cube is stored as float32
+    beta = (t.mean() + offset) / t.mean()  # r = 1 and alpha = 1 for an offset
+    assert overall["rmse"] == pytest.approx(offset, abs=1e-5)
+    assert overall["mae"] == pytest.approx(offset, abs=1e-5)
+    assert overall["r2"] == pytest.approx(1, abs=1e-5)
+    assert overall["nse"] == pytest.approx(1 - offset**2 / t.var(), abs=1e-4)
+    assert overall["kge"] == pytest.approx(1 - abs(beta - 1), abs=1e-4)
+    assert per_day["rmse"].to_numpy() == pytest.approx([offset, offset], abs=1e-5)
+
+
+def test_two_member_ensemble_by_hand(tmp_path, truth):
+    """Members truth + 0.1 and truth + 0.3 at every pixel.
+
+    Mean = truth + 0.2 -> RMSE 0.2. Fair CRPS = mean |X - y| - |X1 - X2| / (M (M - 1)) * ...
+    = 0.2 - (2 * 0.2) / (2 * 2 * 1) = 0.1. Spread-skill = sqrt(var_ddof1 * (M+1)/M) / RMSE =
+    sqrt(0.02 * 1.5) / 0.2. Both members above the truth: every rank is 0.
+    """
+    members = np.stack([truth + 0.1, truth + 0.3])
+    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, members),
+                                                      seed=0)
+    assert overall["members"] == 2
+    assert overall["rmse"] == pytest.approx(0.2, abs=1e-5)
+    assert overall["crps"] == pytest.approx(0.1, abs=1e-5)
+    assert overall["spread_skill"] == pytest.approx(np.sqrt(0.03) / 0.2, abs=1e-4)
+    assert overall["rank_histogram"] == [24, 0, 0]
+    assert per_day["crps"].to_numpy() == pytest.approx([0.1, 0.1], abs=1e-5)
+
+
+def test_days_must_be_the_test_days(tmp_path, truth):
+    paths = write_case(tmp_path, truth, truth[None], test_dates=DATES[:1])
+    with pytest.raises(ValueError, match="not the test days"):
+        evaluation.evaluate_downscaled(*paths, seed=0)
+
+
+def test_missing_variable_is_named(tmp_path, truth):
+    downscaled, g5nr, split = write_case(tmp_path, truth, truth[None])
+    with xr.open_dataset(downscaled) as ds:
+        broken = ds.drop_vars("aod_mean").load()
+    broken.to_netcdf(tmp_path / "broken.nc")
+    with pytest.raises(ValueError, match="'aod_mean' is missing"):
+        evaluation.evaluate_downscaled(tmp_path / "broken.nc", g5nr, split, seed=0)
+
+
+def test_grid_mismatch_is_named(tmp_path, truth):
+    downscaled, g5nr, split = write_case(tmp_path, truth, truth[None])
+    write_cube(g5nr, truth, DATES, LAT + 0.25, LON)
+    with pytest.raises(ValueError, match="lat grid differs"):
+        evaluation.evaluate_downscaled(downscaled, g5nr, split, seed=0)
+
+
+def test_write_json_turns_nan_into_null(tmp_path):
+    evaluation.write_json({"r2": float("nan"), "rmse": 0.5, "hist": [1, 2]}, tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text()) == {"r2": None, "rmse": 0.5,
+                                                             "hist": [1, 2]}
+
+
+def write_metrics(root, model, mode, **scores):
+    path = root / "results" / "metrics" / model / "JJA" / "west" / f"{mode}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    evaluation.write_json({"rmse": 0.1, "mae": 0.1, "r2": 0.5, "nse": 0.4, "kge": 0.3,
+                           "n_days": 9, **scores}, path)
+    return path
+
+
+def test_summary_table_rows_columns_and_best(tmp_path):
+    paths = [
+        write_metrics(tmp_path, "ddpm", "strict", rmse=0.05, r2=0.9, crps=0.02,
+                      spread_skill=0.8, rank_histogram=[1, 2, 1]),
+        write_metrics(tmp_path, "unet", "strict", rmse=0.07, r2=0.95),
+        write_metrics(tmp_path, "interp", "strict", rmse=0.2, r2=0.4),
+    ]
+    table = evaluation.summary_table(paths)
+    assert list(table.columns) == ["model", "season", "area", "mode",
+                                   *evaluation.SUMMARY_COLUMNS]
+    assert list(table["model"]) == ["ddpm", "unet", "interp"]  # the order of the files
+    assert set(table["season"]) == {"JJA"} and set(table["area"]) == {"west"}
+    assert table["crps"].iloc[0] == pytest.approx(0.02) and table["crps"].iloc[1:].isna().all()
+    best = evaluation.best_in_group(table)
+    assert list(best["rmse"]) == [True, False, False]
+    assert list(best["r2"]) == [False, True, False]
+    page = evaluation.summary_html(table, "Comparison")
+    assert "<b>0.050</b>" in page and "<b>0.950</b>" in page and "<b>0.200</b>" not in page
+
+
+@pytest.fixture(scope="module")
+def area(tmp_path_factory):
+    return fake_area(tmp_path_factory.mktemp("area"))
+
+
+def test_sample_days_by_area_mean(area):
+    days = evaluation.sample_days(area["g5nr"], area["split"], ["min", "median", "max", "p0"])
+    area_mean = (10.0 ** area["truth"]).mean(axis=(1, 2))  # test days in date order
+    order = np.argsort(area_mean)
+    test_days = area["test_days"]
+    assert days["min"] == test_days[order[0]] == days["p0"]
+    assert days["max"] == test_days[order[-1]]
+    assert days["median"] == test_days[order[len(order) // 2]]  # 5 days: the middle one
+    with pytest.raises(ValueError, match="'mean' is not min, median, max or pNN"):
+        evaluation.sample_days(area["g5nr"], area["split"], ["mean"])
+
+
+def strict_paths(area, models=("ddpm", "unet", "interp")):
+    return {m: area["downscaled"][m, "strict"] for m in models}
+
+
+def test_spectra_table(area):
+    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"],
+                                                 strict_paths(area), 1e-6)
+    assert [f.label for f in fields] == ["G5NR", "ddpm ensemble mean", "ddpm member 1",
+                                         "ddpm member 2", "ddpm member 3", "unet", "interp"]
+    table = evaluation.spectra_table(fields)
+    truth = table[table["source"] == "G5NR"]
+    unet = table[table["source"] == "unet"]
+    # unet = truth + a constant: each day's mean is removed, so the spectra agree
+    assert unet["psd"].to_numpy() == pytest.approx(truth["psd"].to_numpy(), rel=1e-3)
+    dx, dy = evaluation.grid_spacing_km(G5NR_LAT, G5NR_LON)
+    wavenumber, psd = spatial.radial_power_spectrum(fields[2].values, dx, dy)
+    member = table[table["label"] == "ddpm member 1"]
+    assert member["psd"].to_numpy() == pytest.approx(psd)
+    assert member["wavelength_km"].to_numpy() == pytest.approx(1 / wavenumber)
+    assert set(table["n_days"]) == {5}
+
+
+def test_grid_spacing_km():
+    dx, dy = evaluation.grid_spacing_km(np.array([-0.0625, 0.0, 0.0625]),
+                                        np.array([10.0, 10.0625, 10.125]))
+    assert dy == pytest.approx(6.95, abs=0.01) and dx == pytest.approx(6.95, abs=0.01)
+
+
+def test_variogram_tables_share_pairs(area):
+    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"],
+                                                 strict_paths(area, ("unet",)), 1e-6)
+    merra2 = evaluation.merra2_field(area["merra2"], area["test_days"], G5NR_LAT, G5NR_LON)
+    assert merra2.lat.min() >= G5NR_LAT.min() and merra2.lat.max() <= G5NR_LAT.max()
+    curves, fits = evaluation.variogram_tables([*fields, merra2], max_km=300, bins=12,
+                                               pairs=2000, seed=0)
+    truth = curves[curves["source"] == "G5NR"]
+    unet = curves[curves["source"] == "unet"]
+    # same grid and seed -> the same pairs; an offset leaves every difference unchanged
+    assert unet["gamma"].to_numpy() == pytest.approx(truth["gamma"].to_numpy(), rel=1e-4)
+    assert list(fits["source"]) == ["G5NR", "unet", "MERRA-2"]
+    assert (fits["range_km"] > 0).all() and (fits["sill"] >= fits["nugget"]).all()
+    assert len(curves) == 3 * 12
+
+
+def test_temporal_tables(area):
+    acf_table, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"],
+                                                 nlags=30, max_lag=4)
+    n_days = acf_table.groupby("source")["n_days"].first().to_dict()
+    assert n_days == {"G5NR": 150, "MERRA-2": 730, "long run": 70}
+    with xr.open_dataset(area["g5nr"]) as ds:
+        series = ds["log10_aod"].mean(("lat", "lon")).values.astype(np.float64)
+    expected = acf(series, nlags=30, fft=True)
+    got = acf_table.loc[acf_table["source"] == "G5NR", "acf"].to_numpy()
+    assert got == pytest.approx(expected, abs=1e-6)
+    assert list(lags["source"].unique()) == ["G5NR", "MERRA-2 (G5NR period)", "long run"]
+    assert list(lags.loc[lags["source"] == "G5NR", "lag"]) == [1, 2, 3, 4]
+    assert lags.loc[lags["source"] == "G5NR", "n_pairs"].tolist() == [149, 148, 147, 146]
+    # MERRA-2 over the G5NR period only: 150 days as well
+    assert lags.loc[lags["source"] == "MERRA-2 (G5NR period)", "n_pairs"].iloc[0] == 149
+
+
+def test_acf_needs_a_gap_free_series():
+    dates = pd.date_range("2005-01-01", periods=80).delete(10)
+    series = pd.Series(np.random.default_rng(0).normal(size=79), index=dates)
+    with pytest.raises(ValueError, match="gappy: the daily series has gaps"):
+        evaluation.acf_table({"gappy": series}, nlags=10)
+
+
+def test_short_series_gets_fewer_lags():
+    series = pd.Series(np.random.default_rng(0).normal(size=21),
+                       index=pd.date_range("2005-01-01", periods=21))
+    table = evaluation.acf_table({"short": series}, nlags=30)
+    assert table["lag"].max() == 10
+
+
+def test_spaced_days():
+    assert list(evaluation.spaced_days(10, 20)) == list(range(10))
+    picked = evaluation.spaced_days(1000, 100, run_length=25)
+    assert len(picked) == 100 and picked[0] == 0 and picked[-1] == 999
+    assert np.sum(np.diff(picked) == 1) == 96  # four runs of 25 consecutive days
+
+
+def test_area_mean_series_of_members(area):
+    means = evaluation.area_mean_series(area["longrun"], "aod_member", log_floor=1e-6)
+    assert means.dims == ("member", "time") and means.shape == (3, 70)
+    with xr.open_dataset(area["longrun"]) as ds:
+        expected = np.log10(ds["aod_member"].values.astype(np.float64)).mean(axis=(2, 3))
+    assert means.values == pytest.approx(expected, abs=1e-5)
+
+
+def test_longrun_series_and_frames(area):
+    series = evaluation.longrun_series(area["longrun"], area["merra2"])
+    assert list(series["date"]) == list(area["run_dates"])
+    assert (series["member_min"] <= series["longrun"] + 1e-9).all()
+    assert (series["longrun"] <= series["member_max"] + 1e-9).all()
+    assert series["merra2"].notna().all()
+    frames = evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=7)
+    assert len(frames.dates) == 7 and frames.run.shape == (7, 48, 64)
+    assert frames.dates[0] == area["run_dates"][0] and frames.dates[-1] == area["run_dates"][-1]
+    # native cells overlapping the area: their centres within half a cell of it
+    assert frames.merra2_lat.min() < G5NR_LAT.min() < frames.merra2_lat.min() + 0.5
+
+
+def test_longrun_needs_merra2_on_every_day(area, tmp_path):
+    with xr.open_dataset(area["merra2"]) as ds:
+        short = ds.sel(time=slice(None, "2005-11-01")).load()
+    short.to_netcdf(tmp_path / "merra2.nc")
+    with pytest.raises(ValueError, match="MERRA-2 lacks 49 days of the long run"):
+        evaluation.longrun_series(area["longrun"], tmp_path / "merra2.nc")

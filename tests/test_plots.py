@@ -1,0 +1,118 @@
+"""Every figure is written, with the panels (axes) it promises, from a tiny fake run."""
+import numpy as np
+import pytest
+import xarray as xr
+from PIL import Image
+
+from contract_fakes import BOX, fake_area
+from downscaling import evaluation, plots
+
+
+@pytest.fixture(scope="module")
+def area(tmp_path_factory):
+    return fake_area(tmp_path_factory.mktemp("area"))
+
+
+def saved(fig, path):
+    """Save the figure and return its number of axes (maps, panels and colour bars)."""
+    n_axes = len(fig.axes)
+    plots.save_figure(fig, path)
+    assert path.stat().st_size > 10_000  # a rendered PNG, not an empty canvas
+    assert Image.open(path).format == "PNG"
+    return n_axes
+
+
+def test_day_maps_have_seven_panels_and_three_colour_bars(area, tmp_path):
+    date = area["test_days"][2]
+    maps = evaluation.day_maps(date, area["g5nr"], area["merra2_on_g5nr"],
+                               area["downscaled"]["ddpm", "strict"],
+                               area["downscaled"]["unet", "strict"])
+    assert list(maps.fields) == ["MERRA-2 input", "G5NR truth", "ddpm ensemble mean",
+                                 "ddpm member 1", "unet"]
+    assert maps.rmse["unet"] == pytest.approx(0.1, abs=1e-4)  # unet = truth + 0.1
+    fig = plots.plot_day_maps(maps, f"JJA, west: {date:%Y-%m-%d}")
+    map_axes = [ax for ax in fig.axes if ax.get_xlabel() == "longitude (°E)"]
+    assert len(map_axes) == 7
+    assert saved(fig, tmp_path / "map.png") == 7 + 3
+    # one colour scale for the row of fields
+    limits = {ax.collections[0].get_clim() for ax in map_axes[:5]}
+    assert len(limits) == 1
+
+
+def test_day_maps_without_unet(area, tmp_path):
+    maps = evaluation.day_maps(area["test_days"][0], area["g5nr"], area["merra2_on_g5nr"],
+                               area["downscaled"]["ddpm", "strict"])
+    assert saved(plots.plot_day_maps(maps, "no unet"), tmp_path / "map.png") == 6 + 3
+
+
+def test_summary_and_ensemble_figures(area, tmp_path):
+    paths = []
+    for model in ("ddpm", "unet", "interp"):
+        for mode in ("strict", "lenient"):
+            overall, _ = evaluation.evaluate_downscaled(area["downscaled"][model, mode],
+                                                        area["g5nr"], area["split"], seed=0)
+            path = tmp_path / "results" / "metrics" / model / "JJA" / "west" / f"{mode}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            evaluation.write_json(overall, path)
+            paths.append(path)
+    table = evaluation.summary_table(paths)
+    assert saved(plots.plot_summary(table, "summary"), tmp_path / "summary.png") == 2 * 2
+    records = evaluation.read_metrics(paths)
+    assert saved(plots.plot_ensemble_skill(records, "ensembles"), tmp_path / "ens.png") == 1
+    with pytest.raises(ValueError, match="no ensemble metrics"):
+        plots.plot_ensemble_skill([r for r in records if r["model"] != "ddpm"], "none")
+
+
+def test_spectra_and_variogram_figures(area, tmp_path):
+    paths = {m: area["downscaled"][m, "strict"] for m in ("ddpm", "unet", "interp")}
+    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"], paths, 1e-6)
+    spectra = evaluation.spectra_table(fields)
+    fig = plots.plot_spectra(spectra, "spectra")
+    # one entry per member group, not per member
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["G5NR", "ddpm ensemble mean", "ddpm members", "unet", "interp"]
+    assert saved(fig, tmp_path / "spectra.png") == 1
+    curves, fits = evaluation.variogram_tables(fields[:2], max_km=300, bins=8, pairs=1000,
+                                               seed=0)
+    fig = plots.plot_variograms(curves, fits, "variograms")
+    assert len(fig.axes[0].get_legend_handles_labels()[1]) == 2
+    assert saved(fig, tmp_path / "variograms.png") == 1
+
+
+def test_temporal_figures(area, tmp_path):
+    acf, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"],
+                                           nlags=20, max_lag=5)
+    assert saved(plots.plot_acf_pacf(acf, "acf"), tmp_path / "acf.png") == 2
+    assert saved(plots.plot_lag_curves(lags, "lags"), tmp_path / "lags.png") == 2
+
+
+def test_longrun_animation_series_and_page(area, tmp_path):
+    frames = evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=4)
+    fig = plots.animate_longrun(frames, tmp_path / "run.gif", "west long run")
+    assert len(fig.axes) == 2 + 1
+    gif = Image.open(tmp_path / "run.gif")
+    assert gif.format == "GIF" and gif.n_frames == 4
+    page = plots.gif_page(tmp_path / "run.gif", "west long run")
+    assert page.count("data:image/gif;base64,") == 1
+    series = evaluation.longrun_series(area["longrun"], area["merra2"])
+    assert saved(plots.plot_longrun_series(series, "series"), tmp_path / "series.png") == 1
+
+
+def test_domain_overview(area, tmp_path):
+    with xr.open_dataset(area["static"]) as ds:
+        elevation = ds["elevation"].load()
+    fig = plots.plot_domain(evaluation.time_mean(area["merra2"]), elevation, BOX, tile=16,
+                            stride=8, halo=4, title="west")
+    # 48 x 64 pixels, tiles of 16 every 8: 5 x 7 tiles
+    assert "5 × 7 = 35 tiles" in fig.axes[1].get_title()
+    assert saved(fig, tmp_path / "domain.png") == 2 + 2
+
+
+def test_colour_limits_are_robust_and_never_empty():
+    field = np.zeros((50, 50))
+    field[0, 0] = 100.0  # one outlier pixel in 2500 does not set the scale
+    assert plots._limits([field]) == pytest.approx((-0.5, 0.5))  # constant: widened
+    assert plots._limits([np.full((3, 3), np.nan)]) == (0.0, 1.0)
+    first, second = np.linspace(0, 1, 101), np.linspace(1, 2, 101)
+    both = np.concatenate([first, second])
+    assert plots._limits([first, second]) == pytest.approx(tuple(np.percentile(both, [1, 99])))

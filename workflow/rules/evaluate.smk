@@ -1,0 +1,228 @@
+ENSEMBLE_MODELS = [m for m in MODELS if m in ("ddpm", "ddpm_notransfer")]
+# the strict-mode predictions of every model for a job's season and area
+STRICT_DOWNSCALED = expand(
+    "results/downscaled/{model}/{{season}}/{{area}}/strict.nc", model=MODELS
+)
+# {area: its long run} for the areas the config runs one in
+LONGRUN_FILES = {
+    area: f"results/longrun/{area}/{config['longrun']['start']}_{config['longrun']['end']}.nc"
+    for area in (config["longrun"]["areas"] if config.get("longrun") else [])
+}
+
+
+rule evaluate:
+    """Scores of one downscaled file against G5NR on the season's test days (log10 AOD)."""
+    input:
+        downscaled="results/downscaled/{model}/{season}/{area}/{mode}.nc",
+        g5nr=area_data("g5nr"),
+        split="results/splits/g5nr/{season}.csv",
+    output:
+        metrics="results/metrics/{model}/{season}/{area}/{mode}.json",
+        per_day="results/metrics/{model}/{season}/{area}/{mode}_per_day.csv",
+    params:
+        seed=config["seed"],
+        log_floor=config["ingest"]["log_floor"],
+    log:
+        "logs/evaluate/{model}/{season}/{area}/{mode}.log",
+    script:
+        "../scripts/evaluate.py"
+
+
+rule summary:
+    """The paper's comparison table: every model x season x area x mode."""
+    input:
+        # season, area, mode, model: the table's row order (model varies fastest)
+        metrics=expand(
+            "results/metrics/{model}/{season}/{area}/{mode}.json",
+            season=SEASONS,
+            area=AREAS,
+            mode=MODES,
+            model=MODELS,
+        ),
+    output:
+        table=report(
+            "results/metrics/summary.csv",
+            caption="../report/summary_table.rst",
+            category="Comparison table",
+            labels={"figure": "table (CSV download)"},
+        ),
+        html=report(
+            "results/metrics/summary.html",
+            caption="../report/summary_table.rst",
+            category="Comparison table",
+            labels={"figure": "table"},
+        ),
+        figure=report(
+            "results/metrics/summary.png",
+            caption="../report/summary_figure.rst",
+            category="Comparison table",
+            labels={"figure": "RMSE and R² by model"},
+        ),
+    log:
+        "logs/summary.log",
+    script:
+        "../scripts/summary.py"
+
+
+rule ensemble_skill:
+    """Rank histograms, spread-skill and CRPS of the ensemble models."""
+    input:
+        metrics=expand(
+            "results/metrics/{model}/{season}/{area}/{mode}.json",
+            season=SEASONS,
+            area=AREAS,
+            mode=MODES,
+            model=ENSEMBLE_MODELS,
+        ),
+    output:
+        figure=report(
+            "results/metrics/ensemble_skill.png",
+            caption="../report/ensemble_skill.rst",
+            category="Comparison table",
+            labels={"figure": "ensemble reliability"},
+        ),
+    log:
+        "logs/ensemble_skill.log",
+    script:
+        "../scripts/ensemble_skill.py"
+
+
+rule spectra:
+    """Radially averaged power spectra of G5NR and every model (strict) on the test days."""
+    input:
+        g5nr=area_data("g5nr"),
+        split="results/splits/g5nr/{season}.csv",
+        downscaled=STRICT_DOWNSCALED,
+    output:
+        table="results/evaluation/spectra/{season}/{area}.csv",
+        figure=report(
+            "results/evaluation/spectra/{season}/{area}.png",
+            caption="../report/spectra.rst",
+            category="Spectra",
+            subcategory="{season}",
+            labels={
+                "season": "{season}",
+                "area": "{area}",
+                "model": "all",
+                "figure": "power spectra",
+            },
+        ),
+    params:
+        models=MODELS,
+        log_floor=config["ingest"]["log_floor"],
+    log:
+        "logs/spectra/{season}/{area}.log",
+    script:
+        "../scripts/spectra.py"
+
+
+rule variograms:
+    """Semivariograms of G5NR, MERRA-2 and the strict predictions on the test days."""
+    input:
+        g5nr=area_data("g5nr"),
+        merra2=area_data("merra2"),
+        split="results/splits/g5nr/{season}.csv",
+        downscaled=STRICT_DOWNSCALED,
+    output:
+        table="results/evaluation/variograms/{season}/{area}.csv",
+        fits="results/evaluation/variograms/{season}/{area}_fits.csv",
+        figure=report(
+            "results/evaluation/variograms/{season}/{area}.png",
+            caption="../report/variograms.rst",
+            category="Out-of-data diagnostics",
+            subcategory="semivariograms",
+            labels={
+                "season": "{season}",
+                "area": "{area}",
+                "model": "all",
+                "figure": "semivariograms",
+            },
+        ),
+    params:
+        models=MODELS,
+        variogram=config["evaluation"]["variogram"],
+        seed=config["seed"],
+        log_floor=config["ingest"]["log_floor"],
+    log:
+        "logs/variograms/{season}/{area}.log",
+    script:
+        "../scripts/variograms.py"
+
+
+rule temporal_diagnostics:
+    """ACF/PACF of the area-mean daily series and lag-k RMSE/R² curves of one area."""
+    input:
+        g5nr=area_data("g5nr"),
+        merra2=area_data("merra2"),
+        longrun=lambda w: LONGRUN_FILES.get(w.area, []),
+    output:
+        acf_table="results/evaluation/temporal/{area}/acf_pacf.csv",
+        lag_table="results/evaluation/temporal/{area}/lag_curves.csv",
+        acf_figure=report(
+            "results/evaluation/temporal/{area}/acf_pacf.png",
+            caption="../report/acf_pacf.rst",
+            category="Out-of-data diagnostics",
+            subcategory="ACF and PACF",
+            labels={
+                "season": "all",
+                "area": "{area}",
+                "model": "ddpm (long run)",
+                "figure": "ACF and PACF",
+            },
+        ),
+        lag_figure=report(
+            "results/evaluation/temporal/{area}/lag_curves.png",
+            caption="../report/lag_curves.rst",
+            category="Out-of-data diagnostics",
+            subcategory="lag-k persistence",
+            labels={
+                "season": "all",
+                "area": "{area}",
+                "model": "ddpm (long run)",
+                "figure": "lag-k RMSE and R²",
+            },
+        ),
+    params:
+        acf_lags=config["evaluation"]["acf_lags"],
+        lag_max=config["evaluation"]["lag_max"],
+        log_floor=config["ingest"]["log_floor"],
+    resources:
+        mem_mb=4000,  # lag curves hold up to 800 days of the G5NR grid in memory
+    log:
+        "logs/temporal_diagnostics/{area}.log",
+    script:
+        "../scripts/temporal_diagnostics.py"
+
+
+rule longrun_variograms:
+    """Semivariograms of an area's long run against MERRA-2 on the same days."""
+    input:
+        longrun=lambda w: LONGRUN_FILES[w.area],
+        merra2=area_data("merra2"),
+    output:
+        table="results/evaluation/longrun/{area}/variograms.csv",
+        fits="results/evaluation/longrun/{area}/variogram_fits.csv",
+        figure=report(
+            "results/evaluation/longrun/{area}/variograms.png",
+            caption="../report/longrun_variograms.rst",
+            category="Long run",
+            subcategory="{area}",
+            labels={
+                "season": "all",
+                "area": "{area}",
+                "model": "ddpm",
+                "figure": "semivariograms",
+            },
+        ),
+    params:
+        variogram=config["evaluation"]["variogram"],
+        seed=config["seed"],
+        log_floor=config["ingest"]["log_floor"],
+    wildcard_constraints:
+        area="|".join(LONGRUN_FILES),
+    resources:
+        mem_mb=4000,  # up to 365 days of the long run on the G5NR grid
+    log:
+        "logs/longrun_variograms/{area}.log",
+    script:
+        "../scripts/longrun_variograms.py"

@@ -1,0 +1,104 @@
+rule sample_map:
+    """Maps of one sample test day (lowest, median or highest area-mean AOD, or a percentile)."""
+    input:
+        g5nr=area_data("g5nr"),
+        merra2_on_g5nr=area_data("merra2_on_g5nr"),
+        split="results/splits/g5nr/{season}.csv",
+        ddpm="results/downscaled/ddpm/{season}/{area}/strict.nc",
+        unet=(
+            "results/downscaled/unet/{season}/{area}/strict.nc" if "unet" in MODELS else []
+        ),
+    output:
+        figure=report(
+            "results/evaluation/maps/{season}/{area}/{day}.png",
+            caption="../report/sample_map.rst",
+            category="Maps",
+            subcategory="{season}",
+            labels={
+                "season": "{season}",
+                "area": "{area}",
+                "model": "ddpm, unet",
+                "figure": "{day} AOD day",
+            },
+        ),
+    wildcard_constraints:
+        day="min|median|max|p[0-9]{1,3}",
+    params:
+        log_floor=config["ingest"]["log_floor"],
+    log:
+        "logs/sample_map/{season}/{area}/{day}.log",
+    script:
+        "../scripts/sample_map.py"
+
+
+rule longrun_maps:
+    """The long run as an animated GIF beside MERRA-2, and its area-mean daily series."""
+    input:
+        longrun=lambda w: LONGRUN_FILES[w.area],
+        merra2=area_data("merra2"),
+    output:
+        gif="results/evaluation/longrun/{area}/animation.gif",
+        page=report(
+            "results/evaluation/longrun/{area}/animation.html",
+            caption="../report/longrun_animation.rst",
+            category="Long run",
+            subcategory="{area}",
+            labels={
+                "season": "all",
+                "area": "{area}",
+                "model": "ddpm",
+                "figure": "animation",
+            },
+        ),
+        table="results/evaluation/longrun/{area}/series.csv",
+        series=report(
+            "results/evaluation/longrun/{area}/series.png",
+            caption="../report/longrun_series.rst",
+            category="Long run",
+            subcategory="{area}",
+            labels={
+                "season": "all",
+                "area": "{area}",
+                "model": "ddpm",
+                "figure": "area-mean series",
+            },
+        ),
+    wildcard_constraints:
+        area="|".join(LONGRUN_FILES),
+    params:
+        log_floor=config["ingest"]["log_floor"],
+    resources:
+        mem_mb=2000,  # at most 120 animation frames of the G5NR grid
+    log:
+        "logs/longrun_maps/{area}.log",
+    script:
+        "../scripts/longrun_maps.py"
+
+
+rule domain_overview:
+    """One map per area: the study box, the inference tile grid and the elevation field."""
+    input:
+        merra2=area_data("merra2"),
+        static=area_data("static"),
+    output:
+        figure=report(
+            "results/evaluation/domain/{area}.png",
+            caption="../report/domain.rst",
+            category="Maps",
+            subcategory="domains",
+            labels={
+                "season": "all",
+                "area": "{area}",
+                "model": "all",
+                "figure": "domain and tiles",
+            },
+        ),
+    params:
+        box=lambda w: config["areas"][w.area],
+        tile=config["tiles"]["size"],
+        stride=config["inference"]["stride"],
+        halo=config["inference"]["halo"],
+    log:
+        "logs/domain_overview/{area}.log",
+    script:
+        "../scripts/domain_overview.py"

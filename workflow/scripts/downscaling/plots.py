@@ -1,0 +1,459 @@
+"""Every figure of the evaluation and the report (matplotlib, Agg backend, no display needed).
+
+Each ``plot_*`` function takes the tables or arrays made by :mod:`downscaling.evaluation` and
+returns a Figure, so that tests can count its panels; :func:`save_figure` writes and closes
+it. Conventions: fields are log10 AOD (dust AOD is dimensionless); maps have lon/lat axes in
+degrees, one shared colour scale per row of fields and a colour bar with units; titles name
+the season, area, day and model they show; a source keeps its colour in every figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.animation import PillowWriter  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from .spatial import spherical_model  # noqa: E402
+
+LOG_AOD = "log$_{10}$ AOD (AOD dimensionless)"
+SOURCE_COLOURS = {
+    "G5NR": "black",
+    "MERRA-2": "tab:gray",
+    "MERRA-2 (G5NR period)": "tab:gray",
+    "ddpm": "tab:red",
+    "ddpm_notransfer": "tab:orange",
+    "unet": "tab:blue",
+    "interp": "tab:green",
+    "long run": "tab:purple",
+}
+FIELD_CMAP = "YlOrBr"  # sequential, dust-coloured
+SPREAD_CMAP = "viridis"
+ERROR_CMAP = "RdBu_r"  # diverging: red where the prediction is too high
+GIF_DPI = 72  # animation frames: about 700 px wide, a few hundred kB per 10 frames
+
+
+def colour_of(source: str) -> str:
+    """The colour of a source (G5NR, MERRA-2, a model name or 'long run') in every figure."""
+    return SOURCE_COLOURS.get(source, "tab:brown")
+
+
+def save_figure(fig, path, dpi=110) -> None:
+    """Write ``fig`` to ``path`` (format from the suffix) and close it."""
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables of scores
+# --------------------------------------------------------------------------------------------
+
+def plot_summary(table: pd.DataFrame, title: str):
+    """Grouped bars of RMSE and R² per season × area (one bar per model), one column per mode.
+
+    table: the summary table (columns model, season, area, mode, rmse, r2, ...).
+    Axes: 2 × (number of modes).
+    """
+    modes = list(dict.fromkeys(table["mode"]))
+    models = list(dict.fromkeys(table["model"]))
+    groups = list(dict.fromkeys(zip(table["season"], table["area"])))
+    width = 0.8 / len(models)
+    fig, axes = plt.subplots(2, len(modes), figsize=(max(6.0, 1.1 * len(groups)) * len(modes), 7),
+                             squeeze=False, constrained_layout=True)
+    for column, mode in enumerate(modes):
+        for row, (metric, name, axis_label) in enumerate([
+                ("rmse", "RMSE", "RMSE (log$_{10}$ AOD)"),
+                ("r2", "R²", "R² (squared Pearson r)")]):
+            ax = axes[row, column]
+            for k, model in enumerate(models):
+                rows = table[(table["mode"] == mode) & (table["model"] == model)]
+                by_group = dict(zip(zip(rows["season"], rows["area"]), rows[metric]))
+                values = [by_group.get(group, np.nan) for group in groups]
+                ax.bar(np.arange(len(groups)) + (k - (len(models) - 1) / 2) * width, values,
+                       width, label=model, color=colour_of(model))
+            ax.set_xticks(np.arange(len(groups)), [f"{s}\n{a}" for s, a in groups])
+            ax.set_ylabel(axis_label)
+            ax.set_title(f"{name}, {mode} mode")
+            ax.grid(axis="y", alpha=0.3)
+            if metric == "r2":
+                ax.set_ylim(0, 1)
+    axes[0, 0].legend(title="model", fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_ensemble_skill(records: list[dict], title: str):
+    """Rank histograms of the ensemble models, one panel per season × area (rows seasons,
+    columns areas); a line per model × mode with its spread-skill ratio and CRPS in the legend.
+
+    records: metrics JSON dicts with model, season, area, mode, rank_histogram, spread_skill,
+    crps (see evaluation.read_metrics). Raises ValueError when none has a rank histogram.
+    """
+    records = [r for r in records if r.get("rank_histogram")]
+    if not records:
+        raise ValueError("no ensemble metrics (rank_histogram) to plot")
+    seasons = list(dict.fromkeys(r["season"] for r in records))
+    areas = list(dict.fromkeys(r["area"] for r in records))
+    fig, axes = plt.subplots(len(seasons), len(areas), squeeze=False, sharey=True,
+                             figsize=(4.6 * len(areas), 3.0 * len(seasons)),
+                             constrained_layout=True)
+    styles = {"strict": "-", "lenient": "--"}
+    for r in records:
+        ax = axes[seasons.index(r["season"]), areas.index(r["area"])]
+        counts = np.asarray(r["rank_histogram"], dtype=float)
+        frequency = counts / counts.sum()
+        ax.step(np.arange(counts.size), frequency, where="mid", color=colour_of(r["model"]),
+                linestyle=styles.get(r["mode"], ":"),
+                label=f"{r['model']} {r['mode']}: SSR {r['spread_skill']:.2f}, "
+                      f"CRPS {r['crps']:.3f}")
+        ax.axhline(1.0 / counts.size, color="black", linewidth=0.8, linestyle=":")
+    for row, season in enumerate(seasons):
+        for column, area in enumerate(areas):
+            ax = axes[row, column]
+            ax.set_title(f"{season}, {area}")
+            ax.set_xlabel("rank of G5NR among the members")
+            ax.set_ylabel("relative frequency")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize="x-small")
+    fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Spatial and temporal structure
+# --------------------------------------------------------------------------------------------
+
+def _plain_log_ticks(axis):
+    """Ticks at 1, 2, 5 × 10^n labelled as plain numbers: a spectrum spans only a decade or
+    two, where decade ticks alone would leave the axis nearly unlabelled."""
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _wavelength_axis(ax):
+    """A top axis in wavelength (km) over a bottom axis in wavenumber (cycles/km)."""
+    top = ax.secondary_xaxis("top", functions=(lambda k: 1.0 / np.maximum(k, 1e-12),
+                                                lambda w: 1.0 / np.maximum(w, 1e-12)))
+    top.set_xlabel("wavelength (km)")
+    _plain_log_ticks(top.xaxis)
+
+
+def plot_spectra(table: pd.DataFrame, title: str):
+    """Radially averaged PSD (log-log) of each source in a spectra table (one axes).
+
+    Truth black, each model in its colour: ensemble members thin and translucent, the
+    ensemble mean (or a deterministic model) solid.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 5.5), constrained_layout=True)
+    for (source, kind, member), rows in table.groupby(["source", "kind", "member"], sort=False):
+        is_member = kind == "member"
+        first_member = is_member and member == table.loc[
+            (table["source"] == source) & (table["kind"] == "member"), "member"].min()
+        label = (f"{source} members" if first_member else None) if is_member \
+            else rows["label"].iloc[0]
+        ax.loglog(rows["wavenumber_per_km"], rows["psd"], color=colour_of(source),
+                  linewidth=0.8 if is_member else 2.0, alpha=0.45 if is_member else 1.0,
+                  label=label, zorder=3 if source == "G5NR" else 2)
+    _plain_log_ticks(ax.xaxis)
+    ax.set_xlabel("wavenumber (cycles km$^{-1}$)")
+    ax.set_ylabel("PSD ((log$_{10}$ AOD)$^2$ km$^2$)")
+    _wavelength_axis(ax)
+    ax.grid(which="both", alpha=0.25)
+    ax.legend(fontsize="small")
+    ax.set_title(title)
+    return fig
+
+
+def plot_variograms(curves: pd.DataFrame, fits: pd.DataFrame, title: str):
+    """Empirical semivariograms (markers) and spherical fits (lines) of each source (one axes);
+    the legend gives each fit's range."""
+    fig, ax = plt.subplots(figsize=(7.5, 5.5), constrained_layout=True)
+    distance = np.linspace(0.0, curves["distance_km"].max(), 200)
+    for fit in fits.itertuples():
+        rows = curves[(curves["source"] == fit.source) & (curves["kind"] == fit.kind)
+                      & (curves["member"] == fit.member)]
+        colour = colour_of(fit.source)
+        style = ":" if fit.kind == "member" else "-"
+        ax.plot(rows["distance_km"], rows["gamma"], "o" if fit.kind != "member" else "x",
+                color=colour, markersize=4)
+        label = (f"{fit.label} (range {fit.range_km:.0f} km)" if np.isfinite(fit.range_km)
+                 else f"{fit.label} (no fit)")
+        if np.isfinite(fit.range_km):
+            ax.plot(distance, spherical_model(distance, fit.nugget, fit.sill, fit.range_km),
+                    style, color=colour, label=label)
+        else:
+            ax.plot([], [], style, color=colour, label=label)
+    ax.set_xlabel("distance (km)")
+    ax.set_ylabel("semivariance γ ((log$_{10}$ AOD)$^2$)")
+    ax.set_xlim(0, None)
+    ax.set_ylim(0, None)
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize="small", title="markers: empirical; lines: spherical fit")
+    ax.set_title(title)
+    return fig
+
+
+def plot_acf_pacf(table: pd.DataFrame, title: str):
+    """ACF and PACF of each source's area-mean series (two axes), with statsmodels' 95 %
+    intervals drawn as bands around zero (as statsmodels' plot_acf does)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    sources = list(dict.fromkeys(table["source"]))
+    for ax, name in zip(axes, ("acf", "pacf")):
+        for k, source in enumerate(sources):
+            rows = table[table["source"] == source]
+            lags = rows["lag"].to_numpy() + (k - (len(sources) - 1) / 2) * 0.15  # side by side
+            colour = colour_of(source)
+            half_width = rows[f"{name}_hi"] - rows[name]
+            ax.fill_between(rows["lag"], -half_width, half_width, color=colour, alpha=0.12,
+                            step="mid", linewidth=0)
+            ax.vlines(lags, 0, rows[name], color=colour, linewidth=1.2)
+            ax.plot(lags, rows[name], "o", color=colour, markersize=3.5,
+                    label=f"{source} ({rows['n_days'].iloc[0]} days)")
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xlabel("lag (days)")
+        ax.set_ylabel(name.upper())
+        ax.set_title(f"{name.upper()} of the area-mean daily log$_{{10}}$ AOD")
+        ax.grid(alpha=0.25)
+    axes[0].legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_lag_curves(table: pd.DataFrame, title: str):
+    """Lag-k RMSE and R² of each source (two axes), k on the horizontal axis."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), constrained_layout=True)
+    for source, rows in table.groupby("source", sort=False):
+        for ax, metric in zip(axes, ("rmse", "r2")):
+            ax.plot(rows["lag"], rows[metric], "o-", color=colour_of(source), label=source,
+                    markersize=4)
+    axes[0].set_ylabel("RMSE of day t+k vs day t (log$_{10}$ AOD)")
+    axes[1].set_ylabel("R² of day t+k vs day t (squared Pearson r)")
+    axes[1].set_ylim(0, 1)
+    for ax in axes:
+        ax.set_xlabel("lag k (days)")
+        ax.grid(alpha=0.25)
+    axes[0].legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Maps
+# --------------------------------------------------------------------------------------------
+
+def _map_axes(ax, lat, lon):
+    """Degrees on both axes and an aspect that keeps a degree of lon cos(lat) as wide as one
+    of lat, so maps are not stretched."""
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
+    ax.set_aspect(1.0 / np.cos(np.radians(np.mean(lat))))
+    ax.set_xlim(np.min(lon) - 0.5 * _step(lon), np.max(lon) + 0.5 * _step(lon))
+    ax.set_ylim(np.min(lat) - 0.5 * _step(lat), np.max(lat) + 0.5 * _step(lat))
+
+
+def _step(axis) -> float:
+    return float(np.mean(np.diff(axis))) if len(axis) > 1 else 0.0
+
+
+def _limits(fields, low=1.0, high=99.0):
+    """Shared colour limits of several fields: the low/high percentiles of their finite values
+    (robust to a few extreme pixels); a degenerate range is widened."""
+    values = np.concatenate([np.ravel(f)[np.isfinite(np.ravel(f))] for f in fields])
+    vmin, vmax = np.percentile(values, [low, high]) if values.size else (0.0, 1.0)
+    if vmax <= vmin:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    return float(vmin), float(vmax)
+
+
+def _map_width(lat, lon, height) -> float:
+    """Width (inches) of a map panel of ``height`` inches that shows the grid undistorted, so
+    that the figure's slots fit the maps and colour bars are as tall as the maps."""
+    lon_km = np.ptp(lon) * np.cos(np.radians(np.mean(lat)))
+    return height * max(lon_km, 1e-6) / max(np.ptp(lat), 1e-6)
+
+
+def plot_day_maps(maps, title: str):
+    """The sample-day figure: a top row of log10 AOD fields on one shared colour scale
+    (MERRA-2 input, G5NR truth, ddpm ensemble mean, ddpm member 1, unet; each titled with its
+    RMSE against G5NR) and, below the ensemble mean and member, the error of the mean and the
+    ensemble spread, each with its own colour bar.
+
+    maps: evaluation.DayMaps. Axes: len(maps.fields) + 2 maps and 3 colour bars.
+    """
+    n_columns = len(maps.fields)
+    panel_height = 2.6
+    width = n_columns * (_map_width(maps.lat, maps.lon, panel_height) + 0.9) + 1.5
+    fig = plt.figure(figsize=(width, 2 * panel_height + 2.8), layout="constrained")
+    top, bottom = fig.subfigures(2, 1)
+    vmin, vmax = _limits(list(maps.fields.values()))
+    field_axes = top.subplots(1, n_columns, squeeze=False)[0]
+    for ax, (name, field) in zip(field_axes, maps.fields.items()):
+        image = ax.pcolormesh(maps.lon, maps.lat, field, cmap=FIELD_CMAP, vmin=vmin, vmax=vmax,
+                              shading="nearest")
+        score = maps.rmse.get(name)
+        ax.set_title(name if score is None else f"{name}\nRMSE {score:.3f}", fontsize="medium")
+        _map_axes(ax, maps.lat, maps.lon)
+    top.colorbar(image, ax=list(field_axes), label=LOG_AOD)
+
+    # the error sits under the ensemble mean, the spread under the member (columns 2 and 3)
+    slots = bottom.subplots(1, n_columns, squeeze=False)[0]
+    used = (2, 3) if n_columns >= 4 else (0, 1)
+    for column, ax in enumerate(slots):
+        if column not in used:
+            ax.remove()
+    error_ax, spread_ax = slots[used[0]], slots[used[1]]
+    error_max = max(_limits([np.abs(maps.error)], 0, 99)[1], 1e-6)
+    image = error_ax.pcolormesh(maps.lon, maps.lat, maps.error, cmap=ERROR_CMAP,
+                                vmin=-error_max, vmax=error_max, shading="nearest")
+    error_ax.set_title("error of the ddpm mean\n(mean − G5NR)", fontsize="medium")
+    bottom.colorbar(image, ax=error_ax, label="Δ log$_{10}$ AOD")
+    spread_max = max(_limits([maps.spread])[1], 1e-6)
+    image = spread_ax.pcolormesh(maps.lon, maps.lat, maps.spread, cmap=SPREAD_CMAP, vmin=0,
+                                 vmax=spread_max, shading="nearest")
+    spread_ax.set_title("ddpm ensemble spread\n(std over members)", fontsize="medium")
+    bottom.colorbar(image, ax=spread_ax, label="std of log$_{10}$ AOD")
+    for ax in (error_ax, spread_ax):
+        _map_axes(ax, maps.lat, maps.lon)
+    top.suptitle(title)  # on the subfigure: constrained layout then keeps it clear of the maps
+    return fig
+
+
+def _edges_extent(lat, lon):
+    """imshow extent (left, right, bottom, top) of a regular grid given by its cell centres."""
+    return (lon[0] - 0.5 * _step(lon), lon[-1] + 0.5 * _step(lon),
+            lat[0] - 0.5 * _step(lat), lat[-1] + 0.5 * _step(lat))
+
+
+def animate_longrun(frames, path, title: str, fps=4):
+    """Write an animated GIF of a long run: each frame the run's ensemble-mean map beside the
+    native MERRA-2 map of the same day, one colour scale for all frames, the date in the
+    title. frames: evaluation.LongrunFrames. Returns the figure, closed (2 maps + 1 colour
+    bar)."""
+    panel_height = 3.6
+    width = 2 * _map_width(frames.lat, frames.lon, panel_height) + 2.6
+    fig, axes = plt.subplots(1, 2, figsize=(width, panel_height + 0.9), layout="constrained")
+    vmin, vmax = _limits([frames.run, frames.merra2])
+    # imshow on the regular grids (ascending lat, hence origin lower): far cheaper per frame
+    # than pcolormesh, which matters for hundreds of frames
+    style = {"cmap": FIELD_CMAP, "vmin": vmin, "vmax": vmax, "origin": "lower",
+             "interpolation": "nearest"}
+    run_image = axes[0].imshow(frames.run[0], extent=_edges_extent(frames.lat, frames.lon),
+                               **style)
+    merra2_image = axes[1].imshow(frames.merra2[0],
+                                  extent=_edges_extent(frames.merra2_lat, frames.merra2_lon),
+                                  **style)
+    axes[0].set_title("downscaled (ddpm ensemble mean, G5NR grid)")
+    axes[1].set_title("MERRA-2 (native grid)")
+    for ax in axes:
+        _map_axes(ax, frames.lat, frames.lon)
+    fig.colorbar(run_image, ax=list(axes), label=LOG_AOD, shrink=0.9)
+    heading = fig.suptitle(f"{title}: {frames.dates[0]:%Y-%m-%d}")
+    fig.canvas.draw()
+    fig.set_layout_engine("none")  # freeze the layout: it would be recomputed every frame
+    # the writer's own loop rather than FuncAnimation.save, which draws every frame twice
+    writer = PillowWriter(fps=fps)
+    with writer.saving(fig, path, dpi=GIF_DPI):
+        for day, date in enumerate(frames.dates):
+            run_image.set_data(frames.run[day])
+            merra2_image.set_data(frames.merra2[day])
+            heading.set_text(f"{title}: {date:%Y-%m-%d}")
+            writer.grab_frame()
+    plt.close(fig)
+    return fig
+
+
+def gif_page(gif_path, title: str) -> str:
+    """A standalone HTML page showing a GIF (embedded as data), for the Snakemake report,
+    which shows HTML pages but offers GIFs only as downloads."""
+    data = base64.b64encode(Path(gif_path).read_bytes()).decode("ascii")
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'></head>"
+        "<body style='background:#fff;font-family:sans-serif'>"
+        f"<h3>{html.escape(title)}</h3>"
+        f"<img style='max-width:100%' alt='{html.escape(title)}' "
+        f"src='data:image/gif;base64,{data}'></body></html>\n"
+    )
+
+
+def plot_longrun_series(series: pd.DataFrame, title: str):
+    """Area-mean daily log10 AOD of the long run (ensemble mean, member range shaded) and of
+    MERRA-2 (one axes)."""
+    fig, ax = plt.subplots(figsize=(11, 4.2), constrained_layout=True)
+    colour = colour_of("long run")
+    ax.fill_between(series["date"], series["member_min"], series["member_max"], color=colour,
+                    alpha=0.2, linewidth=0, label="long run, range of the members")
+    ax.plot(series["date"], series["longrun"], color=colour, label="long run (ensemble mean)")
+    ax.plot(series["date"], series["merra2"], color=colour_of("MERRA-2"), label="MERRA-2")
+    ax.set_xlabel("date")
+    ax.set_ylabel("area-mean " + LOG_AOD)
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize="small")
+    ax.set_title(title)
+    fig.autofmt_xdate()
+    return fig
+
+
+def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
+                elevation_units="m"):
+    """The domain overview: (left) the time-mean MERRA-2 field around the area with the study
+    box; (right) elevation on the G5NR grid with the inference tile grid: thin lines at the
+    tile origins, one tile outlined in full (dashed) and its kept core after the halo crop
+    (solid). merra2_mean, elevation: DataArrays (lat, lon); box: {lat: [lo, hi], lon: [lo,
+    hi]}. Axes: 2 maps and 2 colour bars."""
+    lat, lon = merra2_mean["lat"].values, merra2_mean["lon"].values
+    g_lat, g_lon = elevation["lat"].values, elevation["lon"].values
+    panel_height = 4.6
+    width = _map_width(lat, lon, panel_height) + _map_width(g_lat, g_lon, panel_height) + 3.4
+    fig, axes = plt.subplots(1, 2, figsize=(width, panel_height + 1.0), layout="constrained")
+    image = axes[0].pcolormesh(lon, lat, merra2_mean.values, cmap=FIELD_CMAP, shading="nearest")
+    fig.colorbar(image, ax=axes[0], label="time-mean " + LOG_AOD)
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = box["lat"], box["lon"]
+    axes[0].add_patch(Rectangle((lon_lo, lat_lo), lon_hi - lon_lo, lat_hi - lat_lo, fill=False,
+                                edgecolor="tab:blue", linewidth=2, label="study box"))
+    axes[0].legend(loc="upper right", fontsize="small")
+    axes[0].set_title("MERRA-2 over its record (native grid, ingest margin)")
+    _map_axes(axes[0], lat, lon)
+
+    from .tiling import TileGrid  # here, not at the top: tiling imports torch (a 1 s import)
+
+    image = axes[1].pcolormesh(g_lon, g_lat, elevation.values, cmap="terrain", shading="nearest")
+    fig.colorbar(image, ax=axes[1], label=f"elevation ({elevation_units})")
+    grid = TileGrid(len(g_lat), len(g_lon), tile, stride)
+    d_lat, d_lon = _step(g_lat), _step(g_lon)
+
+    def lat_edge(row):  # southern edge of pixel row `row` (rows ascend with latitude)
+        return g_lat[0] - 0.5 * d_lat + row * d_lat
+
+    def lon_edge(col):
+        return g_lon[0] - 0.5 * d_lon + col * d_lon
+
+    for row in grid.rows:
+        axes[1].axhline(lat_edge(row), color="black", linewidth=0.5, alpha=0.35)
+    for col in grid.cols:
+        axes[1].axvline(lon_edge(col), color="black", linewidth=0.5, alpha=0.35)
+    row, col = grid.rows[len(grid.rows) // 2], grid.cols[len(grid.cols) // 2]
+    axes[1].add_patch(Rectangle((lon_edge(col), lat_edge(row)), tile * d_lon, tile * d_lat,
+                                fill=False, edgecolor="black", linestyle="--", linewidth=1.5,
+                                label=f"one tile ({tile} px)"))
+    axes[1].add_patch(Rectangle((lon_edge(col + halo), lat_edge(row + halo)),
+                                (tile - 2 * halo) * d_lon, (tile - 2 * halo) * d_lat,
+                                fill=False, edgecolor="black", linewidth=1.5,
+                                label=f"its core kept (halo {halo} px cropped)"))
+    axes[1].legend(loc="upper right", fontsize="small")
+    axes[1].set_title(f"G5NR grid and inference tiles: {tile} px = {tile * d_lat:.2f}°, stride "
+                      f"{stride} px, {grid.shape[0]} × {grid.shape[1]} = {grid.n_tiles} tiles",
+                      fontsize="medium")
+    _map_axes(axes[1], g_lat, g_lon)
+    fig.suptitle(title)
+    return fig

@@ -1,0 +1,11 @@
+"""Rank histograms, spread-skill ratios and CRPS of the ensemble models in one figure."""
+
+from downscaling import evaluation, plots
+from downscaling.runtime import log_to_file
+
+log = log_to_file(snakemake.log[0])
+records = evaluation.read_metrics(snakemake.input.metrics)
+figure = plots.plot_ensemble_skill(
+    records, "Ensemble reliability: rank histograms of G5NR among the members (log10 AOD)"
+)
+plots.save_figure(figure, snakemake.output.figure)

@@ -1,0 +1,16 @@
+"""Scores of one downscaled file against G5NR on the season's test days (log10 AOD)."""
+
+from downscaling import evaluation
+from downscaling.runtime import log_to_file
+
+log = log_to_file(snakemake.log[0])
+overall, per_day = evaluation.evaluate_downscaled(
+    snakemake.input.downscaled,
+    snakemake.input.g5nr,
+    snakemake.input.split,
+    seed=snakemake.params.seed,
+    log_floor=snakemake.params.log_floor,
+)
+log.info("%s", {k: v for k, v in overall.items() if k != "rank_histogram"})
+evaluation.write_json(overall, snakemake.output.metrics)
+per_day.to_csv(snakemake.output.per_day, index=False, date_format="%Y-%m-%d")

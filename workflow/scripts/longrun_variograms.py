@@ -1,0 +1,24 @@
+"""Semivariograms (with spherical fits) of an area's long run against MERRA-2 on its days."""
+
+from downscaling import evaluation, plots
+from downscaling.runtime import log_to_file
+
+log = log_to_file(snakemake.log[0])
+area = snakemake.wildcards.area
+settings = snakemake.params.variogram
+fields = evaluation.longrun_variogram_fields(
+    snakemake.input.longrun, snakemake.input.merra2, snakemake.params.log_floor
+)
+curves, fits = evaluation.variogram_tables(
+    fields,
+    max_km=settings["max_km"],
+    bins=settings["bins"],
+    pairs=settings["pairs"],
+    seed=snakemake.params.seed,
+)
+log.info("spherical fits:\n%s", fits.to_string())
+curves.to_csv(snakemake.output.table, index=False, float_format="%.6g")
+fits.to_csv(snakemake.output.fits, index=False, float_format="%.6g")
+n_days = len(fields[0].values)
+title = f"{area}: semivariograms of the long run and MERRA-2 (log10 AOD, {n_days} days)"
+plots.save_figure(plots.plot_variograms(curves, fits, title), snakemake.output.figure)

@@ -1,0 +1,25 @@
+"""ACF/PACF of the area-mean daily series and lag-k RMSE/R² curves of one area."""
+
+from downscaling import evaluation, plots
+from downscaling.runtime import log_to_file
+
+log = log_to_file(snakemake.log[0])
+area = snakemake.wildcards.area
+acf, lags = evaluation.temporal_tables(
+    snakemake.input.g5nr,
+    snakemake.input.merra2,
+    snakemake.input.longrun or None,
+    nlags=snakemake.params.acf_lags,
+    max_lag=snakemake.params.lag_max,
+    log_floor=snakemake.params.log_floor,
+)
+acf.to_csv(snakemake.output.acf_table, index=False, float_format="%.6g")
+lags.to_csv(snakemake.output.lag_table, index=False, float_format="%.6g")
+plots.save_figure(
+    plots.plot_acf_pacf(acf, f"{area}: autocorrelation of the area-mean daily log10 AOD"),
+    snakemake.output.acf_figure,
+)
+plots.save_figure(
+    plots.plot_lag_curves(lags, f"{area}: persistence, day t+k against day t (log10 AOD)"),
+    snakemake.output.lag_figure,
+)

@@ -1,0 +1,32 @@
+"""Semivariograms (with spherical fits) of G5NR, MERRA-2 and the strict-mode predictions of
+one season x area on its test days."""
+
+from downscaling import evaluation, plots
+from downscaling.runtime import log_to_file
+
+log = log_to_file(snakemake.log[0])
+season, area = snakemake.wildcards.season, snakemake.wildcards.area
+settings = snakemake.params.variogram
+predicted = evaluation.season_prediction_fields(
+    snakemake.input.g5nr,
+    snakemake.input.split,
+    dict(zip(snakemake.params.models, snakemake.input.downscaled)),
+    snakemake.params.log_floor,
+    members=1,  # the ensemble mean and one member: a member has the texture of a sample
+)
+truth = predicted[0]
+merra2 = evaluation.merra2_field(
+    snakemake.input.merra2, evaluation.test_days(snakemake.input.split), truth.lat, truth.lon
+)
+curves, fits = evaluation.variogram_tables(
+    [truth, merra2, *predicted[1:]],
+    max_km=settings["max_km"],
+    bins=settings["bins"],
+    pairs=settings["pairs"],
+    seed=snakemake.params.seed,
+)
+log.info("spherical fits:\n%s", fits.to_string())
+curves.to_csv(snakemake.output.table, index=False, float_format="%.6g")
+fits.to_csv(snakemake.output.fits, index=False, float_format="%.6g")
+title = f"{season}, {area}: semivariograms of log10 AOD on the test days, strict mode"
+plots.save_figure(plots.plot_variograms(curves, fits, title), snakemake.output.figure)
