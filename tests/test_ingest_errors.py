@@ -1,0 +1,135 @@
+"""Each bad input gets one clear error naming the file and the problem, and leaves no output.
+
+Errors of the data raise ``IngestError`` from the library (tested through ``write_daily_cube``,
+the call the rule scripts make); errors of the workflow (no file matches a glob, a malformed
+config, a G5NR period outside the MERRA-2 record) are tested through Snakemake on a tiny config.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from downscaling.ingest import IngestError, write_daily_cube
+from downscaling.synthetic import write_mapl_file
+from raw_files import AREA, MERRA2_LAT, MERRA2_LON, dust, hourly_times, write_g5nr_merged_day, write_merra2_days
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def ingest_fails(paths, tmp_path, area=AREA) -> str:
+    """Run the ingest of ``paths`` into ``tmp_path/out``; assert it raises and writes nothing."""
+    output = tmp_path / "out" / "merra2.nc"
+    with pytest.raises(IngestError) as error:
+        write_daily_cube(paths, output, pattern="*.nc4", variable="DUEXTTAU", area=area, margin_deg=0.5, log_floor=1e-6)
+    assert not output.parent.exists() or os.listdir(output.parent) == []
+    return str(error.value)
+
+
+def test_missing_variable(tmp_path):
+    paths = write_merra2_days(tmp_path, "2005-01-01", 2, variable="TOTEXTTAU")
+    message = ingest_fails(paths, tmp_path)
+    assert "MERRA2_300.tavg1_2d_aer_Nx.20050101.nc4" in message and "variable 'DUEXTTAU' not found" in message
+
+
+def test_area_outside_the_data_extent(tmp_path):
+    paths = write_merra2_days(tmp_path, "2005-01-01", 1)
+    message = ingest_fails(paths, tmp_path, area={"lat": [21.0, 25.0], "lon": [40.625, 42.0]})
+    assert "20050101.nc4" in message and "outside the data's extent" in message and "lat 21..25" in message
+
+
+def test_non_regular_grid(tmp_path):
+    lat = MERRA2_LAT.copy()
+    lat[3] += 0.2  # a Gaussian-like, uneven spacing
+    paths = write_merra2_days(tmp_path, "2005-01-01", 1, lat=lat)
+    message = ingest_fails(paths, tmp_path)
+    assert "20050101.nc4" in message and "lat is not a regular grid" in message
+
+
+def test_missing_day_in_the_record(tmp_path):
+    paths = write_merra2_days(tmp_path, "2005-01-01", 5)
+    del paths[2]
+    message = ingest_fails(paths, tmp_path)
+    assert "day 2005-01-03 is missing" in message
+    assert "20050102.nc4" in message and "20050104.nc4" in message
+
+
+def test_incomplete_day_names_the_file(tmp_path):
+    times = hourly_times("2005-01-01")[:23]  # a granule that lost its last hour
+    path = tmp_path / "MERRA2_300.tavg1_2d_aer_Nx.20050101.nc4"
+    write_mapl_file(path, "DUEXTTAU", dust(times, MERRA2_LAT, MERRA2_LON), times, MERRA2_LAT, MERRA2_LON)
+    message = ingest_fails([str(path)], tmp_path)
+    assert "20050101.nc4" in message and "has 23 of 24 time steps" in message
+
+
+def test_day_that_is_all_fill_values(tmp_path):
+    paths = write_merra2_days(tmp_path, "2005-01-01", 2)
+    times = hourly_times("2005-01-03")
+    path = tmp_path / "MERRA2_300.tavg1_2d_aer_Nx.20050103.nc4"
+    write_mapl_file(path, "DUEXTTAU", np.full((24, MERRA2_LAT.size, MERRA2_LON.size), np.nan), times, MERRA2_LAT, MERRA2_LON)
+    message = ingest_fails(paths + [str(path)], tmp_path)
+    assert "20050103.nc4" in message and "day 2005-01-03 is all fill values" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# Through Snakemake
+# ----------------------------------------------------------------------------------------------
+def tiny_config(**changes) -> dict:
+    config = {
+        "seed": 1,
+        "synthetic": {"enabled": False},
+        "inputs": {"merra2": "raw/MERRA2_*.nc4", "g5nr": "raw/c1440_NR.*.nc4", "elevation": "raw/elevation.nc"},
+        "areas": {"a": AREA},
+        "ingest": {"margin_deg": 0.5},
+        "small_unet": {},
+        "ddpm": {},
+    }
+    config.update(changes)
+    return config
+
+
+def run_snakemake(workdir: Path, config: dict, *targets: str) -> subprocess.CompletedProcess:
+    """Snakemake on the real Snakefile in ``workdir`` with ``config``; stdout and stderr together."""
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
+               "--configfile", str(configfile), "--cores", "1", *targets]
+    return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+
+
+def test_no_file_matches_a_glob(tmp_path):
+    done = run_snakemake(tmp_path, tiny_config(), "results/data/a/merra2.nc")
+    assert done.returncode != 0
+    assert "no file matches inputs.merra2 = 'raw/MERRA2_*.nc4'" in done.stdout
+
+
+def test_malformed_config_names_the_key(tmp_path):
+    unknown = run_snakemake(tmp_path, tiny_config(ingets={"margin_deg": 1.0}), "results/data/a/merra2.nc")
+    assert unknown.returncode != 0
+    assert "'ingets' was unexpected" in unknown.stdout
+    wrong_type = run_snakemake(tmp_path, tiny_config(ingest={"margin_deg": "wide"}), "results/data/a/merra2.nc")
+    assert wrong_type.returncode != 0
+    assert "'wide' is not of type 'number'" in wrong_type.stdout
+    assert re.search(r"\['ingest'\]\['margin_deg'\]", wrong_type.stdout)
+
+
+def test_g5nr_period_not_inside_the_merra2_record(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_merra2_days(raw, "2005-06-01", 3)
+    for day in ("2005-06-03", "2005-06-04"):  # the last G5NR day has no MERRA-2 twin
+        write_g5nr_merged_day(raw, day)
+    done = run_snakemake(tmp_path, tiny_config(), "results/data/a/merra2_on_g5nr.nc")
+    assert done.returncode != 0
+    # The ingest rules ran; the regrid rule failed with a clear message and left nothing.
+    assert (tmp_path / "results/data/a/merra2.nc").exists() and (tmp_path / "results/data/a/g5nr.nc").exists()
+    assert not (tmp_path / "results/data/a/merra2_on_g5nr.nc").exists()
+    assert set(os.listdir(tmp_path / "results/data/a")) == {"merra2.nc", "g5nr.nc"}  # no temporary file either
+    log = (tmp_path / "logs/ingest/a/merra2_on_g5nr.log").read_text()
+    assert "IngestError" in log
+    assert "the G5NR period 2005-06-03..2005-06-04 is not inside the MERRA-2 record 2005-06-01..2005-06-03" in log

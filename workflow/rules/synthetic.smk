@@ -1,0 +1,23 @@
+if config["synthetic"]["enabled"]:
+
+    checkpoint synthetic_data:
+        """Embedded demo: synthetic MERRA-2 granules, G5NR files and elevation in the real conventions.
+
+        A checkpoint: the ingest rules glob the files it wrote once it has run (see raw_inputs).
+        """
+        output:
+            manifest=f"{config['synthetic']['outdir']}/manifest.json",
+        params:
+            world={
+                "synthetic": config["synthetic"],
+                "areas": config["areas"],
+                "seed": config["seed"],
+                "inputs": config["inputs"],
+            },
+        log:
+            "logs/synthetic_data.log",
+        benchmark:
+            "benchmarks/synthetic_data.tsv"
+        threads: 1  # one day after the other; the matrix products are small
+        script:
+            "../scripts/synthetic_data.py"

@@ -1,0 +1,664 @@
+"""Ingest raw MERRA-2 / G5NR netCDF into daily log10 cubes of one area, and static fields.
+
+Raw inputs are granules (one hourly or 30-minute step per file, or 24 hourly steps per day as in
+MERRA-2 ``tavg1`` files) or merged files (several sub-daily steps of one or more days per file),
+in the MAPL conventions of the real products: ``time`` as integer minutes since a reference,
+``time_increment`` as HHMMSS, fill values in ``_FillValue``/``missing_value``/``fmissing_value``.
+One record may mix them (merged daily files on most days, granules on others). Longitudes may
+run 0..360 or -180..180 and latitudes either way; outputs always have ascending ``lat``,
+ascending ``lon`` in -180..180, and ``time`` at 00:00 of each date.
+
+Reading streams file by file and crops while reading (netCDF index slices computed from the
+coordinates), so memory holds one file's crop, the days being averaged and the cropped daily
+output, never a global field or the global record.
+
+Every problem with the data raises :class:`IngestError` whose message names the file and the
+problem. The ``write_*`` functions (one per rule) write with :func:`downscaling.netcdf.write_cf`,
+atomically, so a failure leaves no output.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+import xarray as xr
+from xarray.coding.times import decode_cf_datetime
+
+from .netcdf import write_cf
+from .regrid import regrid
+
+log = logging.getLogger(__name__)
+
+OUTPUT_VARIABLE = "log10_aod"
+ONE_DAY = np.timedelta64(1, "D")
+COORD_TOLERANCE_DEG = 1e-6  # coordinates this close count as equal (float64 grids, float32 boxes)
+GRID_STEP_TOLERANCE = 1e-3  # relative deviation of a grid step still called regular
+METRE_UNITS = {"m", "meter", "meters", "metre", "metres"}
+
+Paths = Sequence[str | os.PathLike]
+
+
+class IngestError(Exception):
+    """Bad input data; the message names the file (or files) and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """A lat/lon box in degrees, bounds inclusive: ``lat = (south, north)``,
+    ``lon = (west, east)`` with longitudes in -180..180."""
+
+    lat: tuple[float, float]
+    lon: tuple[float, float]
+
+    @classmethod
+    def from_config(cls, box: dict[str, Sequence[float]]) -> "Box":
+        """Box from a config entry ``{lat: [s, n], lon: [w, e]}``; ValueError if it is not a box."""
+        lat = (float(box["lat"][0]), float(box["lat"][1]))
+        lon = (float(box["lon"][0]), float(box["lon"][1]))
+        if not (-90 <= lat[0] < lat[1] <= 90 and -180 <= lon[0] < lon[1] <= 180):
+            raise ValueError(
+                f"not a lat/lon box with south < north in -90..90 and west < east in -180..180: {box}"
+            )
+        return cls(lat, lon)
+
+    def __str__(self) -> str:
+        return f"lat {self.lat[0]:g}..{self.lat[1]:g}, lon {self.lon[0]:g}..{self.lon[1]:g}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Grids: where a box lies in a file's coordinates
+# ----------------------------------------------------------------------------------------------
+def _wrap_lon(lon: np.ndarray) -> np.ndarray:
+    """Longitudes mapped into -180..180 (180 itself becomes -180)."""
+    return (np.asarray(lon, dtype=np.float64) + 180.0) % 360.0 - 180.0
+
+
+def grid_step(values: np.ndarray, axis: str, path: str) -> float:
+    """The constant spacing (positive) of a 1-D lat or lon coordinate, or IngestError.
+
+    Longitude steps are taken modulo 360, so a grid that crosses 0 or 180 counts as regular.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        raise IngestError(f"{path}: {axis} has {values.size} value(s); a grid needs at least 2")
+    steps = np.diff(values)
+    if axis == "lon":
+        steps = (steps + 180.0) % 360.0 - 180.0
+    step = float(np.median(steps))
+    if step == 0 or np.any(np.abs(steps - step) > GRID_STEP_TOLERANCE * abs(step)):
+        raise IngestError(
+            f"{path}: {axis} is not a regular grid "
+            f"(steps range from {steps.min():g} to {steps.max():g} degrees)"
+        )
+    return abs(step)
+
+
+def _covered(centres: np.ndarray, step: float, low: float, high: float) -> bool:
+    """Whether cells of width ``step`` around sorted ``centres`` cover [low, high] without a gap."""
+    half, tol = step / 2, COORD_TOLERANCE_DEG
+    inside = centres[(centres >= low - half - tol) & (centres <= high + half + tol)]
+    return (
+        inside.size > 0
+        and inside[0] - half <= low + tol
+        and inside[-1] + half >= high - tol
+        and bool(np.all(np.diff(inside) < 1.5 * step))
+    )
+
+
+def _runs(indices: np.ndarray) -> tuple[slice, ...]:
+    """Contiguous runs of sorted integer ``indices`` as slices (a window across the seam of a
+    0..360 grid has two)."""
+    breaks = np.nonzero(np.diff(indices) != 1)[0] + 1
+    return tuple(slice(int(run[0]), int(run[-1]) + 1) for run in np.split(indices, breaks))
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a box lies in a file's lat/lon: index slices to read and how to order what was read.
+
+    ``lat`` and ``lon`` are the selected coordinates, ascending, lon in -180..180.
+    """
+
+    lat_slice: slice
+    flip_lat: bool
+    lon_slices: tuple[slice, ...]
+    lon_order: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+
+
+def find_window(lat: np.ndarray, lon: np.ndarray, area: Box, margin_deg: float, path: str) -> Window:
+    """The grid points of a file within ``area`` grown by ``margin_deg`` (bounds inclusive).
+
+    The area itself must lie inside the data's cells (centres +- half a step); the margin takes
+    whatever the data has beyond it (it does not wrap across the date line). Raises IngestError
+    naming ``path`` for a non-regular grid or an area outside the data's extent.
+    """
+    lat = np.asarray(lat, dtype=np.float64)
+    lon_wrapped = _wrap_lon(lon)
+    lat_step, lon_step = grid_step(lat, "lat", path), grid_step(lon, "lon", path)
+    global_lon = lon.size * lon_step >= 360.0 - COORD_TOLERANCE_DEG
+    lat_ok = _covered(np.sort(lat), lat_step, *area.lat)
+    lon_ok = global_lon or _covered(np.sort(lon_wrapped), lon_step, *area.lon)
+    if not (lat_ok and lon_ok):
+        raise IngestError(
+            f"{path}: the area ({area}) lies outside the data's extent "
+            f"(lat {lat.min():g}..{lat.max():g}, lon {lon_wrapped.min():g}..{lon_wrapped.max():g}, "
+            f"grid steps {lat_step:g} x {lon_step:g} degrees)"
+        )
+    reach = margin_deg + COORD_TOLERANCE_DEG
+    lat_selected = np.nonzero((lat >= area.lat[0] - reach) & (lat <= area.lat[1] + reach))[0]
+    lon_selected = np.nonzero((lon_wrapped >= area.lon[0] - reach) & (lon_wrapped <= area.lon[1] + reach))[0]
+    if lat_selected.size == 0 or lon_selected.size == 0:
+        raise IngestError(f"{path}: no grid point lies inside the area ({area}), smaller than a grid cell")
+    flip_lat = bool(lat[-1] < lat[0])
+    lon_order = np.argsort(lon_wrapped[lon_selected], kind="stable")
+    lat_values = lat[lat_selected]
+    return Window(
+        lat_slice=slice(int(lat_selected[0]), int(lat_selected[-1]) + 1),
+        flip_lat=flip_lat,
+        lon_slices=_runs(lon_selected),
+        lon_order=lon_order,
+        lat=lat_values[::-1] if flip_lat else lat_values,
+        lon=lon_wrapped[lon_selected][lon_order],
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# One file
+# ----------------------------------------------------------------------------------------------
+def _open(path: str) -> netCDF4.Dataset:
+    try:
+        return netCDF4.Dataset(path)
+    except OSError as error:
+        raise IngestError(f"{path}: cannot be opened as netCDF ({error})") from error
+
+
+def _data_variable(ds: netCDF4.Dataset, variable: str, path: str) -> netCDF4.Variable:
+    """The variable ``variable`` of an open file, checked to have lat and lon as its last two
+    dimensions (by name or by units)."""
+    if variable not in ds.variables:
+        raise IngestError(f"{path}: variable {variable!r} not found (the file has {', '.join(ds.variables)})")
+    var = ds.variables[variable]
+    if len(var.dimensions) < 2:
+        raise IngestError(f"{path}: variable {variable!r} has dimensions {var.dimensions}; expected (.., lat, lon)")
+    expected = ((var.dimensions[-2], "lat", "degrees_n"), (var.dimensions[-1], "lon", "degrees_e"))
+    for dim, axis, units_prefix in expected:
+        coord = ds.variables.get(dim)
+        units = str(getattr(coord, "units", "")).lower() if coord is not None else ""
+        if coord is None or not (dim.lower().startswith(axis) or units.startswith(units_prefix)):
+            raise IngestError(f"{path}: variable {variable!r} dimension {dim!r} is not a {axis} coordinate")
+    return var
+
+
+def _coordinate(ds: netCDF4.Dataset, name: str) -> np.ndarray:
+    """A coordinate's values as float64, ignoring fill and valid-range attributes (MAPL puts
+    float32 ranges on them; coordinates have no gaps)."""
+    coord = ds.variables[name]
+    coord.set_auto_maskandscale(False)
+    return np.asarray(coord[:], dtype=np.float64)
+
+
+def _step_times(ds: netCDF4.Dataset, var: netCDF4.Variable, path: str) -> np.ndarray:
+    """The time stamps (datetime64[ns]) of the variable's steps.
+
+    Raises IngestError for a variable without a (time, lat, lon) layout or undecodable times.
+    """
+    if len(var.dimensions) != 3:
+        raise IngestError(
+            f"{path}: variable {var.name!r} has dimensions {var.dimensions}; expected (time, lat, lon)"
+        )
+    time_dim = var.dimensions[0]
+    if time_dim not in ds.variables or not hasattr(ds.variables[time_dim], "units"):
+        raise IngestError(f"{path}: time dimension {time_dim!r} has no coordinate with units")
+    time = ds.variables[time_dim]
+    calendar = getattr(time, "calendar", "standard")
+    try:
+        times = decode_cf_datetime(_coordinate(ds, time_dim), time.units, calendar)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise IngestError(f"{path}: cannot decode time units {time.units!r} ({error})") from error
+    return np.asarray(times, dtype="datetime64[ns]")
+
+
+def _file_step(ds: netCDF4.Dataset, var: netCDF4.Variable, times: np.ndarray, path: str) -> np.timedelta64 | None:
+    """The file's own time step: the spacing of its stamps when it has several, else the MAPL
+    ``time_increment`` attribute (HHMMSS), else None.
+
+    Raises IngestError for irregular spacing, and for a single step that is a mean over more than
+    one day (MAPL ``RangeBeginningDate`` != ``RangeEndingDate``, e.g. a monthly file).
+    """
+    if times.size >= 2:
+        steps = np.unique(np.diff(times))
+        if steps.size != 1 or steps[0] <= np.timedelta64(0):
+            raise IngestError(f"{path}: time steps are not evenly spaced and increasing ({steps})")
+        return steps[0]
+    begin, end = getattr(ds, "RangeBeginningDate", None), getattr(ds, "RangeEndingDate", None)
+    if begin != end:
+        raise IngestError(
+            f"{path}: its single time step is a mean over {begin}..{end} (a monthly or longer mean); "
+            "daily means need sub-daily or daily steps"
+        )
+    increment = int(getattr(ds.variables[var.dimensions[0]], "time_increment", 0))  # HHMMSS
+    if not increment:
+        return None
+    seconds = increment // 10000 * 3600 + increment // 100 % 100 * 60 + increment % 100
+    return np.timedelta64(seconds, "s").astype("timedelta64[ns]")
+
+
+def read_window(var: netCDF4.Variable, window: Window, leading: tuple = (Ellipsis,)) -> np.ndarray:
+    """``var[leading, lat, lon]`` inside ``window`` as float32 with every fill value as NaN.
+
+    ``leading`` indexes the dimensions before lat and lon (default: all of them).
+    ``_FillValue``, ``missing_value`` and values outside ``valid_range`` are masked by netCDF4,
+    MAPL's ``fmissing_value`` here. Returns (..., lat, lon), ascending in lat and lon.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="valid_range not used")  # MAPL's float32 ranges
+        parts = [var[(*leading, window.lat_slice, lon_slice)] for lon_slice in window.lon_slices]
+    data = np.ma.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+    data = np.ma.filled(np.ma.asarray(data).astype(np.float32), np.nan)
+    fmissing = getattr(var, "fmissing_value", None)
+    if fmissing is not None:
+        data[data == np.float32(fmissing)] = np.nan
+    data[~np.isfinite(data)] = np.nan
+    if window.flip_lat:
+        data = data[..., ::-1, :]
+    return np.ascontiguousarray(data[..., window.lon_order])
+
+
+def read_steps(path: str, variable: str, area: Box, margin_deg: float = 0.0) -> xr.DataArray:
+    """All time steps of one file, cropped to ``area`` +- ``margin_deg``: (time, lat, lon) float32.
+
+    Fill values become NaN; ``long_name`` and ``units`` of the source are kept. This reads any
+    file with a time axis, including monthly means that :func:`scan_record` refuses.
+    """
+    with _open(path) as ds:
+        var = _data_variable(ds, variable, path)
+        times = _step_times(ds, var, path)
+        grid = _coordinate(ds, var.dimensions[-2]), _coordinate(ds, var.dimensions[-1])
+        window = find_window(*grid, area, margin_deg, path)
+        values = read_window(var, window)
+        attrs = {key: str(getattr(var, key)) for key in ("long_name", "units") if hasattr(var, key)}
+    coords = {"time": times, "lat": window.lat, "lon": window.lon}
+    return xr.DataArray(values, dims=("time", "lat", "lon"), coords=coords, attrs=attrs, name=variable)
+
+
+# ----------------------------------------------------------------------------------------------
+# A record of files: scan and validate, then stream daily means
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class SourceFile:
+    """One raw file: its path, the time stamps of its steps and its own time step (or None)."""
+
+    path: str
+    times: np.ndarray
+    step: np.timedelta64 | None
+
+
+@dataclass
+class Record:
+    """A validated set of raw files: complete, consecutive days on one grid.
+
+    ``files`` are in time order; ``days`` are the dates (datetime64[D]) the daily means cover and
+    ``steps_per_day`` how many time steps each of them averages (a record may mix merged daily
+    files with granules, e.g. 4 six-hourly steps on most days and 48 half-hourly ones on others);
+    ``window`` is the crop of the area.
+    """
+
+    variable: str
+    files: list[SourceFile]
+    days: np.ndarray
+    steps_per_day: np.ndarray
+    window: Window
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+def _minutes(step: np.timedelta64) -> str:
+    return f"{step.astype('timedelta64[m]').astype(int)} minutes"
+
+
+def _day_step(day: np.datetime64, stamps: np.ndarray, sources: list[SourceFile]) -> np.timedelta64:
+    """The time step of one day: that of the files holding its steps (which must agree); for
+    files that do not know theirs, the spacing of the day's stamps (one stamp: a daily step)."""
+    known = {f.step for f in sources if f.step is not None}
+    if len(known) > 1:
+        steps = " and ".join(sorted(_minutes(s) for s in known))
+        raise IngestError(f"{sources[0].path}: day {day} mixes files with time steps of {steps}")
+    if known:
+        step = known.pop()
+    elif stamps.size == 1:
+        step = ONE_DAY
+    else:
+        spacing = np.unique(np.diff(stamps))
+        if spacing.size != 1:
+            raise IngestError(f"{sources[0].path}: the time steps of day {day} are not evenly spaced ({spacing})")
+        step = spacing[0]
+    if step > ONE_DAY or ONE_DAY % step != np.timedelta64(0):
+        raise IngestError(f"{sources[0].path}: time step of {_minutes(step)} does not divide a day")
+    return step
+
+
+def _check_days(files: list[SourceFile], period) -> tuple[np.ndarray, np.ndarray]:
+    """The consecutive, complete days of the record (within ``period``) and each day's number
+    of steps; IngestError naming the file for duplicates, incomplete days or a missing day."""
+    stamps = np.concatenate([f.times for f in files])
+    owner = np.concatenate([np.full(f.times.size, i) for i, f in enumerate(files)])  # file of each stamp
+    order = np.argsort(stamps, kind="stable")
+    stamps, owner = stamps[order], owner[order]
+    repeated = np.nonzero(np.diff(stamps) == np.timedelta64(0))[0]
+    if repeated.size:
+        i = repeated[0]
+        raise IngestError(f"{files[owner[i + 1]].path}: time step {stamps[i]} is also in {files[owner[i]].path}")
+    days = stamps.astype("datetime64[D]")
+    if period is not None:
+        first, last = np.datetime64(period[0], "D"), np.datetime64(period[1], "D")
+        if first < days[0] or last > days[-1]:
+            raise IngestError(
+                f"{files[0].path} .. {files[-1].path}: period {first}..{last} "
+                f"is not inside the record {days[0]}..{days[-1]}"
+            )
+        keep = (days >= first) & (days <= last)
+        stamps, owner, days = stamps[keep], owner[keep], days[keep]
+    unique_days, starts, counts = np.unique(days, return_index=True, return_counts=True)
+    steps_per_day = np.empty(unique_days.size, dtype=int)
+    for n, (day, start, count) in enumerate(zip(unique_days, starts, counts)):
+        day_files = [files[i] for i in np.unique(owner[start : start + count])]
+        step = _day_step(day, stamps[start : start + count], day_files)
+        steps_per_day[n] = ONE_DAY // step
+        if count != steps_per_day[n]:
+            raise IngestError(
+                f"{day_files[0].path}: day {day} has {count} of {steps_per_day[n]} time steps "
+                f"of {_minutes(step)} (incomplete day)"
+            )
+    gaps = np.nonzero(np.diff(unique_days) != np.timedelta64(1, "D"))[0]
+    if gaps.size:
+        i = gaps[0]
+        before = files[owner[starts[i] + counts[i] - 1]].path
+        after = files[owner[starts[i + 1]]].path
+        raise IngestError(
+            f"day {unique_days[i] + 1} is missing from the record: nothing between {before} and {after}"
+        )
+    return unique_days, steps_per_day
+
+
+def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0, period=None) -> Record:
+    """Open every file once (coordinates and time only), check it, and plan the crop.
+
+    Checks, each raising IngestError naming the file: the variable exists with (time, lat, lon)
+    dimensions; all files share one regular grid that covers ``area``; no duplicate stamps; each
+    day's files share one time step that divides a day; every day (within ``period`` = (first,
+    last) ISO dates, if given) is complete and none is missing between the first and the last.
+    """
+    if not paths:
+        raise IngestError(f"no input files for variable {variable!r}")
+    files: list[SourceFile] = []
+    reference_grid = None
+    for path in map(str, paths):
+        with _open(path) as ds:
+            var = _data_variable(ds, variable, path)
+            times = _step_times(ds, var, path)
+            step = _file_step(ds, var, times, path)
+            grid = (_coordinate(ds, var.dimensions[-2]), _coordinate(ds, var.dimensions[-1]))
+            if reference_grid is None:
+                reference_grid = grid
+                window = find_window(*grid, area, margin_deg, path)
+                attrs = {key: str(getattr(var, key)) for key in ("long_name", "units") if hasattr(var, key)}
+            elif any(
+                a.shape != b.shape or not np.allclose(a, b, atol=COORD_TOLERANCE_DEG)
+                for a, b in zip(grid, reference_grid)
+            ):
+                raise IngestError(f"{path}: its lat/lon grid differs from that of {files[0].path}")
+        files.append(SourceFile(path, times, step))
+    files.sort(key=lambda f: f.times.min())
+    days, steps_per_day = _check_days(files, period)
+    return Record(variable, files, days, steps_per_day, window, attrs)
+
+
+@dataclass
+class _DaySums:
+    """Running sums of one day's steps: valid-value sum and count per pixel, steps seen."""
+
+    total: np.ndarray | float = 0.0
+    valid: np.ndarray | int = 0
+    steps: int = 0
+
+    def add(self, steps: np.ndarray) -> None:
+        """Add steps (n, lat, lon) with NaN for missing values."""
+        finite = np.isfinite(steps)
+        self.total = self.total + np.where(finite, steps, 0.0).sum(axis=0, dtype=np.float64)
+        self.valid = self.valid + finite.sum(axis=0)
+        self.steps += steps.shape[0]
+
+    def mean(self) -> np.ndarray:
+        """Per-pixel mean of the valid values; NaN where a pixel had none."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.valid > 0, self.total / np.maximum(self.valid, 1), np.nan)
+
+
+def daily_means(record: Record) -> xr.DataArray:
+    """Stream the record file by file into daily means over its window: (time, lat, lon) float32.
+
+    Steps are grouped by calendar date; fill values are ignored (a pixel with no valid step in a
+    day is NaN). Raises IngestError naming the file when a day is all fill values over the window.
+    Memory: the output plus one file's crop and the sums of the days still open.
+    """
+    window = record.window
+    day_index = {day: i for i, day in enumerate(record.days)}
+    cube = np.full((record.days.size, window.lat.size, window.lon.size), np.nan, dtype=np.float32)
+    open_days: dict[np.datetime64, _DaySums] = {}
+    for n, source in enumerate(record.files, start=1):
+        step_days = source.times.astype("datetime64[D]")
+        wanted = np.isin(step_days, record.days)
+        if not wanted.any():
+            continue
+        with _open(source.path) as ds:
+            values = read_window(ds.variables[record.variable], window)  # (steps, lat, lon)
+        for day in np.unique(step_days[wanted]):
+            sums = open_days.setdefault(day, _DaySums())
+            sums.add(values[step_days == day])
+            if sums.steps < record.steps_per_day[day_index[day]]:
+                continue
+            del open_days[day]
+            if not np.any(sums.valid):
+                raise IngestError(
+                    f"{source.path}: day {day} is all fill values over "
+                    f"lat {window.lat[0]:g}..{window.lat[-1]:g}, lon {window.lon[0]:g}..{window.lon[-1]:g}"
+                )
+            cube[day_index[day]] = sums.mean()
+        if n % max(1, len(record.files) // 10) == 0:
+            log.info("read %d of %d files (%s)", n, len(record.files), Path(source.path).name)
+    coords = {"time": record.days.astype("datetime64[ns]"), "lat": window.lat, "lon": window.lon}
+    return xr.DataArray(cube, dims=("time", "lat", "lon"), coords=coords, attrs=record.attrs, name=record.variable)
+
+
+# ----------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------
+def log10_floor(values: np.ndarray, floor: float) -> np.ndarray:
+    """``log10(max(x, floor))`` as float32 (computed in float64, rounded once); NaN stays NaN."""
+    floored = np.maximum(np.asarray(values, dtype=np.float32), np.float32(floor))
+    return np.log10(floored, out=np.empty_like(floored), dtype=np.float64, casting="same_kind")
+
+
+def log10_dataset(daily: xr.DataArray, log_floor: float) -> xr.Dataset:
+    """Daily means (linear units) as the pipeline's cube: ``log10_aod`` (time, lat, lon) float32.
+
+    The attributes say what was transformed: long_name from the source's, units "1",
+    ``transform = "log10(max(x, <floor>))"`` and the source variable's name, long_name and units.
+    """
+    source_long_name = daily.attrs.get("long_name", daily.name)
+    attrs = {
+        "long_name": f"log10 of daily mean {source_long_name}",
+        "units": "1",
+        "transform": f"log10(max(x, {log_floor:g}))",
+        "log_floor": float(log_floor),
+        "cell_methods": "time: mean (calendar day)",
+        "source_variable": str(daily.name),
+        "source_long_name": str(source_long_name),
+        "source_units": daily.attrs.get("units", "1"),
+    }
+    cube = xr.DataArray(log10_floor(daily.values, log_floor), dims=daily.dims, coords=daily.coords, attrs=attrs)
+    return xr.Dataset({OUTPUT_VARIABLE: cube})
+
+
+def ingest_daily_log10(
+    paths: Paths, variable: str, area: Box, *, margin_deg: float = 0.0, log_floor: float = 1e-6, period=None
+) -> xr.Dataset:
+    """Raw granules or merged files -> daily ``log10_aod`` cube of ``area`` +- ``margin_deg``.
+
+    ``period`` = (first, last) ISO dates restricts the record (it must lie inside it). Raises
+    IngestError (see :func:`scan_record` and :func:`daily_means`).
+    """
+    record = scan_record(paths, variable, area, margin_deg, period)
+    steps, n_days = np.unique(record.steps_per_day, return_counts=True)
+    log.info(
+        "%s: %d files, %d days %s..%s (steps per day: %s), crop %d x %d",
+        variable, len(record.files), record.days.size, record.days[0], record.days[-1],
+        ", ".join(f"{s} on {n} days" for s, n in zip(steps, n_days)),
+        record.window.lat.size, record.window.lon.size,
+    )
+    return log10_dataset(daily_means(record), log_floor)
+
+
+def merra2_on_g5nr(merra2: xr.Dataset, g5nr: xr.Dataset, method: str = "nearest") -> xr.Dataset:
+    """MERRA-2's ``log10_aod`` on the G5NR grid, for the G5NR days.
+
+    Both inputs are cubes written by :func:`write_daily_cube`. Raises IngestError (naming both
+    files) when the G5NR period is not inside the MERRA-2 record or a G5NR day is missing from
+    it, or when the G5NR grid is not inside the MERRA-2 cells.
+    """
+    merra2_name = merra2.encoding.get("source", "the MERRA-2 cube")
+    g5nr_name = g5nr.encoding.get("source", "the G5NR cube")
+    m_days = merra2["time"].values.astype("datetime64[D]")
+    g_days = g5nr["time"].values.astype("datetime64[D]")
+    if g_days[0] < m_days[0] or g_days[-1] > m_days[-1]:
+        raise IngestError(
+            f"{g5nr_name}: the G5NR period {g_days[0]}..{g_days[-1]} is not inside the "
+            f"MERRA-2 record {m_days[0]}..{m_days[-1]} of {merra2_name}"
+        )
+    missing = np.setdiff1d(g_days, m_days)
+    if missing.size:
+        raise IngestError(f"{merra2_name}: has no day {missing[0]} of the G5NR period of {g5nr_name}")
+    days = merra2[OUTPUT_VARIABLE].sel(time=g5nr["time"].values)
+    try:
+        on_grid = regrid(days, g5nr["lat"].values, g5nr["lon"].values, method)
+    except ValueError as error:
+        raise IngestError(f"{merra2_name}: cannot be put on the G5NR grid of {g5nr_name}: {error}") from error
+    on_grid.attrs = {**merra2[OUTPUT_VARIABLE].attrs, "regrid_method": method}
+    return xr.Dataset({OUTPUT_VARIABLE: on_grid})
+
+
+def elevation_on_grid(
+    path: str | os.PathLike, variable: str, lat: np.ndarray, lon: np.ndarray, method: str = "nearest"
+) -> xr.Dataset:
+    """Surface elevation (m) from the netCDF ``path`` on the grid ``lat`` x ``lon``: a Dataset
+    with ``elevation`` (lat, lon) float32.
+
+    The variable may have leading dimensions of size 1; without a ``units`` attribute it is taken
+    to be in metres. Raises IngestError naming the file for a missing variable, other units, a
+    grid that is not regular or does not cover the target.
+    """
+    path = str(path)
+    target = Box((float(np.min(lat)), float(np.max(lat))), (float(np.min(lon)), float(np.max(lon))))
+    with _open(path) as ds:
+        var = _data_variable(ds, variable, path)
+        if any(size != 1 for size in var.shape[:-2]):
+            raise IngestError(f"{path}: variable {variable!r} has shape {var.shape}; expected (lat, lon)")
+        units = str(getattr(var, "units", "m")).strip().lower()
+        if units not in METRE_UNITS:
+            raise IngestError(f"{path}: variable {variable!r} has units {units!r}; expected metres")
+        source_lat, source_lon = _coordinate(ds, var.dimensions[-2]), _coordinate(ds, var.dimensions[-1])
+        margin = 2 * max(grid_step(source_lat, "lat", path), grid_step(source_lon, "lon", path))
+        window = find_window(source_lat, source_lon, target, margin, path)
+        values = read_window(var, window, leading=(0,) * (var.ndim - 2))
+        long_name = str(getattr(var, "long_name", "surface elevation"))
+    source = xr.DataArray(values, dims=("lat", "lon"), coords={"lat": window.lat, "lon": window.lon})
+    try:
+        elevation = regrid(source, lat, lon, method)
+    except ValueError as error:
+        raise IngestError(f"{path}: cannot be put on the target grid: {error}") from error
+    elevation.attrs = {
+        "long_name": long_name, "units": "m", "standard_name": "surface_altitude", "regrid_method": method
+    }
+    return xr.Dataset({"elevation": elevation.astype(np.float32)})
+
+
+def source_provenance(paths: Paths, pattern: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Provenance of an output made from raw files: the glob, how many files, the first and last
+    file (in name order) and the step's settings."""
+    names = sorted(Path(p).name for p in paths)
+    return {
+        "source_glob": pattern,
+        "source_files": len(names),
+        "first_file": names[0] if names else "",
+        "last_file": names[-1] if names else "",
+        "settings": settings,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# One call per rule: read, transform, write atomically with provenance
+# ----------------------------------------------------------------------------------------------
+def write_daily_cube(
+    paths: Paths,
+    output: str | os.PathLike,
+    *,
+    pattern: str,
+    variable: str,
+    area: dict[str, Sequence[float]],
+    margin_deg: float,
+    log_floor: float,
+    period=None,
+) -> xr.Dataset:
+    """Rules ingest_merra2 / ingest_g5nr: :func:`ingest_daily_log10` of the raw files ``paths``
+    (matched by the glob ``pattern``) for the config ``area`` box, written to ``output``."""
+    box = Box.from_config(area)
+    cube = ingest_daily_log10(paths, variable, box, margin_deg=margin_deg, log_floor=log_floor, period=period)
+    settings = {
+        "variable": variable, "area": area, "margin_deg": margin_deg, "log_floor": log_floor, "period": period
+    }
+    provenance = source_provenance(paths, pattern, settings)
+    write_cf(cube, output, provenance, history=f"ingest of {variable} from {pattern}")
+    return cube
+
+
+def write_merra2_on_g5nr(
+    merra2_path: str | os.PathLike, g5nr_path: str | os.PathLike, output: str | os.PathLike, method: str
+) -> xr.Dataset:
+    """Rule regrid_merra2: :func:`merra2_on_g5nr` of two ingested cubes, written to ``output``."""
+    with xr.open_dataset(merra2_path) as merra2, xr.open_dataset(g5nr_path) as g5nr:
+        on_grid = merra2_on_g5nr(merra2.load(), g5nr.load(), method)
+    provenance = {"merra2": str(merra2_path), "g5nr_grid": str(g5nr_path), "settings": {"regrid": method}}
+    write_cf(on_grid, output, provenance, history=f"MERRA-2 put on the G5NR grid ({method})")
+    return on_grid
+
+
+def write_elevation(
+    paths: Paths,
+    g5nr_path: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    pattern: str,
+    variable: str,
+    method: str,
+) -> xr.Dataset:
+    """Rule ingest_elevation: the one elevation file of ``paths`` on the grid of the G5NR cube
+    ``g5nr_path``, written to ``output`` as ``elevation`` (m). IngestError unless exactly one file."""
+    if len(paths) != 1:
+        raise IngestError(f"inputs.elevation = {pattern!r} matches {len(paths)} files; expected exactly one")
+    with xr.open_dataset(g5nr_path) as g5nr:
+        lat, lon = g5nr["lat"].values, g5nr["lon"].values
+    static = elevation_on_grid(paths[0], variable, lat, lon, method)
+    provenance = {
+        **source_provenance(paths, pattern, {"variable": variable, "regrid": method}),
+        "g5nr_grid": str(g5nr_path),
+    }
+    write_cf(static, output, provenance, history=f"elevation put on the G5NR grid ({method})")
+    return static

@@ -1,0 +1,145 @@
+"""CF-1.8 netCDF output shared by every stage: checked attributes, fill values, provenance, atomic writes.
+
+Every file the pipeline writes goes through :func:`write_cf`, so that all outputs
+
+- carry ``units`` and ``long_name`` on every data variable (checked; ``ValueError`` otherwise),
+- have ``_FillValue`` set on floating-point data variables (NaN in memory = NaN on disk) and none
+  on coordinates (CF forbids missing coordinate values),
+- describe their ``lat``/``lon``/``time`` coordinates the CF way (standard_name, units, axis),
+- carry ``Conventions = "CF-1.8"``, a ``history`` line and the caller's provenance as global
+  attributes named ``provenance_<key>``,
+- appear atomically: the file is written next to its destination under a temporary name and
+  renamed over it with ``os.replace``, so a crash leaves either the old file or none, never a
+  partial one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+CONVENTIONS = "CF-1.8"
+PROVENANCE_PREFIX = "provenance_"
+
+# CF descriptions of the coordinates every gridded output uses; attributes already present win.
+COORDINATE_ATTRS = {
+    "lat": {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"},
+    "lon": {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"},
+    "time": {"standard_name": "time", "long_name": "time", "axis": "T"},
+}
+# Daily data: whole days since the epoch encode exactly as integers.
+TIME_ENCODING = {"units": "days since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian"}
+
+
+def _attribute_value(value: Any) -> Any:
+    """A provenance value in a form netCDF attributes can hold: str, number or 1-D numeric array.
+
+    Booleans and ``None`` become JSON text ("true", "null"), as do dicts, nested lists and anything
+    else (dates and paths through ``str``).
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return json.dumps(bool(value) if value is not None else None)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value
+    ):
+        return np.asarray(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def provenance_attrs(provenance: dict[str, Any]) -> dict[str, Any]:
+    """Global attributes ``provenance_<key>`` for a provenance dict (values made netCDF-safe)."""
+    return {f"{PROVENANCE_PREFIX}{key}": _attribute_value(value) for key, value in provenance.items()}
+
+
+def read_provenance(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The provenance entries of a file's global attributes, prefix removed (values as stored)."""
+    return {k[len(PROVENANCE_PREFIX):]: v for k, v in attrs.items() if k.startswith(PROVENANCE_PREFIX)}
+
+
+def _check_described(ds: xr.Dataset, path: Path) -> None:
+    """Raise ValueError naming the variable when a data variable lacks ``units`` or ``long_name``."""
+    for name, variable in ds.data_vars.items():
+        missing = [attr for attr in ("units", "long_name") if not str(variable.attrs.get(attr, "")).strip()]
+        if missing:
+            raise ValueError(f"{path}: data variable {name!r} has no {' and no '.join(missing)} attribute")
+
+
+def _encoding(ds: xr.Dataset, compress: bool) -> dict[str, dict[str, Any]]:
+    """Per-variable netCDF encoding: NaN fill on float data, no fill on coordinates, daily time units.
+
+    Data variables with a ``time`` dimension are chunked one time step per chunk, the unit every
+    later stage reads.
+    """
+    encoding: dict[str, dict[str, Any]] = {}
+    for name, variable in ds.data_vars.items():
+        enc: dict[str, Any] = {}
+        if np.issubdtype(variable.dtype, np.floating):
+            enc["_FillValue"] = variable.dtype.type(np.nan)
+        if compress:
+            enc.update(zlib=True, complevel=1, shuffle=True)
+            if "time" in variable.dims and variable.ndim > 1:
+                enc["chunksizes"] = tuple(
+                    1 if dim == "time" else size for dim, size in zip(variable.dims, variable.shape)
+                )
+        encoding[name] = enc
+    for name in ds.coords:
+        enc = {"_FillValue": None}
+        if np.issubdtype(ds[name].dtype, np.datetime64):
+            enc.update({key: ds[name].encoding.get(key, value) for key, value in TIME_ENCODING.items()})
+        encoding[name] = enc
+    return encoding
+
+
+def write_cf(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    provenance: dict[str, Any],
+    *,
+    history: str | None = None,
+    compress: bool = True,
+) -> Path:
+    """Write ``ds`` to ``path`` as CF-1.8 netCDF-4, atomically, with provenance; return the path.
+
+    ``ds`` is not modified. Every data variable needs ``units`` and ``long_name`` attributes
+    (ValueError naming the variable otherwise). ``provenance`` (e.g. source glob, file count,
+    config of the step) becomes global attributes ``provenance_<key>``; dicts and lists of
+    non-numbers are stored as JSON text. ``history`` (default: the running program's name) is
+    prepended, with a UTC time stamp, to any history the dataset already carries.
+
+    The file is first written as a hidden temporary file in the destination directory and then
+    renamed over ``path`` with ``os.replace``; on any error the temporary file is removed and the
+    exception propagates, so no partial output is ever left at ``path``.
+    """
+    path = Path(path)
+    _check_described(ds, path)
+    out = ds.copy(deep=False)
+    for name, attrs in COORDINATE_ATTRS.items():
+        if name in out.coords:
+            out[name].attrs = {**attrs, **out[name].attrs}
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    line = f"{stamp}: {history or 'written by ' + Path(sys.argv[0]).name}"
+    previous = out.attrs.get("history")
+    out.attrs = {
+        **{k: v for k, v in out.attrs.items() if not k.startswith(PROVENANCE_PREFIX)},
+        "Conventions": CONVENTIONS,
+        "history": f"{line}\n{previous}" if previous else line,
+        **provenance_attrs(provenance),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(out, compress))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

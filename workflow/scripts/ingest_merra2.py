@@ -1,0 +1,17 @@
+"""Rule ingest_merra2: MERRA-2 daily log10 AOD of one area on its native grid, whole record."""
+
+from downscaling.ingest import write_daily_cube
+from downscaling.runtime import log_to_file
+
+log_to_file(snakemake.log[0])
+params = snakemake.params
+write_daily_cube(
+    snakemake.input.raw,
+    snakemake.output.cube,
+    pattern=params.pattern,
+    variable=params.variable,
+    area=params.area,
+    margin_deg=params.margin_deg,
+    log_floor=params.log_floor,
+    period=params.period,
+)
