@@ -13,7 +13,7 @@ from .blocks import UNetDecoder, UNetEncoder, output_head
 
 
 class SmallUNet(nn.Module):
-    """U-Net: (B, in_channels, H, W) lags -> (B, 1, H, W) next day, linear output.
+    """U-Net: (B, in_channels, H, W) lags -> (B, 1, H, W) next day = last lag + learned change.
 
     The data are min-max normalised to about [0, 1], so no output activation is applied.
     H and W must be divisible by 2 ** (len(channels) - 1); with 3 levels a 16x16 tile gives
@@ -34,7 +34,9 @@ class SmallUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features, skips = self.encoder(x)
-        return self.head(self.decoder(features, skips))  # (B, 1, H, W)
+        # The net learns the change from the last lag: persistence is built in, and on a
+        # persistent field (dust AOD) that is what lets a small net beat it.
+        return x[:, -1:] + self.head(self.decoder(features, skips))  # (B, 1, H, W)
 
 
 class TransferEncoder(nn.Module):
