@@ -15,7 +15,7 @@ rule train_ddpm:
         seed=config["seed"],
         # not an output: Snakemake would delete it when a job fails, and resuming needs it
         checkpoint="results/checkpoints/{large_model}/{season}/{area}.pt",
-    threads: 2
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:
         runtime=720,
         mem_mb=16000,
@@ -23,5 +23,7 @@ rule train_ddpm:
         "logs/train_ddpm/{large_model}/{season}/{area}.log",
     benchmark:
         "benchmarks/train_ddpm/{large_model}/{season}/{area}.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/train_ddpm.py"

@@ -18,5 +18,7 @@ rule wasserstein:
         "logs/wasserstein/{area}.log",
     benchmark:
         "benchmarks/wasserstein/{area}.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/wasserstein.py"

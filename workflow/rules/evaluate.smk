@@ -24,6 +24,8 @@ rule evaluate:
         log_floor=config["ingest"]["log_floor"],
     log:
         "logs/evaluate/{model}/{season}/{area}/{mode}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -60,6 +62,8 @@ rule summary:
         ),
     log:
         "logs/summary.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/summary.py"
 
@@ -83,6 +87,8 @@ rule ensemble_skill:
         ),
     log:
         "logs/ensemble_skill.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/ensemble_skill.py"
 
@@ -112,6 +118,8 @@ rule spectra:
         log_floor=config["ingest"]["log_floor"],
     log:
         "logs/spectra/{season}/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/spectra.py"
 
@@ -145,6 +153,8 @@ rule variograms:
         log_floor=config["ingest"]["log_floor"],
     log:
         "logs/variograms/{season}/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/variograms.py"
 
@@ -190,6 +200,8 @@ rule temporal_diagnostics:
         mem_mb=4000,  # lag curves hold up to 800 days of the G5NR grid in memory
     log:
         "logs/temporal_diagnostics/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/temporal_diagnostics.py"
 
@@ -224,5 +236,7 @@ rule longrun_variograms:
         mem_mb=4000,  # up to 365 days of the long run on the G5NR grid
     log:
         "logs/longrun_variograms/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/longrun_variograms.py"

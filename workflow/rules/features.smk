@@ -10,7 +10,7 @@ rule extract_features:
     params:
         n_lag=config["splits"]["n_lag"],
         tiles=config["tiles"],
-    threads: 2
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:
         runtime=60,
         mem_mb=8000,
@@ -18,5 +18,7 @@ rule extract_features:
         "logs/extract_features/{season}/{area}.log",
     benchmark:
         "benchmarks/extract_features/{season}/{area}.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/extract_features.py"

@@ -15,6 +15,8 @@ rule ingest_merra2:
         "logs/ingest/{area}/merra2.log",
     benchmark:
         "benchmarks/ingest/{area}/merra2.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/ingest_merra2.py"
 
@@ -35,6 +37,8 @@ rule ingest_g5nr:
         "logs/ingest/{area}/g5nr.log",
     benchmark:
         "benchmarks/ingest/{area}/g5nr.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/ingest_g5nr.py"
 
@@ -50,6 +54,8 @@ rule regrid_merra2:
         method=config["ingest"]["regrid"],
     log:
         "logs/ingest/{area}/merra2_on_g5nr.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/regrid_merra2.py"
 
@@ -67,5 +73,7 @@ rule ingest_elevation:
         method=config["ingest"]["regrid"],
     log:
         "logs/ingest/{area}/static.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/ingest_elevation.py"

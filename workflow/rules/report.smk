@@ -27,6 +27,8 @@ rule sample_map:
         log_floor=config["ingest"]["log_floor"],
     log:
         "logs/sample_map/{season}/{area}/{day}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/sample_map.py"
 
@@ -71,6 +73,8 @@ rule longrun_maps:
         mem_mb=2000,  # at most 120 animation frames of the G5NR grid
     log:
         "logs/longrun_maps/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/longrun_maps.py"
 
@@ -100,5 +104,7 @@ rule domain_overview:
         halo=config["inference"]["halo"],
     log:
         "logs/domain_overview/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/domain_overview.py"

@@ -12,7 +12,7 @@ rule train_small_unet:
         seed=config["seed"],
         # not an output: Snakemake would delete it when a job fails, and resuming needs it
         checkpoint="results/checkpoints/small_unet/{season}/{area}.pt",
-    threads: 2
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:
         runtime=120,
         mem_mb=4000,
@@ -20,6 +20,8 @@ rule train_small_unet:
         "logs/train_small_unet/{season}/{area}.log",
     benchmark:
         "benchmarks/train_small_unet/{season}/{area}.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/train_small_unet.py"
 
@@ -36,5 +38,7 @@ rule evaluate_small_unet:
         stride=config["tiles"]["train_stride"],
     log:
         "logs/evaluate_small_unet/{season}/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/evaluate_small_unet.py"

@@ -1,9 +1,10 @@
 rule splits:
     """Train/test days of one season on one time axis (g5nr: large models; merra2: small U-Net)."""
     input:
-        g5nr=expand(area_data("g5nr"), area=AREAS),
+        # every area shares the sources' time axes: the first area's cubes carry them
+        g5nr=expand(area_data("g5nr"), area=AREAS[0]),
         merra2=lambda w: (
-            expand(area_data("merra2"), area=AREAS) if w.source == "merra2" else []
+            expand(area_data("merra2"), area=AREAS[0]) if w.source == "merra2" else []
         ),
     output:
         "results/splits/{source}/{season}.csv",
@@ -12,5 +13,7 @@ rule splits:
         seed=config["seed"],
     log:
         "logs/splits/{source}/{season}.log",
+    conda:
+        "../envs/downscaling.yaml"
     script:
         "../scripts/make_splits.py"

@@ -19,5 +19,7 @@ if config["synthetic"]["enabled"]:
         benchmark:
             "benchmarks/synthetic_data.tsv"
         threads: 1  # one day after the other; the matrix products are small
+        conda:
+            "../envs/downscaling.yaml"
         script:
             "../scripts/synthetic_data.py"

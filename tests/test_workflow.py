@@ -1,0 +1,168 @@
+"""The real workflow on the tiny config: contract outputs, targets, staleness, resume.
+
+One full run (about three minutes on 2 cores) in a temporary directory feeds every test here;
+the staleness tests only dry-run on top of it.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
+MODELS = ["ddpm", "ddpm_notransfer", "unet", "interp"]
+SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
+
+
+def snakemake(workdir, *args, config=None, check=True, timeout=1200):
+    cmd = SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(config or workdir / "config.yaml")]
+    result = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def planned_jobs(workdir, *targets, config=None) -> dict:
+    """Dry run: {rule: [output paths]} of the jobs Snakemake would run."""
+    out = snakemake(workdir, "-n", *targets, config=config).stdout
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        rule = re.match(r"(?:local)?rule (\w+):", block.strip())
+        output = re.search(r"output: (.*)", block)
+        if rule and output:
+            jobs.setdefault(rule.group(1), []).extend(output.group(1).split(", "))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    shutil.copy(TINY, workdir / "config.yaml")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_contract_outputs_exist_and_are_sane(run):
+    for area_file in ("merra2", "g5nr", "merra2_on_g5nr", "static"):
+        assert (run / "results" / "data" / "west" / f"{area_file}.nc").exists()
+    wd = json.loads((run / "results/diagnostics/wasserstein/west.json").read_text())
+    assert set(wd["per_day"]) == {"mean", "median", "p10", "p90", "n_days"} and wd["pooled"] > 0
+    for season in SEASONS:
+        split = pd.read_csv(run / f"results/splits/g5nr/{season}.csv")
+        assert set(split.columns) == {"date", "split"} and (split.split == "test").any()
+    summary = pd.read_csv(run / "results/metrics/summary.csv")
+    assert len(summary) == len(MODELS) * len(SEASONS) * len(MODES)
+    for row in summary.itertuples():
+        metrics = json.loads((run / f"results/metrics/{row.model}/{row.season}/{row.area}/{row.mode}.json").read_text())
+        assert {"rmse", "mae", "r2", "nse", "kge", "n_days"} <= set(metrics)
+        assert np.isfinite(metrics["rmse"]) and metrics["n_days"] > 0
+
+
+def test_downscaled_files_are_cf_with_provenance(run):
+    ds = xr.open_dataset(run / "results/downscaled/ddpm/JJA/west/strict.nc")
+    assert ds["aod_mean"].attrs["units"] == "1" and "long_name" in ds["aod_mean"].attrs
+    assert "_FillValue" in ds["aod_mean"].encoding
+    assert ds.sizes["member"] == 2 and {"time", "lat", "lon"} <= set(ds.coords)
+    for key in ("config_hash", "checkpoint_sha256", "sampler", "steps", "stride"):
+        assert f"provenance_{key}" in ds.attrs
+    test_days = pd.read_csv(run / "results/splits/g5nr/JJA.csv", parse_dates=["date"]).query("split == 'test'")
+    assert list(pd.DatetimeIndex(ds["time"].values)) == sorted(test_days.date)
+    longrun = xr.open_dataset(run / "results/longrun/west/2005-08-21_2005-08-31.nc")
+    assert longrun.sizes["time"] == 11
+
+
+def test_nothing_left_to_do_after_a_run(run):
+    assert "Nothing to be done" in snakemake(run, "-n").stdout
+
+
+def test_training_logs_show_progress_and_resume_works(run):
+    log = (run / "logs/train_small_unet/JJA/west.log").read_text()
+    assert re.search(r"epoch 2/2 .*train .*val .*lr .*ETA", log, re.I), log[-2000:]
+
+
+def raw_config(run, tmp_path, **changes) -> Path:
+    """The tiny config on the run's raw files with synthetic generation off, plus changes."""
+    config = yaml.safe_load(TINY.read_text())
+    config["synthetic"] = {"enabled": False}
+    config["inputs"] = {k: str(run / v) if k in ("merra2", "g5nr", "elevation") else v
+                        for k, v in config["inputs"].items()}
+    config.update(changes)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_targeting_one_seasons_metrics_builds_only_its_chain(run, tmp_path):
+    areas = {"west": {"lat": [20.0, 24.0], "lon": [40.0, 45.0]}, "south": {"lat": [20.0, 24.0], "lon": [41.0, 46.0]}}
+    config = raw_config(run, tmp_path, areas=areas)
+    jobs = planned_jobs(tmp_path, "results/metrics/ddpm/JJA/west/strict.json", config=config)
+    outputs = [o for paths in jobs.values() for o in paths]
+    assert "train_ddpm" in jobs and "downscale" in jobs and "evaluate" in jobs
+    assert not any("MAM" in o or "south" in o for o in outputs), outputs
+    assert not any("ddpm_notransfer" in o or "/unet/" in o or "interp" in o for o in outputs)
+    assert "results/splits/merra2/JJA.csv" in outputs  # the small U-Net's split, and no other season's
+
+
+def test_editing_one_seasons_override_reruns_exactly_that_season(run):
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["overrides"] = {"west": {"MAM": {"small_unet": {"max_epochs": 3}}}}
+    edited = run / "config_override.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(run, config=edited)
+    outputs = [o for paths in jobs.values() for o in paths]
+    assert "train_small_unet" in jobs and jobs["train_small_unet"] == ["results/models/small_unet/MAM/west/model.pt"]
+    assert not any("/JJA/" in o for o in outputs if "/MAM/" not in o and "summary" not in o and "longrun" not in o
+                   and "ensemble_skill" not in o), outputs
+
+
+def test_touching_a_raw_input_reruns_its_dependents_only(run):
+    granule = sorted((run / "resources/synthetic/merra2").glob("*.nc4"))[10]
+    before = granule.stat().st_mtime
+    try:
+        os.utime(granule)
+        jobs = planned_jobs(run)
+        assert "ingest_merra2" in jobs
+        assert "ingest_g5nr" not in jobs and "ingest_elevation" not in jobs and "synthetic_data" not in jobs
+        elevation = run / "resources/synthetic/elevation.nc"
+        os.utime(granule, (before, before))
+        os.utime(elevation)
+        jobs = planned_jobs(run)
+        assert "ingest_elevation" in jobs and "ingest_merra2" not in jobs and "ingest_g5nr" not in jobs
+        assert "train_small_unet" not in jobs and "extract_features" not in jobs  # they never read elevation
+    finally:
+        os.utime(granule, (before, before))
+
+
+def test_a_killed_training_job_resumes_from_its_checkpoint(run):
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["overrides"] = {"west": {"JJA": {"small_unet": {"max_epochs": 6, "tiles_per_epoch": 2048}}}}
+    edited = run / "config_resume.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    target = "results/models/small_unet/JJA/west/model.pt"
+    log = run / "logs/train_small_unet/JJA/west.log"
+    cmd = SNAKEMAKE + ["--directory", str(run), "--configfile", str(edited), "--cores", "1", target]
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not re.search(r"epoch 2/6", log.read_text() if log.exists() else ""):
+        time.sleep(0.5)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert "epoch 2/6" in log.read_text()
+    snakemake(run, "--unlock", config=edited)  # a killed Snakemake leaves its lock behind
+    snakemake(run, "--cores", "1", "--rerun-incomplete", target, config=edited)
+    text = log.read_text()
+    assert "resuming from checkpoint" in text and "epoch 6/6" in text
+    assert "epoch 1/6" not in text  # it did not start over
