@@ -18,7 +18,7 @@ rule ingest_merra2:
     conda:
         "../envs/downscaling.yaml"
     script:
-        "../scripts/ingest_merra2.py"
+        "../scripts/ingest_cube.py"
 
 
 rule ingest_g5nr:
@@ -31,6 +31,7 @@ rule ingest_g5nr:
         pattern=config["inputs"]["g5nr"],
         variable=config["inputs"]["variable"],
         area=lambda wildcards: config["areas"][wildcards.area],
+        margin_deg=0.0,  # the G5NR grid of an area is exactly its box
         log_floor=config["ingest"]["log_floor"],
         period=config["periods"].get("g5nr"),
     log:
@@ -40,7 +41,7 @@ rule ingest_g5nr:
     conda:
         "../envs/downscaling.yaml"
     script:
-        "../scripts/ingest_g5nr.py"
+        "../scripts/ingest_cube.py"
 
 
 rule regrid_merra2:

@@ -9,16 +9,9 @@ settings = snakemake.params.variogram
 fields = evaluation.longrun_variogram_fields(
     snakemake.input.longrun, snakemake.input.merra2, snakemake.params.log_floor
 )
-curves, fits = evaluation.variogram_tables(
-    fields,
-    max_km=settings["max_km"],
-    bins=settings["bins"],
-    pairs=settings["pairs"],
-    seed=snakemake.params.seed,
+curves, fits = evaluation.write_variogram_tables(
+    fields, settings, snakemake.params.seed, snakemake.output.table, snakemake.output.fits
 )
-log.info("spherical fits:\n%s", fits.to_string())
-curves.to_csv(snakemake.output.table, index=False, float_format="%.6g")
-fits.to_csv(snakemake.output.fits, index=False, float_format="%.6g")
 n_days = len(fields[0].values)
 title = f"{area}: semivariograms of the long run and MERRA-2 (log10 AOD, {n_days} days)"
 plots.save_figure(plots.plot_variograms(curves, fits, title), snakemake.output.figure)

@@ -18,15 +18,8 @@ truth = predicted[0]
 merra2 = evaluation.merra2_field(
     snakemake.input.merra2, evaluation.test_days(snakemake.input.split), truth.lat, truth.lon
 )
-curves, fits = evaluation.variogram_tables(
-    [truth, merra2, *predicted[1:]],
-    max_km=settings["max_km"],
-    bins=settings["bins"],
-    pairs=settings["pairs"],
-    seed=snakemake.params.seed,
+curves, fits = evaluation.write_variogram_tables(
+    [truth, merra2, *predicted[1:]], settings, snakemake.params.seed, snakemake.output.table, snakemake.output.fits
 )
-log.info("spherical fits:\n%s", fits.to_string())
-curves.to_csv(snakemake.output.table, index=False, float_format="%.6g")
-fits.to_csv(snakemake.output.fits, index=False, float_format="%.6g")
 title = f"{season}, {area}: semivariograms of log10 AOD on the test days, strict mode"
 plots.save_figure(plots.plot_variograms(curves, fits, title), snakemake.output.figure)

@@ -504,6 +504,16 @@ def variogram_tables(fields: list[Field], max_km, bins, pairs, seed):
     return curves, pd.DataFrame(fits)
 
 
+def write_variogram_tables(fields: list[Field], settings: dict, seed, table_path, fits_path):
+    """variogram_tables with the config's settings, written as CSVs; returns (curves, fits)."""
+    curves, fits = variogram_tables(fields, max_km=settings["max_km"], bins=settings["bins"],
+                                    pairs=settings["pairs"], seed=seed)
+    log.info("spherical fits:\n%s", fits.to_string())
+    curves.to_csv(table_path, index=False, float_format="%.6g")
+    fits.to_csv(fits_path, index=False, float_format="%.6g")
+    return curves, fits
+
+
 def longrun_days(longrun_path, max_days) -> np.ndarray:
     """At most ``max_days`` positions spread evenly over the long run (for its variograms)."""
     return spaced_days(len(downscaled_dates(longrun_path)), max_days)

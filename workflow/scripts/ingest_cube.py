@@ -1,4 +1,4 @@
-"""Rule ingest_g5nr: G5NR daily log10 AOD cropped exactly to the area (no margin)."""
+"""Rules ingest_merra2 and ingest_g5nr: daily log10 AOD of one area from raw granules or merged files."""
 
 from downscaling.ingest import write_daily_cube
 from downscaling.runtime import log_to_file
@@ -11,7 +11,7 @@ write_daily_cube(
     pattern=params.pattern,
     variable=params.variable,
     area=params.area,
-    margin_deg=0.0,
+    margin_deg=params.margin_deg,
     log_floor=params.log_floor,
     period=params.period,
 )
