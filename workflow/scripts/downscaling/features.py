@@ -16,18 +16,12 @@ from numpy.lib.format import open_memmap
 from .datasets import MinMax, day_index, open_cube, tile_samples, with_history
 from .models.small_unet import TransferEncoder
 from .splits import read_split
-from .tiling import TileGrid
+from .tiling import TileGrid, extract_tiles
 
 
-def history_tiles(values: np.ndarray, samples: np.ndarray, n_lag: int, tile: int) -> torch.Tensor:
-    """(N, n_lag, tile, tile) histories of (day, row, col) samples from a (T, H, W) cube."""
-    days, rows, cols = (samples[:, i, None] for i in range(3))
-    lag = np.arange(-n_lag, 0)[None, :, None, None]
-    offsets = np.arange(tile)
-    t_idx = days[:, :, None, None] + lag
-    r_idx = (rows + offsets)[:, None, :, None]
-    c_idx = (cols + offsets)[:, None, None, :]
-    return torch.from_numpy(np.ascontiguousarray(values[t_idx, r_idx, c_idx], dtype=np.float32))
+def history_tiles(history: torch.Tensor, tile: int, stride: int) -> torch.Tensor:
+    """Tiles of the previous days, (..., n_lag, H, W) -> (N, ..., n_lag, tile, tile), row-major."""
+    return extract_tiles(history, tile, stride)[0]
 
 
 @torch.inference_mode()
@@ -57,7 +51,6 @@ def extract(
     stride: int,
     features_path,
     index_path,
-    days_per_chunk: int = 8,
 ) -> pd.DataFrame:
     """Write float16 features (N, C, h, w) as a .npy (memory-map friendly) and their index CSV."""
     cube = open_cube(g5nr_path)
@@ -67,12 +60,11 @@ def extract(
     out = open_memmap(
         features_path, mode="w+", dtype=np.float16, shape=(len(index), encoder.out_channels, size, size)
     )
-    samples = index[["day", "row", "col"]].to_numpy()
-    per_day = len(TileGrid(*cube.shape[1:], tile, stride).origins)
-    step = per_day * days_per_chunk
-    for start in range(0, len(samples), step):
-        chunk = samples[start : start + step]
-        out[start : start + len(chunk)] = encode(encoder, history_tiles(values, chunk, n_lag, tile)).cpu().numpy()
+    per_day = TileGrid(*cube.shape[1:], tile, stride).n_tiles
+    device = next(encoder.parameters()).device
+    for start, day in zip(range(0, len(index), per_day), index["day"].unique()):
+        history = torch.from_numpy(np.ascontiguousarray(values[day - n_lag : day], dtype=np.float32))
+        out[start : start + per_day] = encode(encoder, history_tiles(history.to(device), tile, stride)).cpu().numpy()
     out.flush()
     index.to_csv(index_path, index=False, date_format="%Y-%m-%d")
     return index

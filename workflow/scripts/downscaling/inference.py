@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from . import features as transfer
 from . import large, pretrain
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
 from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample
@@ -100,14 +101,16 @@ class Downscaler:
         history_tiles = None
         if self.variant.transfer:
             normalised = self.encoder_norm.apply(history_log).astype(np.float32)  # (Mh, n_lag, H, W)
-            history_tiles = self._tiles(normalised)[0].transpose(0, 1)  # (Mh, N, n_lag, t, t)
+            history = torch.from_numpy(normalised).to(self.device)
+            history_tiles = transfer.history_tiles(history, self.tile, self.settings.stride).transpose(0, 1)
+            # (Mh, N, n_lag, t, t) -> (M*N, n_lag, t, t): one shared history serves every member
             history_tiles = history_tiles.expand(members, -1, -1, -1, -1).reshape(-1, *history_tiles.shape[2:])
         cov_tiles = cov_tiles.repeat(members, 1, 1, 1)  # (M*N, 5, t, t)
         generator = torch.Generator(self.device).manual_seed(day_seed)
         out = torch.empty(members * n_tiles, 1, self.tile, self.tile, device=self.device)
         features = None
         if self.variant.transfer and not self.settings.encoder_every_step:
-            features = torch.cat([self.encoder(h) for h in history_tiles.split(self.batch)])  # once per tile
+            features = transfer.encode(self.encoder, history_tiles, self.batch)  # once per tile and day
         for start in range(0, len(out), self.batch):
             window = slice(start, start + self.batch)
             out[window] = self._predict_tiles(
