@@ -26,6 +26,9 @@ from .splits import season_of
 from .tiling import extract_tiles, stitch_tiles
 
 
+CPU_BATCH_TILES = 512
+
+
 @dataclass(frozen=True)
 class InferenceSettings:
     sampler: str = "ddim"
@@ -75,8 +78,11 @@ class Downscaler:
             self.sampler = (
                 DDIMSampler(schedule, eta=settings.eta) if settings.sampler == "ddim" else DDPMSampler(schedule)
             )
-        cond_channels = self.model.cond_channels
-        self.batch = tiles_per_batch(saved["kwargs"]["channels"], self.tile, cond_channels, settings.memory_budget_mb)
+        self.batch = tiles_per_batch(saved["kwargs"]["channels"], self.tile, self.model.cond_channels,
+                                     settings.memory_budget_mb)
+        if device.type == "cpu":
+            # measured: 512-tile batches run ~2x faster per tile than 8000 on CPU (cache-bound)
+            self.batch = min(self.batch, CPU_BATCH_TILES)
 
     @property
     def n_lag(self) -> int:

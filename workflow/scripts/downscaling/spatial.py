@@ -6,7 +6,6 @@ km, wavenumbers in cycles per km.
 import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
-from scipy.signal.windows import hann
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 DAYS_PER_BLOCK = 64  # days processed at once: bounds memory for long (T, H, W) stacks
@@ -25,7 +24,8 @@ def _as_stack(field, name="field"):
 def _mean_periodogram(stack, dx_km, dy_km, taper):
     """Mean over days of the 2-D PSD of (T, H, W) mean-removed days -> (H, W), FFT order."""
     n_time, height, width = stack.shape
-    window = np.outer(hann(height, sym=False), hann(width, sym=False))  # (H, W)
+    # periodic Hann (numpy's, not scipy.signal's: that import alone costs a second per job)
+    window = np.outer(np.hanning(height + 1)[:-1], np.hanning(width + 1)[:-1])  # (H, W)
     window_scaled = window / np.sqrt(np.mean(window**2)) if taper else 1.0
     psd = np.zeros((height, width))
     for start in range(0, n_time, DAYS_PER_BLOCK):
