@@ -150,3 +150,14 @@ def test_long_run_feeds_its_own_predictions_back(area):
     assert all(h.shape == (1, N_LAG, 24, 32) for h in seen)
     np.testing.assert_array_equal(seen[1][0, -1], days[0][1][0])  # day 1's prediction is day 2's last lag
     np.testing.assert_array_equal(seen[2][0, -2], days[0][1][0])
+
+
+def test_transfer_features_are_standardised_with_training_statistics(area):
+    model, saved = large.load(area / "ddpm.pt")
+    feats, index = features.load(area / "features.npy", area / "index.csv")
+    x = np.asarray(feats, dtype=np.float64)  # every row: train and validation days
+    assert model.feature_mean.shape == (32,) and model.feature_std.shape == (32,)
+    # the statistics come from the training days only, so they are close to, not equal to, all rows'
+    np.testing.assert_allclose(model.feature_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=0.1 * x.std())
+    assert not torch.allclose(model.feature_std, torch.ones(32))
+    assert len(large.load(area / "ddpm_notransfer.pt")[0].feature_mean) == 0

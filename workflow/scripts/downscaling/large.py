@@ -61,9 +61,21 @@ def merra2_as_prediction_loss(model, batch, generator, norm: dict) -> torch.Tens
     return F.mse_loss(MinMax.from_dict(norm["g5nr"]).apply(merra2_log), x0)
 
 
-def build(variant: Variant, feature_channels: int, section: dict) -> ConditionalUNet:
-    cond_channels = condition_channels(feature_channels if variant.transfer else 0)
-    return ConditionalUNet(cond_channels, **model_kwargs(variant, section))
+def build(variant: Variant, feature_channels: int, kwargs: dict) -> ConditionalUNet:
+    used = feature_channels if variant.transfer else 0
+    return ConditionalUNet(condition_channels(used), feature_channels=used, **kwargs)
+
+
+def feature_statistics(features, rows: np.ndarray, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std (C,) of features[rows], streamed over the memory map."""
+    total = np.zeros(features.shape[1]); squares = np.zeros(features.shape[1]); count = 0
+    for start in range(0, len(rows), chunk):
+        x = np.asarray(features[rows[start : start + chunk]], dtype=np.float64)  # (n, C, h, w)
+        total += x.sum(axis=(0, 2, 3)); squares += (x**2).sum(axis=(0, 2, 3))
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
 
 
 def model_kwargs(variant: Variant, section: dict) -> dict:
@@ -114,7 +126,9 @@ def train(
     )
     schedule = NoiseSchedule(section["timesteps"], section["schedule"]).to(device) if variant.diffusion else None
     torch.manual_seed(seed)
-    model = build(variant, feats.shape[1], section)
+    model = build(variant, feats.shape[1], model_kwargs(variant, section))
+    if variant.transfer:
+        model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
     loss = make_loss(variant, schedule)
     settings = TrainSettings.from_config(section, seed)
     result = fit(model, loss, datasets["train"], datasets["val"], settings, checkpoint_path, device, log, run_id)
@@ -170,9 +184,7 @@ def _loss_at_last_step(model, batch, variant: Variant, schedule: NoiseSchedule) 
 def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
     """A trained large model (eval mode) and what was saved with it (normalisation, sizes)."""
     saved = load_checkpoint(model_path, map_location=device)
-    variant = VARIANTS[saved["model"]]
     kwargs = dict(saved["kwargs"], channels=tuple(saved["kwargs"]["channels"]))
-    cond_channels = condition_channels(saved["feature_channels"] if variant.transfer else 0)
-    model = ConditionalUNet(cond_channels, **kwargs)
+    model = build(VARIANTS[saved["model"]], saved["feature_channels"], kwargs)
     model.load_state_dict(saved["state_dict"])
     return model.to(device).eval(), saved

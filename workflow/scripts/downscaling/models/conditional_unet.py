@@ -53,14 +53,22 @@ class ConditionalUNet(nn.Module):
     integer timesteps (or one int for the whole batch); the network sees cat(x_t, cond) and a
     timestep embedding.
     diffusion=False: forward(cond), no noisy target and no timestep embedding.
-    cond: (B, cond_channels, H, W), see `build_condition`.
+    cond: (B, cond_channels, H, W), see `build_condition`; its first `feature_channels`
+    channels (the transfer features) are standardised with the buffers `feature_mean` and
+    `feature_std` (set them from the training features with `set_feature_statistics`; they
+    are saved with the weights), the other channels are already in [0, 1].
     """
 
     def __init__(self, cond_channels: int, channels=(128, 256, 512), res_blocks: int = 2,
-                 attention: bool = True, groups: int = 8, diffusion: bool = True):
+                 attention: bool = True, groups: int = 8, diffusion: bool = True,
+                 feature_channels: int = 0):
         super().__init__()
         self.cond_channels = cond_channels
         self.diffusion = diffusion
+        # Encoder features have channel means of +-2 and spreads of 0.3..1.6, the covariates
+        # live in [0, 1]: unscaled, the first epochs stall on a plateau (measured).
+        self.register_buffer("feature_mean", torch.zeros(feature_channels))
+        self.register_buffer("feature_std", torch.ones(feature_channels))
         time_dim = 4 * channels[0] if diffusion else None
         self.time_embedding = TimestepEmbedding(channels[0], time_dim) if diffusion else None
         in_channels = cond_channels + (1 if diffusion else 0)
@@ -68,8 +76,18 @@ class ConditionalUNet(nn.Module):
         self.decoder = UNetDecoder(channels, res_blocks, groups, time_dim)
         self.head = output_head(channels[0], groups)
 
+    @torch.no_grad()
+    def set_feature_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel mean and std (feature_channels,) of the training features."""
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std.clamp_min(1e-6))
+
     def forward(self, cond: torch.Tensor, x_t: torch.Tensor | None = None,
                 t: torch.Tensor | None = None) -> torch.Tensor:
+        n = len(self.feature_mean)
+        if n:
+            scaled = (cond[:, :n] - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
+            cond = torch.cat([scaled, cond[:, n:]], dim=1)
         if self.diffusion:
             if x_t is None or t is None:
                 raise ValueError("a diffusion ConditionalUNet needs the noisy target x_t and timesteps t")
