@@ -87,7 +87,9 @@ def plot_summary(table: pd.DataFrame, title: str):
             ax.grid(axis="y", alpha=0.3)
             if metric == "r2":
                 ax.set_ylim(0, 1)
-    axes[0, 0].legend(title="model", fontsize="small")
+    # one legend outside the panels, so that no bar is hidden behind it
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="model", loc="outside right upper",
+               fontsize="small")
     fig.suptitle(title)
     return fig
 
