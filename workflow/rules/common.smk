@@ -11,6 +11,20 @@ import yaml
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+
+def canonical(value):
+    """``value`` with every dict's keys sorted, recursively."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    return value
+
+
+# Snakemake compares params including dict key order: with the config in canonical order,
+# reordering keys in a config file never makes a job stale.
+_canonical_config = canonical(dict(config))
+config.clear()
+config.update(_canonical_config)
+
 AREAS = list(config["areas"])
 SEASONS = config["seasons"]
 MODELS = config["models"]
@@ -35,7 +49,7 @@ def settings(section, season, area):
     """
     merged = copy.deepcopy(config.get(section, {}))
     merged.update(config["overrides"].get(area, {}).get(season, {}).get(section, {}))
-    return merged
+    return canonical(merged)
 
 
 def raw_inputs(source):

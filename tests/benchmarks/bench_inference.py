@@ -1,0 +1,276 @@
+"""Inference per downscaled day: the project default against the authors' configuration, side by
+side in one run (a script that prints tables, not a test).
+
+Same trained ``ddpm`` model (results/models/ddpm/{season}/{area}/model.pt with its transfer
+encoder from results/models/small_unet/...), same test day, same number of ensemble members,
+true (lenient) history, the workflow's seed:
+
+(a) the project default: the config's ``inference`` section (``InferenceSettings.from_config``;
+    DDIM with few steps, stride 8, the encoder once per tile and day, tiles batched to the
+    memory budget); timed ``--repeats`` times after one warm-up run, the median reported;
+(b) the authors' configuration: stride 2, halo 4, DDPM ancestral sampling with 1000 steps, the
+    transfer encoder re-run at every denoising step, tiles in batches of 240; timed once.
+    ``--authors-steps N`` runs only the first N of its 1000 steps and extrapolates: the time
+    spent in the sampling loop is scaled by 1000 / N, the rest (tiles, history, stitching) is
+    counted once. The output of a truncated run is not a sample, so its RMSE is not reported.
+
+Both print seconds per day, the ratio, and the RMSE (log10 AOD) of the ensemble mean against the
+G5NR truth of that day (MERRA-2 on the G5NR grid given for reference).
+
+(c) where the default's time goes: wall time inside the denoiser's and the encoder's ``forward``
+    (perf_counter accumulators, CUDA synchronised) against everything else, split into the
+    sampler loop's own arithmetic and the rest (tile extraction, history and condition building,
+    stitching, normalisation). Goal: everything else < 5 %.
+
+Usage (after the demo has trained its models):
+    python tests/benchmarks/bench_inference.py --season JJA --area west --authors-steps 20
+    python tests/benchmarks/bench_inference.py --season JJA --area west          # full 1000 steps
+Options: --members, --day YYYY-MM-DD, --repeats, --threads, --device, --config, --results.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common import REPO, DemoPaths, config_section, load_config, pick_device, print_machine, print_table, synchronize
+
+from downscaling import inference  # noqa: E402  (common puts the library on sys.path)
+from downscaling.datasets import day_index, open_cube  # noqa: E402
+from downscaling.metrics import rmse  # noqa: E402
+from downscaling.runtime import load_checkpoint  # noqa: E402
+from downscaling.splits import read_split  # noqa: E402
+from downscaling.tiling import TileGrid  # noqa: E402
+
+AUTHORS_STEPS = 1000
+AUTHORS_BATCH = 240
+library_sample = inference.sample  # the library's sampling loop; InferenceClock.sample wraps it
+
+
+class InferenceClock:
+    """Wall seconds inside model forwards and inside the sampling loop of a Downscaler.
+
+    Wraps the instance ``forward`` of the denoiser and the transfer encoder, and the library's
+    ``inference.sample`` (the reverse-process loop); forward time is booked as inside or outside
+    the sampling loop. ``keep_steps`` makes every sampling loop stop after its first
+    ``keep_steps`` timesteps (to time a long run in part).
+    """
+
+    def __init__(self, device, keep_steps: int | None = None):
+        self.device, self.keep_steps = device, keep_steps
+        self.forward_in_loop = self.forward_outside = self.loop = 0.0
+        self.forward_calls = 0
+        self._in_loop = False
+
+    def reset(self) -> None:
+        self.forward_in_loop = self.forward_outside = self.loop = 0.0
+        self.forward_calls = 0
+
+    def _timed(self, function, on_done):
+        def timed(*args, **kwargs):
+            synchronize(self.device)
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                synchronize(self.device)
+                on_done(time.perf_counter() - start)
+
+        return timed
+
+    def _book_forward(self, seconds: float) -> None:
+        self.forward_calls += 1
+        if self._in_loop:
+            self.forward_in_loop += seconds
+        else:
+            self.forward_outside += seconds
+
+    def attach(self, downscaler: inference.Downscaler) -> None:
+        for module in (downscaler.model, downscaler.encoder):
+            if module is not None:
+                module.forward = self._timed(module.forward, self._book_forward)
+        if self.keep_steps is not None:
+            sampler, set_all = downscaler.sampler, downscaler.sampler.set_timesteps
+
+            def set_timesteps(n: int) -> None:
+                set_all(n)
+                sampler.timesteps = sampler.timesteps[: self.keep_steps]
+
+            sampler.set_timesteps = set_timesteps
+
+    def sample(self, *args, **kwargs):
+        """Stand-in for ``inference.sample`` that times the loop."""
+
+        def loop(*a, **k):
+            self._in_loop = True
+            try:
+                return library_sample(*a, **k)
+            finally:
+                self._in_loop = False
+
+        def book(seconds):
+            self.loop += seconds
+
+        return self._timed(loop, book)(*args, **kwargs)
+
+
+def downscale_day(downscaler, truth, merra2, dates, position, clock: InferenceClock) -> tuple[np.ndarray, float]:
+    """Members (M, H, W) log10 of one test day with true history, and the wall seconds it took."""
+    clock.reset()
+    synchronize(downscaler.device)
+    start = time.perf_counter()
+    _, members = next(inference.downscale_test_days(downscaler, truth, merra2, dates, [position], "lenient"))
+    synchronize(downscaler.device)
+    return members, time.perf_counter() - start
+
+
+def make_downscaler(paths: DemoPaths, settings, device, seed, clock: InferenceClock, batch: int | None = None):
+    downscaler = inference.Downscaler(paths.model("ddpm"), paths.model("small_unet"), paths.data("static"),
+                                      settings, device, seed)
+    if batch is not None:
+        downscaler.batch = batch
+    clock.attach(downscaler)
+    return downscaler
+
+
+def tiles_of_day(downscaler) -> int:
+    height, width = downscaler.static.shape[1:]
+    return TileGrid(height, width, downscaler.tile, downscaler.settings.stride).n_tiles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
+    parser.add_argument("--results", type=Path, default=REPO / "results", help="the workflow's results/ folder")
+    parser.add_argument("--season", default="JJA")
+    parser.add_argument("--area", help="default: the config's first area")
+    parser.add_argument("--day", help="test day YYYY-MM-DD (default: the season's first G5NR test day)")
+    parser.add_argument("--members", type=int, default=1, help="ensemble members in both runs (default 1)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the default (median reported)")
+    parser.add_argument("--authors-steps", type=int,
+                        help=f"time only the first N of the authors' {AUTHORS_STEPS} steps and extrapolate "
+                             "(default: the full run)")
+    parser.add_argument("--authors-stride", type=int, default=2)
+    parser.add_argument("--authors-halo", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    if args.authors_steps is not None and not 1 <= args.authors_steps <= AUTHORS_STEPS:
+        parser.error(f"--authors-steps must be in [1, {AUTHORS_STEPS}]")
+
+    config = load_config(args.config)
+    area = args.area or next(iter(config["areas"]))
+    paths = DemoPaths(args.results, args.season, area)
+    paths.require(paths.data("g5nr"), paths.data("merra2_on_g5nr"), paths.data("static"), paths.split("g5nr"),
+                  paths.model("ddpm"), paths.model("small_unet"))
+    device = pick_device(args.device, args.threads)
+
+    truth_cube, merra2_cube = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
+    truth, merra2 = truth_cube.values, merra2_cube.values
+    dates = pd.DatetimeIndex(truth_cube["time"].values).normalize()
+    split = read_split(paths.split("g5nr"))
+    test_dates = pd.DatetimeIndex(split.date[split.split == "test"]).sort_values()
+    day = pd.Timestamp(args.day) if args.day else test_dates[0]
+    if day not in test_dates:
+        raise SystemExit(f"{day:%Y-%m-%d} is not a {args.season} test day of {paths.split('g5nr')}")
+    position = int(day_index(truth_cube, [day])[0])
+
+    default_settings = dataclasses.replace(
+        inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area)),
+        members=args.members,
+    )
+    # The authors' 1000 steps, or all of a model trained with fewer diffusion steps (tiny test configs).
+    authors_steps = min(AUTHORS_STEPS, load_checkpoint(paths.model("ddpm"))["timesteps"])
+    steps_run = min(args.authors_steps or authors_steps, authors_steps)
+    authors_settings = inference.InferenceSettings(
+        sampler="ddpm", steps=authors_steps, eta=0.0, stride=args.authors_stride, halo=args.authors_halo,
+        members=args.members, memory_budget_mb=default_settings.memory_budget_mb, encoder_every_step=True,
+    )
+
+    print_machine(device)
+    print(f"\nday {day:%Y-%m-%d}, season {args.season}, area {area} ({truth.shape[1]} x {truth.shape[2]} px), "
+          f"{args.members} member(s), model {paths.model('ddpm')}")
+
+    # (a) the project default: warm-up, then the median of the timed repeats.
+    default_clock = InferenceClock(device)
+    inference.sample = default_clock.sample
+    default = make_downscaler(paths, default_settings, device, config["seed"], default_clock)
+    downscale_day(default, truth, merra2, dates, position, default_clock)
+    runs = []
+    for _ in range(args.repeats):
+        members, seconds = downscale_day(default, truth, merra2, dates, position, default_clock)
+        runs.append((seconds, default_clock.forward_in_loop, default_clock.forward_outside, default_clock.loop))
+    default_seconds, forward_in_loop, forward_outside, loop = sorted(runs)[(len(runs) - 1) // 2]  # (lower) median
+    default_rmse = rmse(members.mean(axis=0), truth[position])
+
+    # (b) the authors' configuration, once (in part with --authors-steps).
+    partial = steps_run < authors_steps
+    authors_clock = InferenceClock(device, keep_steps=steps_run if partial else None)
+    inference.sample = authors_clock.sample
+    authors = make_downscaler(paths, authors_settings, device, config["seed"], authors_clock, batch=AUTHORS_BATCH)
+    authors_members, measured = downscale_day(authors, truth, merra2, dates, position, authors_clock)
+    inference.sample = library_sample
+    authors_seconds = measured - authors_clock.loop + authors_clock.loop * authors_steps / steps_run
+    authors_rmse = None if partial else rmse(authors_members.mean(axis=0), truth[position])
+
+    def describe(settings, downscaler):
+        encoder = "every step" if settings.encoder_every_step else "once per tile"
+        return (f"{settings.sampler} {settings.steps} steps, stride {settings.stride}, halo {settings.halo}, "
+                f"{tiles_of_day(downscaler)} tiles in batches of {downscaler.batch}, encoder {encoder}")
+
+    timing = "extrapolated" if partial else "measured"
+    rows = [
+        ("project default", describe(default_settings, default), f"{default_seconds:.3f}", "measured",
+         f"{default_rmse:.4f}"),
+        ("authors", describe(authors_settings, authors), f"{authors_seconds:.1f}", timing,
+         "n/a (partial run)" if authors_rmse is None else f"{authors_rmse:.4f}"),
+        ("MERRA-2 on the G5NR grid", "nearest neighbour (reference)", "-", "-",
+         f"{rmse(merra2[position], truth[position]):.4f}"),
+    ]
+    print_table("(a, b) seconds per downscaled day and RMSE against G5NR (log10 AOD)",
+                ("configuration", "settings", "s / day", "timing", "RMSE"), rows)
+    if partial:
+        print(f"authors: ran {steps_run} of {authors_steps} steps in {measured:.1f} s, of which "
+              f"{authors_clock.loop:.1f} s in the sampling loop ({authors_clock.loop / steps_run:.3f} s per step "
+              f"over all tiles); per day = {measured - authors_clock.loop:.1f} s outside the loop + "
+              f"{authors_steps} x {authors_clock.loop / steps_run:.3f} s (linear extrapolation)")
+    speedup = authors_seconds / default_seconds
+    line = f"speed-up of the default: {speedup:.0f}x ({'meets' if speedup >= 200 else 'misses'} the >= 200x goal)"
+    if authors_rmse is not None:
+        change = default_rmse / authors_rmse - 1
+        line += (f"; RMSE default / authors = {default_rmse / authors_rmse:.3f} "
+                 f"({'within' if change <= 0.05 else 'NOT within'} 5 %, lower is better)")
+    print(line)
+
+    # (c) where the default's time goes.
+    forward = forward_in_loop + forward_outside
+    sampler_arithmetic = loop - forward_in_loop
+    rest = default_seconds - loop - forward_outside
+    other = default_seconds - forward
+    rows = [
+        ("model forward (denoiser + encoder)", f"{forward:.4f}", f"{100 * forward / default_seconds:.1f} %"),
+        ("  of which encoder/denoiser outside the sampling loop", f"{forward_outside:.4f}",
+         f"{100 * forward_outside / default_seconds:.1f} %"),
+        ("sampler arithmetic inside the loop", f"{sampler_arithmetic:.4f}",
+         f"{100 * sampler_arithmetic / default_seconds:.1f} %"),
+        ("tiles, history, conditions, stitching, normalisation", f"{rest:.4f}",
+         f"{100 * rest / default_seconds:.1f} %"),
+        ("everything else (total - forward)", f"{other:.4f}", f"{100 * other / default_seconds:.1f} %"),
+        ("total per day", f"{default_seconds:.4f}", "100.0 %"),
+    ]
+    print_table(f"(c) where the default's time goes (median of {args.repeats} runs, "
+                f"{default_clock.forward_calls} forward calls per day)", ("part", "seconds", "share"), rows)
+    share = other / default_seconds
+    print(f"non-model share {100 * share:.1f} % ({'meets' if share < 0.05 else 'misses'} the < 5 % goal); "
+          f"default runs: {', '.join(f'{run[0]:.3f}' for run in runs)} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Shared bits of the benchmark scripts: the repository, the library on sys.path, the demo's
+paths, the machine a run was measured on, and plain-text tables.
+
+Not a test and not a benchmark itself; the ``bench_*.py`` scripts import it (they run as
+``python tests/benchmarks/bench_x.py``, so this directory is on ``sys.path``).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+
+
+def load_config(path) -> dict:
+    """A workflow config (YAML) as a dict."""
+    with open(path) as stream:
+        return yaml.safe_load(stream)
+
+
+def config_section(config: dict, section: str, season: str, area: str) -> dict:
+    """One config section for a season x area with its ``overrides`` applied, as the rules see it."""
+    merged = copy.deepcopy(config.get(section, {}))
+    merged.update(config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}))
+    return merged
+
+
+class DemoPaths:
+    """Where the workflow put one season x area's inputs and models under ``results``."""
+
+    def __init__(self, results: Path, season: str, area: str):
+        self.results, self.season, self.area = Path(results), season, area
+
+    def data(self, name: str) -> Path:
+        """An ingested cube: merra2, g5nr, merra2_on_g5nr or static."""
+        return self.results / "data" / self.area / f"{name}.nc"
+
+    def split(self, source: str) -> Path:
+        return self.results / "splits" / source / f"{self.season}.csv"
+
+    def model(self, name: str) -> Path:
+        return self.results / "models" / name / self.season / self.area / "model.pt"
+
+    def features(self) -> tuple[Path, Path]:
+        folder = self.results / "features" / self.season / self.area
+        return folder / "features.npy", folder / "index.csv"
+
+    def require(self, *paths: Path) -> None:
+        """Raise FileNotFoundError naming every missing path (the demo has not produced it yet)."""
+        missing = [str(path) for path in paths if not Path(path).exists()]
+        if missing:
+            raise FileNotFoundError(
+                "missing workflow outputs (run the demo first, e.g. `snakemake --cores 2`): " + ", ".join(missing)
+            )
+
+
+def pick_device(name: str, threads: int):
+    """torch device for ``name`` (auto, cpu, cuda) with ``threads`` host threads, as the rules do."""
+    import torch
+
+    from downscaling.runtime import select_device
+
+    device = select_device(threads)
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" and device.type != "cuda":
+        raise RuntimeError("--device cuda asked for, but torch sees no GPU")
+    return device
+
+
+def synchronize(device) -> None:
+    """Wait for queued GPU work, so wall-clock timers measure it (no-op on the CPU)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_rows(device=None) -> list[tuple[str, str]]:
+    """(what, value) rows describing the machine: CPU count, torch version and threads, device."""
+    import torch
+
+    rows = [
+        ("CPU cores (os.cpu_count)", str(os.cpu_count())),
+        ("CPU", platform.processor() or platform.machine()),
+        ("python", platform.python_version()),
+        ("torch", torch.__version__),
+        ("torch threads", str(torch.get_num_threads())),
+    ]
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rows.append(("device", str(device)))
+    if device.type == "cuda":
+        rows.append(("GPU", torch.cuda.get_device_name(device)))
+    return rows
+
+
+def format_table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    """Left-aligned first column, right-aligned others, widths from the content."""
+    cells = [tuple(str(value) for value in header)] + [tuple(str(value) for value in row) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row):
+        return "  ".join(
+            value.ljust(width) if i == 0 else value.rjust(width) for i, (value, width) in enumerate(zip(row, widths))
+        )
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])
+
+
+def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
+    print(f"\n{title}")
+    print(format_table(header, rows))
+
+
+def print_machine(device=None) -> None:
+    print_table("machine", ("what", "value"), machine_rows(device))
