@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import REPO, DemoPaths, config_section, load_config, pick_device, print_machine, print_table, synchronize
+from common import REPO, DemoPaths, config_section, load_config, pick_device, print_machine, print_table, results_parser, synchronize
 
 from downscaling import inference  # noqa: E402  (common puts the library on sys.path)
 from downscaling.datasets import day_index, open_cube  # noqa: E402
@@ -144,11 +144,7 @@ def tiles_of_day(downscaler) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
-    parser.add_argument("--results", type=Path, default=REPO / "results", help="the workflow's results/ folder")
-    parser.add_argument("--season", default="JJA")
-    parser.add_argument("--area", help="default: the config's first area")
+    parser = results_parser(__doc__)
     parser.add_argument("--day", help="test day YYYY-MM-DD (default: the season's first G5NR test day)")
     parser.add_argument("--members", type=int, default=1, help="ensemble members in both runs (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of the default (median reported)")

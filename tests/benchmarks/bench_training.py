@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from common import REPO, DemoPaths, config_section, load_config, pick_device, print_machine, print_table, synchronize
+from common import REPO, DemoPaths, config_section, load_config, pick_device, print_machine, print_table, results_parser, synchronize
 
 from downscaling import features, large, pretrain, training  # noqa: E402
 from downscaling.datasets import open_cube  # noqa: E402
@@ -182,11 +182,7 @@ def demo_logged(results: Path, paths: DemoPaths, name: str) -> tuple[str, str, s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
-    parser.add_argument("--results", type=Path, default=REPO / "results", help="the workflow's results/ folder")
-    parser.add_argument("--season", default="JJA")
-    parser.add_argument("--area", help="default: the config's first area")
+    parser = results_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=4,
                         help="epochs per model; tiles/s is the median over all but the first")
     parser.add_argument("--models", nargs="+", default=["small_unet", "ddpm"],

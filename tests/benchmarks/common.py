@@ -122,3 +122,15 @@ def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
 
 def print_machine(device=None) -> None:
     print_table("machine", ("what", "value"), machine_rows(device))
+
+
+def results_parser(doc: str) -> "argparse.ArgumentParser":
+    """The options every benchmark on a finished run shares: config, results, season, area."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
+    parser.add_argument("--results", type=Path, default=REPO / "results", help="the workflow's results/ folder")
+    parser.add_argument("--season", default="JJA")
+    parser.add_argument("--area", help="default: the config's first area")
+    return parser
