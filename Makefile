@@ -19,9 +19,8 @@ demo: install
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
 
-# The SLURM end-to-end test starts system daemons; it runs in a pytest process of its own,
-# first: started from a process that had already run the other tests, the daemons were seen
-# to vanish at start-up (not yet understood; see tests/slurm/local_cluster.py).
+# The SLURM end-to-end test starts system daemons; it runs first, in a pytest process of its
+# own, so that nothing else the suite does can interfere with their start-up.
 test: install
 	$(VENV)/bin/python -m pytest tests/test_slurm.py
 	$(VENV)/bin/python -m pytest tests --ignore=tests/test_slurm.py

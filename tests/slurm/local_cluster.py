@@ -191,10 +191,21 @@ class LocalSlurmCluster:
             self._cancel_all_jobs(timeout_s)
         for name in reversed(list(daemons)):  # slurmd, slurmctld, then munged
             self._terminate(daemons[name], timeout_s)
+        for pid in self._orphans():
+            self._terminate({"pid": pid, "argv": ["munged"]}, timeout_s)
         for conf in (SLURM_CONF, GRES_CONF):
             if _is_ours(conf):
                 conf.unlink()
         self.pid_file.unlink(missing_ok=True)
+
+    def _orphans(self):
+        """munged processes of this cluster (their command line names its state directory)."""
+        mine = str(self.state_dir)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                argv = _proc_cmdline(int(entry.name))
+                if argv and Path(argv[0]).name == "munged" and any(mine in arg for arg in argv):
+                    yield int(entry.name)
 
     def is_running(self):
         """True when all three recorded daemons are alive."""
@@ -296,7 +307,16 @@ class LocalSlurmCluster:
 
     @staticmethod
     def _alive(daemon):
-        return _proc_cmdline(daemon["pid"]) == daemon["argv"]
+        # the process name, not the whole command line: a daemon may rewrite its title, and a
+        # live daemon taken for dead was reported as "exited" and then left running unrecorded
+        argv = _proc_cmdline(daemon["pid"])
+        if argv is None:
+            return False
+        try:
+            name = Path(f"/proc/{daemon['pid']}/comm").read_text().strip()
+        except FileNotFoundError:
+            return False
+        return name == Path(daemon["argv"][0]).name[:15]
 
     def _terminate(self, daemon, timeout_s):
         if not self._alive(daemon):
