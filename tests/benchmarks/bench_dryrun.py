@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from common import REPO, load_config, print_machine, print_table
+from common import REPO, load_config, print_load_at_end, print_machine, print_table
 
 GOAL_SECONDS = 5.0
 PLACEHOLDER_ROOT = "/path/to"  # what config/paper.yaml's input globs start with
@@ -188,6 +188,7 @@ def main() -> None:
               f"the raw granules as individual inputs cost {full - one_file:.2f} s "
               f"({full / one_file:.1f}x the one-file plan); globbing and stat-ing all of them takes "
               f"{stat_seconds:.2f} s")
+        print_load_at_end()
         if args.profile_top:
             profile(dry_run_command(configfile, workdir, "--quiet"), args.profile_top, root / "dryrun.prof")
     finally:

@@ -38,7 +38,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import REPO, DemoPaths, config_section, load_config, pick_device, print_machine, print_table, results_parser, synchronize
+from common import (
+    REPO,
+    DemoPaths,
+    config_section,
+    load_config,
+    pick_device,
+    print_load_at_end,
+    print_machine,
+    print_table,
+    results_parser,
+    synchronize,
+)
 
 from downscaling import inference  # noqa: E402  (common puts the library on sys.path)
 from downscaling.datasets import day_index, open_cube  # noqa: E402
@@ -266,6 +277,7 @@ def main() -> None:
     share = other / default_seconds
     print(f"non-model share {100 * share:.1f} % ({'meets' if share < 0.05 else 'misses'} the < 5 % goal); "
           f"default runs: {', '.join(f'{run[0]:.3f}' for run in runs)} s")
+    print_load_at_end()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, print_machine, print_table
+from common import REPO, print_load_at_end, print_machine, print_table
 
 DEMO_GOAL_S, TESTS_GOAL_S = 15 * 60, 20 * 60
 
@@ -80,7 +79,6 @@ def main() -> None:
     rows, failures = [], []
     try:
         print_machine()
-        print(f"load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())} (timings assume an idle machine)")
         for wanted, job, goal in ((args.demo, "demo", DEMO_GOAL_S), (args.tests, "tests", TESTS_GOAL_S)):
             if not wanted:
                 continue
@@ -94,6 +92,7 @@ def main() -> None:
                          note if status == 0 else f"exit {status}"))
             if status:
                 failures.append(f"{job} failed (exit {status}); last lines:\n{note}")
+        print_load_at_end()
         print_table("wall time", ("what", "command", "seconds", "minutes", "goal", "result"), rows)
         for failure in failures:
             print(f"\n{failure}")

@@ -41,7 +41,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from common import REPO, DemoPaths, config_section, load_config, pick_device, print_machine, print_table, results_parser, synchronize
+from common import (
+    REPO,
+    DemoPaths,
+    config_section,
+    load_config,
+    pick_device,
+    print_load_at_end,
+    print_machine,
+    print_table,
+    results_parser,
+    synchronize,
+)
 
 from downscaling import features, large, pretrain, training  # noqa: E402
 from downscaling.datasets import open_cube  # noqa: E402
@@ -241,6 +252,7 @@ def main() -> None:
           figures["season_tiles"], f"{figures['season_tiles'] / figures['extract_s']:.0f}")],
     )
     print(f"features.extract took {figures['extract_s']:.1f} s for the season x area")
+    print_load_at_end()
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ def machine_rows(device=None) -> list[tuple[str, str]]:
         ("python", platform.python_version()),
         ("torch", torch.__version__),
         ("torch threads", str(torch.get_num_threads())),
+        ("load average 1/5/15 min (now)", " ".join(f"{x:.2f}" for x in os.getloadavg())),
     ]
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -118,6 +119,12 @@ def format_table(header: tuple[str, ...], rows: list[tuple]) -> str:
 def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
     print(f"\n{title}")
     print(format_table(header, rows))
+
+
+def print_load_at_end() -> None:
+    """The load average after a run: anything well above 0 besides the run itself means contention."""
+    print(f"\nload average 1/5/15 min at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          "(the timings assume an otherwise idle machine)")
 
 
 def print_machine(device=None) -> None:
