@@ -2,18 +2,18 @@
 import hashlib
 import logging
 import random
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from downscaling.jobs import config_hash, file_hash, log_to_file
 from downscaling.runtime import (
     atomic_save,
-    config_hash,
-    file_hash,
     load_checkpoint,
-    log_to_file,
     rng_states,
     seed_everything,
     select_device,
@@ -83,3 +83,12 @@ def test_select_device_on_this_machine():
     assert torch.get_num_threads() == threads
     with pytest.raises(ValueError, match="threads"):
         select_device(0)
+
+
+def test_the_job_helpers_and_evaluation_do_not_import_torch():
+    # most jobs never use torch; importing it would cost each of them ~1.5 s
+    code = ("import sys, downscaling.jobs, downscaling.manifest, downscaling.ingest, downscaling.splits, "
+            "downscaling.evaluation, downscaling.plots; print('torch' in sys.modules)")
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=scripts)
+    assert done.stdout.strip() == "False"

@@ -12,6 +12,7 @@ from downscaling import features, inference, large, pretrain
 from downscaling.datasets import day_index, open_cube
 from downscaling.outputs import DailyWriter
 from downscaling.splits import make_splits
+from downscaling.training import TrainingRun
 
 LOG = logging.getLogger("test")
 N_LAG, TILE, STRIDE = 40, 16, 8
@@ -47,15 +48,15 @@ def area(tmp_path_factory):
     splits["g5nr"]["JJA"].to_csv(d / "g5nr.csv", index=False)
     splits["merra2"]["JJA"].to_csv(d / "merra2.csv", index=False)
     cpu = torch.device("cpu")
-    pretrain.train(d / "merra2.nc", d / "merra2.csv", SMALL, N_LAG, TILE, STRIDE, 1, d / "ck.pt",
-                   d / "small.pt", cpu, LOG, "run")
+    pretrain.train(d / "merra2.nc", d / "merra2.csv", SMALL, N_LAG, TILE, STRIDE, 1,
+                   TrainingRun(d / "ck.pt", d / "small.pt", cpu, LOG, "run"))
     encoder, norm = pretrain.load_encoder(d / "small.pt")
     features.extract(encoder, norm, d / "g5nr.nc", d / "g5nr.csv", N_LAG, TILE, STRIDE,
                      d / "features.npy", d / "index.csv")
     paths = {k: d / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
     paths.update(features=d / "features.npy", index=d / "index.csv")
     for model in large.VARIANTS:
-        large.train(model, paths, LARGE, TILE, 1, d / f"ck_{model}.pt", d / f"{model}.pt", cpu, LOG, "run")
+        large.train(model, paths, LARGE, TILE, 1, TrainingRun(d / f"ck_{model}.pt", d / f"{model}.pt", cpu, LOG, "run"))
     return d
 
 

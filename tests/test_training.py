@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from downscaling.runtime import load_checkpoint, seed_everything
-from downscaling.training import TrainSettings, epoch_indices, fit
+from downscaling.training import TrainingRun, TrainSettings, epoch_indices, fit
 
 SETTINGS = TrainSettings.from_config(
     {
@@ -73,7 +73,8 @@ def run_fit(checkpoint, run_id="run-a", settings=SETTINGS, loss_fn=noisy_l1, ext
     seed_everything(0)  # the model's initial weights
     model, log = TinyNet(), logging.getLogger("test_training")
     train_set, val_set = ShiftedTiles(40, seed=1), ShiftedTiles(16, seed=2)
-    return fit(model, loss_fn, train_set, val_set, settings, checkpoint, torch.device("cpu"), log, run_id, extra)
+    run = TrainingRun(Path(checkpoint), Path(checkpoint).with_suffix(".pt"), torch.device("cpu"), log, run_id)
+    return fit(model, loss_fn, train_set, val_set, settings, run, extra)
 
 
 def assert_same_state(first, second):

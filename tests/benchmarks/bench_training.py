@@ -56,6 +56,7 @@ from common import (
 
 from downscaling import features, large, pretrain, training  # noqa: E402
 from downscaling.datasets import open_cube  # noqa: E402
+from downscaling.training import TrainingRun  # noqa: E402
 
 LARGE_MODELS = ("ddpm", "ddpm_notransfer", "unet")
 
@@ -90,19 +91,18 @@ def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, device, wo
     seed, n_lag, tiles = config["seed"], config["splits"]["n_lag"], config["tiles"]
     section = config_section(config, "small_unet" if name == "small_unet" else "ddpm", paths.season, paths.area)
     section["max_epochs"] = epochs
-    checkpoint, model_path = workdir / f"{name}_checkpoint.pt", workdir / f"{name}.pt"
+    run = TrainingRun(workdir / f"{name}_checkpoint.pt", workdir / f"{name}.pt", device, log, "bench")
     started = time.perf_counter()
     with EpochClock(device) as clock:
         if name == "small_unet":
             result = pretrain.train(paths.data("merra2"), paths.split("merra2"), section, n_lag, tiles["size"],
-                                    tiles["train_stride"], seed, checkpoint, model_path, device, log, "bench")
+                                    tiles["train_stride"], seed, run)
             history = result.history
         else:
             feature_path, index_path = paths.features()
             inputs = {cube: paths.data(cube) for cube in ("g5nr", "merra2_on_g5nr", "static")}
             inputs.update(features=feature_path, index=index_path)
-            summary = large.train(name, inputs, section, tiles["size"], seed, checkpoint, model_path, device, log,
-                                  "bench")
+            summary = large.train(name, inputs, section, tiles["size"], seed, run)
             history = summary["history"]
     wall = time.perf_counter() - started
     timed = clock.epochs[1:] or clock.epochs  # the first epoch warms caches and the allocator up

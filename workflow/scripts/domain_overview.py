@@ -3,7 +3,7 @@
 import xarray as xr
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area

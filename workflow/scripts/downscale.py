@@ -4,8 +4,9 @@ import pandas as pd
 
 from downscaling import inference
 from downscaling.datasets import day_index, open_cube
+from downscaling.jobs import config_hash, file_hash, log_to_file
 from downscaling.outputs import DailyWriter
-from downscaling.runtime import config_hash, file_hash, log_to_file, select_device
+from downscaling.runtime import select_device
 from downscaling.splits import read_split
 
 log = log_to_file(snakemake.log[0])

@@ -4,8 +4,9 @@ import pandas as pd
 
 from downscaling import inference
 from downscaling.datasets import open_cube
+from downscaling.jobs import config_hash, log_to_file
 from downscaling.outputs import DailyWriter
-from downscaling.runtime import config_hash, log_to_file, select_device
+from downscaling.runtime import select_device
 
 log = log_to_file(snakemake.log[0])
 inputs, params, wildcards = snakemake.input, snakemake.params, snakemake.wildcards

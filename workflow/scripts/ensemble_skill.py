@@ -1,7 +1,7 @@
 """Rank histograms, spread-skill ratios and CRPS of the ensemble models in one figure."""
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 records = evaluation.read_metrics(snakemake.input.metrics)

@@ -1,7 +1,7 @@
 """Scores of one downscaled file against G5NR on the season's test days (log10 AOD)."""
 
 from downscaling import evaluation
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 overall, per_day = evaluation.evaluate_downscaled(

@@ -3,7 +3,7 @@
 import json
 
 from downscaling import pretrain
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 metrics = pretrain.evaluate(

@@ -1,7 +1,8 @@
 """Transfer features of one season x area's large-model training tiles."""
 
 from downscaling import features, pretrain
-from downscaling.runtime import log_to_file, select_device
+from downscaling.jobs import log_to_file
+from downscaling.runtime import select_device
 
 log = log_to_file(snakemake.log[0])
 encoder, norm = pretrain.load_encoder(snakemake.input.small_unet, select_device(snakemake.threads))

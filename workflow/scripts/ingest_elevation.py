@@ -1,7 +1,7 @@
 """Rule ingest_elevation: surface elevation (m) on the area's G5NR grid -> static.nc."""
 
 from downscaling.ingest import write_elevation
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log_to_file(snakemake.log[0])
 write_elevation(

@@ -4,7 +4,7 @@ its area-mean daily series against MERRA-2."""
 from pathlib import Path
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area

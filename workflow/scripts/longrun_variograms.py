@@ -1,7 +1,7 @@
 """Semivariograms (with spherical fits) of an area's long run against MERRA-2 on its days."""
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area

@@ -1,6 +1,6 @@
 """Write one season's train/test days of one time axis (see downscaling.splits)."""
 
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 from downscaling.splits import make_splits, record_dates
 
 log = log_to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Maps of one sample test day of a season x area: input, truth, ddpm, unet, spread, error."""
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 season, area, day = snakemake.wildcards.season, snakemake.wildcards.area, snakemake.wildcards.day

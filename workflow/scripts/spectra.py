@@ -1,7 +1,7 @@
 """Radially averaged power spectra of G5NR and every model on one season x area's test days."""
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 season, area = snakemake.wildcards.season, snakemake.wildcards.area

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 table = evaluation.summary_table(snakemake.input.metrics)

@@ -7,7 +7,7 @@ from pathlib import Path
 # Set before NumPy is first imported (below), which reads it once.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(snakemake.threads))
 
-from downscaling.runtime import log_to_file  # noqa: E402
+from downscaling.jobs import log_to_file  # noqa: E402
 from downscaling.synthetic import SyntheticSpec, check_inputs_written, write_synthetic_dataset  # noqa: E402
 
 log = log_to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """ACF/PACF of the area-mean daily series and lag-k RMSE/R² curves of one area."""
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area

@@ -2,7 +2,7 @@
 one season x area on its test days."""
 
 from downscaling import evaluation, plots
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 season, area = snakemake.wildcards.season, snakemake.wildcards.area

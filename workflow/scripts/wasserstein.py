@@ -3,7 +3,7 @@
 import json
 
 from downscaling.domain_gap import domain_gap, plot_domain_gap
-from downscaling.runtime import log_to_file
+from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 result, data = domain_gap(

@@ -8,7 +8,6 @@ Three variants share data, training loop and file format:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ from .datasets import DownscalingTileDataset, MinMax, capped, load_area_fields, 
 from .diffusion import NoiseSchedule, x0_loss
 from .models.conditional_unet import ConditionalUNet, build_condition, condition_channels
 from .runtime import atomic_save, load_checkpoint
-from .training import TrainSettings, fit, mean_loss
+from .training import TrainingRun, TrainSettings, fit, mean_loss
 
 
 @dataclass(frozen=True)
@@ -94,17 +93,14 @@ def train(
     section: dict,
     tile: int,
     seed: int,
-    checkpoint_path,
-    model_path,
-    device: torch.device,
-    log: logging.Logger,
-    run_id: str,
+    run: TrainingRun,
 ) -> dict:
-    """Fit one large model of one season x area; save it and return a validation summary.
+    """Fit one large model of one season x area; save it to ``run.model_path`` and return a
+    validation summary.
 
     paths: g5nr, merra2_on_g5nr, static (cubes), features, index (extraction outputs).
     """
-    variant = VARIANTS[model_name]
+    variant, device, log = VARIANTS[model_name], run.device, run.log
     feats, index = transfer.load(paths["features"], paths["index"])
     fields, norm = load_area_fields(
         paths["g5nr"], paths["merra2_on_g5nr"], paths["static"], train_dates=index.date.unique()
@@ -131,7 +127,7 @@ def train(
         model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
     loss = make_loss(variant, schedule)
     settings = TrainSettings.from_config(section, seed)
-    result = fit(model, loss, datasets["train"], datasets["val"], settings, checkpoint_path, device, log, run_id)
+    result = fit(model, loss, datasets["train"], datasets["val"], settings, run)
     baseline = mean_loss(
         model,
         lambda m, b, g: merra2_as_prediction_loss(m, b, g, norm),
@@ -166,9 +162,9 @@ def train(
             "timesteps": section.get("timesteps"),
             "schedule": section.get("schedule"),
             "tile": tile,
-            "run_id": run_id,
+            "run_id": run.run_id,
         },
-        model_path,
+        run.model_path,
     )
     return summary
 

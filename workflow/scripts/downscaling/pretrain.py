@@ -7,8 +7,6 @@ encoder (stage 2) and inference read exactly what was trained.
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
 from .datasets import LagTileDataset, MinMax, capped, day_index, open_cube, split_by_day, with_history
@@ -16,7 +14,7 @@ from .metrics import mae, r2
 from .models.small_unet import SmallUNet, TransferEncoder
 from .runtime import atomic_save, load_checkpoint
 from .splits import read_split
-from .training import FitResult, TrainSettings, fit
+from .training import FitResult, TrainingRun, TrainSettings, fit
 
 
 def model_kwargs(section: dict, n_lag: int) -> dict:
@@ -52,13 +50,10 @@ def train(
     tile: int,
     stride: int,
     seed: int,
-    checkpoint_path,
-    model_path,
-    device: torch.device,
-    log: logging.Logger,
-    run_id: str,
+    run: TrainingRun,
 ) -> FitResult:
-    """Fit the small U-Net on the season's training days and save the best weights."""
+    """Fit the small U-Net on the season's training days and save the best weights to
+    ``run.model_path``."""
     cube = open_cube(merra2_path)
     days = season_days(cube, split_csv, n_lag)
     train_days, val_days = split_by_day(days["train"], section["val_fraction"], seed)
@@ -66,16 +61,15 @@ def train(
     values = norm.apply(cube.values)
     train_set = LagTileDataset(values, train_days, n_lag, tile, stride)
     val_set = capped(LagTileDataset(values, val_days, n_lag, tile, stride), section.get("val_tiles"), seed)
-    log.info(
+    run.log.info(
         "small U-Net: %d train days (%d tiles), %d validation days (%d tiles), %s",
-        len(train_days), len(train_set), len(val_days), len(val_set), device,
+        len(train_days), len(train_set), len(val_days), len(val_set), run.device,
     )
     kwargs = model_kwargs(section, n_lag)
     torch.manual_seed(seed)
     model = SmallUNet(**kwargs)
     result = fit(
-        model, l1_loss, train_set, val_set, TrainSettings.from_config(section, seed),
-        checkpoint_path, device, log, run_id,
+        model, l1_loss, train_set, val_set, TrainSettings.from_config(section, seed), run
     )
     atomic_save(
         {
@@ -86,9 +80,9 @@ def train(
             "tile": tile,
             "best_val_loss": result.best_val_loss,
             "history": result.history,
-            "run_id": run_id,
+            "run_id": run.run_id,
         },
-        model_path,
+        run.model_path,
     )
     return result
 

@@ -1,4 +1,4 @@
-"""Runtime helpers shared by rule scripts and trainers: device, seeds, logs, hashes, checkpoints.
+"""Torch runtime helpers shared by rule scripts and trainers: device, seeds, checkpoints.
 
 Checkpoints are read with ``torch.load(weights_only=True)`` everywhere, so everything saved
 through :func:`atomic_save` must be tensors or plain Python values (dict, list, tuple, str,
@@ -6,12 +6,8 @@ int, float, bool, None). :func:`rng_states` packs the global random states in th
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import os
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,43 +59,6 @@ def set_rng_states(states: dict[str, Any]) -> None:
     np.random.set_state((np_name, np.asarray(np_key, dtype=np.uint32), np_pos, np_has_gauss, np_gauss))
     py_version, py_internal, py_gauss_next = states["python"]
     random.setstate((py_version, tuple(py_internal), py_gauss_next))
-
-
-def log_to_file(path: str | os.PathLike, name: str = "downscaling") -> logging.Logger:
-    """Send stderr and Python logging to the Snakemake log file ``path`` (overwritten).
-
-    The file is line-buffered so progress can be followed while the job runs; warnings and an
-    uncaught exception's traceback land there too. Returns the logger ``name`` at INFO level.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stream = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
-    sys.stderr = stream
-    logging.basicConfig(
-        stream=stream,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,  # replace handlers a library may have installed
-    )
-    return logging.getLogger(name)
-
-
-def config_hash(obj: Any) -> str:
-    """First 16 hex digits of the SHA-256 of ``obj`` as canonical JSON (sorted keys, compact).
-
-    Values JSON cannot encode (paths, dates) are hashed through ``str``.
-    """
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def file_hash(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of the file at ``path``, read in chunks (any file size)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:

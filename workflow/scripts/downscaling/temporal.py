@@ -1,7 +1,6 @@
 """Temporal structure of daily fields: ACF/PACF of a series and lag-k persistence curves."""
 import numpy as np
 import pandas as pd
-from statsmodels.tsa.stattools import acf, pacf
 
 
 def acf_pacf(series, nlags=30, alpha=0.05):
@@ -22,6 +21,10 @@ def acf_pacf(series, nlags=30, alpha=0.05):
     if series.size <= 2 * nlags:
         raise ValueError(f"acf_pacf with nlags={nlags} needs more than {2 * nlags} values, "
                          f"got {series.size}")
+    # imported here: statsmodels costs ~0.5 s to import, and most jobs that import this module
+    # (every evaluate job, through downscaling.evaluation) never need it
+    from statsmodels.tsa.stattools import acf, pacf
+
     autocorrelation = acf(series, nlags=nlags, alpha=alpha, fft=True, result_object=True)
     partial = pacf(series, nlags=nlags, alpha=alpha, result_object=True)
     return pd.DataFrame({

@@ -21,7 +21,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from downscaling.runtime import atomic_save, load_checkpoint, rng_states, seed_everything, set_rng_states
+from downscaling.jobs import config_hash, file_hash, log_to_file
+from downscaling.runtime import (
+    atomic_save,
+    load_checkpoint,
+    rng_states,
+    seed_everything,
+    select_device,
+    set_rng_states,
+)
 
 Batch = tuple[torch.Tensor, ...]
 LossFn = Callable[[nn.Module, Batch, torch.Generator], torch.Tensor]
@@ -73,6 +81,32 @@ class TrainSettings:
             grad_clip=None if grad_clip is None else float(grad_clip),
             tiles_per_epoch=None if tiles is None else int(tiles),
             seed=int(seed),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """Where one training job runs and keeps its state: the resumable checkpoint, the final model
+    file, the device, the log, and ``run_id`` (a hash of the settings and inputs that define the
+    result; a checkpoint with another run_id is stale and training starts over)."""
+
+    checkpoint_path: Path
+    model_path: Path
+    device: torch.device
+    log: logging.Logger
+    run_id: str
+
+    @classmethod
+    def of_job(cls, job, identity: dict[str, Any], inputs) -> TrainingRun:
+        """The run of a Snakemake job (a rule script's ``snakemake`` object): its log file,
+        ``params.checkpoint``, ``output.model``, the GPU if it has one else its ``threads``, and a
+        run_id hashed from ``identity`` and the contents of the files ``inputs``."""
+        return cls(
+            checkpoint_path=Path(job.params.checkpoint),
+            model_path=Path(job.output.model),
+            device=select_device(job.threads),
+            log=log_to_file(job.log[0]),
+            run_id=config_hash({**identity, "inputs": [file_hash(path) for path in inputs]}),
         )
 
 
@@ -182,20 +216,18 @@ def fit(
     train_set: Dataset,
     val_set: Dataset,
     settings: TrainSettings,
-    checkpoint_path: str | Path,
-    device: torch.device,
-    log: logging.Logger,
-    run_id: str,
+    run: TrainingRun,
     extra: dict[str, Any] | None = None,
 ) -> FitResult:
-    """Train ``model`` and return the best weights by validation loss; resumes from ``checkpoint_path``.
+    """Train ``model`` and return the best weights by validation loss; resumes from the run's
+    checkpoint (``run.model_path`` is not written here: the caller saves what it needs).
 
     Datasets are map-style and return tuples of tensors (batched by the default collate; a
     dataset may define ``__getitems__(indices)`` to cut a whole batch of tiles at once).
     ``loss_fn(model, batch, generator)`` returns a scalar mean loss over the batch; ``generator``
-    is a ``torch.Generator`` on ``device`` owned by the trainer and checkpointed (draw diffusion
-    timesteps and noise from it). ``run_id`` identifies the run (hash of config and inputs): a
-    checkpoint with another run_id is stale and training starts over. ``extra`` (tensors and
+    is a ``torch.Generator`` on ``run.device`` owned by the trainer and checkpointed (draw
+    diffusion timesteps and noise from it). A checkpoint with another ``run.run_id`` is stale and
+    training starts over. ``extra`` (tensors and
     plain values only, e.g. normalisation) is stored in the checkpoint as ``extra``.
 
     The checkpoint, rewritten atomically after every epoch, holds: run_id, epoch (finished),
@@ -203,7 +235,7 @@ def fit(
     epochs_without_improvement, history, extra. On return the model holds the best weights.
     Raises FloatingPointError when an epoch's training loss is not finite.
     """
-    checkpoint_path = Path(checkpoint_path)
+    checkpoint_path, device, log, run_id = Path(run.checkpoint_path), run.device, run.log, run.run_id
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -1,0 +1,51 @@
+"""What every rule script needs, without importing torch: its log file and content hashes.
+
+Kept apart from :mod:`downscaling.runtime` because importing torch costs ~1.5 s per job, and
+most jobs (ingest, splits, evaluation, figures) never use it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def log_to_file(path: str | os.PathLike, name: str = "downscaling") -> logging.Logger:
+    """Send stderr and Python logging to the Snakemake log file ``path`` (overwritten).
+
+    The file is line-buffered so progress can be followed while the job runs; warnings and an
+    uncaught exception's traceback land there too. Returns the logger ``name`` at INFO level.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
+    sys.stderr = stream
+    logging.basicConfig(
+        stream=stream,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,  # replace handlers a library may have installed
+    )
+    return logging.getLogger(name)
+
+
+def config_hash(obj: Any) -> str:
+    """First 16 hex digits of the SHA-256 of ``obj`` as canonical JSON (sorted keys, compact).
+
+    Values JSON cannot encode (paths, dates) are hashed through ``str``.
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_hash(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 hex digest of the file at ``path``, read in chunks (any file size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
