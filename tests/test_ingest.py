@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from downscaling import ingest, netcdf, regrid
+from downscaling import ingest, manifest, netcdf, regrid
 from downscaling.ingest import Box
 from downscaling.synthetic import write_mapl_file
 from raw_files import (
@@ -196,3 +196,44 @@ def test_write_cf_sets_conventions_fill_values_and_provenance_atomically(tmp_pat
     with pytest.raises(ValueError, match="'log10_aod' has no long_name"):
         netcdf.write_cf(bad, tmp_path / "bad.nc", {})
     assert not (tmp_path / "bad.nc").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# Input manifests: one file per source instead of every granule as an input of every job
+# ----------------------------------------------------------------------------------------------
+def granules(folder, names):
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / name).write_text(name)
+    return str(folder / "*.nc4")
+
+
+def test_a_manifest_lists_the_globbed_files_in_order_and_is_rewritten_only_on_change(tmp_path):
+    pattern = granules(tmp_path / "raw", ["b.nc4", "a.nc4", "c.nc4"])
+    target = tmp_path / "results" / "inputs" / "merra2.tsv"
+    manifest.write_manifest(pattern, target)
+    assert manifest.read_manifest(target) == [str(tmp_path / "raw" / n) for n in ("a.nc4", "b.nc4", "c.nc4")]
+
+    os.utime(target, ns=(1, 1))
+    manifest.write_manifest(pattern, target)
+    assert target.stat().st_mtime_ns == 1  # unchanged inputs: not rewritten, so nothing goes stale
+
+    (tmp_path / "raw" / "b.nc4").write_text("changed content, other size")
+    manifest.write_manifest(pattern, target)
+    assert target.stat().st_mtime_ns != 1
+
+    os.utime(target, ns=(1, 1))
+    (tmp_path / "raw" / "d.nc4").write_text("new granule")
+    manifest.write_manifest(pattern, target)
+    assert target.stat().st_mtime_ns != 1 and len(manifest.read_manifest(target)) == 4
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_manifest_errors_name_the_glob_or_the_file(tmp_path):
+    with pytest.raises(manifest.ManifestError, match=r"no file matches '.*nothing\*\.nc4'"):
+        manifest.write_manifest(str(tmp_path / "nothing*.nc4"), tmp_path / "m.tsv")
+    assert not (tmp_path / "m.tsv").exists()
+    other = tmp_path / "other.tsv"
+    other.write_text("a list someone else wrote\n")
+    with pytest.raises(manifest.ManifestError, match="other.tsv: not an input manifest"):
+        manifest.read_manifest(other)

@@ -105,7 +105,7 @@ def run_snakemake(workdir: Path, config: dict, *targets: str) -> subprocess.Comp
 def test_no_file_matches_a_glob(tmp_path):
     done = run_snakemake(tmp_path, tiny_config(), "results/data/a/merra2.nc")
     assert done.returncode != 0
-    assert "no file matches inputs.merra2 = 'raw/MERRA2_*.nc4'" in done.stdout
+    assert "inputs.merra2: no file matches 'raw/MERRA2_*.nc4'" in done.stdout
 
 
 def test_malformed_config_names_the_key(tmp_path):

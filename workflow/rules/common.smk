@@ -1,7 +1,7 @@
 """Config validation, wildcard constraints, input functions and small helpers shared by every rule."""
 
 import copy
-import glob
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -31,6 +31,9 @@ MODELS = config["models"]
 MODES = config["modes"]
 LEARNED_MODELS = [m for m in MODELS if m != "interp"]
 SCRIPTS = Path(workflow.basedir) / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+from downscaling.manifest import ManifestError, write_manifest
 
 
 wildcard_constraints:
@@ -53,24 +56,31 @@ def settings(section, season, area):
 
 
 def raw_inputs(source):
-    """Raw files of one input source ('merra2', 'g5nr' or 'elevation').
+    """Input function: the manifest of one raw source ('merra2', 'g5nr' or 'elevation').
 
+    The manifest lists every file of the source's glob with its size and modification time and
+    is rewritten only when that changes (downscaling/manifest.py), so touching one raw file
+    reruns that source's dependents only, without every granule being an input of every job.
     With synthetic data the files are written by a checkpoint rule, so the glob is evaluated
-    after it ran; otherwise the user's files are globbed directly. Either way Snakemake sees
-    every raw file as an input, and touching one reruns its dependents only.
+    after it ran.
     """
 
-    def files(wildcards):
+    def manifest(wildcards):
         if config["synthetic"]["enabled"]:
             checkpoints.synthetic_data.get()
-        matched = sorted(glob.glob(config["inputs"][source]))
-        if not matched:
-            raise WorkflowError(
-                f"no file matches inputs.{source} = {config['inputs'][source]!r}"
-            )
-        return matched
+        if source not in _manifests:  # glob and stat once per Snakemake process
+            try:
+                _manifests[source] = str(
+                    write_manifest(config["inputs"][source], f"results/inputs/{source}.tsv")
+                )
+            except ManifestError as error:
+                raise WorkflowError(f"inputs.{source}: {error}") from error
+        return _manifests[source]
 
-    return files
+    return manifest
+
+
+_manifests = {}
 
 
 def area_data(name):

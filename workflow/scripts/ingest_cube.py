@@ -2,11 +2,12 @@
 
 from downscaling.ingest import write_daily_cube
 from downscaling.jobs import log_to_file
+from downscaling.manifest import read_manifest
 
 log_to_file(snakemake.log[0])
 params = snakemake.params
 write_daily_cube(
-    snakemake.input.raw,
+    read_manifest(snakemake.input.raw),
     snakemake.output.cube,
     pattern=params.pattern,
     variable=params.variable,

@@ -2,10 +2,11 @@
 
 from downscaling.ingest import write_elevation
 from downscaling.jobs import log_to_file
+from downscaling.manifest import read_manifest
 
 log_to_file(snakemake.log[0])
 write_elevation(
-    snakemake.input.raw,
+    read_manifest(snakemake.input.raw),
     snakemake.input.g5nr,
     snakemake.output.static,
     pattern=snakemake.params.pattern,
