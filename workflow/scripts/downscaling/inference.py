@@ -104,19 +104,20 @@ class Downscaler:
         )
         cov_tiles, grid = self._tiles(covariates)  # (N, 5, t, t)
         n_tiles, members = len(cov_tiles), self.members
-        history_tiles = None
+        history_tiles = features = None
         if self.variant.transfer:
             normalised = self.encoder_norm.apply(history_log).astype(np.float32)  # (Mh, n_lag, H, W)
             history = torch.from_numpy(normalised).to(self.device)
             history_tiles = transfer.history_tiles(history, self.tile, self.settings.stride).transpose(0, 1)
-            # (Mh, N, n_lag, t, t) -> (M*N, n_lag, t, t): one shared history serves every member
-            history_tiles = history_tiles.expand(members, -1, -1, -1, -1).reshape(-1, *history_tiles.shape[2:])
+            if not self.settings.encoder_every_step:
+                # once per tile and day, and per history: a shared history (Mh = 1) is encoded once
+                # for all members
+                features = transfer.encode(self.encoder, history_tiles.flatten(0, 1), self.batch)
+                features = per_member(features.unflatten(0, history_tiles.shape[:2]), members)
+            history_tiles = per_member(history_tiles, members)
         cov_tiles = cov_tiles.repeat(members, 1, 1, 1)  # (M*N, 5, t, t)
         generator = torch.Generator(self.device).manual_seed(day_seed)
         out = torch.empty(members * n_tiles, 1, self.tile, self.tile, device=self.device)
-        features = None
-        if self.variant.transfer and not self.settings.encoder_every_step:
-            features = transfer.encode(self.encoder, history_tiles, self.batch)  # once per tile and day
         for start in range(0, len(out), self.batch):
             window = slice(start, start + self.batch)
             out[window] = self._predict_tiles(
@@ -125,8 +126,8 @@ class Downscaler:
                 None if history_tiles is None else history_tiles[window],
                 generator,
             )
-        per_member = out.reshape(members, n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
-        stitched = stitch_tiles(per_member, grid, self.settings.halo)  # (M, H, W)
+        by_tile = out.reshape(members, n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
+        stitched = stitch_tiles(by_tile, grid, self.settings.halo)  # (M, H, W)
         return self.norm["g5nr"].invert(stitched.float().cpu().numpy())
 
     def _predict_tiles(self, cov, features, history, generator) -> torch.Tensor:
@@ -147,6 +148,12 @@ class Downscaler:
                 return self.model(cond, x_t, t)
         shape = (len(cov), 1, self.tile, self.tile)
         return sample(model_fn, shape, self.sampler, self.settings.steps, generator, self.device)
+
+
+def per_member(tiles: torch.Tensor, members: int) -> torch.Tensor:
+    """(Mh, N, ...) tiles of Mh = 1 shared or Mh = members histories -> (members * N, ...),
+    member-major (the order of the covariate tiles)."""
+    return tiles.expand(members, *tiles.shape[1:]).reshape(-1, *tiles.shape[2:])
 
 
 def day_seed(seed: int, date) -> int:
