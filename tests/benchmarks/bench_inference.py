@@ -6,7 +6,7 @@ encoder from results/models/small_unet/...), same test day, same number of ensem
 true (lenient) history, the workflow's seed:
 
 (a) the project default: the config's ``inference`` section (``InferenceSettings.from_config``;
-    DDIM with few steps, stride 8, the encoder once per tile and day, tiles batched to the
+    DDIM with few steps, stride 6, the encoder once per tile and day, tiles batched to the
     memory budget); timed ``--repeats`` times after one warm-up run, the median reported;
 (b) the authors' configuration: stride 2, halo 4, DDPM ancestral sampling with 1000 steps, the
     transfer encoder re-run at every denoising step, tiles in batches of 240; timed once.
