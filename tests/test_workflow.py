@@ -138,10 +138,11 @@ def modified(path: Path):
 
 
 def test_updating_a_raw_input_reruns_its_dependents_only(run):
-    # Snakemake 9 reruns on changed content (a bare touch with identical bytes is ignored)
+    # a raw file counts as changed when its size or mtime changes (results/inputs/{source}.tsv)
     granule = sorted((run / "resources/synthetic/merra2").glob("*.nc4"))[10]
     elevation = run / "resources/synthetic/elevation.nc"
-    originals = {path: (path.read_bytes(), path.stat().st_mtime) for path in (granule, elevation)}
+    # mtimes restored to the nanosecond: the input manifests record them so
+    originals = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in (granule, elevation)}
     try:
         modified(granule)
         jobs = planned_jobs(run)
@@ -149,7 +150,7 @@ def test_updating_a_raw_input_reruns_its_dependents_only(run):
         assert "ingest_g5nr" not in jobs and "ingest_elevation" not in jobs and "synthetic_data" not in jobs
         path, (content, mtime) = granule, originals[granule]
         path.write_bytes(content)
-        os.utime(path, (mtime, mtime))
+        os.utime(path, ns=(mtime, mtime))
         modified(elevation)
         jobs = planned_jobs(run)
         assert "ingest_elevation" in jobs and "ingest_merra2" not in jobs and "ingest_g5nr" not in jobs
@@ -157,7 +158,7 @@ def test_updating_a_raw_input_reruns_its_dependents_only(run):
     finally:
         for path, (content, mtime) in originals.items():
             path.write_bytes(content)
-            os.utime(path, (mtime, mtime))
+            os.utime(path, ns=(mtime, mtime))
     assert "Nothing to be done" in snakemake(run, "-n").stdout
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 HEADER = "path\tsize\tmtime_ns\n"
@@ -42,13 +42,12 @@ def write_manifest(pattern: str, manifest: str | os.PathLike) -> Path:
     if manifest.exists() and manifest.read_text() == text:
         return manifest
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=manifest.parent, prefix=f".{manifest.name}.")
+    temporary = manifest.with_name(f".{manifest.name}.{uuid.uuid4().hex}")  # unique per writer
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+        temporary.write_text(text)
         os.replace(temporary, manifest)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return manifest
 
