@@ -55,6 +55,9 @@ def settings(section, season, area):
     return canonical(merged)
 
 
+_manifests = {}  # source -> manifest path, written by raw_inputs
+
+
 def raw_inputs(source):
     """Input function: the manifest of one raw source ('merra2', 'g5nr' or 'elevation').
 
@@ -78,9 +81,6 @@ def raw_inputs(source):
         return _manifests[source]
 
     return manifest
-
-
-_manifests = {}
 
 
 def area_data(name):
