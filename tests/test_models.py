@@ -158,3 +158,18 @@ def test_separable_bilinear_upsampling_equals_f_interpolate(shape, size):
     features = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     expected = F.interpolate(features, size=size, mode="bilinear", align_corners=False)
     assert torch.allclose(upsample_bilinear(features, size), expected, atol=1e-6)
+
+
+def test_condition_standardises_the_features_with_the_training_statistics():
+    net = ConditionalUNet(condition_channels(3), feature_channels=3, **DEMO_LARGE)
+    mean, std = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, 0.5, 1.0])
+    net.set_feature_statistics(mean, std)
+    generator = torch.Generator().manual_seed(0)
+    features, covariates = torch.randn(2, 3, 4, 4, generator=generator), torch.rand(2, 5, 16, 16, generator=generator)
+    raw = build_condition(features, *covariates.split(1, dim=1))
+    cond = net.condition(features, covariates)
+    # standardised before upsampling, equal to standardising the upsampled features
+    assert torch.allclose(cond[:, :3], (raw[:, :3] - mean[:, None, None]) / std[:, None, None], atol=1e-5)
+    assert torch.equal(cond[:, 3:], raw[:, 3:])
+    assert torch.equal(ConditionalUNet(condition_channels(0), **DEMO_LARGE).condition(None, covariates),
+                       build_condition(None, *covariates.split(1, dim=1)))

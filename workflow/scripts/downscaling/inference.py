@@ -20,7 +20,6 @@ from . import features as transfer
 from . import large, pretrain
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
 from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample
-from .models.conditional_unet import build_condition
 from .regrid import regrid
 from .splits import season_of
 from .tiling import extract_tiles, stitch_tiles
@@ -133,18 +132,13 @@ class Downscaler:
         return self.norm["g5nr"].invert(stitched.float().cpu().numpy())
 
     def _predict_tiles(self, cov, features, history, generator) -> torch.Tensor:
-        def condition(feats):
-            return build_condition(feats, *cov.split(1, dim=1))
-
-        if not self.variant.transfer:
-            cond = condition(None)
-        elif features is not None:
-            cond = condition(features)
+        if features is not None or not self.variant.transfer:  # else: encoded at every step below
+            cond = self.model.condition(features, cov)
         if not self.variant.diffusion:
             return self.model(cond)
         if self.settings.encoder_every_step and self.variant.transfer:
             def model_fn(x_t, t):
-                return self.model(condition(self.encoder(history)), x_t, t)
+                return self.model(self.model.condition(self.encoder(history), cov), x_t, t)
         else:
             def model_fn(x_t, t):
                 return self.model(cond, x_t, t)

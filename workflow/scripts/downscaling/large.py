@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from . import features as transfer
 from .datasets import DownscalingTileDataset, MinMax, capped, load_area_fields, split_by_day
 from .diffusion import NoiseSchedule, x0_loss
-from .models.conditional_unet import ConditionalUNet, build_condition, condition_channels
+from .models.conditional_unet import ConditionalUNet, condition_channels
 from .runtime import atomic_save, load_checkpoint
 from .training import TrainingRun, TrainSettings, fit, mean_loss
 
@@ -35,17 +35,12 @@ VARIANTS = {
 }
 
 
-def condition(batch_features, covariates, use_features: bool) -> torch.Tensor:
-    """Network condition (B, C, t, t) from a batch's features and covariates (B, 5, t, t)."""
-    return build_condition(batch_features if use_features else None, *covariates.split(1, dim=1))
-
-
 def make_loss(variant: Variant, schedule: NoiseSchedule | None):
     """Training loss of a variant: x0-prediction MSE at a random noise level, or plain MSE."""
 
     def loss(model, batch, generator):
         x0, batch_features, covariates = batch
-        cond = condition(batch_features, covariates, variant.transfer)
+        cond = model.condition(batch_features if variant.transfer else None, covariates)
         if variant.diffusion:
             return x0_loss(model, x0, cond, schedule, generator)
         return F.mse_loss(model(cond), x0)
@@ -171,7 +166,7 @@ def train(
 
 def _loss_at_last_step(model, batch, variant: Variant, schedule: NoiseSchedule) -> torch.Tensor:
     x0, batch_features, covariates = batch
-    cond = condition(batch_features, covariates, variant.transfer)
+    cond = model.condition(batch_features if variant.transfer else None, covariates)
     t = torch.full((x0.shape[0],), schedule.T - 1, device=x0.device)
     noise = torch.randn(x0.shape, generator=torch.Generator(x0.device).manual_seed(0), device=x0.device)
     return F.mse_loss(model(cond, schedule.add_noise(x0, noise, t), t), x0)

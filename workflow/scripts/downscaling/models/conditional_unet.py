@@ -71,10 +71,10 @@ class ConditionalUNet(nn.Module):
     integer timesteps (or one int for the whole batch); the network sees cat(x_t, cond) and a
     timestep embedding.
     diffusion=False: forward(cond), no noisy target and no timestep embedding.
-    cond: (B, cond_channels, H, W), see `build_condition`; its first `feature_channels`
-    channels (the transfer features) are standardised with the buffers `feature_mean` and
-    `feature_std` (set them from the training features with `set_feature_statistics`; they
-    are saved with the weights), the other channels are already in [0, 1].
+    cond: (B, cond_channels, H, W), built by `condition`: the transfer features standardised
+    with the buffers `feature_mean` and `feature_std` (set them from the training features with
+    `set_feature_statistics`; they are saved with the weights), the other channels already in
+    [0, 1].
     """
 
     def __init__(self, cond_channels: int, channels=(128, 256, 512), res_blocks: int = 2,
@@ -100,12 +100,17 @@ class ConditionalUNet(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-6))
 
+    def condition(self, features: torch.Tensor | None, covariates: torch.Tensor) -> torch.Tensor:
+        """The network's condition from transfer features (B, Cf, h, w) (None for the ablation)
+        and covariates (B, 5, H, W). Built once per tile, not at every denoising step; the
+        features are standardised at their own resolution, which is the same as after
+        `build_condition`'s bilinear upsampling (its weights sum to one)."""
+        if features is not None:
+            features = (features.to(covariates.dtype) - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
+        return build_condition(features, *covariates.split(1, dim=1))
+
     def forward(self, cond: torch.Tensor, x_t: torch.Tensor | None = None,
                 t: torch.Tensor | None = None) -> torch.Tensor:
-        n = len(self.feature_mean)
-        if n:
-            scaled = (cond[:, :n] - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
-            cond = torch.cat([scaled, cond[:, n:]], dim=1)
         if self.diffusion:
             if x_t is None or t is None:
                 raise ValueError("a diffusion ConditionalUNet needs the noisy target x_t and timesteps t")
