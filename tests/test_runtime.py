@@ -1,6 +1,7 @@
 """Runtime helpers: hashes, atomic checkpoints, RNG states that survive weights_only, log redirection."""
 import hashlib
 import logging
+import platform
 import random
 import subprocess
 import sys
@@ -92,3 +93,39 @@ def test_the_job_helpers_and_evaluation_do_not_import_torch():
     scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=scripts)
     assert done.stdout.strip() == "False"
+
+
+MALLOC_OF_A_TENSOR = """
+import ctypes, sys, torch
+from downscaling.runtime import reuse_freed_memory
+FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in FIELDS]
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = Mallinfo2
+if sys.argv[1] == "reuse":
+    assert reuse_freed_memory()
+mapped = mallinfo2().hblkhd
+tensor = torch.ones(5_000_000)  # 20 MB, touched
+mapped = mallinfo2().hblkhd - mapped
+del tensor
+print(mapped, mallinfo2().fordblks)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_freed_tensor_memory_stays_in_the_heap_for_reuse():
+    # glibc's defaults map a 20 MB tensor on its own and unmap it when freed (the next one
+    # faults in fresh pages); after reuse_freed_memory it comes from the heap and stays there
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+
+    def malloc_of_a_tensor(mode: str) -> tuple[int, int]:
+        done = subprocess.run([sys.executable, "-c", MALLOC_OF_A_TENSOR, mode], capture_output=True, text=True,
+                              check=True, cwd=scripts)
+        mapped, free_in_heap = map(int, done.stdout.split())
+        return mapped, free_in_heap
+
+    mapped, free_in_heap = malloc_of_a_tensor("default")
+    assert mapped >= 20_000_000 and free_in_heap < 20_000_000
+    mapped, free_in_heap = malloc_of_a_tensor("reuse")
+    assert mapped == 0 and free_in_heap >= 20_000_000
