@@ -78,11 +78,12 @@ def test_the_ablation_has_no_feature_input(area):
     assert large.load(area / "ddpm.pt")[0].cond_channels == 32 + 5
 
 
-def downscale(area, model, mode, positions, **settings):
+def downscale(area, model, mode, positions, batch=None, **settings):
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
     settings = inference.InferenceSettings(**{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, **settings})
     downscaler = inference.Downscaler(area / f"{model}.pt", area / "small.pt", area / "static.nc",
                                       settings, torch.device("cpu"), seed=3)
+    downscaler.batch = batch or downscaler.batch
     dates = pd.DatetimeIndex(truth["time"].values)
     return list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
 
@@ -111,6 +112,26 @@ def test_the_encoder_at_every_step_gives_the_fields_of_the_encoder_once_per_tile
     every = downscale(area, "ddpm", "strict", np.array([200, 201]), encoder_every_step=True)
     for (_, x), (_, y) in zip(once, every):
         np.testing.assert_allclose(x, y, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("encoder_every_step", [False, True])
+def test_fields_do_not_depend_on_the_batch_size(area, mode, encoder_every_step):
+    # 2 members x 6 tiles in batches of 5: windows cut across members, and in lenient mode
+    # read the rows of the condition (or history) shared by both members across the wrap
+    whole = downscale(area, "ddpm", mode, np.array([200, 201]), encoder_every_step=encoder_every_step)
+    batched = downscale(area, "ddpm", mode, np.array([200, 201]), batch=5, encoder_every_step=encoder_every_step)
+    for (_, x), (_, y) in zip(whole, batched):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+        assert np.abs(x[0] - x[1]).max() > 1e-3  # the members differ: each has its own rows of noise
+
+
+def test_rows_of_reads_shared_rows_cyclically():
+    shared = torch.arange(6)
+    assert inference.rows_of(shared, 2, 5).tolist() == [2, 3, 4]
+    assert inference.rows_of(shared, 4, 9).tolist() == [4, 5, 0, 1, 2]
+    assert inference.rows_of(shared, 7, 12).tolist() == [1, 2, 3, 4, 5]
+    assert inference.rows_of(shared, 2, 5)._base is shared  # a view when the window does not wrap
 
 
 def test_outputs_are_cf_netcdf_with_provenance(area, tmp_path):

@@ -52,9 +52,7 @@ class MinMax:
 
 def decimal_year(dates) -> np.ndarray:
     dates = pd.DatetimeIndex(dates)
-    start = pd.to_datetime(dates.year.astype(str) + "-01-01")
-    length = np.where(dates.is_leap_year, 366.0, 365.0)
-    return dates.year + (dates - start).days.values / length
+    return dates.year + (dates.day_of_year.values - 1) / np.where(dates.is_leap_year, 366.0, 365.0)
 
 
 def year_covariate(dates) -> np.ndarray:
@@ -129,9 +127,13 @@ class AreaFields:
         return covariate_stack(self.merra2[day, rows, cols], self.static[:, rows, cols], self.year[day])
 
 
-def covariate_stack(merra2: np.ndarray, static: np.ndarray, year: float) -> np.ndarray:
-    """(5, h, w) covariates in COVARIATES order from normalised MERRA-2 (h, w), static (3, h, w)."""
-    return np.concatenate([merra2[None], static, np.full_like(merra2, year)[None]])
+def covariate_stack(merra2, static, year: float):
+    """(..., 5, h, w) covariates in COVARIATES order from normalised MERRA-2 (..., h, w) and
+    static maps (..., 3, h, w): numpy arrays (one day of a training window) or torch tensors
+    (the tiles of a day at inference)."""
+    xp = torch if isinstance(merra2, torch.Tensor) else np
+    channel = (..., None, slice(None), slice(None))
+    return xp.concatenate([merra2[channel], static, xp.full_like(merra2, year)[channel]], axis=-3)
 
 
 def read_elevation(static_path) -> np.ndarray:

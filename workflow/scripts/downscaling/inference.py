@@ -22,7 +22,7 @@ from .datasets import MinMax, covariate_stack, static_maps, year_covariate
 from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample
 from .regrid import regrid
 from .splits import season_of
-from .tiling import extract_tiles, stitch_tiles
+from .tiling import OverlapAdd, TileGrid, extract_tiles
 
 
 CPU_BATCH_TILES = 512
@@ -77,6 +77,9 @@ class Downscaler:
             self.sampler = (
                 DDIMSampler(schedule, eta=settings.eta) if settings.sampler == "ddim" else DDPMSampler(schedule)
             )
+        self.grid = TileGrid(*self.static.shape[1:], self.tile, settings.stride)
+        self.static_tiles = self._tiles(self.static)  # (N, 3, t, t): once per area, not every day
+        self.overlap_add = OverlapAdd(self.grid, settings.halo, device=device)
         self.batch = tiles_per_batch(saved["kwargs"]["channels"], self.tile, self.model.cond_channels,
                                      settings.memory_budget_mb)
         if device.type == "cpu":
@@ -87,9 +90,10 @@ class Downscaler:
     def n_lag(self) -> int:
         return self.encoder.in_channels if self.encoder is not None else 0
 
-    def _tiles(self, field: np.ndarray) -> tuple[torch.Tensor, object]:
-        """(..., H, W) array -> (N, ..., t, t) tiles on the device, and the tile grid."""
-        return extract_tiles(torch.from_numpy(np.ascontiguousarray(field)).to(self.device), self.tile, self.settings.stride)
+    def _tiles(self, field: np.ndarray) -> torch.Tensor:
+        """(..., H, W) array -> (N, ..., t, t) tiles on the device, in grid order."""
+        field = torch.from_numpy(np.ascontiguousarray(field)).to(self.device)
+        return extract_tiles(field, self.tile, self.settings.stride)[0]
 
     @torch.inference_mode()
     def predict_day(self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int) -> np.ndarray:
@@ -97,59 +101,70 @@ class Downscaler:
 
         merra2_log: MERRA-2 on the G5NR grid that day (H, W); history_log: the previous n_lag
         days (M or 1, n_lag, H, W) in log10 (one shared history is used for every member).
-        """
-        covariates = covariate_stack(
-            self.norm["merra2"].apply(merra2_log).astype(np.float32), self.static, year_covariate([date])[0]
-        )
-        cov_tiles, grid = self._tiles(covariates)  # (N, 5, t, t)
-        n_tiles, members = len(cov_tiles), self.members
-        history_tiles = features = None
-        if self.variant.transfer:
-            normalised = self.encoder_norm.apply(history_log).astype(np.float32)  # (Mh, n_lag, H, W)
-            history = torch.from_numpy(normalised).to(self.device)
-            history_tiles = transfer.history_tiles(history, self.tile, self.settings.stride)  # (N, Mh, ...)
-            if self.settings.encoder_every_step:
-                history_tiles = per_member(history_tiles.transpose(0, 1), members)
-            else:
-                # once per tile and day, and per history: a shared history (Mh = 1) is encoded once
-                # for all members
-                features = transfer.encode(self.encoder, history_tiles.flatten(0, 1), self.batch)
-                features = per_member(features.unflatten(0, history_tiles.shape[:2]).transpose(0, 1), members)
-                history_tiles = None
-        cov_tiles = cov_tiles.repeat(members, 1, 1, 1)  # (M*N, 5, t, t)
-        generator = torch.Generator(self.device).manual_seed(day_seed)
-        out = torch.empty(members * n_tiles, 1, self.tile, self.tile, device=self.device)
-        for start in range(0, len(out), self.batch):
-            window = slice(start, start + self.batch)
-            out[window] = self._predict_tiles(
-                cov_tiles[window],
-                None if features is None else features[window],
-                None if history_tiles is None else history_tiles[window],
-                generator,
-            )
-        by_tile = out.reshape(members, n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
-        stitched = stitch_tiles(by_tile, grid, self.settings.halo)  # (M, H, W)
-        return self.norm["g5nr"].invert(stitched.float().cpu().numpy())
 
-    def _predict_tiles(self, cov, features, history, generator) -> torch.Tensor:
-        if features is not None or not self.variant.transfer:  # else: encoded at every step below
-            cond = self.model.condition(features, cov)
-        if not self.variant.diffusion:
-            return self.model(cond)
-        if self.settings.encoder_every_step and self.variant.transfer:
-            def model_fn(x_t, t):
-                return self.model(self.model.condition(self.encoder(history), cov), x_t, t)
+        Everything that does not depend on the member is built once per tile: the covariates,
+        and with a shared history the transfer features and the whole condition. Tiles are
+        denoised in member-major batches, each reading its rows of the shared tensors.
+        """
+        merra2 = self._tiles(self.norm["merra2"].apply(merra2_log).astype(np.float32, copy=False))  # (N, t, t)
+        covariates = covariate_stack(merra2, self.static_tiles, year_covariate([date])[0])  # (N, 5, t, t)
+        every_step = self.variant.transfer and self.settings.encoder_every_step
+        if self.variant.transfer:
+            normalised = self.encoder_norm.apply(history_log).astype(np.float32, copy=False)  # (Mh, n_lag, H, W)
+            history = self._tiles(normalised)  # (N, Mh, n_lag, t, t)
+            if len(normalised) > 1:
+                covariates = covariates.repeat(len(normalised), 1, 1, 1)  # (Mh * N, 5, t, t)
+        if every_step:
+            history = member_major(history)
         else:
-            def model_fn(x_t, t):
-                return self.model(cond, x_t, t)
-        shape = (len(cov), 1, self.tile, self.tile)
+            features = None
+            if self.variant.transfer:  # a shared history (Mh = 1) is encoded once for all members
+                features = transfer.encode(self.encoder, history.flatten(0, 1), self.batch)
+                features = member_major(features.unflatten(0, history.shape[:2]))
+            conditions = self.model.condition(features, covariates)  # (Mh * N, C, t, t)
+
+        total = self.members * self.grid.n_tiles
+        generator = torch.Generator(self.device).manual_seed(day_seed)
+        out = torch.empty(total, 1, self.tile, self.tile, device=self.device)
+        for start in range(0, total, self.batch):
+            stop = min(start + self.batch, total)
+            if every_step:
+                out[start:stop] = self._denoise(stop - start, generator, history=rows_of(history, start, stop),
+                                                covariates=rows_of(covariates, start, stop))
+            else:
+                out[start:stop] = self._denoise(stop - start, generator, cond=rows_of(conditions, start, stop))
+        by_tile = out.reshape(self.members, self.grid.n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
+        return self.norm["g5nr"].invert(self.overlap_add(by_tile).float().cpu().numpy())  # (M, H, W)
+
+    def _denoise(self, n_tiles: int, generator, cond=None, history=None, covariates=None) -> torch.Tensor:
+        """x0 (n, 1, t, t) of n tiles from their condition, or, the authors' way, from their
+        history and covariates with the encoder re-run at every denoising step."""
+        def condition():
+            return cond if history is None else self.model.condition(self.encoder(history), covariates)
+
+        if not self.variant.diffusion:
+            return self.model(condition())
+
+        def model_fn(x_t, t):
+            return self.model(condition(), x_t, t)
+
+        shape = (n_tiles, 1, self.tile, self.tile)
         return sample(model_fn, shape, self.sampler, self.settings.steps, generator, self.device)
 
 
-def per_member(tiles: torch.Tensor, members: int) -> torch.Tensor:
-    """(Mh, N, ...) tiles of Mh = 1 shared or Mh = members histories -> (members * N, ...),
-    member-major (the order of the covariate tiles)."""
-    return tiles.expand(members, *tiles.shape[1:]).reshape(-1, *tiles.shape[2:])
+def member_major(tiles: torch.Tensor) -> torch.Tensor:
+    """(N, Mh, ...) tiles -> (Mh * N, ...), the member-major order of the batches."""
+    return tiles.transpose(0, 1).flatten(0, 1)
+
+
+def rows_of(shared: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Rows start..stop-1 of the member-major batch order, (M * N, ...), read from a tensor of
+    Mh * N rows with Mh = M (one history per member) or Mh = 1 (shared by all): row i is
+    shared[i % len(shared)]. A view unless the window wraps around."""
+    n = len(shared)
+    if start // n == (stop - 1) // n:
+        return shared[start % n : (stop - 1) % n + 1]
+    return shared[torch.arange(start, stop, device=shared.device) % n]
 
 
 def day_seed(seed: int, date) -> int:
@@ -172,8 +187,9 @@ def downscale_test_days(downscaler: Downscaler, truth_log: np.ndarray, merra2_lo
     for day in np.sort(np.asarray(test_positions)):
         history = None
         if n_lag:
-            history = np.repeat(truth_log[None, day - n_lag : day], members if mode == "strict" else 1, axis=0)
-            if mode == "strict":
+            history = truth_log[None, day - n_lag : day]
+            if mode == "strict":  # each member's own history: a copy
+                history = np.repeat(history, members, axis=0)
                 for lag, lag_day in enumerate(range(day - n_lag, day)):
                     if lag_day in predicted:
                         history[:, lag] = predicted[lag_day]
