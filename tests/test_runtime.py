@@ -86,13 +86,18 @@ def test_select_device_on_this_machine():
         select_device(0)
 
 
+def python_in_a_fresh_process(code: str, *args: str) -> str:
+    """stdout of ``python -c code args`` run beside the library, in a process of its own."""
+    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
+                          cwd=scripts).stdout
+
+
 def test_the_job_helpers_and_evaluation_do_not_import_torch():
     # most jobs never use torch; importing it would cost each of them ~1.5 s
     code = ("import sys, downscaling.jobs, downscaling.manifest, downscaling.ingest, downscaling.splits, "
             "downscaling.evaluation, downscaling.plots; print('torch' in sys.modules)")
-    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=scripts)
-    assert done.stdout.strip() == "False"
+    assert python_in_a_fresh_process(code).strip() == "False"
 
 
 MALLOC_OF_A_TENSOR = """
@@ -117,15 +122,7 @@ print(mapped, mallinfo2().fordblks)
 def test_freed_tensor_memory_stays_in_the_heap_for_reuse():
     # glibc's defaults map a 20 MB tensor on its own and unmap it when freed (the next one
     # faults in fresh pages); after reuse_freed_memory it comes from the heap and stays there
-    scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
-
-    def malloc_of_a_tensor(mode: str) -> tuple[int, int]:
-        done = subprocess.run([sys.executable, "-c", MALLOC_OF_A_TENSOR, mode], capture_output=True, text=True,
-                              check=True, cwd=scripts)
-        mapped, free_in_heap = map(int, done.stdout.split())
-        return mapped, free_in_heap
-
-    mapped, free_in_heap = malloc_of_a_tensor("default")
+    mapped, free_in_heap = map(int, python_in_a_fresh_process(MALLOC_OF_A_TENSOR, "default").split())
     assert mapped >= 20_000_000 and free_in_heap < 20_000_000
-    mapped, free_in_heap = malloc_of_a_tensor("reuse")
+    mapped, free_in_heap = map(int, python_in_a_fresh_process(MALLOC_OF_A_TENSOR, "reuse").split())
     assert mapped == 0 and free_in_heap >= 20_000_000
