@@ -19,8 +19,8 @@ import torch
 # glibc's malloc gives blocks above its mmap threshold back to the kernel when they are freed
 # (and trims the heap top above its trim threshold), so a new tensor of a few MB pays page
 # faults on first touch, again and again. Keeping freed memory for reuse, as tcmalloc and
-# jemalloc do (both recommended for PyTorch on CPU), measured 15-30 % off a CPU inference day
-# and half its non-model time (tests/benchmarks/bench_inference.py).
+# jemalloc do (both recommended for PyTorch on CPU), measured 17-35 % off a CPU inference day
+# at 1 member and half its non-model time (tests/benchmarks/bench_inference.py).
 MMAP_THRESHOLD = 32 * 2**20  # the largest glibc accepts on 64-bit: larger blocks still use mmap
 TRIM_THRESHOLD = 2**30  # free memory at the top of the heap kept up to 1 GiB (a C int)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from malloc.h
