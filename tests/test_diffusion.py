@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from downscaling.diffusion import (DDIMSampler, DDPMSampler, NoiseSchedule, cosine_alphas_cumprod,
-                                   cosine_betas, sample, x0_loss)
+                                   cosine_betas, denoising_loss, sample, x0_error, x0_from_output, x0_loss)
 from downscaling.models.conditional_unet import ConditionalUNet
 
 T = 2000
@@ -167,8 +167,8 @@ def test_sample_is_reproducible_and_lands_in_range():
     schedule = NoiseSchedule(T)
     target = torch.linspace(0.1, 0.9, 16).reshape(1, 1, 4, 4)
 
-    def oracle(x_t, t_batch):  # a perfect denoiser of a single known field
-        assert t_batch.dtype == torch.long and t_batch.shape == (3,)
+    def oracle(x_t, t):  # a perfect denoiser of a single known field
+        assert isinstance(t, int) and 0 <= t < T
         return target.expand(x_t.shape[0], -1, -1, -1)
 
     for sampler in (DDPMSampler(schedule), DDIMSampler(schedule, eta=0.0)):
@@ -189,3 +189,54 @@ def test_sample_does_not_synchronise_with_the_host():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     torch.testing.assert_close(out, target)
+
+
+def _textured_tiles(n, generator):
+    """Tiles whose coarse part the condition gives (4 x 4 block means) and whose fine texture
+    it does not: only a denoiser that reads x_t can recover the texture."""
+    x0 = torch.randn(n, 1, 16, 16, generator=generator)
+    coarse = torch.nn.functional.avg_pool2d(x0, 4)
+    return x0, torch.nn.functional.interpolate(coarse, scale_factor=4)
+
+
+def _train_denoiser(prediction, steps=120):
+    torch.manual_seed(0)
+    net = ConditionalUNet(cond_channels=1, channels=(16, 32), res_blocks=1, attention=False, groups=4,
+                          bounded=False)
+    schedule, data = NoiseSchedule(T), torch.Generator().manual_seed(1)
+    optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
+    noise = torch.Generator().manual_seed(2)
+    for _ in range(steps):
+        x0, cond = _textured_tiles(32, data)
+        optimiser.zero_grad()
+        denoising_loss(net, x0, cond, schedule, noise, prediction).backward()
+        optimiser.step()
+    return net.eval(), schedule
+
+
+@pytest.mark.parametrize("prediction", ["v", "x0"])
+def test_a_trained_denoiser_uses_its_noisy_input(prediction):
+    net, schedule = _train_denoiser(prediction)
+    x0, cond = _textured_tiles(64, torch.Generator().manual_seed(5))  # held out
+
+    def errors(model):
+        with torch.no_grad():
+            return [x0_error(model, x0, cond, schedule, t, prediction, torch.Generator().manual_seed(6)).item()
+                    for t in (T // 100, T - 1)]
+
+    small_t, pure_noise = errors(net)
+    assert small_t < 0.3 * pure_noise, (small_t, pure_noise)
+    # The check can fail: the same network given a blank x_t sees only the condition.
+    blind = errors(lambda c, x_t, t: net(c, torch.zeros_like(x_t), t))
+    assert blind[0] > 0.8 * blind[1], blind
+
+
+def test_v_prediction_recovers_x0():
+    schedule = NoiseSchedule(T)
+    x0, eps = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
+    t = torch.tensor([0, 500, 1500, 1999])
+    abar = schedule.alphas_cumprod[t].reshape(-1, 1, 1, 1)
+    v = abar.sqrt() * eps - (1 - abar).sqrt() * x0
+    x_t = schedule.add_noise(x0, eps, t)
+    torch.testing.assert_close(x0_from_output(v, x_t, abar, "v"), x0, atol=1e-4, rtol=0)
+    torch.testing.assert_close(x0_from_output(v[1:2], x_t[1:2], float(abar[1]), "v"), x0[1:2], atol=1e-4, rtol=0)

@@ -112,21 +112,29 @@ def write_metrics(root, model, mode, **scores):
 def test_summary_table_rows_columns_and_best(tmp_path):
     paths = [
         write_metrics(tmp_path, "ddpm", "strict", rmse=0.05, r2=0.9, crps=0.02,
-                      spread_skill=0.8, rank_histogram=[1, 2, 1]),
+                      spread_skill=0.8, rank_histogram=[1, 2, 1], rank_extremes=[0.75, 1.5]),
+        write_metrics(tmp_path, "ddpm_notransfer", "strict", crps=0.03, spread_skill=0.05),
         write_metrics(tmp_path, "unet", "strict", rmse=0.07, r2=0.95),
         write_metrics(tmp_path, "interp", "strict", rmse=0.2, r2=0.4),
     ]
     table = evaluation.summary_table(paths)
-    assert list(table.columns) == ["model", "season", "area", "mode",
+    assert list(table.columns) == ["model", "formulation", "season", "area", "mode",
                                    *evaluation.SUMMARY_COLUMNS]
-    assert list(table["model"]) == ["ddpm", "unet", "interp"]  # the order of the files
+    assert list(table["model"]) == ["ddpm", "ddpm_notransfer", "unet", "interp"]  # the order of the files
+    assert table["formulation"].iloc[0].startswith("the paper's")
+    assert list(table[["rank_min", "rank_max"]].iloc[0]) == [0.75, 1.5]
     assert set(table["season"]) == {"JJA"} and set(table["area"]) == {"west"}
-    assert table["crps"].iloc[0] == pytest.approx(0.02) and table["crps"].iloc[1:].isna().all()
+    assert table["crps"].iloc[0] == pytest.approx(0.02) and table["crps"].iloc[2:].isna().all()
     best = evaluation.best_in_group(table)
-    assert list(best["rmse"]) == [True, False, False]
-    assert list(best["r2"]) == [False, True, False]
+    assert list(best["rmse"]) == [True, False, False, False]
+    assert list(best["r2"]) == [False, False, True, False]
+    assert list(best["spread_skill"]) == [True, False, False, False]
     page = evaluation.summary_html(table, "Comparison")
     assert "<b>0.050</b>" in page and "<b>0.950</b>" in page and "<b>0.200</b>" not in page
+    assert "0.050 <i>(under-dispersed)</i>" in page  # never bolded as the best
+    # an under-dispersed ensemble is not credited even when it is the only one
+    alone = evaluation.best_in_group(table.iloc[1:])
+    assert not alone["spread_skill"].any()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
-MODELS = ["ddpm", "ddpm_notransfer", "unet", "interp"]
+MODELS = ["ddpm_residual", "ddpm", "ddpm_notransfer", "unet", "interp"]
 SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
 
 
@@ -82,6 +82,16 @@ def test_downscaled_files_are_cf_with_provenance(run):
     assert list(pd.DatetimeIndex(ds["time"].values)) == sorted(test_days.date)
     longrun = xr.open_dataset(run / "results/longrun/west/2005-08-21_2005-08-31.nc")
     assert longrun.sizes["time"] == 11
+    assert longrun.attrs["provenance_model"] == "ddpm_residual"  # the config's method
+    residual = xr.open_dataset(run / "results/downscaled/ddpm_residual/JJA/west/strict.nc")
+    assert residual.attrs["provenance_base_checkpoint_sha256"] != residual.attrs["provenance_checkpoint_sha256"]
+
+
+def test_the_residual_model_plans_the_model_it_builds_on(run, tmp_path):
+    jobs = planned_jobs(tmp_path, "results/metrics/ddpm_residual/JJA/west/strict.json", config=raw_config(run, tmp_path))
+    assert sorted(jobs["train_ddpm"]) == sorted(f"results/models/{m}/JJA/west/{f}" for m in ("unet", "ddpm_residual")
+                                                for f in ("model.pt", "training.json"))
+    assert jobs["downscale"] == ["results/downscaled/ddpm_residual/JJA/west/strict.nc"]
 
 
 def test_nothing_left_to_do_after_a_run(run):

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-import yaml
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -29,28 +27,44 @@ AREAS = list(config["areas"])
 SEASONS = config["seasons"]
 MODELS = config["models"]
 MODES = config["modes"]
-LEARNED_MODELS = [m for m in MODELS if m != "interp"]
+# the diffusion model the maps and the long run show: config `method`, else the first of these
+METHOD = config.get("method") or next(
+    (m for m in ("ddpm_residual", "ddpm", "ddpm_notransfer") if m in MODELS), None
+)
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+from downscaling import variants
 from downscaling.manifest import ManifestError, write_manifest
+
+if METHOD and METHOD not in MODELS:
+    raise WorkflowError(f"method: {METHOD!r} must be one of models {MODELS}")
+if config.get("longrun") and not METHOD:
+    raise WorkflowError(f"longrun: needs a diffusion model in models, got {MODELS}")
+for _model in MODELS:
+    for _needed in variants.trained_inputs(_model)[1:]:
+        if _needed not in MODELS:
+            raise WorkflowError(f"models: {_model} builds on {_needed}; add {_needed} to models")
 
 
 wildcard_constraints:
     area="|".join(AREAS),
     season="DJF|MAM|JJA|SON",
-    model="ddpm|ddpm_notransfer|unet|interp",
-    large_model="ddpm|ddpm_notransfer|unet",
+    model=variants.wildcard_pattern(variants.MODELS),
+    large_model=variants.wildcard_pattern(variants.VARIANTS),
     mode="strict|lenient",
     source="g5nr|merra2",
 
 
-def settings(section, season, area):
-    """The config section for one season x area: the section itself, then `overrides` on top.
+def settings(section, season=None, area=None, model=None):
+    """The config section for one season x area and model: the section itself, then the
+    model's `per_model` entry, then the season x area's `overrides` on top.
 
-    Passed to rules as params, so that editing one season's override makes exactly its jobs stale.
+    Passed to rules as params, so that editing one model's or one season's settings makes
+    exactly its jobs stale. Without season and area (the long run): section and model only.
     """
     merged = copy.deepcopy(config.get(section, {}))
+    merged.update(config["per_model"].get(model, {}).get(section, {}))
     merged.update(config["overrides"].get(area, {}).get(season, {}).get(section, {}))
     return canonical(merged)
 
@@ -96,11 +110,24 @@ def downscale_inputs(wildcards):
         "static": area_data("static"),
         "split": "results/splits/g5nr/{season}.csv",
     }
-    if wildcards.model != "interp":
-        inputs["model"] = "results/models/{model}/{season}/{area}/model.pt"
-    if wildcards.model in ("ddpm", "unet"):
+    inputs.update(trained_models(wildcards.model))
+    if variants.needs_small_unet(wildcards.model):
         inputs["small_unet"] = rules.train_small_unet.output.model
     return inputs
+
+
+def large_model(model, season="{season}", area="{area}"):
+    return f"results/models/{model}/{season}/{area}/model.pt"
+
+
+def trained_models(model):
+    """{"model": its weights, "base": those of the model a residual variant builds on}."""
+    return dict(zip(["model", "base"], map(large_model, variants.trained_inputs(model))))
+
+
+def residual_base(wildcards):
+    """Input function: the base model of a residual variant (nothing for the others)."""
+    return trained_models(wildcards.large_model).get("base", [])
 
 
 def longrun_target():
@@ -147,9 +174,9 @@ def evaluation_figures():
         )
         + expand("results/evaluation/domain/{area}.png", area=AREAS)
     )
-    if config["inference"]["members"] > 1 and {"ddpm", "ddpm_notransfer"} & set(MODELS):
+    if config["inference"]["members"] > 1 and set(variants.ENSEMBLE_MODELS) & set(MODELS):
         figures.append("results/metrics/ensemble_skill.png")
-    if "ddpm" in MODELS:
+    if METHOD:
         figures += expand(
             "results/evaluation/maps/{season}/{area}/{day}.png",
             season=SEASONS,

@@ -1,16 +1,17 @@
 rule train_ddpm:
-    """Stage 2: a large model on G5NR (ddpm, the ddpm_notransfer ablation, or the deterministic unet)."""
+    """Stage 2: a large model on G5NR (one of downscaling/variants.py)."""
     input:
         g5nr=area_data("g5nr"),
         merra2_on_g5nr=area_data("merra2_on_g5nr"),
         static=area_data("static"),
         features=rules.extract_features.output.features,
         index=rules.extract_features.output.index,
+        base=residual_base,
     output:
         model="results/models/{large_model}/{season}/{area}/model.pt",
         summary="results/models/{large_model}/{season}/{area}/training.json",
     params:
-        settings=lambda w: settings("ddpm", w.season, w.area),
+        settings=lambda w: settings("ddpm", w.season, w.area, w.large_model),
         tile=config["tiles"]["size"],
         seed=config["seed"],
         # not an output: Snakemake would delete it when a job fails, and resuming needs it

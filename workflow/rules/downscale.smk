@@ -5,7 +5,7 @@ rule downscale:
     output:
         "results/downscaled/{model}/{season}/{area}/{mode}.nc",
     params:
-        inference=lambda w: settings("inference", w.season, w.area),
+        inference=lambda w: settings("inference", w.season, w.area, w.model),
         seed=config["seed"],
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:
@@ -22,21 +22,27 @@ rule downscale:
 
 
 rule downscale_longrun:
-    """Fully autoregressive daily downscaling beyond the G5NR record, each date by its season's ddpm."""
+    """Fully autoregressive daily downscaling beyond the G5NR record, each date by its season's method model."""
     input:
         merra2=area_data("merra2"),
         g5nr=area_data("g5nr"),
         static=area_data("static"),
-        models=expand("results/models/ddpm/{season}/{{area}}/model.pt", season=SEASONS),
+        models=[large_model(METHOD, season, "{area}") for season in SEASONS],
+        bases=[
+            large_model(base, season, "{area}")
+            for season in SEASONS
+            for base in variants.trained_inputs(METHOD)[1:]
+        ],
         small_unets=expand(
             "results/models/small_unet/{season}/{{area}}/model.pt", season=SEASONS
         ),
     output:
         "results/longrun/{area}/{start}_{end}.nc",
     params:
-        inference=config["inference"],
+        inference=settings("inference", model=METHOD),
         regrid=config["ingest"]["regrid"],
         seasons=SEASONS,
+        model=METHOD,
         seed=config["seed"],
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:

@@ -1,4 +1,4 @@
-ENSEMBLE_MODELS = [m for m in MODELS if m in ("ddpm", "ddpm_notransfer")]
+ENSEMBLE_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
 # the strict-mode predictions of every model for a job's season and area
 STRICT_DOWNSCALED = expand(
     "results/downscaled/{model}/{{season}}/{{area}}/strict.nc", model=MODELS
@@ -22,6 +22,7 @@ rule evaluate:
     params:
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],
+        stride=lambda w: settings("inference", w.season, w.area, w.model)["stride"],
     log:
         "logs/evaluate/{model}/{season}/{area}/{mode}.log",
     conda:
@@ -176,7 +177,7 @@ rule temporal_diagnostics:
             labels={
                 "season": "all",
                 "area": "{area}",
-                "model": "ddpm (long run)",
+                "model": f"{METHOD} (long run)",
                 "figure": "ACF and PACF",
             },
         ),
@@ -188,7 +189,7 @@ rule temporal_diagnostics:
             labels={
                 "season": "all",
                 "area": "{area}",
-                "model": "ddpm (long run)",
+                "model": f"{METHOD} (long run)",
                 "figure": "lag-k RMSE and R²",
             },
         ),
@@ -222,7 +223,7 @@ rule longrun_variograms:
             labels={
                 "season": "all",
                 "area": "{area}",
-                "model": "ddpm",
+                "model": METHOD,
                 "figure": "semivariograms",
             },
         ),

@@ -4,7 +4,7 @@ rule sample_map:
         g5nr=area_data("g5nr"),
         merra2_on_g5nr=area_data("merra2_on_g5nr"),
         split="results/splits/g5nr/{season}.csv",
-        ddpm="results/downscaled/ddpm/{season}/{area}/strict.nc",
+        ddpm=f"results/downscaled/{METHOD}/{{season}}/{{area}}/strict.nc",
         unet=(
             "results/downscaled/unet/{season}/{area}/strict.nc" if "unet" in MODELS else []
         ),
@@ -17,7 +17,7 @@ rule sample_map:
             labels={
                 "season": "{season}",
                 "area": "{area}",
-                "model": "ddpm, unet",
+                "model": f"{METHOD}, unet",
                 "figure": "{day} AOD day",
             },
         ),
@@ -25,6 +25,7 @@ rule sample_map:
         day="min|median|max|p[0-9]{1,3}",
     params:
         log_floor=config["ingest"]["log_floor"],
+        model=METHOD,
     log:
         "logs/sample_map/{season}/{area}/{day}.log",
     conda:
@@ -48,7 +49,7 @@ rule longrun_maps:
             labels={
                 "season": "all",
                 "area": "{area}",
-                "model": "ddpm",
+                "model": METHOD,
                 "figure": "animation",
             },
         ),
@@ -61,7 +62,7 @@ rule longrun_maps:
             labels={
                 "season": "all",
                 "area": "{area}",
-                "model": "ddpm",
+                "model": METHOD,
                 "figure": "area-mean series",
             },
         ),

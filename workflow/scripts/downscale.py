@@ -29,11 +29,12 @@ if wildcards.model == "interp":
 else:
     downscaler = inference.Downscaler(
         inputs.model, inputs.get("small_unet"), inputs.static, settings,
-        select_device(snakemake.threads), params.seed,
+        select_device(snakemake.threads), params.seed, inputs.get("base"),
     )
     members = downscaler.members
     provenance.update(
         checkpoint_sha256=file_hash(inputs.model),
+        **({"base_checkpoint_sha256": file_hash(inputs.base)} if inputs.get("base") else {}),
         sampler=settings.sampler if downscaler.variant.diffusion else "none",
         steps=settings.steps if downscaler.variant.diffusion else 0,
         stride=settings.stride,

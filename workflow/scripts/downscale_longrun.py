@@ -1,4 +1,4 @@
-"""Long autoregressive run beyond the G5NR record for one area (each date by its season's ddpm)."""
+"""Long autoregressive run beyond the G5NR record for one area (each date by its season's method model)."""
 
 import pandas as pd
 
@@ -19,7 +19,8 @@ if start <= g5nr_end or end < start:
 settings = inference.InferenceSettings.from_config(params.inference)
 device = select_device(snakemake.threads)
 lat, lon = g5nr["lat"].values, g5nr["lon"].values
-models = dict(zip(params.seasons, zip(inputs.models, inputs.small_unets)))
+bases = inputs.bases or [None] * len(params.seasons)  # residual variants only
+models = dict(zip(params.seasons, zip(inputs.models, inputs.small_unets, bases)))
 loaded = {}
 
 
@@ -27,14 +28,15 @@ def downscaler_of_season(season):
     if season not in models:
         raise ValueError(f"the long run reaches {season}, but config seasons are {params.seasons}")
     if season not in loaded:
-        loaded[season] = inference.Downscaler(*models[season], inputs.static, settings, device, params.seed)
+        model, small_unet, base = models[season]
+        loaded[season] = inference.Downscaler(model, small_unet, inputs.static, settings, device, params.seed, base)
     return loaded[season]
 
 
 n_lag = downscaler_of_season(params.seasons[0]).n_lag
 dates = pd.date_range(g5nr_end + pd.Timedelta(days=1), end)  # autoregress from the record's end
 provenance = {
-    "model": "ddpm",
+    "model": params.model,
     "mode": "long run (fully autoregressive)",
     "area": wildcards.area,
     "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",

@@ -10,6 +10,7 @@ overall, per_day = evaluation.evaluate_downscaled(
     snakemake.input.split,
     seed=snakemake.params.seed,
     log_floor=snakemake.params.log_floor,
+    stride=snakemake.params.stride,
 )
 log.info("%s", {k: v for k, v in overall.items() if k != "rank_histogram"})
 evaluation.write_json(overall, snakemake.output.metrics)

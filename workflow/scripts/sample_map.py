@@ -1,4 +1,4 @@
-"""Maps of one sample test day of a season x area: input, truth, ddpm, unet, spread, error."""
+"""Maps of one sample test day of a season x area: input, truth, the method model, unet, spread, error."""
 
 from downscaling import evaluation, plots
 from downscaling.jobs import log_to_file
@@ -14,6 +14,7 @@ maps = evaluation.day_maps(
     snakemake.input.ddpm,
     snakemake.input.unet or None,
     log_floor=snakemake.params.log_floor,
+    model=snakemake.params.model,
 )
 which = {"min": "lowest", "median": "median", "max": "highest"}.get(day, f"{day[1:]}th-percentile")
 title = (f"{season}, {area}: {date:%Y-%m-%d}, the test day of {which} area-mean AOD "

@@ -1,4 +1,4 @@
-"""Train one large model (ddpm, ddpm_notransfer or unet) of one season x area."""
+"""Train one large model (a variant of downscaling/variants.py) of one season x area."""
 
 import json
 
@@ -7,6 +7,8 @@ from downscaling.training import TrainingRun
 
 inputs, params, model = snakemake.input, snakemake.params, snakemake.wildcards.large_model
 paths = {name: inputs[name] for name in ("g5nr", "merra2_on_g5nr", "static", "features", "index")}
+if inputs.get("base"):  # a residual variant: the model it builds on
+    paths["base"] = inputs.base
 identity = {"model": model, "settings": params.settings, "tile": params.tile, "seed": params.seed}
 summary = large.train(
     model,

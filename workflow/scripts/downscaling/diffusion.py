@@ -3,7 +3,11 @@ noising `add_noise`, the x0-prediction training loss, and two samplers with the 
 interface `set_timesteps(n)` / `step(x0_pred, t, x_t)` (DDPM ancestral, DDIM with eta), plus
 the sampling loop.
 
-Targets are min-max normalised to [0, 1]; the network predicts x0 directly.
+The network predicts either x0 directly (the paper's: targets min-max normalised to [0, 1]) or
+v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022). With v, x0 = sqrt(abar) x_t -
+sqrt(1 - abar) v: at low noise the network only corrects x_t, so it cannot ignore it, and the
+uniform loss on v weights x0's error by SNR + 1 instead of uniformly over t, where the high-noise
+steps (the conditional mean) dominate x0-prediction's loss.
 """
 import math
 from abc import ABC, abstractmethod
@@ -68,17 +72,61 @@ class NoiseSchedule:
         return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
 
 
-def x0_loss(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule,
-            generator: torch.Generator) -> torch.Tensor:
-    """Scalar MSE between model(cond, x_t, t) and x0, with t ~ U{0..T-1} and noise ~ N(0, I)
-    drawn from `generator` (which must live on x0's device).
+PREDICTIONS = ("x0", "v")
 
-    x0: (B, 1, H, W) normalised target; cond: (B, C, H, W).
+
+def _abar(schedule: NoiseSchedule, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    abar = schedule.alphas_cumprod.to(like.device)[t].to(like.dtype)
+    return abar.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def denoising_loss(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule,
+                   generator: torch.Generator, prediction: str = "x0", t: torch.Tensor | None = None) -> torch.Tensor:
+    """Scalar MSE between model(cond, x_t, t) and its target (x0 or v), with t ~ U{0..T-1}
+    (unless given) and noise ~ N(0, I) drawn from `generator` (which must live on x0's device).
+
+    x0: (B, 1, H, W) target; cond: (B, C, H, W).
     """
-    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    if t is None:
+        t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     x_t = schedule.add_noise(x0, noise, t)
-    return F.mse_loss(model(cond, x_t, t), x0)
+    if prediction == "x0":
+        target = x0
+    else:
+        abar = _abar(schedule, t, x0)
+        target = abar.sqrt() * noise - (1.0 - abar).sqrt() * x0
+    return F.mse_loss(model(cond, x_t, t), target)
+
+
+def x0_loss(model, x0, cond, schedule: NoiseSchedule, generator: torch.Generator) -> torch.Tensor:
+    """The paper's loss: MSE of the predicted x0 (denoising_loss with prediction x0)."""
+    return denoising_loss(model, x0, cond, schedule, generator, "x0")
+
+
+def x0_from_output(output: torch.Tensor, x_t: torch.Tensor, abar_t, prediction: str) -> torch.Tensor:
+    """The network's x0 estimate from its output (x0 itself, or v) at noise level abar_t (a
+    float, or a tensor broadcasting against x_t)."""
+    if prediction == "x0":
+        return output
+    if prediction == "v":
+        if isinstance(abar_t, float):
+            return math.sqrt(abar_t) * x_t - math.sqrt(1.0 - abar_t) * output
+        return abar_t.sqrt() * x_t - (1.0 - abar_t).sqrt() * output
+    raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+
+
+def x0_error(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule, t: int,
+             prediction: str, generator: torch.Generator) -> torch.Tensor:
+    """MSE of the x0 estimated at timestep t: the check that a denoiser uses x_t (its error
+    must fall clearly below the error at t = T-1, where x_t is pure noise)."""
+    t_batch = torch.full((x0.shape[0],), t, dtype=torch.long, device=x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_t = schedule.add_noise(x0, noise, t_batch)
+    estimate = x0_from_output(model(cond, x_t, t_batch), x_t, _abar(schedule, t_batch, x0), prediction)
+    return F.mse_loss(estimate, x0)
 
 
 class Sampler(ABC):
@@ -108,6 +156,10 @@ class Sampler(ABC):
         steps = np.unique(np.round(np.linspace(self.T - 1, 0, n)).astype(np.int64))[::-1]
         self.timesteps = torch.from_numpy(steps.copy())  # (n,) descending
         self._previous = dict(zip(steps.tolist(), steps[1:].tolist() + [-1]))
+
+    def alpha_bar(self, t: int) -> float:
+        """alphas_cumprod at timestep t, a host float."""
+        return self._alphas_cumprod[t]
 
     def _alpha_bars(self, t: int):
         if t not in self._previous:
@@ -174,12 +226,12 @@ def sample(model_fn, shape, sampler: Sampler, n_steps: int, generator: torch.Gen
            device) -> torch.Tensor:
     """Run the reverse process from x_T ~ N(0, I) of `shape` (B, ...) and return x0 (B, ...).
 
-    model_fn(x_t, t_batch) -> x0_pred, with t_batch (B,) long on `device`. Everything stays on
-    `device` inside the loop (no host <-> device copies); `generator` must live there too.
+    model_fn(x_t, t) -> x0_pred, with t the timestep as a Python int (the same for the whole
+    batch; ConditionalUNet takes it as it is). Everything stays on `device` inside the loop (no
+    host <-> device copies); `generator` must live there too.
     """
     x = torch.randn(shape, generator=generator, device=device)
     sampler.set_timesteps(n_steps)
     for t in sampler.timesteps.tolist():
-        t_batch = torch.full((shape[0],), t, dtype=torch.long, device=device)
-        x = sampler.step(model_fn(x, t_batch), t, x, generator)
+        x = sampler.step(model_fn(x, t), t, x, generator)
     return x

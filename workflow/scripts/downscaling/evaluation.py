@@ -39,10 +39,14 @@ DOWNSCALED_VARIABLES = {
 LOG_FLOOR = 1e-6  # the ingest transform's floor, log10(max(x, floor))
 DAYS_PER_BLOCK = 64  # days read at once when streaming a record
 #: Metric keys of a metrics JSON that go into the summary table, in column order.
-SUMMARY_COLUMNS = ["rmse", "mae", "r2", "nse", "kge", "n_days", "crps", "spread_skill"]
-#: Direction of "better" for each summary metric (spread-skill: closest to 1).
+SUMMARY_COLUMNS = ["rmse", "mae", "r2", "nse", "kge", "n_days", "crps", "spread_skill", "rank_min",
+                   "rank_max", "psd_ratio", "seam_ratio"]
+#: Direction of "better" for each summary metric ("one": closest to 1).
 BETTER = {"rmse": "min", "mae": "min", "crps": "min", "r2": "max", "nse": "max", "kge": "max",
-          "spread_skill": "one"}
+          "spread_skill": "one", "psd_ratio": "one", "seam_ratio": "one"}
+#: Ratios that are only credited (bolded) inside this band; outside it the HTML says why.
+RELIABLE_BAND = (0.7, 1.3)
+RATIO_WORDS = {"spread_skill": ("under-dispersed", "over-dispersed"), "psd_ratio": ("too smooth", "too noisy")}
 #: Sample-day names other than 'pNN': their quantile of the test days' area-mean AOD.
 SAMPLE_DAY_QUANTILES = {"min": 0.0, "median": 0.5, "max": 1.0}
 # Bounds on the days read from long records, so that memory does not grow with them:
@@ -251,15 +255,14 @@ def spaced_days(n_days, max_days, run_length=1) -> np.ndarray:
 # Scores of one downscaled file
 # --------------------------------------------------------------------------------------------
 
-def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=LOG_FLOOR):
+def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=LOG_FLOOR, stride=None):
     """Scores of one downscaled file against G5NR on the season's test days (log10 AOD).
 
     The file's days must be exactly the ``test`` days of ``split_csv`` (ValueError otherwise).
     Deterministic scores use the ensemble mean (mean of log10 members). Returns (overall,
-    per_day): overall = {rmse, mae, r2, nse, kge, n_pixels, n_days, members} plus, for more
-    than one member, crps (fair), spread_skill and rank_histogram (list of M + 1 counts, ties
-    broken with a numpy Generator seeded with ``seed``); per_day = DataFrame of
-    :func:`metrics.per_day_metrics` plus a ``crps`` column for ensembles.
+    per_day): overall = :func:`field_scores` (stride: the inference stride, for the seam
+    ratio); per_day = DataFrame of :func:`metrics.per_day_metrics` plus a ``crps`` column for
+    ensembles.
     """
     expected = test_days(split_csv)
     prediction = read_downscaled(downscaled_path, log_floor)
@@ -271,18 +274,39 @@ def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=L
             f"({len(missing)} test days missing, {len(extra)} other days, order must be by date)"
         )
     truth = read_cube_days(g5nr_path, prediction.dates, prediction.lat, prediction.lon)
-    overall = metrics.all_metrics(prediction.mean, truth)
-    overall.update(n_days=len(prediction.dates), members=prediction.n_members)
+    overall = field_scores(prediction.members, truth, prediction.lat, prediction.lon, stride, seed)
     per_day = metrics.per_day_metrics(prediction.mean, truth, prediction.dates)
     if prediction.n_members > 1:
-        members = prediction.members  # (M, T, H, W)
-        overall["crps"] = metrics.crps_fair(members, truth)
-        overall["spread_skill"] = metrics.spread_skill_ratio(members, truth)
-        overall["rank_histogram"] = metrics.rank_histogram(
-            members, truth, np.random.default_rng(seed)).tolist()
-        per_day["crps"] = [metrics.crps_fair(members[:, day], truth[day])
+        per_day["crps"] = [metrics.crps_fair(prediction.members[:, day], truth[day])
                            for day in range(len(prediction.dates))]
     return overall, per_day
+
+
+def field_scores(members, truth, lat, lon, stride, seed) -> dict:
+    """Scores of downscaled members (M, T, H, W) against the truth (T, H, W), log10 AOD.
+
+    Deterministic scores of the ensemble mean (rmse, mae, r2, nse, kge, n_pixels); n_days,
+    members; the fine-scale realism of member 1: psd_ratio (its power over G5NR's at 25-80 km,
+    1 is realistic, < 1 too smooth) and seam_ratio (tile-period signature at the inference
+    stride, about 1 without seams; None without a stride); for M > 1 the ensemble's crps
+    (fair), spread_skill (about 1 when reliable, < 1 under-dispersed), rank_histogram (M + 1
+    counts, ties broken with a Generator seeded with ``seed``) and rank_extremes (the smallest
+    and largest bin over the uniform share: both 1 for a flat histogram).
+    """
+    overall = metrics.all_metrics(members.mean(axis=0), truth)
+    overall.update(n_days=truth.shape[0], members=members.shape[0])
+    first = members[0]
+    if np.isfinite(first).all() and np.isfinite(truth).all():
+        overall["psd_ratio"] = spatial.psd_ratio(first, truth, *grid_spacing_km(lat, lon))
+    overall["seam_ratio"] = spatial.seam_ratio(first, stride) if stride else None
+    if members.shape[0] > 1:
+        overall["crps"] = metrics.crps_fair(members, truth)
+        overall["spread_skill"] = metrics.spread_skill_ratio(members, truth)
+        counts = metrics.rank_histogram(members, truth, np.random.default_rng(seed))
+        overall["rank_histogram"] = counts.tolist()
+        shares = counts / counts.sum() * len(counts)
+        overall["rank_extremes"] = [float(shares.min()), float(shares.max())]
+    return overall
 
 
 def write_json(values: dict, path) -> None:
@@ -322,11 +346,22 @@ def summary_table(metric_paths) -> pd.DataFrame:
     NaN for deterministic models, which have none).
     """
     table = pd.DataFrame(read_metrics(metric_paths))
+    if "rank_extremes" in table:  # the rank histogram's smallest and largest bin / uniform share
+        extremes = table["rank_extremes"].apply(lambda e: e if isinstance(e, list) else [np.nan, np.nan])
+        table["rank_min"], table["rank_max"] = extremes.str[0], extremes.str[1]
     for column in SUMMARY_COLUMNS:
         if column not in table:
             table[column] = np.nan
-    table = table[["model", "season", "area", "mode", *SUMMARY_COLUMNS]]
+    table.insert(1, "formulation", [formulation(model) for model in table["model"]])
+    table = table[["model", "formulation", "season", "area", "mode", *SUMMARY_COLUMNS]]
     return table.astype({c: float for c in SUMMARY_COLUMNS if c != "n_days"})
+
+
+def formulation(model: str) -> str:
+    """How the table names a model's formulation (downscaling/variants.py)."""
+    from .variants import VARIANTS  # torch-free
+
+    return VARIANTS[model].formulation if model in VARIANTS else "MERRA-2 on the G5NR grid"
 
 
 def best_in_group(table: pd.DataFrame) -> pd.DataFrame:
@@ -337,8 +372,9 @@ def best_in_group(table: pd.DataFrame) -> pd.DataFrame:
     for _, group in table.groupby(["season", "area", "mode"], sort=False):
         for column in columns:
             values = group[column]
-            if BETTER[column] == "one":
-                values = -(values - 1.0).abs()
+            if BETTER[column] == "one":  # closest to 1, and only within the reliable band
+                inside = values.between(*RELIABLE_BAND)
+                values = (-(values - 1.0).abs()).where(inside)
             best = values.min() if BETTER[column] == "min" else values.max()
             marks.loc[group.index, column] = values == best
     return marks
@@ -354,7 +390,7 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
         shown[column] = [
             "" if pd.isna(value) else
             (f"<b>{value:.{digits}f}</b>" if column in marks and marks.at[i, column]
-             else f"{value:.{digits}f}")
+             else f"{value:.{digits}f}") + _ratio_word(column, value)
             for i, value in table[column].items()
         ]
     body = shown.to_html(index=False, escape=False, border=0, classes="summary")
@@ -366,9 +402,21 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
         "text-align:right}table.summary th{background:#eee}"
         f"</style></head><body><h3>{title}</h3>{body}"
         "<p>Scores on log10 AOD over the season's test days. Bold: best of the models in each "
-        "season × area × mode (lowest RMSE/MAE/CRPS, highest R²/NSE/KGE, spread-skill closest "
-        "to 1).</p></body></html>\n"
+        "season × area × mode (lowest RMSE/MAE/CRPS, highest R²/NSE/KGE; spread-skill, PSD "
+        f"ratio and seam ratio closest to 1, credited only within {RELIABLE_BAND[0]}–"
+        f"{RELIABLE_BAND[1]}). rank_min / rank_max: the rank histogram's smallest and largest "
+        "bin over the uniform share (1 and 1 when flat). psd_ratio: power of member 1 over "
+        "G5NR's at 25–80 km. seam_ratio: mean jump between neighbouring pixels at the worst "
+        "phase of the tiling stride over the median phase.</p></body></html>\n"
     )
+
+
+def _ratio_word(column, value) -> str:
+    """' (under-dispersed)' and the like for a ratio outside the reliable band, else ''."""
+    if column not in RATIO_WORDS or pd.isna(value) or RELIABLE_BAND[0] <= value <= RELIABLE_BAND[1]:
+        return ""
+    low, high = RATIO_WORDS[column]
+    return f" <i>({low if value < RELIABLE_BAND[0] else high})</i>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -658,18 +706,20 @@ class DayMaps:
     spread: np.ndarray
     error: np.ndarray
     rmse: dict
+    model: str = "ddpm"  # the ensemble model shown
 
 
 def day_maps(date, g5nr_path, merra2_on_g5nr_path, ddpm_path, unet_path=None,
-             log_floor=LOG_FLOOR) -> DayMaps:
-    """Read the panels of one test day (see :class:`DayMaps`); ``unet_path`` may be None."""
+             log_floor=LOG_FLOOR, model="ddpm") -> DayMaps:
+    """Read the panels of one test day (see :class:`DayMaps`) of the ensemble `model` (its file
+    ``ddpm_path``); ``unet_path`` may be None."""
     ddpm = read_downscaled(ddpm_path, log_floor, days=downscaled_positions(ddpm_path, [date]))
     truth = read_cube_days(g5nr_path, ddpm.dates, ddpm.lat, ddpm.lon)[0]
     fields = {
         "MERRA-2 input": read_cube_days(merra2_on_g5nr_path, ddpm.dates, ddpm.lat, ddpm.lon)[0],
         "G5NR truth": truth,
-        "ddpm ensemble mean": ddpm.mean[0],
-        "ddpm member 1": ddpm.members[0, 0],
+        f"{model} ensemble mean": ddpm.mean[0],
+        f"{model} member 1": ddpm.members[0, 0],
     }
     if unet_path is not None:
         unet = read_downscaled(unet_path, log_floor, max_members=0,
@@ -678,7 +728,7 @@ def day_maps(date, g5nr_path, merra2_on_g5nr_path, ddpm_path, unet_path=None,
     rmse = {title: metrics.rmse(field, truth) for title, field in fields.items()
             if title != "G5NR truth"}
     return DayMaps(date=ddpm.dates[0], lat=ddpm.lat, lon=ddpm.lon, fields=fields,
-                   spread=ddpm.spread[0], error=ddpm.mean[0] - truth, rmse=rmse)
+                   spread=ddpm.spread[0], error=ddpm.mean[0] - truth, rmse=rmse, model=model)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,15 @@
 
 Per day: cut the area into tiles at the inference stride, compute the transfer features of
 every tile once from the previous n_lag days (true history in *lenient* mode, the model's own
-earlier predictions in *strict* mode and in long runs), denoise all tiles of all ensemble
-members in batches that fit the memory budget, and stitch each member with halo crop + 2-D
-Hann overlap-add. Fields are log10 AOD on the G5NR grid until they are written.
+earlier predictions in *strict* mode and in long runs), and build each tile's condition once.
+
+A deterministic model predicts every tile, and the tiles are stitched with halo crop + 2-D
+Hann overlap-add. A diffusion model is sampled on the whole area, not tile by tile: the noisy
+field x_t of each member lives on the area's grid, and at every denoising step its tiles are
+cut, denoised in batches that fit the memory budget, and their x0 estimates stitched into one
+field before the sampler's step (as CorrDiff's patch-based sampling). Tiles thus share their
+overlaps at every step, so independent per-tile noise never meets at a seam. Fields are
+log10 AOD on the G5NR grid until they are written.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import torch
 import xarray as xr
 
 from . import features as transfer
-from . import large, pretrain
+from . import large, pretrain, variants
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
-from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample
+from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample, x0_from_output
 from .regrid import regrid
 from .splits import season_of
 from .tiling import OverlapAdd, TileGrid, extract_tiles
@@ -57,25 +63,30 @@ def tiles_per_batch(channels, tile: int, cond_channels: int, budget_mb: int) -> 
 class Downscaler:
     """One trained large model (plus its transfer encoder) ready to downscale days of an area.
 
-    static_path: the area's static.nc (elevation on the G5NR grid).
+    static_path: the area's static.nc (elevation on the G5NR grid); base_path: for a residual
+    variant, the deterministic model it builds on.
     """
 
     def __init__(self, model_path, small_unet_path, static_path, settings: InferenceSettings,
-                 device: torch.device, seed: int):
+                 device: torch.device, seed: int, base_path=None):
         self.model, saved = large.load(model_path, device)
         self.variant = large.VARIANTS[saved["model"]]
+        self.base = large.load_residual_base(saved, base_path, device)
         self.norm = {k: MinMax.from_dict(v) for k, v in saved["normalisation"].items()}
         self.tile = saved["tile"]
         self.settings, self.device, self.seed = settings, device, seed
         self.static = static_maps(static_path, self.norm["elevation"])
         self.members = settings.members if self.variant.diffusion else 1
         self.encoder = self.encoder_norm = None
-        if self.variant.transfer:
+        self.reads_history = variants.reads_history(saved["model"])
+        if self.reads_history:
             self.encoder, self.encoder_norm = pretrain.load_encoder(small_unet_path, device)
         if self.variant.diffusion:
             schedule = NoiseSchedule(saved["timesteps"], saved["schedule"]).to(device)
+            clip = self.variant.bounded  # only a normalised G5NR tile is known to lie in [0, 1]
             self.sampler = (
-                DDIMSampler(schedule, eta=settings.eta) if settings.sampler == "ddim" else DDPMSampler(schedule)
+                DDIMSampler(schedule, eta=settings.eta, clip_x0=clip) if settings.sampler == "ddim"
+                else DDPMSampler(schedule, clip_x0=clip)
             )
         self.grid = TileGrid(*self.static.shape[1:], self.tile, settings.stride)
         self.static_tiles = self._tiles(self.static)  # (N, 3, t, t): once per area, not every day
@@ -109,7 +120,7 @@ class Downscaler:
         merra2 = self._tiles(self.norm["merra2"].apply(merra2_log).astype(np.float32, copy=False))  # (N, t, t)
         covariates = covariate_stack(merra2, self.static_tiles, year_covariate([date])[0])  # (N, 5, t, t)
         every_step = self.variant.transfer and self.settings.encoder_every_step
-        if self.variant.transfer:
+        if self.reads_history:
             normalised = self.encoder_norm.apply(history_log).astype(np.float32, copy=False)  # (Mh, n_lag, H, W)
             history = self._tiles(normalised)  # (N, Mh, n_lag, t, t)
             if len(normalised) > 1:
@@ -118,38 +129,56 @@ class Downscaler:
             history = member_major(history)
         else:
             features = None
-            if self.variant.transfer:  # a shared history (Mh = 1) is encoded once for all members
+            if self.reads_history:  # a shared history (Mh = 1) is encoded once for all members
                 features = transfer.encode(self.encoder, history.flatten(0, 1), self.batch)
                 features = member_major(features.unflatten(0, history.shape[:2]))
-            conditions = self.model.condition(features, covariates)  # (Mh * N, C, t, t)
+            conditions = self.model.condition(features if self.variant.transfer else None, covariates)  # (Mh * N, C, t, t)
 
-        total = self.members * self.grid.n_tiles
-        generator = torch.Generator(self.device).manual_seed(day_seed)
-        out = torch.empty(total, 1, self.tile, self.tile, device=self.device)
-        for start in range(0, total, self.batch):
-            stop = min(start + self.batch, total)
-            if every_step:
-                out[start:stop] = self._denoise(stop - start, generator, history=rows_of(history, start, stop),
-                                                covariates=rows_of(covariates, start, stop))
-            else:
-                out[start:stop] = self._denoise(stop - start, generator, cond=rows_of(conditions, start, stop))
-        by_tile = out.reshape(self.members, self.grid.n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
-        return self.norm["g5nr"].invert(self.overlap_add(by_tile).float().cpu().numpy())  # (M, H, W)
+        means = None
+        if self.base is not None:  # residual: the base model's mean, also a condition channel
+            # the encoder once per tile, even when the diffusion model re-runs it at every step
+            base_features = features if not every_step else transfer.encode(self.encoder, history, self.batch)
+            means = self._batched(lambda rows: self.base(rows_of(base_features, *rows), rows_of(covariates, *rows)),
+                                  len(covariates))  # (Mh * N, 1, t, t)
+            if not every_step:
+                conditions = torch.cat([conditions, means], dim=1)
 
-    def _denoise(self, n_tiles: int, generator, cond=None, history=None, covariates=None) -> torch.Tensor:
-        """x0 (n, 1, t, t) of n tiles from their condition, or, the authors' way, from their
-        history and covariates with the encoder re-run at every denoising step."""
-        def condition():
-            return cond if history is None else self.model.condition(self.encoder(history), covariates)
+        def condition(rows):
+            if not every_step:
+                return rows_of(conditions, *rows)
+            extra = None if means is None else rows_of(means, *rows)
+            return self.model.condition(self.encoder(rows_of(history, *rows)), rows_of(covariates, *rows), extra)
 
         if not self.variant.diffusion:
-            return self.model(condition())
+            out = self._batched(lambda rows: self.model(condition(rows)), self.grid.n_tiles)
+            field = self.overlap_add(out[:, 0]).unsqueeze(0)  # (1, H, W)
+        else:
+            generator = torch.Generator(self.device).manual_seed(day_seed)
+            shape = (self.members, *self.static.shape[1:])
+            field = sample(lambda x_t, t: self._x0_field(x_t, t, condition), shape, self.sampler,
+                           self.settings.steps, generator, self.device)  # (M, H, W)
+        if means is not None:
+            mean_field = self.overlap_add(means.unflatten(0, (-1, self.grid.n_tiles))[:, :, 0].transpose(0, 1))
+            field = mean_field + self.base.scale * field  # (M, H, W)
+        return self.norm["g5nr"].invert(field.float().cpu().numpy())  # (M, H, W)
 
-        def model_fn(x_t, t):
-            return self.model(condition(), x_t, t)
+    def _batched(self, forward, n_rows: int) -> torch.Tensor:
+        """forward((start, stop)) over rows 0..n_rows-1 in batches of self.batch, concatenated."""
+        return torch.cat([forward((start, min(start + self.batch, n_rows)))
+                          for start in range(0, n_rows, self.batch)])
 
-        shape = (n_tiles, 1, self.tile, self.tile)
-        return sample(model_fn, shape, self.sampler, self.settings.steps, generator, self.device)
+    def _x0_field(self, x_t: torch.Tensor, t: int, condition) -> torch.Tensor:
+        """The stitched x0 estimate (M, H, W) of the members' noisy fields x_t (M, H, W) at
+        timestep t: tiles cut from x_t, denoised in member-major batches, stitched."""
+        x_tiles = member_major(extract_tiles(x_t, self.tile, self.settings.stride)[0])[:, None]  # (M*N, 1, t, t)
+        abar = self.sampler.alpha_bar(t)
+        out = self._batched(
+            lambda rows: x0_from_output(self.model(condition(rows), x_tiles[rows[0]:rows[1]], t),
+                                        x_tiles[rows[0]:rows[1]], abar, self.variant.prediction),
+            len(x_tiles),
+        )
+        by_tile = out.reshape(self.members, self.grid.n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
+        return self.overlap_add(by_tile)
 
 
 def member_major(tiles: torch.Tensor) -> torch.Tensor:

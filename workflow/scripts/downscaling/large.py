@@ -1,14 +1,14 @@
 """Stage 2: the large models on G5NR, conditioned on MERRA-2, covariates and transfer features.
 
-Three variants share data, training loop and file format:
-- ``ddpm``: the method, a conditional DDPM predicting x0, with the transfer features;
-- ``ddpm_notransfer``: the ablation, the same DDPM without any feature input;
+The variants (downscaling.variants) share data, training loop and file format:
+- ``ddpm``: the paper's formulation, a conditional DDPM predicting x0, with the transfer features;
+- ``ddpm_residual``: residual diffusion (CorrDiff, Mardani et al. 2025): the deterministic
+  ``unet`` gives the mean, a DDPM with v-prediction samples G5NR minus that mean;
+- ``ddpm_notransfer``: the ablation, the same DDPM as ``ddpm`` without any feature input;
 - ``unet``: deterministic, the same inputs minus the noisy target and timestep, MSE to target.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,36 +16,69 @@ import torch.nn.functional as F
 
 from . import features as transfer
 from .datasets import DownscalingTileDataset, MinMax, capped, load_area_fields, split_by_day
-from .diffusion import NoiseSchedule, x0_loss
+from .diffusion import NoiseSchedule, denoising_loss, x0_error
 from .models.conditional_unet import ConditionalUNet, condition_channels
 from .runtime import atomic_save, load_checkpoint
 from .training import TrainingRun, TrainSettings, fit, mean_loss
+from .variants import VARIANTS, Variant, reads_history
+
+#: Training tiles whose residual sets a residual model's scale.
+RESIDUAL_SCALE_TILES = 4096
 
 
-@dataclass(frozen=True)
-class Variant:
-    diffusion: bool
-    transfer: bool
+class ResidualBase:
+    """The deterministic model a residual variant builds on: its prediction is the mean, and
+    (target - mean) / scale is what the diffusion model learns and samples (unit RMS over
+    training tiles, as the noise). The mean is also a condition channel of the diffusion model."""
+
+    def __init__(self, model: ConditionalUNet, scale: float = 1.0):
+        self.model, self.scale = model.eval(), scale
+
+    @torch.no_grad()
+    def __call__(self, features, covariates) -> torch.Tensor:
+        """The mean (B, 1, H, W) on the normalised G5NR scale."""
+        return self.model(self.model.condition(features, covariates))
 
 
-VARIANTS = {
-    "ddpm": Variant(diffusion=True, transfer=True),
-    "ddpm_notransfer": Variant(diffusion=True, transfer=False),
-    "unet": Variant(diffusion=False, transfer=True),
-}
+def diffusion_inputs(model, variant: Variant, batch, base: ResidualBase | None):
+    """(condition, what the diffusion model learns to sample) of a training batch."""
+    x0, batch_features, covariates = batch
+    features = batch_features if variant.transfer else None
+    if variant.residual_of is None:
+        return model.condition(features, covariates), x0
+    mean = base(batch_features, covariates)
+    return model.condition(features, covariates, extra=mean), (x0 - mean) / base.scale
 
 
-def make_loss(variant: Variant, schedule: NoiseSchedule | None):
-    """Training loss of a variant: x0-prediction MSE at a random noise level, or plain MSE."""
+def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: ResidualBase | None = None):
+    """Training loss of a variant: denoising loss at a random noise level, or plain MSE."""
 
     def loss(model, batch, generator):
-        x0, batch_features, covariates = batch
-        cond = model.condition(batch_features if variant.transfer else None, covariates)
         if variant.diffusion:
-            return x0_loss(model, x0, cond, schedule, generator)
-        return F.mse_loss(model(cond), x0)
+            cond, target = diffusion_inputs(model, variant, batch, base)
+            return denoising_loss(model, target, cond, schedule, generator, variant.prediction)
+        x0, batch_features, covariates = batch
+        return F.mse_loss(model(model.condition(batch_features if variant.transfer else None, covariates)), x0)
 
     return loss
+
+
+def x0_error_by_t(model, variant: Variant, dataset, schedule: NoiseSchedule, base: ResidualBase | None,
+                  batch_size: int, device, seed: int, fractions=(0.01, 0.1, 0.25, 0.5, 0.75, 1.0)) -> dict:
+    """{t: MSE of the x0 estimated from x_t at timestep t} over `dataset` (on the scale the model
+    samples: normalised G5NR, or the scaled residual). A denoiser that uses x_t has a much
+    smaller error at small t than at t = T-1, where x_t is pure noise and only the condition
+    is left; one that ignores x_t has about the same error at every t."""
+    errors = {}
+    for fraction in fractions:
+        t = min(schedule.T - 1, max(0, round(fraction * schedule.T) - 1))
+
+        def error_at_t(m, batch, generator, t=t):
+            cond, target = diffusion_inputs(m, variant, batch, base)
+            return x0_error(m, target, cond, schedule, t, variant.prediction, generator)
+
+        errors[t] = mean_loss(model, error_at_t, dataset, batch_size, device, seed)
+    return errors
 
 
 def merra2_as_prediction_loss(model, batch, generator, norm: dict) -> torch.Tensor:
@@ -57,7 +90,19 @@ def merra2_as_prediction_loss(model, batch, generator, norm: dict) -> torch.Tens
 
 def build(variant: Variant, feature_channels: int, kwargs: dict) -> ConditionalUNet:
     used = feature_channels if variant.transfer else 0
-    return ConditionalUNet(condition_channels(used), feature_channels=used, **kwargs)
+    extra = 1 if variant.residual_of else 0  # the residual model also sees the mean it adds to
+    return ConditionalUNet(condition_channels(used) + extra, feature_channels=used, **kwargs)
+
+
+@torch.no_grad()
+def residual_scale(base: ResidualBase, dataset, batch_size: int, device) -> float:
+    """RMS of (target - base mean) over `dataset` (normalised G5NR units)."""
+    total, count = 0.0, 0
+    for x0, batch_features, covariates in torch.utils.data.DataLoader(dataset, batch_size=batch_size):
+        x0, batch_features, covariates = (x.to(device) for x in (x0, batch_features, covariates))
+        total += float(((x0 - base(batch_features, covariates)) ** 2).sum())
+        count += x0.numel()
+    return max(float(np.sqrt(total / count)), 1e-6)
 
 
 def feature_statistics(features, rows: np.ndarray, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,6 +124,7 @@ def model_kwargs(variant: Variant, section: dict) -> dict:
         "attention": section["attention"],
         "groups": section["groups"],
         "diffusion": variant.diffusion,
+        "bounded": variant.bounded,
     }
 
 
@@ -93,7 +139,8 @@ def train(
     """Fit one large model of one season x area; save it to ``run.model_path`` and return a
     validation summary.
 
-    paths: g5nr, merra2_on_g5nr, static (cubes), features, index (extraction outputs).
+    paths: g5nr, merra2_on_g5nr, static (cubes), features, index (extraction outputs), and for
+    a residual variant `base`: the trained model it builds on.
     """
     variant, device, log = VARIANTS[model_name], run.device, run.log
     feats, index = transfer.load(paths["features"], paths["index"])
@@ -105,7 +152,7 @@ def train(
     in_train = np.isin(samples[:, 0], train_days)
     datasets = {
         name: DownscalingTileDataset(
-            fields, samples, rows, tile, feats if variant.transfer else None
+            fields, samples, rows, tile, feats if reads_history(model_name) else None
         )
         for name, rows in (("train", np.flatnonzero(in_train)), ("val", np.flatnonzero(~in_train)))
     }
@@ -116,12 +163,19 @@ def train(
         len(datasets["val"]), len(val_days), device,
     )
     schedule = NoiseSchedule(section["timesteps"], section["schedule"]).to(device) if variant.diffusion else None
+    settings = TrainSettings.from_config(section, seed)
+    base = None
+    if variant.residual_of:
+        base_model, _ = load(paths["base"], device)
+        base = ResidualBase(base_model)
+        base.scale = residual_scale(base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed),
+                                    settings.batch_size, device)
+        log.info("%s: residual of %s, RMS %.5f (normalised units)", model_name, variant.residual_of, base.scale)
     torch.manual_seed(seed)
     model = build(variant, feats.shape[1], model_kwargs(variant, section))
     if variant.transfer:
         model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
-    loss = make_loss(variant, schedule)
-    settings = TrainSettings.from_config(section, seed)
+    loss = make_loss(variant, schedule, base)
     result = fit(model, loss, datasets["train"], datasets["val"], settings, run)
     baseline = mean_loss(
         model,
@@ -138,11 +192,12 @@ def train(
         "history": result.history,
     }
     if variant.diffusion:
-        # the honest number for a DDPM: x0 predicted from pure noise, i.e. from the condition alone
-        summary["val_loss_from_pure_noise"] = mean_loss(
-            model, lambda m, b, g: _loss_at_last_step(m, b, variant, schedule), datasets["val"],
-            settings.batch_size, device, seed,
-        )
+        # the honest numbers for a DDPM: does the x0 estimate improve as x_t gets less noisy?
+        by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed)
+        summary["val_x0_error_by_t"] = {str(t): error for t, error in by_t.items()}
+        summary["val_loss_from_pure_noise"] = by_t[schedule.T - 1]
+        log.info("%s: validation x0 error by timestep %s", model_name,
+                 ", ".join(f"t={t}: {e:.5f}" for t, e in by_t.items()))
     log.info(
         "%s: best validation loss %.5f vs %.5f for MERRA-2 as the prediction",
         model_name, result.best_val_loss, baseline,
@@ -156,20 +211,13 @@ def train(
             "normalisation": norm,
             "timesteps": section.get("timesteps"),
             "schedule": section.get("schedule"),
+            "residual_scale": base.scale if base else None,
             "tile": tile,
             "run_id": run.run_id,
         },
         run.model_path,
     )
     return summary
-
-
-def _loss_at_last_step(model, batch, variant: Variant, schedule: NoiseSchedule) -> torch.Tensor:
-    x0, batch_features, covariates = batch
-    cond = model.condition(batch_features if variant.transfer else None, covariates)
-    t = torch.full((x0.shape[0],), schedule.T - 1, device=x0.device)
-    noise = torch.randn(x0.shape, generator=torch.Generator(x0.device).manual_seed(0), device=x0.device)
-    return F.mse_loss(model(cond, schedule.add_noise(x0, noise, t), t), x0)
 
 
 def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
@@ -179,3 +227,11 @@ def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
     model = build(VARIANTS[saved["model"]], saved["feature_channels"], kwargs)
     model.load_state_dict(saved["state_dict"])
     return model.to(device).eval(), saved
+
+
+def load_residual_base(saved: dict, base_path, device) -> ResidualBase | None:
+    """The base model of a loaded residual variant (None for the others), at its saved scale."""
+    if not VARIANTS[saved["model"]].residual_of:
+        return None
+    base_model, _ = load(base_path, device)
+    return ResidualBase(base_model, saved["residual_scale"])

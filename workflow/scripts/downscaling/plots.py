@@ -31,7 +31,8 @@ SOURCE_COLOURS = {
     "G5NR": "black",
     "MERRA-2": "tab:gray",
     "MERRA-2 (G5NR period)": "tab:gray",
-    "ddpm": "tab:red",
+    "ddpm_residual": "tab:red",
+    "ddpm": "tab:brown",
     "ddpm_notransfer": "tab:orange",
     "unet": "tab:blue",
     "interp": "tab:green",
@@ -318,12 +319,12 @@ def plot_day_maps(maps, title: str):
     error_max = max(_limits([np.abs(maps.error)], 0, 99)[1], 1e-6)
     image = error_ax.pcolormesh(maps.lon, maps.lat, maps.error, cmap=ERROR_CMAP,
                                 vmin=-error_max, vmax=error_max, shading="nearest")
-    error_ax.set_title("error of the ddpm mean\n(mean − G5NR)", fontsize="medium")
+    error_ax.set_title(f"error of the {maps.model} mean\n(mean − G5NR)", fontsize="medium")
     bottom.colorbar(image, ax=error_ax, label="Δ log$_{10}$ AOD")
     spread_max = max(_limits([maps.spread])[1], 1e-6)
     image = spread_ax.pcolormesh(maps.lon, maps.lat, maps.spread, cmap=SPREAD_CMAP, vmin=0,
                                  vmax=spread_max, shading="nearest")
-    spread_ax.set_title("ddpm ensemble spread\n(std over members)", fontsize="medium")
+    spread_ax.set_title(f"{maps.model} ensemble spread\n(std over members)", fontsize="medium")
     bottom.colorbar(image, ax=spread_ax, label="std of log$_{10}$ AOD")
     for ax in (error_ax, spread_ax):
         _map_axes(ax, maps.lat, maps.lon)
@@ -355,7 +356,7 @@ def animate_longrun(frames, path, title: str, fps=4):
     merra2_image = axes[1].imshow(frames.merra2[0],
                                   extent=_edges_extent(frames.merra2_lat, frames.merra2_lon),
                                   **style)
-    axes[0].set_title("downscaled (ddpm ensemble mean, G5NR grid)")
+    axes[0].set_title("downscaled (ensemble mean, G5NR grid)")
     axes[1].set_title("MERRA-2 (native grid)")
     for ax in axes:
         _map_axes(ax, frames.lat, frames.lon)

@@ -75,6 +75,37 @@ def radial_power_spectrum(field, dx_km, dy_km=None, taper=True):
     return _radial_average(_mean_periodogram(stack, dx_km, dy_km, taper), dx_km, dy_km)
 
 
+def psd_ratio(field, reference, dx_km, dy_km=None, band_km=(25.0, 80.0)) -> float:
+    """Mean over the wavelengths in `band_km` of PSD(field) / PSD(reference) (radially averaged,
+    both (H, W) or (T, H, W) on the same grid): 1 for realistic fine-scale variability, < 1 for
+    a field too smooth (a conditional mean), > 1 for one too noisy. NaN when the domain is too
+    small to resolve any wavelength of the band."""
+    k, power = radial_power_spectrum(field, dx_km, dy_km)
+    _, power_ref = radial_power_spectrum(reference, dx_km, dy_km)
+    wavelength = 1.0 / k
+    band = (wavelength >= band_km[0]) & (wavelength <= band_km[1])
+    if not band.any():
+        return float("nan")
+    return float(np.mean(power[band] / power_ref[band]))
+
+
+def seam_ratio(field, stride: int) -> float:
+    """Tile-period signature of a stitched field (H, W) or (T, H, W): the mean absolute jump
+    between neighbouring pixels at each phase of the tiling stride (index mod stride, along rows
+    and along columns), worst phase over median phase, the larger of the two axes. About 1 for
+    a field with no tile grid in it; a seam at one phase of every tile raises it."""
+    stack = _as_stack(field)
+    ratios = []
+    for axis in (1, 2):
+        jumps = np.abs(np.diff(stack, axis=axis))
+        jumps = np.moveaxis(jumps, axis, 0).reshape(jumps.shape[axis], -1)
+        per_pair = np.nanmean(jumps, axis=1)  # (n - 1,): mean jump between pixels j and j + 1
+        usable = len(per_pair) - len(per_pair) % stride  # whole periods only
+        by_phase = per_pair[:usable].reshape(-1, stride).mean(axis=0)
+        ratios.append(by_phase.max() / np.median(by_phase))
+    return float(max(ratios))
+
+
 def haversine_km(lat1, lon1, lat2, lon2):
     """Great-circle distance in km between points given in degrees (numpy broadcasting)."""
     lat1, lon1, lat2, lon2 = (np.radians(np.asarray(a, dtype=np.float64))

@@ -65,7 +65,8 @@ def build_condition(features, merra, elevation, lat, lon, year) -> torch.Tensor:
 
 
 class ConditionalUNet(nn.Module):
-    """U-Net predicting the normalised target x0 in [0, 1] (sigmoid output), (B, 1, H, W).
+    """U-Net predicting (B, 1, H, W): the normalised target x0 in [0, 1] (bounded=True, a
+    sigmoid output), or an unbounded quantity (bounded=False: v, or a residual).
 
     diffusion=True: forward(cond, x_t, t) with x_t (B, 1, H, W) the noisy target and t (B,)
     integer timesteps (or one int for the whole batch); the network sees cat(x_t, cond) and a
@@ -74,15 +75,16 @@ class ConditionalUNet(nn.Module):
     cond: (B, cond_channels, H, W), built by `condition`: the transfer features standardised
     with the buffers `feature_mean` and `feature_std` (set them from the training features with
     `set_feature_statistics`; they are saved with the weights), the other channels already in
-    [0, 1].
+    [0, 1], then any extra maps (the residual model's: the deterministic prediction).
     """
 
     def __init__(self, cond_channels: int, channels=(128, 256, 512), res_blocks: int = 2,
                  attention: bool = True, groups: int = 8, diffusion: bool = True,
-                 feature_channels: int = 0):
+                 feature_channels: int = 0, bounded: bool = True):
         super().__init__()
         self.cond_channels = cond_channels
         self.diffusion = diffusion
+        self.bounded = bounded
         # Encoder features have channel means of +-2 and spreads of 0.3..1.6, the covariates
         # live in [0, 1]: unscaled, the first epochs stall on a plateau (measured).
         self.register_buffer("feature_mean", torch.zeros(feature_channels))
@@ -100,14 +102,17 @@ class ConditionalUNet(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-6))
 
-    def condition(self, features: torch.Tensor | None, covariates: torch.Tensor) -> torch.Tensor:
-        """The network's condition from transfer features (B, Cf, h, w) (None for the ablation)
-        and covariates (B, 5, H, W). Built once per tile, not at every denoising step; the
-        features are standardised at their own resolution, which is the same as after
-        `build_condition`'s bilinear upsampling (its weights sum to one)."""
+    def condition(self, features: torch.Tensor | None, covariates: torch.Tensor,
+                  extra: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's condition from transfer features (B, Cf, h, w) (None for the ablation),
+        covariates (B, 5, H, W) and optional extra maps (B, Ce, H, W), appended last. Built once
+        per tile, not at every denoising step; the features are standardised at their own
+        resolution, which is the same as after `build_condition`'s bilinear upsampling (its
+        weights sum to one)."""
         if features is not None:
             features = (features.to(covariates.dtype) - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
-        return build_condition(features, *covariates.split(1, dim=1))
+        cond = build_condition(features, *covariates.split(1, dim=1))
+        return cond if extra is None else torch.cat([cond, extra.to(cond.dtype)], dim=1)
 
     def forward(self, cond: torch.Tensor, x_t: torch.Tensor | None = None,
                 t: torch.Tensor | None = None) -> torch.Tensor:
@@ -122,4 +127,5 @@ class ConditionalUNet(nn.Module):
                 raise ValueError("a deterministic ConditionalUNet (diffusion=False) takes only the condition")
             x, temb = cond, None
         features, skips = self.encoder(x, temb)
-        return torch.sigmoid(self.head(self.decoder(features, skips, temb)))
+        out = self.head(self.decoder(features, skips, temb))
+        return torch.sigmoid(out) if self.bounded else out

@@ -1,0 +1,109 @@
+"""Probabilistic skill and cost of the sampler against its number of steps and members, side by
+side in one run (a script that prints a table, not a test).
+
+One season x area's trained diffusion model (default: the config's method model, with the
+deterministic model it builds on for a residual variant), lenient mode (true history), all the
+season's test days, the workflow's seed. For each (steps, members) it downscales every test day
+and prints, against the G5NR truth on log10 AOD:
+
+- CRPS (fair) and the MAE of the ensemble mean; the MAE of the deterministic ``unet`` beside them;
+- the spread-skill ratio (1 = reliable, < 1 under-dispersed);
+- the RMSE of the ensemble mean over the unet's;
+- the PSD ratio of member 1 over G5NR at 25-80 km (1 = realistic texture, < 1 too smooth);
+- the seam ratio (tile-period signature; about 1 without seams);
+- the rank histogram's smallest and largest bin over the uniform share;
+- seconds per day.
+
+Choose the demo default from this curve: the fewest steps and members whose scores have
+levelled off.
+
+Usage (after the demo has trained its models):
+    python tests/benchmarks/bench_sampler.py --season JJA --area west
+    python tests/benchmarks/bench_sampler.py --steps 1 2 4 8 16 32 --members 8 --model ddpm_residual
+Options: --sampler, --stride, --halo, --threads, --device, --config, --results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+
+from common import DemoPaths, config_section, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
+
+from downscaling import evaluation, inference, variants  # noqa: E402  (common puts the library on sys.path)
+from downscaling.datasets import day_index, open_cube  # noqa: E402
+from downscaling.splits import read_split  # noqa: E402
+
+
+def downscale(paths: DemoPaths, model: str, settings, device, seed: int, cubes, test):
+    """Members (M, T, H, W) of every test day, and seconds per day."""
+    truth, merra2, dates = cubes
+    base = variants.VARIANTS[model].residual_of
+    downscaler = inference.Downscaler(paths.model(model), paths.model("small_unet"), paths.data("static"),
+                                      settings, device, seed, base and paths.model(base))
+    start = time.perf_counter()
+    days = list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
+    seconds = (time.perf_counter() - start) / len(days)
+    return np.stack([members for _, members in days], axis=1), seconds
+
+
+def main() -> None:
+    parser = results_parser(__doc__)
+    parser.add_argument("--model", help="a diffusion model (default: the config's method)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--members", type=int, nargs="+", default=None, help="default: the config's")
+    parser.add_argument("--sampler", choices=["ddpm", "ddim"], help="default: the config's")
+    parser.add_argument("--stride", type=int)
+    parser.add_argument("--halo", type=int)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    area = args.area or next(iter(config["areas"]))
+    model = args.model or config.get("method") or "ddpm"
+    paths = DemoPaths(args.results, args.season, area)
+    base = variants.VARIANTS[model].residual_of
+    paths.require(paths.model(model), paths.model("unet"), paths.model("small_unet"), paths.data("g5nr"),
+                  *([paths.model(base)] if base else []))
+    device = pick_device(args.device, args.threads)
+    print_machine(device)
+
+    truth, merra2 = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
+    dates = pd.DatetimeIndex(truth["time"].values).normalize()
+    split = read_split(paths.split("g5nr"))
+    test = np.sort(day_index(truth, split.date[split.split == "test"]))
+    observed = truth.values[test]
+    lat, lon = truth["lat"].values, truth["lon"].values
+    cubes = (truth, merra2, dates)
+    configured = inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area))
+    overrides = {k: v for k, v in (("sampler", args.sampler), ("stride", args.stride), ("halo", args.halo)) if v}
+    configured = dataclasses.replace(configured, **overrides)
+
+    unet, unet_seconds = downscale(paths, "unet", configured, device, config["seed"], cubes, test)
+    unet_scores = evaluation.field_scores(unet, observed, lat, lon, configured.stride, config["seed"])
+    rows = [("unet (deterministic)", "-", 1, "-", f"{unet_scores['mae']:.4f}", f"{unet_scores['mae']:.4f}", "-",
+             "1.000", f"{unet_scores['psd_ratio']:.3f}", f"{unet_scores['seam_ratio']:.3f}", "-", f"{unet_seconds:.2f}")]
+    for members in args.members or [configured.members]:
+        for steps in args.steps:
+            settings = dataclasses.replace(configured, steps=steps, members=members)
+            fields, seconds = downscale(paths, model, settings, device, config["seed"], cubes, test)
+            s = evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"])
+            rows.append((model, steps, members, f"{s['crps']:.4f}", f"{s['mae']:.4f}", f"{unet_scores['mae']:.4f}",
+                         f"{s['spread_skill']:.3f}", f"{s['rmse'] / unet_scores['rmse']:.3f}",
+                         f"{s['psd_ratio']:.3f}", f"{s['seam_ratio']:.3f}",
+                         "{:.2f}-{:.2f}".format(*s["rank_extremes"]), f"{seconds:.2f}"))
+    print_table(
+        f"{args.season} {area}, lenient, {len(test)} test days, {configured.sampler} sampler, stride "
+        f"{configured.stride}, halo {configured.halo}",
+        ("model", "steps", "members", "CRPS", "MAE (mean)", "MAE unet", "spread-skill", "RMSE / unet",
+         "PSD ratio 25-80 km", "seam ratio", "rank bins min-max", "s / day"),
+        rows,
+    )
+    print_load_at_end()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Is the diffusion model a generative model? The goal table of the pipeline's ensembles, read
+from the written netCDF files and the ingested G5NR with netCDF4 and numpy only, independently
+of the project's evaluation code (a script that prints a table, not a test).
+
+For every season x area x mode of a finished run, for the ensemble model (default: the config's
+method) against the deterministic ``unet``:
+
+- spread-skill: sqrt(mean member variance (ddof 1) x (M+1)/M) / RMSE of the ensemble mean (goal 0.7-1.3);
+- CRPS (fair) of the ensemble below the MAE of unet (goal: >= 14 of 16 rows);
+- RMSE of the ensemble mean / RMSE of unet (goal: <= 1.02 in >= 14 of 16 rows);
+- PSD ratio: radially averaged power of member 1 over G5NR's at wavelengths 25-80 km (goal 0.75-1.33);
+- seam ratio: mean |jump| between neighbouring pixels at the worst phase of the inference
+  stride over the median phase, the worse axis (goal <= 1.15; G5NR itself is about 1.0);
+- rank histogram: smallest and largest bin over the uniform share (goal: within 0.5-2).
+
+Usage (after `make demo`):
+    python tests/benchmarks/check_generative.py [--model ddpm_residual] [--results results]
+"""
+from __future__ import annotations
+
+import numpy as np
+import netCDF4
+import pandas as pd
+
+from common import load_config, print_table, results_parser
+
+EARTH_KM = 6371.0
+
+
+def read_members(path) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """log10 AOD members (M, T, H, W) and the dates of a downscaled file."""
+    with netCDF4.Dataset(path) as ds:
+        aod = np.asarray(ds["aod_member"][:], dtype=np.float64)
+        time = ds["time"]
+        dates = pd.DatetimeIndex(netCDF4.num2date(time[:], time.units, only_use_cftime_datetimes=False,
+                                                  only_use_python_datetimes=True)).normalize()
+        dims = ds["aod_member"].dimensions
+    if dims[0] != "member":  # (time, member, ...) files: members first here
+        aod = np.moveaxis(aod, dims.index("member"), 0)
+    return np.log10(np.maximum(aod, 1e-6)), dates
+
+
+def read_truth(path, dates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """G5NR log10 AOD (T, H, W) on `dates`, with lat and lon."""
+    with netCDF4.Dataset(path) as ds:
+        time = ds["time"]
+        all_dates = pd.DatetimeIndex(netCDF4.num2date(time[:], time.units, only_use_cftime_datetimes=False,
+                                                      only_use_python_datetimes=True)).normalize()
+        positions = all_dates.get_indexer(dates)
+        return (np.asarray(ds["log10_aod"][positions], dtype=np.float64),
+                np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]))
+
+
+def radial_psd(stack: np.ndarray, dx: float, dy: float):
+    """Mean radially averaged periodogram of (T, H, W) fields, Hann-tapered, mean removed."""
+    _, h, w = stack.shape
+    taper = np.outer(np.hanning(h), np.hanning(w))
+    power = np.mean([np.abs(np.fft.fft2((day - day.mean()) * taper)) ** 2 for day in stack], axis=0)
+    ky, kx = np.meshgrid(np.fft.fftfreq(h, dy), np.fft.fftfreq(w, dx), indexing="ij")
+    k = np.hypot(kx, ky)
+    width = max(1 / (h * dy), 1 / (w * dx))
+    edges = np.arange(width / 2, min(0.5 / dx, 0.5 / dy), width)
+    which = np.digitize(k.ravel(), edges)
+    centres, means = [], []
+    for i in range(1, len(edges)):
+        chosen = which == i
+        if chosen.any():
+            centres.append((edges[i - 1] + edges[i]) / 2)
+            means.append(power.ravel()[chosen].mean())
+    return np.array(centres), np.array(means)
+
+
+def psd_ratio(field, truth, lat, lon, band=(25.0, 80.0)) -> float:
+    dx = EARTH_KM * np.radians(np.diff(lon).mean()) * np.cos(np.radians(lat.mean()))
+    dy = EARTH_KM * np.radians(np.diff(lat).mean())
+    k, p = radial_psd(field, dx, dy)
+    _, q = radial_psd(truth, dx, dy)
+    inside = (1 / k >= band[0]) & (1 / k <= band[1])
+    return float(np.mean(p[inside] / q[inside]))
+
+
+def seam_ratio(stack: np.ndarray, stride: int) -> float:
+    worst = []
+    for axis in (1, 2):
+        jumps = np.abs(np.diff(stack, axis=axis)).mean(axis=tuple(a for a in (0, 1, 2) if a != axis))
+        jumps = jumps[: len(jumps) - len(jumps) % stride].reshape(-1, stride).mean(axis=0)
+        worst.append(jumps.max() / np.median(jumps))
+    return float(max(worst))
+
+
+def ensemble_row(members, truth, unet, stride, rng):
+    m = members.shape[0]
+    mean = members.mean(axis=0)
+    rmse = np.sqrt(np.mean((mean - truth) ** 2))
+    spread = np.sqrt(np.mean(members.var(axis=0, ddof=1)) * (m + 1) / m)
+    skill = np.abs(members - truth).mean(axis=0)
+    pairs = np.abs(members[:, None] - members[None]).sum(axis=(0, 1)) / (2 * m * (m - 1))
+    crps = float(np.mean(skill - pairs))
+    ranks = (members < truth).sum(axis=0) + rng.integers(0, (members == truth).sum(axis=0) + 1)
+    shares = np.bincount(ranks.ravel(), minlength=m + 1) / ranks.size * (m + 1)
+    unet_rmse = np.sqrt(np.mean((unet - truth) ** 2))
+    return {
+        "spread_skill": spread / rmse,
+        "crps": crps,
+        "unet_mae": float(np.abs(unet - truth).mean()),
+        "rmse_ratio": rmse / unet_rmse,
+        "rank_min": shares.min(),
+        "rank_max": shares.max(),
+    }
+
+
+def main() -> None:
+    parser = results_parser(__doc__)
+    parser.add_argument("--model", help="the ensemble model (default: the config's method)")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    model = args.model or config.get("method") or "ddpm"
+    stride = config["inference"]["stride"]
+    rng = np.random.default_rng(0)
+    rows, goals = [], {"spread": 0, "crps": 0, "rmse": 0, "psd": 0, "seam": 0, "rank": 0}
+    for season in config["seasons"]:
+        for area in config["areas"]:
+            for mode in config["modes"]:
+                members, dates = read_members(args.results / "downscaled" / model / season / area / f"{mode}.nc")
+                unet, _ = read_members(args.results / "downscaled" / "unet" / season / area / f"{mode}.nc")
+                truth, lat, lon = read_truth(args.results / "data" / area / "g5nr.nc", dates)
+                r = ensemble_row(members, truth, unet[0], stride, rng)
+                psd = psd_ratio(members[0], truth, lat, lon)
+                seam, seam_truth = seam_ratio(members[0], stride), seam_ratio(truth, stride)
+                checks = {"spread": 0.7 <= r["spread_skill"] <= 1.3, "crps": r["crps"] < r["unet_mae"],
+                          "rmse": r["rmse_ratio"] <= 1.02, "psd": 0.75 <= psd <= 1.33, "seam": seam <= 1.15,
+                          "rank": r["rank_min"] >= 0.5 and r["rank_max"] <= 2.0}
+                for key, ok in checks.items():
+                    goals[key] += ok
+                rows.append((f"{season} {area} {mode}", members.shape[0], f"{r['spread_skill']:.3f}",
+                             f"{r['crps']:.4f} / {r['unet_mae']:.4f}", f"{r['rmse_ratio']:.3f}", f"{psd:.3f}",
+                             f"{seam:.3f} ({seam_truth:.3f})", f"{r['rank_min']:.2f}-{r['rank_max']:.2f}"))
+    print_table(f"{model} against unet and G5NR ({args.results})",
+                ("season area mode", "M", "spread-skill", "CRPS / unet MAE", "RMSE / unet", "PSD ratio 25-80 km",
+                 "seam ratio (G5NR)", "rank bins min-max"), rows)
+    n = len(rows)
+    print_table("goals met (rows)", ("goal", "rows"), [
+        ("spread-skill in 0.7-1.3", f"{goals['spread']}/{n}"),
+        ("CRPS below unet's MAE", f"{goals['crps']}/{n}"),
+        ("RMSE of the mean within 2 % of unet or better", f"{goals['rmse']}/{n}"),
+        ("PSD ratio in 0.75-1.33", f"{goals['psd']}/{n}"),
+        ("seam ratio <= 1.15", f"{goals['seam']}/{n}"),
+        ("rank bins within 0.5-2x uniform", f"{goals['rank']}/{n}"),
+    ])
+
+
+if __name__ == "__main__":
+    main()

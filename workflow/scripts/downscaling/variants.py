@@ -1,0 +1,73 @@
+"""The model variants: one entry each, read by the rules (wildcards, inputs, model lists) and by
+the library (what to build, train and sample). Torch-free, so that planning never imports torch.
+
+Adding a variant is one entry here plus the code its flags do not already cover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a large model is, as the pipeline needs to know it."""
+
+    diffusion: bool  # sampled: an ensemble of members; else one deterministic field
+    transfer: bool  # conditioned on the frozen small U-Net encoder's transfer features
+    # CorrDiff: the diffusion model samples G5NR minus the prediction of this deterministic model
+    residual_of: str | None = None
+    prediction: str = "x0"  # what the denoiser outputs: x0 (the paper's) or v (Salimans & Ho 2022)
+    formulation: str = ""  # how the summary table names it
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the network's output is a normalised G5NR tile in [0, 1] (sigmoid head)."""
+        return self.prediction == "x0" and self.residual_of is None
+
+
+VARIANTS = {
+    "ddpm": Variant(
+        diffusion=True, transfer=True,
+        formulation="the paper's: DDPM predicting x0, transfer features",
+    ),
+    "ddpm_residual": Variant(
+        diffusion=True, transfer=True, residual_of="unet", prediction="v",
+        formulation="residual diffusion (CorrDiff): unet + sampled residual, v-prediction",
+    ),
+    "ddpm_notransfer": Variant(
+        diffusion=True, transfer=False,
+        formulation="the paper's ablation: ddpm without transfer features",
+    ),
+    "unet": Variant(
+        diffusion=False, transfer=True,
+        formulation="deterministic U-Net, ddpm's inputs, MSE",
+    ),
+}
+
+#: Models without training: MERRA-2 on the G5NR grid.
+BASELINES = ("interp",)
+MODELS = (*VARIANTS, *BASELINES)
+ENSEMBLE_MODELS = tuple(name for name, v in VARIANTS.items() if v.diffusion)
+
+
+def reads_history(model: str) -> bool:
+    """Whether `model`, or the model it builds on, takes transfer features of the history."""
+    return any(VARIANTS[name].transfer for name in trained_inputs(model))
+
+
+def needs_small_unet(model: str) -> bool:
+    """Whether downscaling with `model` reads the small U-Net (its encoder makes the features)."""
+    return reads_history(model)
+
+
+def trained_inputs(model: str) -> list[str]:
+    """The large models whose trained weights `model` needs, itself first ([] for baselines)."""
+    if model not in VARIANTS:
+        return []
+    residual_of = VARIANTS[model].residual_of
+    return [model] + ([residual_of] if residual_of else [])
+
+
+def wildcard_pattern(names) -> str:
+    return "|".join(names)
