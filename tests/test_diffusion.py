@@ -199,7 +199,7 @@ def _textured_tiles(n, generator):
     return x0, torch.nn.functional.interpolate(coarse, scale_factor=4)
 
 
-def _train_denoiser(prediction, steps=120):
+def _train_denoiser(prediction, steps=40):
     torch.manual_seed(0)
     net = ConditionalUNet(cond_channels=1, channels=(16, 32), res_blocks=1, attention=False, groups=4,
                           bounded=False)
@@ -226,9 +226,12 @@ def test_a_trained_denoiser_uses_its_noisy_input(prediction):
 
     small_t, pure_noise = errors(net)
     assert small_t < 0.3 * pure_noise, (small_t, pure_noise)
-    # The check can fail: the same network given a blank x_t sees only the condition.
-    blind = errors(lambda c, x_t, t: net(c, torch.zeros_like(x_t), t))
-    assert blind[0] > 0.8 * blind[1], blind
+    if prediction == "x0":
+        # The check can fail: the same network given a blank x_t sees only the condition and
+        # returns its conditional mean at every t. (With v the parameterisation itself carries
+        # x_t into x0 = sqrt(abar) x_t - sqrt(1 - abar) v, which is why the residual model uses it.)
+        blind = errors(lambda c, x_t, t: net(c, torch.zeros_like(x_t), t))
+        assert blind[0] > 0.8 * blind[1], blind
 
 
 def test_v_prediction_recovers_x0():
