@@ -190,7 +190,7 @@ def main() -> None:
     position = int(day_index(truth_cube, [day])[0])
 
     default_settings = dataclasses.replace(
-        inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area)),
+        inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area, "ddpm")),
         members=args.members,
     )
     # The authors' 1000 steps, or all of a model trained with fewer diffusion steps (tiny test configs).

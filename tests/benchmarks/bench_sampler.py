@@ -78,7 +78,7 @@ def main() -> None:
     observed = truth.values[test]
     lat, lon = truth["lat"].values, truth["lon"].values
     cubes = (truth, merra2, dates)
-    configured = inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area))
+    configured = inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area, model))
     overrides = {k: v for k, v in (("sampler", args.sampler), ("stride", args.stride), ("halo", args.halo)) if v}
     configured = dataclasses.replace(configured, **overrides)
 

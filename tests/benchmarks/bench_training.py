@@ -89,7 +89,7 @@ class EpochClock:
 def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, device, workdir: Path, log) -> dict:
     """Train ``name`` for ``epochs`` epochs (early stop and plateau as configured); figures as a dict."""
     seed, n_lag, tiles = config["seed"], config["splits"]["n_lag"], config["tiles"]
-    section = config_section(config, "small_unet" if name == "small_unet" else "ddpm", paths.season, paths.area)
+    section = config_section(config, "small_unet" if name == "small_unet" else "ddpm", paths.season, paths.area, name)
     section["max_epochs"] = epochs
     run = TrainingRun(workdir / f"{name}_checkpoint.pt", workdir / f"{name}.pt", device, log, "bench")
     started = time.perf_counter()

@@ -24,9 +24,11 @@ def load_config(path) -> dict:
         return yaml.safe_load(stream)
 
 
-def config_section(config: dict, section: str, season: str, area: str) -> dict:
-    """One config section for a season x area with its ``overrides`` applied, as the rules see it."""
+def config_section(config: dict, section: str, season: str, area: str, model: str | None = None) -> dict:
+    """One config section for a season x area (and model) with its ``per_model`` and ``overrides``
+    entries applied, as the rules see it."""
     merged = copy.deepcopy(config.get(section, {}))
+    merged.update(config.get("per_model", {}).get(model, {}).get(section, {}))
     merged.update(config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}))
     return merged
 
