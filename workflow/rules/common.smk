@@ -27,15 +27,14 @@ AREAS = list(config["areas"])
 SEASONS = config["seasons"]
 MODELS = config["models"]
 MODES = config["modes"]
-# the diffusion model the maps and the long run show: config `method`, else the first of these
-METHOD = config.get("method") or next(
-    (m for m in ("ddpm_residual", "ddpm", "ddpm_notransfer") if m in MODELS), None
-)
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 from downscaling import variants
 from downscaling.manifest import ManifestError, write_manifest
+
+# the diffusion model the maps and the long run show
+METHOD = config.get("method") or variants.default_method(MODELS)
 
 if METHOD and METHOD not in MODELS:
     raise WorkflowError(f"method: {METHOD!r} must be one of models {MODELS}")

@@ -61,42 +61,46 @@ class NoiseSchedule:
         )
         return self
 
+    def alpha_bar(self, t, like: torch.Tensor) -> torch.Tensor:
+        """abar_t for timesteps t ((B,) integers in [0, T), or an int for all), shaped (B or 1,
+        1, ...) to broadcast against `like` (B, ...), on its device and in its dtype."""
+        t = torch.as_tensor(t, device=like.device).reshape(-1)
+        abar = self.alphas_cumprod.to(like.device)[t].to(like.dtype)
+        return abar.reshape(-1, *([1] * (like.ndim - 1)))
+
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise.
 
         x0, noise: (B, ...); t: (B,) integer timesteps in [0, T) (or an int for all).
         """
-        t = torch.as_tensor(t, device=x0.device).reshape(-1)
-        abar = self.alphas_cumprod.to(x0.device)[t].to(x0.dtype)  # (B,) or (1,)
-        abar = abar.reshape(-1, *([1] * (x0.ndim - 1)))  # broadcast over (...)
+        abar = self.alpha_bar(t, x0)
         return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
 
 
 PREDICTIONS = ("x0", "v")
 
 
-def _abar(schedule: NoiseSchedule, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    abar = schedule.alphas_cumprod.to(like.device)[t].to(like.dtype)
-    return abar.reshape(-1, *([1] * (like.ndim - 1)))
+def _noised(x0: torch.Tensor, schedule: NoiseSchedule, t: torch.Tensor, generator: torch.Generator):
+    """(noise, x_t) for x0 at timesteps t, the noise ~ N(0, I) drawn from `generator`."""
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    return noise, schedule.add_noise(x0, noise, t)
 
 
 def denoising_loss(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule,
-                   generator: torch.Generator, prediction: str = "x0", t: torch.Tensor | None = None) -> torch.Tensor:
-    """Scalar MSE between model(cond, x_t, t) and its target (x0 or v), with t ~ U{0..T-1}
-    (unless given) and noise ~ N(0, I) drawn from `generator` (which must live on x0's device).
+                   generator: torch.Generator, prediction: str = "x0") -> torch.Tensor:
+    """Scalar MSE between model(cond, x_t, t) and its target (x0 or v), with t ~ U{0..T-1} and
+    noise ~ N(0, I) drawn from `generator` (which must live on x0's device).
 
     x0: (B, 1, H, W) target; cond: (B, C, H, W).
     """
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    if t is None:
-        t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    x_t = schedule.add_noise(x0, noise, t)
+    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
+    noise, x_t = _noised(x0, schedule, t, generator)
     if prediction == "x0":
         target = x0
     else:
-        abar = _abar(schedule, t, x0)
+        abar = schedule.alpha_bar(t, x0)
         target = abar.sqrt() * noise - (1.0 - abar).sqrt() * x0
     return F.mse_loss(model(cond, x_t, t), target)
 
@@ -112,7 +116,7 @@ def x0_from_output(output: torch.Tensor, x_t: torch.Tensor, abar_t, prediction: 
     if prediction == "x0":
         return output
     if prediction == "v":
-        if isinstance(abar_t, float):
+        if isinstance(abar_t, float):  # the samplers' host floats
             return math.sqrt(abar_t) * x_t - math.sqrt(1.0 - abar_t) * output
         return abar_t.sqrt() * x_t - (1.0 - abar_t).sqrt() * output
     raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
@@ -123,9 +127,8 @@ def x0_error(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedul
     """MSE of the x0 estimated at timestep t: the check that a denoiser uses x_t (its error
     must fall clearly below the error at t = T-1, where x_t is pure noise)."""
     t_batch = torch.full((x0.shape[0],), t, dtype=torch.long, device=x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    x_t = schedule.add_noise(x0, noise, t_batch)
-    estimate = x0_from_output(model(cond, x_t, t_batch), x_t, _abar(schedule, t_batch, x0), prediction)
+    _, x_t = _noised(x0, schedule, t_batch, generator)
+    estimate = x0_from_output(model(cond, x_t, t_batch), x_t, schedule.alpha_bar(t_batch, x0), prediction)
     return F.mse_loss(estimate, x0)
 
 

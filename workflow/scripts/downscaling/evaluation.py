@@ -26,6 +26,7 @@ import xarray as xr
 
 from . import metrics, spatial, temporal
 from .splits import read_split
+from .variants import VARIANTS
 
 log = logging.getLogger(__name__)
 
@@ -359,8 +360,6 @@ def summary_table(metric_paths) -> pd.DataFrame:
 
 def formulation(model: str) -> str:
     """How the table names a model's formulation (downscaling/variants.py)."""
-    from .variants import VARIANTS  # torch-free
-
     return VARIANTS[model].formulation if model in VARIANTS else "MERRA-2 on the G5NR grid"
 
 

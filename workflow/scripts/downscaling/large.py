@@ -40,8 +40,9 @@ class ResidualBase:
         return self.model(self.model.condition(features, covariates))
 
 
-def diffusion_inputs(model, variant: Variant, batch, base: ResidualBase | None):
-    """(condition, what the diffusion model learns to sample) of a training batch."""
+def condition_and_target(model, variant: Variant, batch, base: ResidualBase | None):
+    """(condition, what the model learns) of a training batch: the G5NR tile, or for a residual
+    variant its scaled residual from the base model's mean."""
     x0, batch_features, covariates = batch
     features = batch_features if variant.transfer else None
     if variant.residual_of is None:
@@ -54,11 +55,10 @@ def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: ResidualBa
     """Training loss of a variant: denoising loss at a random noise level, or plain MSE."""
 
     def loss(model, batch, generator):
+        cond, target = condition_and_target(model, variant, batch, base)
         if variant.diffusion:
-            cond, target = diffusion_inputs(model, variant, batch, base)
             return denoising_loss(model, target, cond, schedule, generator, variant.prediction)
-        x0, batch_features, covariates = batch
-        return F.mse_loss(model(model.condition(batch_features if variant.transfer else None, covariates)), x0)
+        return F.mse_loss(model(cond), target)
 
     return loss
 
@@ -74,7 +74,7 @@ def x0_error_by_t(model, variant: Variant, dataset, schedule: NoiseSchedule, bas
         t = min(schedule.T - 1, max(0, round(fraction * schedule.T) - 1))
 
         def error_at_t(m, batch, generator, t=t):
-            cond, target = diffusion_inputs(m, variant, batch, base)
+            cond, target = condition_and_target(m, variant, batch, base)
             return x0_error(m, target, cond, schedule, t, variant.prediction, generator)
 
         errors[t] = mean_loss(model, error_at_t, dataset, batch_size, device, seed)
@@ -94,15 +94,13 @@ def build(variant: Variant, feature_channels: int, kwargs: dict) -> ConditionalU
     return ConditionalUNet(condition_channels(used) + extra, feature_channels=used, **kwargs)
 
 
-@torch.no_grad()
-def residual_scale(base: ResidualBase, dataset, batch_size: int, device) -> float:
+def residual_scale(base: ResidualBase, dataset, batch_size: int, device, seed: int) -> float:
     """RMS of (target - base mean) over `dataset` (normalised G5NR units)."""
-    total, count = 0.0, 0
-    for x0, batch_features, covariates in torch.utils.data.DataLoader(dataset, batch_size=batch_size):
-        x0, batch_features, covariates = (x.to(device) for x in (x0, batch_features, covariates))
-        total += float(((x0 - base(batch_features, covariates)) ** 2).sum())
-        count += x0.numel()
-    return max(float(np.sqrt(total / count)), 1e-6)
+    def squared_residual(model, batch, generator):
+        x0, batch_features, covariates = batch
+        return F.mse_loss(base(batch_features, covariates), x0)
+
+    return max(float(np.sqrt(mean_loss(base.model, squared_residual, dataset, batch_size, device, seed))), 1e-6)
 
 
 def feature_statistics(features, rows: np.ndarray, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +167,7 @@ def train(
         base_model, _ = load(paths["base"], device)
         base = ResidualBase(base_model)
         base.scale = residual_scale(base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed),
-                                    settings.batch_size, device)
+                                    settings.batch_size, device, seed)
         log.info("%s: residual of %s, RMS %.5f (normalised units)", model_name, variant.residual_of, base.scale)
     torch.manual_seed(seed)
     model = build(variant, feats.shape[1], model_kwargs(variant, section))

@@ -26,14 +26,15 @@ class Variant:
         return self.prediction == "x0" and self.residual_of is None
 
 
+#: In order of preference for the config's default `method` (the first one in `models`).
 VARIANTS = {
-    "ddpm": Variant(
-        diffusion=True, transfer=True,
-        formulation="the paper's: DDPM predicting x0, transfer features",
-    ),
     "ddpm_residual": Variant(
         diffusion=True, transfer=True, residual_of="unet", prediction="v",
         formulation="residual diffusion (CorrDiff): unet + sampled residual, v-prediction",
+    ),
+    "ddpm": Variant(
+        diffusion=True, transfer=True,
+        formulation="the paper's: DDPM predicting x0, transfer features",
     ),
     "ddpm_notransfer": Variant(
         diffusion=True, transfer=False,
@@ -54,6 +55,11 @@ ENSEMBLE_MODELS = tuple(name for name, v in VARIANTS.items() if v.diffusion)
 def reads_history(model: str) -> bool:
     """Whether `model`, or the model it builds on, takes transfer features of the history."""
     return any(VARIANTS[name].transfer for name in trained_inputs(model))
+
+
+def default_method(models) -> str | None:
+    """The diffusion model the maps and the long run show when the config names none."""
+    return next((name for name in ENSEMBLE_MODELS if name in models), None)
 
 
 def needs_small_unet(model: str) -> bool:
