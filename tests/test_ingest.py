@@ -89,6 +89,40 @@ def test_lon_0_to_360_and_descending_lat_come_out_ascending_in_minus_180_180(tmp
     np.testing.assert_allclose(daily[0], daily_truth("2005-01-01", 24, out_lat, out_lon), rtol=1e-6)
 
 
+@pytest.mark.parametrize("stored", ["file order 351.25..8.75", "sorted 0..8.75, 351.25..359.375"])
+def test_a_regional_0_to_360_subset_across_lon_0_is_one_regular_grid(tmp_path, stored):
+    lon = np.concatenate([np.arange(351.25, 360.0, 0.625), np.arange(0.0, 8.76, 0.625)])
+    if stored.startswith("sorted"):
+        lon = np.sort(lon)
+    lat = MERRA2_LAT
+    times = hourly_times("2005-01-01")
+    values = dust(times, lat, (lon + 180) % 360 - 180)
+    path = tmp_path / "MERRA2_300.tavg1_2d_aer_Nx.20050101.nc4"
+    write_mapl_file(path, "DUEXTTAU", values, times, lat, lon)
+    daily = ingest.daily_means(ingest.scan_record([str(path)], "DUEXTTAU", Box((20.5, 22.0), (-5.0, 5.0))))
+    out_lon = daily["lon"].values
+    np.testing.assert_allclose(out_lon, np.arange(-5.0, 5.01, 0.625))
+    # numpy's daily mean of the same columns, picked from the file by their longitude
+    columns = [int(np.argmin(np.abs((lon + 180) % 360 - 180 - x))) for x in out_lon]
+    rows = [int(np.argmin(np.abs(lat - y))) for y in daily["lat"].values]
+    expected = values.astype(np.float32).astype(np.float64)[:, rows][:, :, columns].mean(axis=0)
+    np.testing.assert_allclose(daily[0], expected, rtol=1e-6)
+
+
+def test_a_single_step_granule_with_only_a_range_beginning_date_is_read(tmp_path):
+    paths = []
+    for time in np.datetime64("2005-06-02", "m") + np.arange(48) * 30:
+        stamp = str(time).replace("-", "").replace("T", "_").replace(":", "")
+        path = tmp_path / f"c1440_NR.inst30mn_2d_aer1_Nx.{stamp}z.nc4"
+        write_mapl_file(path, "DUEXTTAU", dust(np.array([time]), G5NR_LAT, G5NR_LON), np.array([time]), G5NR_LAT,
+                        G5NR_LON, time_increment=np.timedelta64(30, "m"),
+                        global_attrs={"RangeBeginningDate": "2005-06-02"})
+        paths.append(str(path))
+    daily = ingest.daily_means(ingest.scan_record(paths, "DUEXTTAU", Box.from_config(AREA)))
+    lat, lon = daily["lat"].values, daily["lon"].values
+    np.testing.assert_allclose(daily[0], daily_truth("2005-06-02", 48, lat, lon), rtol=1e-6)
+
+
 def test_period_restricts_the_record(tmp_path):
     paths = write_merra2_days(tmp_path, "2005-01-01", 5)
     cube = ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-02", "2005-01-03"))

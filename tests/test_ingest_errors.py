@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 import yaml
 
-from downscaling.ingest import IngestError, write_daily_cube
+import xarray as xr
+
+from downscaling import netcdf
+from downscaling.ingest import IngestError, elevation_on_grid, write_daily_cube
 from downscaling.synthetic import write_mapl_file
-from raw_files import AREA, MERRA2_LAT, MERRA2_LON, dust, hourly_times, write_g5nr_merged_day, write_merra2_days
+from raw_files import AREA, G5NR_LAT, G5NR_LON, MERRA2_LAT, MERRA2_LON, dust, hourly_times, write_g5nr_merged_day, write_merra2_days
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -76,6 +79,19 @@ def test_day_that_is_all_fill_values(tmp_path):
     assert "20050103.nc4" in message and "day 2005-01-03 is all fill values" in message
 
 
+def test_missing_cells_in_the_elevation_file(tmp_path):
+    lat, lon = np.arange(19.0, 24.0, 1 / 30), np.arange(39.0, 44.0, 1 / 30)
+    values = np.full((lat.size, lon.size), 300.0, dtype=np.float32)
+    values[60, 70] = np.nan
+    elevation = xr.DataArray(values, dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                             attrs={"units": "m", "long_name": "surface elevation"})
+    path = tmp_path / "elevation.nc"
+    netcdf.write_cf(xr.Dataset({"elevation": elevation}), path, {})
+    with pytest.raises(IngestError) as error:
+        elevation_on_grid(path, "elevation", G5NR_LAT, G5NR_LON)
+    assert "elevation.nc: variable 'elevation' has 1 missing (NaN or fill) cells" in str(error.value)
+
+
 # ----------------------------------------------------------------------------------------------
 # Through Snakemake
 # ----------------------------------------------------------------------------------------------
@@ -130,6 +146,8 @@ def test_g5nr_period_not_inside_the_merra2_record(tmp_path):
     assert (tmp_path / "results/data/a/merra2.nc").exists() and (tmp_path / "results/data/a/g5nr.nc").exists()
     assert not (tmp_path / "results/data/a/merra2_on_g5nr.nc").exists()
     assert set(os.listdir(tmp_path / "results/data/a")) == {"merra2.nc", "g5nr.nc"}  # no temporary file either
+    cause = "the G5NR period 2005-06-03..2005-06-04 is not inside the MERRA-2 record 2005-06-01..2005-06-03"
     log = (tmp_path / "logs/ingest/a/merra2_on_g5nr.log").read_text()
-    assert "IngestError" in log
-    assert "the G5NR period 2005-06-03..2005-06-04 is not inside the MERRA-2 record 2005-06-01..2005-06-03" in log
+    assert "IngestError" in log and cause in log
+    # The console says it too, with the log's path (the onerror handler), not only "check log file(s)".
+    assert re.search(r"rule regrid_merra2 failed \(logs/ingest/a/merra2_on_g5nr\.log\):\n    \S*IngestError: .*" + re.escape(cause), done.stdout)

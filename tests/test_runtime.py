@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from downscaling.jobs import config_hash, file_hash, log_to_file
+from downscaling.jobs import config_hash, failed_job_causes, file_hash, last_error, log_to_file
 from downscaling.runtime import (
     atomic_save,
     load_checkpoint,
@@ -75,6 +75,33 @@ def test_log_to_file_captures_stderr_and_logging(tmp_path, monkeypatch):
         sys.stderr.close()  # the log file
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+
+
+def test_last_error_is_the_exception_of_the_last_traceback_or_the_last_line():
+    log = (
+        "2005 INFO start\nTraceback (most recent call last):\n  File \"x.py\", line 1\n    raise\nKeyError: 'old'\n"
+        "During handling ...\nTraceback (most recent call last):\n  File \"y.py\", line 2\n"
+        "downscaling.ingest.IngestError: a.nc: bad\nsecond line\n\n"
+    )
+    assert last_error(log) == "downscaling.ingest.IngestError: a.nc: bad\nsecond line"
+    assert last_error("step 1\nKilled\n  \n") == "Killed"
+    assert last_error("") == "(the log is empty)"
+
+
+def test_failed_job_causes_reads_snakemake_s_log_and_each_job_log(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("logs").mkdir()
+    Path("logs/a.log").write_text("Traceback (most recent call last):\n  x\nValueError: boom\n")
+    main = tmp_path / "snakemake.log"
+    main.write_text(
+        "Error in rule a:\n    message: None\n    jobid: 1\n    output: x.txt\n"
+        "    log: logs/a.log (check log file(s) for error details)\n\n"
+        "Error in rule b:\n    jobid: 2\n    log: logs/b.log (check log file(s) for error details)\n"
+    )
+    assert failed_job_causes(main) == [
+        "rule a failed (logs/a.log):\n    ValueError: boom",
+        "rule b failed (logs/b.log):\n    (no log written)",
+    ]
 
 
 def test_select_device_on_this_machine():

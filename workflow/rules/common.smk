@@ -30,8 +30,12 @@ MODES = config["modes"]
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from downscaling import variants
+from downscaling import config_checks, variants
 from downscaling.manifest import ManifestError, write_manifest
+
+_config_problems = config_checks.problems(config)
+if _config_problems:
+    raise WorkflowError("the config has these problems:\n  " + "\n  ".join(_config_problems))
 
 # the diffusion model the maps and the long run show
 METHOD = config.get("method") or variants.default_method(MODELS)

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 from xarray.coding.times import decode_cf_datetime
 
+from .config_checks import box_problem
 from .netcdf import write_cf
 from .regrid import regrid
 
@@ -60,13 +61,10 @@ class Box:
     @classmethod
     def from_config(cls, box: dict[str, Sequence[float]]) -> "Box":
         """Box from a config entry ``{lat: [s, n], lon: [w, e]}``; ValueError if it is not a box."""
-        lat = (float(box["lat"][0]), float(box["lat"][1]))
-        lon = (float(box["lon"][0]), float(box["lon"][1]))
-        if not (-90 <= lat[0] < lat[1] <= 90 and -180 <= lon[0] < lon[1] <= 180):
-            raise ValueError(
-                f"not a lat/lon box with south < north in -90..90 and west < east in -180..180: {box}"
-            )
-        return cls(lat, lon)
+        problem = box_problem(box)
+        if problem:
+            raise ValueError(f"not a lat/lon box: {problem}")
+        return cls((float(box["lat"][0]), float(box["lat"][1])), (float(box["lon"][0]), float(box["lon"][1])))
 
     def __str__(self) -> str:
         return f"lat {self.lat[0]:g}..{self.lat[1]:g}, lon {self.lon[0]:g}..{self.lon[1]:g}"
@@ -83,14 +81,20 @@ def _wrap_lon(lon: np.ndarray) -> np.ndarray:
 def grid_step(values: np.ndarray, axis: str, path: str) -> float:
     """The constant spacing (positive) of a 1-D lat or lon coordinate, or IngestError.
 
-    Longitude steps are taken modulo 360, so a grid that crosses 0 or 180 counts as regular.
+    Longitudes are compared in -180..180 and in ascending order, so a grid that crosses 0 or
+    180 counts as regular however it was stored: 351.25..8.75 in file order, or a 0..360 subset
+    sorted into 0..8.75 followed by 351.25..359.375.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.size < 2:
         raise IngestError(f"{path}: {axis} has {values.size} value(s); a grid needs at least 2")
-    steps = np.diff(values)
     if axis == "lon":
-        steps = (steps + 180.0) % 360.0 - 180.0
+        # On the circle, a regional grid's one gap is the part of the globe it does not cover.
+        values = np.sort(_wrap_lon(values))
+        steps = np.append(np.diff(values), values[0] + 360.0 - values[-1])
+        steps = np.delete(steps, np.argmax(steps))
+    else:
+        steps = np.diff(values)
     step = float(np.median(steps))
     if step == 0 or np.any(np.abs(steps - step) > GRID_STEP_TOLERANCE * abs(step)):
         raise IngestError(
@@ -240,7 +244,7 @@ def _file_step(ds: netCDF4.Dataset, var: netCDF4.Variable, times: np.ndarray, pa
             raise IngestError(f"{path}: time steps are not evenly spaced and increasing ({steps})")
         return steps[0]
     begin, end = getattr(ds, "RangeBeginningDate", None), getattr(ds, "RangeEndingDate", None)
-    if begin != end:
+    if begin is not None and end is not None and begin != end:  # one of them alone says nothing
         raise IngestError(
             f"{path}: its single time step is a mean over {begin}..{end} (a monthly or longer mean); "
             "daily means need sub-daily or daily steps"
@@ -563,7 +567,7 @@ def elevation_on_grid(
 
     The variable may have leading dimensions of size 1; without a ``units`` attribute it is taken
     to be in metres. Raises IngestError naming the file for a missing variable, other units, a
-    grid that is not regular or does not cover the target.
+    grid that is not regular or does not cover the target, and missing values around it.
     """
     path = str(path)
     target = Box((float(np.min(lat)), float(np.max(lat))), (float(np.min(lon)), float(np.max(lon))))
@@ -579,6 +583,13 @@ def elevation_on_grid(
         window = find_window(source_lat, source_lon, target, margin, path)
         values = read_window(var, window, leading=(0,) * (var.ndim - 2))
         long_name = str(getattr(var, "long_name", "surface elevation"))
+    missing = int(np.isnan(values).sum())
+    if missing:  # a NaN covariate would only surface as a NaN loss in training, naming no file
+        raise IngestError(
+            f"{path}: variable {variable!r} has {missing} missing (NaN or fill) cells around the area "
+            f"({Box((float(window.lat[0]), float(window.lat[-1])), (float(window.lon[0]), float(window.lon[-1])))}); "
+            "elevation must be defined everywhere"
+        )
     source = xr.DataArray(values, dims=("lat", "lon"), coords={"lat": window.lat, "lon": window.lon})
     try:
         elevation = regrid(source, lat, lon, method)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,32 @@ def file_hash(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
         while chunk := stream.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_FAILED_JOB = re.compile(r"^Error in rule (\S+):\n(?:    .*\n)*?    log: (.+?) \(check log file", re.MULTILINE)
+
+
+def last_error(log_text: str) -> str:
+    """The cause a failed job's log ends with: the exception line of its last traceback (with
+    any continuation lines of a multi-line message), else its last non-empty line."""
+    lines = log_text.rstrip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if starts:
+        after = lines[starts[-1] + 1:]
+        exception = next((i for i, line in enumerate(after) if line and not line[0].isspace()), None)
+        if exception is not None:
+            return "\n".join(after[exception:]).strip()
+    return next((line.strip() for line in reversed(lines) if line.strip()), "(the log is empty)")
+
+
+def failed_job_causes(snakemake_log: str | os.PathLike) -> list[str]:
+    """One entry per failed job in Snakemake's own log: the rule, its log's path and the cause
+    its log ends with. For an `onerror:` handler, since Snakemake itself only says "check log
+    file(s)" and the one clear line sits at the end of a traceback in a file."""
+    causes = []
+    for rule, logs in _FAILED_JOB.findall(Path(snakemake_log).read_text(errors="replace")):
+        for log in logs.split(", "):
+            log_path = Path(log)
+            cause = last_error(log_path.read_text(errors="replace")) if log_path.is_file() else "(no log written)"
+            causes.append(f"rule {rule} failed ({log}):\n    " + cause.replace("\n", "\n    "))
+    return causes
