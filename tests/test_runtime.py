@@ -120,6 +120,17 @@ def python_in_a_fresh_process(code: str, *args: str) -> str:
                           cwd=scripts).stdout
 
 
+def test_a_gpu_allocated_but_not_usable_is_a_warning_naming_both(monkeypatch, caplog):
+    for name in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    caplog.set_level(logging.WARNING, logger="downscaling")
+    assert select_device(1).type == "cpu" and caplog.text == ""  # nothing allocated: nothing to say
+    monkeypatch.setenv("SLURM_JOB_GPUS", "3")
+    assert select_device(1).type == "cpu"
+    assert "allocated GPU(s) 3 (SLURM_JOB_GPUS)" in caplog.text and f"torch {torch.__version__}" in caplog.text
+
+
 def test_the_job_helpers_and_evaluation_do_not_import_torch():
     # most jobs never use torch; importing it would cost each of them ~1.5 s
     code = ("import sys, downscaling.jobs, downscaling.manifest, downscaling.ingest, downscaling.splits, "

@@ -194,10 +194,14 @@ def test_long_run_feeds_its_own_predictions_back(area):
     dates = pd.date_range("2006-01-01", periods=3)
     days = list(inference.long_run(lambda season: Recording(), lambda d: merra2.values[0],
                                    truth.values[-N_LAG:], dates))
-    assert [d for d, _ in days] == list(dates)
+    assert [d for d, _, _ in days] == list(dates)
     assert all(h.shape == (1, N_LAG, 24, 32) for h in seen)
     np.testing.assert_array_equal(seen[1][0, -1], days[0][1][0])  # day 1's prediction is day 2's last lag
     np.testing.assert_array_equal(seen[2][0, -2], days[0][1][0])
+    np.testing.assert_array_equal(days[1][2], seen[2])  # the history yielded is the next day's
+    # cut after day 2 and continued from its history: day 3 as in the run that was not cut
+    (_, continued, _), = inference.long_run(lambda season: Recording(), lambda d: merra2.values[0], days[1][2], dates[2:])
+    np.testing.assert_array_equal(continued, days[2][1])
 
 
 def test_transfer_features_are_standardised_with_training_statistics(area):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from downscaling.runtime import load_checkpoint, seed_everything
+from downscaling.runtime import CheckpointError, load_checkpoint, seed_everything
 from downscaling.training import TrainingRun, TrainSettings, epoch_indices, fit
 
 SETTINGS = TrainSettings.from_config(
@@ -172,6 +172,29 @@ def test_finished_checkpoint_returns_without_training(uninterrupted, tmp_path, c
     again = run_fit(checkpoint)
     assert "at epoch 6" in caplog.text and "epoch 1/5" not in caplog.text
     assert_same_state(again.best_state, uninterrupted[0].best_state)
+
+
+def test_an_unreadable_checkpoint_is_moved_aside_and_training_starts_over(uninterrupted, tmp_path, caplog):
+    checkpoint = tmp_path / "model.ckpt"
+    run_fit(checkpoint, settings=replace(SETTINGS, max_epochs=2))
+    content = checkpoint.read_bytes()
+    checkpoint.write_bytes(content[: len(content) // 2])  # a kill during a copy, a full disk
+    caplog.set_level(logging.INFO, logger="test_training")
+    result = run_fit(checkpoint)
+    assert f"resume checkpoint {checkpoint} cannot be read" in caplog.text and "training starts over" in caplog.text
+    assert (tmp_path / "model.ckpt.unreadable").read_bytes() == content[: len(content) // 2]
+    assert_same_state(result.best_state, uninterrupted[0].best_state)  # as if it had never been there
+    assert load_checkpoint(checkpoint)["epoch"] == 5
+
+
+def test_an_unreadable_model_file_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "results/models/ddpm/JJA/west/model.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 not a whole zip archive")
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert str(error.value).startswith(f"{path} cannot be read (")
+    assert "Delete it and run snakemake again" in str(error.value)
 
 
 def constant_val_loss(model, batch, generator):

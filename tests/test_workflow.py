@@ -4,6 +4,7 @@ One full run (about three minutes on 2 cores) in a temporary directory feeds eve
 the staleness tests only dry-run on top of it.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -27,9 +28,9 @@ MODELS = ["ddpm_residual", "ddpm", "ddpm_notransfer", "unet", "interp"]
 SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
 
 
-def snakemake(workdir, *args, config=None, check=True, timeout=1200):
+def snakemake(workdir, *args, config=None, check=True, timeout=1200, env=None):
     cmd = SNAKEMAKE + ["--directory", str(workdir), "--configfile", str(config or workdir / "config.yaml")]
-    result = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
@@ -47,12 +48,34 @@ def planned_jobs(workdir, *targets, config=None) -> dict:
     return jobs
 
 
+def tiny_run(workdir: Path) -> Path:
+    shutil.copy(TINY, workdir / "config.yaml")
+    snakemake(workdir, "--cores", "2", env={**os.environ, "SOURCE_DATE_EPOCH": "1764547200"})
+    return workdir
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    shutil.copy(TINY, workdir / "config.yaml")
-    snakemake(workdir, "--cores", "2")
-    return workdir
+    return tiny_run(tmp_path_factory.mktemp("tiny"))
+
+
+def checksums(workdir: Path) -> dict[str, str]:
+    """SHA-256 of every result file but those that hold wall-clock facts by design: training
+    timings (training.json, resume checkpoints), the raw files' mtimes (results/inputs) and the
+    report."""
+    skip = ("results/checkpoints/", "results/inputs/", "training.json", "report.html")
+    return {
+        str(path.relative_to(workdir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((workdir / "results").rglob("*"))
+        if path.is_file() and not any(part in str(path.relative_to(workdir)) for part in skip)
+    }
+
+
+def test_the_same_config_gives_byte_identical_files(run, tmp_path_factory):
+    first, second = checksums(run), checksums(tiny_run(tmp_path_factory.mktemp("tiny_again")))
+    assert len(first) > 100 and any(name.endswith("model.pt") for name in first)
+    assert first.keys() == second.keys()
+    assert [name for name in first if first[name] != second[name]] == []
 
 
 def test_contract_outputs_exist_and_are_sane(run):
@@ -192,6 +215,33 @@ def test_a_killed_training_job_resumes_from_its_checkpoint(run):
     text = log.read_text()
     assert "resuming from checkpoint" in text and "epoch 6/6" in text
     assert "epoch 1/6" not in text  # it did not start over
+
+
+def test_a_killed_long_run_continues_from_its_last_finished_chunk(run):
+    target = "results/longrun/west/2005-08-21_2005-08-31.nc"
+    reference = xr.load_dataset(run / target)
+    (run / target).unlink()  # its chunks were temporary: all three rerun
+    chunk_logs = run / "logs/downscale_longrun/west/2005-08-21_2005-08-31"
+    for log in chunk_logs.glob("*.log"):
+        log.unlink()
+    cmd = SNAKEMAKE + ["--directory", str(run), "--configfile", str(run / "config.yaml"), "--cores", "1", target]
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (chunk_logs / "2005-08-25.log").exists():  # chunk 1 is done
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert not (run / target).exists() and not (run / "results/longrun/west/2005-08-21_2005-08-31/2005-08-29.nc").exists()
+    first_chunk_log = (chunk_logs / "2005-08-21.log").read_text()
+    snakemake(run, "--unlock")
+    snakemake(run, "--cores", "1", "--rerun-incomplete", target)
+    assert (chunk_logs / "2005-08-21.log").read_text() == first_chunk_log  # not run again
+    resumed = xr.load_dataset(run / target)
+    for name in ("aod_member", "aod_mean", "log10_aod_spread"):
+        np.testing.assert_array_equal(resumed[name].values, reference[name].values)
+    assert list(resumed["time"].values) == list(reference["time"].values)
+    assert not (run / "results/longrun/west/2005-08-21_2005-08-31").exists() or not any(
+        (run / "results/longrun/west/2005-08-21_2005-08-31").iterdir())  # the chunks were temporary
 
 
 def test_the_wasserstein_target_builds_only_what_it_needs(run, tmp_path):

@@ -30,7 +30,7 @@ MODES = config["modes"]
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from downscaling import config_checks, variants
+from downscaling import config_checks, longrun, variants
 from downscaling.manifest import ManifestError, write_manifest
 
 _config_problems = config_checks.problems(config)
@@ -57,6 +57,9 @@ wildcard_constraints:
     large_model=variants.wildcard_pattern(variants.VARIANTS),
     mode="strict|lenient",
     source="g5nr|merra2",
+    chunk=r"\d{4}-\d{2}-\d{2}",
+    start=r"\d{4}-\d{2}-\d{2}",
+    end=r"\d{4}-\d{2}-\d{2}",
 
 
 def settings(section, season=None, area=None, model=None):
@@ -143,6 +146,15 @@ def longrun_target():
         start=run["start"],
         end=run["end"],
     )
+
+
+def longrun_previous_state(wildcards):
+    """Input function: the state the chunk before left (nothing for the run's first chunk)."""
+    firsts = longrun.chunks(wildcards.start, wildcards.end, config["longrun"]["chunk_days"])
+    position = firsts.index(wildcards.chunk)
+    if position == 0:
+        return []
+    return f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/{firsts[position - 1]}.state.npz"
 
 
 def get_final_output():

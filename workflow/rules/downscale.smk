@@ -22,7 +22,8 @@ rule downscale:
 
 
 rule downscale_longrun:
-    """Fully autoregressive daily downscaling beyond the G5NR record, each date by its season's method model."""
+    """One chunk of the fully autoregressive run beyond the G5NR record, each date by its
+    season's method model, from the state the chunk before left (downscaling/longrun.py)."""
     input:
         merra2=area_data("merra2"),
         g5nr=area_data("g5nr"),
@@ -36,23 +37,44 @@ rule downscale_longrun:
         small_unets=expand(
             "results/models/small_unet/{season}/{{area}}/model.pt", season=SEASONS
         ),
+        previous=longrun_previous_state,
     output:
-        "results/longrun/{area}/{start}_{end}.nc",
+        # both are kept only until the next chunk and the join have read them
+        days=temp("results/longrun/{area}/{start}_{end}/{chunk}.nc"),
+        state=temp("results/longrun/{area}/{start}_{end}/{chunk}.state.npz"),
     params:
         inference=settings("inference", model=METHOD),
         regrid=config["ingest"]["regrid"],
         seasons=SEASONS,
         model=METHOD,
         seed=config["seed"],
+        chunk_days=config.get("longrun", {}).get("chunk_days"),
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:
         runtime=720,
         mem_mb=8000,
     log:
-        "logs/downscale_longrun/{area}/{start}_{end}.log",
+        "logs/downscale_longrun/{area}/{start}_{end}/{chunk}.log",
     benchmark:
-        "benchmarks/downscale_longrun/{area}/{start}_{end}.tsv"
+        "benchmarks/downscale_longrun/{area}/{start}_{end}/{chunk}.tsv"
     conda:
         "../envs/downscaling.yaml"
     script:
         "../scripts/downscale_longrun.py"
+
+
+rule join_longrun:
+    """The long run of one area as one file: its chunks in time order."""
+    input:
+        chunks=lambda w: expand(
+            "results/longrun/{{area}}/{{start}}_{{end}}/{chunk}.nc",
+            chunk=longrun.chunks(w.start, w.end, config["longrun"]["chunk_days"]),
+        ),
+    output:
+        "results/longrun/{area}/{start}_{end}.nc",
+    log:
+        "logs/join_longrun/{area}/{start}_{end}.log",
+    conda:
+        "../envs/downscaling.yaml"
+    script:
+        "../scripts/join_longrun.py"

@@ -1,8 +1,9 @@
-"""Long autoregressive run beyond the G5NR record for one area (each date by its season's method model)."""
+"""One chunk of the long autoregressive run beyond the G5NR record, for one area (each date by
+its season's method model), continuing from the state the previous chunk left."""
 
 import pandas as pd
 
-from downscaling import inference
+from downscaling import inference, longrun
 from downscaling.datasets import open_cube
 from downscaling.jobs import config_hash, log_to_file
 from downscaling.outputs import DailyWriter
@@ -34,26 +35,28 @@ def downscaler_of_season(season):
 
 
 n_lag = downscaler_of_season(params.seasons[0]).n_lag
-dates = pd.date_range(g5nr_end + pd.Timedelta(days=1), end)  # autoregress from the record's end
+dates = longrun.chunk_dates(wildcards.chunk, end, params.chunk_days)
+if inputs.get("previous"):
+    history = longrun.load_state(inputs.previous, dates[0])
+else:  # the first chunk: from the record's end, through the days before the run's start
+    dates = pd.date_range(g5nr_end + pd.Timedelta(days=1), dates[-1])
+    history = g5nr.values[-n_lag:]
 provenance = {
     "model": params.model,
     "mode": "long run (fully autoregressive)",
     "area": wildcards.area,
-    "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",
     "config_hash": config_hash({"inference": params.inference, "seed": params.seed}),
+    "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",
     "sampler": settings.sampler,
     "steps": settings.steps,
     "stride": settings.stride,
     "halo": settings.halo,
 }
-days = inference.long_run(
-    downscaler_of_season,
-    inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
-    g5nr.values[-n_lag:],
-    dates,
-)
-with DailyWriter(snakemake.output[0], lat, lon, settings.members, provenance) as out:
-    for date, members in days:
+days = inference.long_run(downscaler_of_season, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
+                          history, dates)
+with DailyWriter(snakemake.output.days, lat, lon, settings.members, provenance) as out:
+    for date, members, history in days:
         if date >= start:
             out.write(date, members)
         log.info("long run: %s done", f"{date:%Y-%m-%d}")
+longrun.save_state(snakemake.output.state, history, date)

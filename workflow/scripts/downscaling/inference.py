@@ -235,20 +235,23 @@ def downscale_test_days(downscaler: Downscaler, truth_log: np.ndarray, merra2_lo
 
 
 def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, dates):
-    """Yield (date, members (M, H, W) log10) for consecutive ``dates``, fully autoregressive.
+    """Yield (date, members (M, H, W) log10, history) for consecutive ``dates``, fully
+    autoregressive; ``history`` (M, n_lag, H, W) is what the next date starts from, so a run
+    cut after any date continues from it bit for bit.
 
-    history_log: the n_lag days before dates[0] (n_lag, H, W), e.g. the last G5NR days;
+    history_log: the n_lag days before dates[0], shared by the members (n_lag, H, W), e.g. the
+    last G5NR days, or each member's own (M, n_lag, H, W) as a previous chunk left them;
     downscaler_of_season(season) -> Downscaler; merra2_of_date(date) -> (H, W) log10 on the
     G5NR grid. Only the last n_lag days are kept, so memory is flat in the run's length.
     """
-    history = None
+    history = np.asarray(history_log, dtype=np.float32)
     for date, season in zip(dates, season_of(dates)):
         downscaler = downscaler_of_season(season)
-        if history is None:
-            history = np.repeat(np.asarray(history_log, dtype=np.float32)[None], downscaler.members, axis=0)
+        if history.ndim == 3:
+            history = np.repeat(history[None], downscaler.members, axis=0)
         members = downscaler.predict_day(merra2_of_date(date), date, history, day_seed(downscaler.seed, date))
         history = np.concatenate([history[:, 1:], members[:, None]], axis=1)  # (M, n_lag, H, W)
-        yield date, members
+        yield date, members, history
 
 
 def interpolated_days(merra2_log: np.ndarray, dates, test_positions):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -100,6 +101,20 @@ def _encoding(ds: xr.Dataset, compress: bool) -> dict[str, dict[str, Any]]:
     return encoding
 
 
+def history_stamp() -> str:
+    """The UTC time of a ``history`` line: now, or ``SOURCE_DATE_EPOCH`` when it is set (the
+    reproducible-builds convention), so that the same inputs and config give the same bytes."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def program_name() -> str:
+    """The running script's name, without the random prefix Snakemake gives the copy it runs
+    (``tmpk3j2_x9.ingest_cube.py`` -> ``ingest_cube.py``)."""
+    return re.sub(r"^tmp[^.]*\.", "", Path(sys.argv[0]).name)
+
+
 def write_cf(
     ds: xr.Dataset,
     path: str | os.PathLike,
@@ -126,8 +141,7 @@ def write_cf(
     for name, attrs in COORDINATE_ATTRS.items():
         if name in out.coords:
             out[name].attrs = {**attrs, **out[name].attrs}
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    line = f"{stamp}: {history or 'written by ' + Path(sys.argv[0]).name}"
+    line = f"{history_stamp()}: {history or 'written by ' + program_name()}"
     previous = out.attrs.get("history")
     out.attrs = {
         **{k: v for k, v in out.attrs.items() if not k.startswith(PROVENANCE_PREFIX)},

@@ -66,11 +66,25 @@ class DailyWriter:
         if members_log10.shape != (self.members, len(self.lat), len(self.lon)):
             raise ValueError(f"expected members of shape {(self.members, len(self.lat), len(self.lon))}, "
                              f"got {members_log10.shape}")
+        time = netCDF4.date2num(pd.Timestamp(date).to_pydatetime(), TIME_UNITS, CALENDAR)
+        self._append(time, 10.0**members_log10, 10.0 ** members_log10.mean(axis=0), members_log10.std(axis=0))
+
+    def append_file(self, path) -> None:
+        """Append every day of a file this class wrote (a chunk of a long run), values as stored."""
+        with netCDF4.Dataset(path) as chunk:
+            if chunk.dimensions["member"].size != self.members or chunk["lat"].shape != self.lat.shape \
+                    or chunk["lon"].shape != self.lon.shape:
+                raise ValueError(f"{path}: its members or grid differ from those of {self.path}")
+            for i in range(chunk.dimensions["time"].size):
+                self._append(chunk["time"][i], chunk["aod_member"][:, i], chunk["aod_mean"][i],
+                             chunk["log10_aod_spread"][i])
+
+    def _append(self, time, members, mean, spread) -> None:
         i = self.n_days
-        self.nc["time"][i] = netCDF4.date2num(pd.Timestamp(date).to_pydatetime(), TIME_UNITS, CALENDAR)
-        self.nc["aod_member"][:, i] = 10.0**members_log10
-        self.nc["aod_mean"][i] = 10.0 ** members_log10.mean(axis=0)
-        self.nc["log10_aod_spread"][i] = members_log10.std(axis=0)
+        self.nc["time"][i] = time
+        self.nc["aod_member"][:, i] = members
+        self.nc["aod_mean"][i] = mean
+        self.nc["log10_aod_spread"][i] = spread
         self.n_days += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -78,8 +78,7 @@ def train(
             "normalisation": norm.to_dict(),
             "n_lag": n_lag,
             "tile": tile,
-            "best_val_loss": result.best_val_loss,
-            "history": result.history,
+            "best_val_loss": result.best_val_loss,  # the history, with its timings, is in the log
             "run_id": run.run_id,
         },
         run.model_path,

@@ -7,8 +7,11 @@ int, float, bool, None). :func:`rng_states` packs the global random states in th
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
+import pickle
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,25 @@ def select_device(threads: int) -> torch.device:
         torch.set_num_interop_threads(threads)
     except RuntimeError:  # already set, or parallel work has started: keep what is there
         pass
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    allocated = allocated_gpus()
+    if allocated:
+        # e.g. the job's environment has a CPU-only torch: running on, slowly, is a choice to see
+        logging.getLogger("downscaling").warning(
+            "the job was allocated GPU(s) %s, but torch %s cannot use them (CUDA build: %s); running on the CPU",
+            allocated, torch.__version__, torch.version.cuda or "none, a CPU-only build",
+        )
+    return torch.device("cpu")
+
+
+def allocated_gpus() -> str:
+    """The GPUs SLURM (or the user) gave this process, from the environment; '' for none."""
+    for name in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "CUDA_VISIBLE_DEVICES"):
+        value = os.environ.get(name, "").strip()
+        if value and value not in ("-1", "NoDevFiles"):
+            return f"{value} ({name})"
+    return ""
 
 
 def seed_everything(seed: int) -> None:
@@ -100,12 +121,28 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+class CheckpointError(Exception):
+    """A checkpoint or model file that cannot be read (truncated, overwritten, not a torch file)."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"{path} cannot be read ({reason}): it is truncated or damaged. Delete it and run "
+            "snakemake again: the rule that writes it reruns, and everything that depends on it"
+        )
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`atomic_save` with ``weights_only=True`` (no code runs).
 
-    Raises FileNotFoundError naming ``path`` when it is missing.
+    Raises FileNotFoundError naming ``path`` when it is missing, CheckpointError naming it when
+    it cannot be read (torch's own error names no file).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(path, reason) from error

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from downscaling.jobs import config_hash, file_hash, log_to_file
 from downscaling.runtime import (
+    CheckpointError,
     atomic_save,
     load_checkpoint,
     rng_states,
@@ -210,6 +212,22 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def _resumable(checkpoint_path: Path, log: logging.Logger) -> dict[str, Any] | None:
+    """The resume checkpoint, or None when there is none; one that cannot be read (a kill
+    during a copy, a full disk) is moved aside with a warning, so that training starts over
+    instead of failing on every rerun."""
+    if not checkpoint_path.exists():
+        return None
+    try:
+        return load_checkpoint(checkpoint_path)
+    except CheckpointError as error:
+        aside = checkpoint_path.with_name(checkpoint_path.name + ".unreadable")
+        os.replace(checkpoint_path, aside)
+        log.warning("resume checkpoint %s cannot be read (%s); moved to %s, training starts over",
+                    checkpoint_path, error.reason, aside)
+        return None
+
+
 def fit(
     model: nn.Module,
     loss_fn: LossFn,
@@ -250,7 +268,7 @@ def fit(
     best_state: dict[str, torch.Tensor] = {}
     history: list[dict[str, float]] = []
 
-    checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
+    checkpoint = _resumable(checkpoint_path, log)
     if checkpoint is not None and checkpoint["run_id"] != run_id:
         log.info(
             "checkpoint %s is stale (run_id %s, expected %s): starting over",
