@@ -24,7 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
-MODELS = ["ddpm_residual", "ddpm", "ddpm_notransfer", "unet", "interp"]
+MODELS = ["ddpm_residual", "ddpm", "ddpm_notransfer", "unet", "interp", "interp_qm", "persistence"]
 SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
 
 
@@ -87,7 +87,8 @@ def test_contract_outputs_exist_and_are_sane(run):
         split = pd.read_csv(run / f"results/splits/g5nr/{season}.csv")
         assert set(split.columns) == {"date", "split"} and (split.split == "test").any()
     summary = pd.read_csv(run / "results/metrics/summary.csv")
-    assert len(summary) == len(MODELS) * len(SEASONS) * len(MODES)
+    assert len(summary) == (len(MODELS) * len(MODES) - 1) * len(SEASONS)  # no strict persistence
+    assert set(summary.query("model == 'persistence'")["mode"]) == {"lenient"}
     for row in summary.itertuples():
         metrics = json.loads((run / f"results/metrics/{row.model}/{row.season}/{row.area}/{row.mode}.json").read_text())
         assert {"rmse", "mae", "r2", "nse", "kge", "n_days"} <= set(metrics)

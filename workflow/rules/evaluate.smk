@@ -1,7 +1,8 @@
 ENSEMBLE_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
-# the strict-mode predictions of every model for a job's season and area
+# the models with a strict-mode prediction (persistence has none), and those predictions
+STRICT_MODELS = [m for m in MODELS if variants.applies(m, "strict")]
 STRICT_DOWNSCALED = expand(
-    "results/downscaled/{model}/{{season}}/{{area}}/strict.nc", model=MODELS
+    "results/downscaled/{model}/{{season}}/{{area}}/strict.nc", model=STRICT_MODELS
 )
 # {area: its long run} for the areas the config runs one in
 LONGRUN_FILES = {
@@ -35,13 +36,14 @@ rule summary:
     """The paper's comparison table: every model x season x area x mode."""
     input:
         # season, area, mode, model: the table's row order (model varies fastest)
-        metrics=expand(
-            "results/metrics/{model}/{season}/{area}/{mode}.json",
-            season=SEASONS,
-            area=AREAS,
-            mode=MODES,
-            model=MODELS,
-        ),
+        metrics=[
+            f"results/metrics/{model}/{season}/{area}/{mode}.json"
+            for season in SEASONS
+            for area in AREAS
+            for mode in MODES
+            for model in MODELS
+            if variants.applies(model, mode)
+        ],
     output:
         table=report(
             "results/metrics/summary.csv",
@@ -115,7 +117,7 @@ rule spectra:
             },
         ),
     params:
-        models=MODELS,
+        models=STRICT_MODELS,
         log_floor=config["ingest"]["log_floor"],
     log:
         "logs/spectra/{season}/{area}.log",
@@ -148,7 +150,7 @@ rule variograms:
             },
         ),
     params:
-        models=MODELS,
+        models=STRICT_MODELS,
         variogram=config["evaluation"]["variogram"],
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from downscaling import inference
+from downscaling import baselines, inference
 from downscaling.datasets import day_index, open_cube
 from downscaling.jobs import config_hash, file_hash, log_to_file
 from downscaling.outputs import DailyWriter
@@ -24,8 +24,12 @@ provenance = {
     "config_hash": config_hash({"inference": params.inference, "seed": params.seed}),
 }
 if wildcards.model == "interp":
-    members = 1
-    days = inference.interpolated_days(merra2.values, dates, test_days)
+    members, days = 1, baselines.interpolated(merra2.values, dates, test_days)
+elif wildcards.model == "interp_qm":
+    train_days = day_index(truth, split.date[split.split == "train"])
+    members, days = 1, baselines.quantile_mapped(truth.values, merra2.values, dates, train_days, test_days)
+elif wildcards.model == "persistence":
+    members, days = 1, baselines.persistence(truth.values, dates, test_days)
 else:
     downscaler = inference.Downscaler(
         inputs.model, inputs.get("small_unet"), inputs.static, settings,

@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import metrics, spatial, temporal
+from . import metrics, spatial, temporal, variants
 from .splits import read_split
-from .variants import VARIANTS
 
 log = logging.getLogger(__name__)
 
@@ -353,14 +352,9 @@ def summary_table(metric_paths) -> pd.DataFrame:
     for column in SUMMARY_COLUMNS:
         if column not in table:
             table[column] = np.nan
-    table.insert(1, "formulation", [formulation(model) for model in table["model"]])
+    table.insert(1, "formulation", [variants.formulation(model) for model in table["model"]])
     table = table[["model", "formulation", "season", "area", "mode", *SUMMARY_COLUMNS]]
     return table.astype({c: float for c in SUMMARY_COLUMNS if c != "n_days"})
-
-
-def formulation(model: str) -> str:
-    """How the table names a model's formulation (downscaling/variants.py)."""
-    return VARIANTS[model].formulation if model in VARIANTS else "MERRA-2 on the G5NR grid"
 
 
 def best_in_group(table: pd.DataFrame) -> pd.DataFrame:

@@ -254,12 +254,6 @@ def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, date
         yield date, members, history
 
 
-def interpolated_days(merra2_log: np.ndarray, dates, test_positions):
-    """The ``interp`` baseline: MERRA-2 on the G5NR grid, one member, (date, (1, H, W))."""
-    for day in np.sort(np.asarray(test_positions)):
-        yield dates[day], merra2_log[day][None]
-
-
 class Merra2OnGrid:
     """MERRA-2 of any date of its record on a target grid, read one day at a time (log10)."""
 

@@ -36,6 +36,8 @@ SOURCE_COLOURS = {
     "ddpm_notransfer": "tab:orange",
     "unet": "tab:blue",
     "interp": "tab:green",
+    "interp_qm": "tab:olive",
+    "persistence": "tab:pink",
     "long run": "tab:purple",
 }
 FIELD_CMAP = "YlOrBr"  # sequential, dust-coloured

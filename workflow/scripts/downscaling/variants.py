@@ -46,10 +46,35 @@ VARIANTS = {
     ),
 }
 
-#: Models without training: MERRA-2 on the G5NR grid.
-BASELINES = ("interp",)
+@dataclass(frozen=True)
+class Baseline:
+    """A reference without a large model (downscaling/baselines.py makes its fields)."""
+
+    formulation: str
+    modes: tuple[str, ...] = ("strict", "lenient")  # where it is a baseline at all
+
+
+BASELINES = {
+    "interp": Baseline("MERRA-2 on the G5NR grid"),
+    "interp_qm": Baseline(
+        "MERRA-2 on the G5NR grid, bias-adjusted per pixel by empirical quantile mapping "
+        "(xsdba EQM) learnt on the season's training days"
+    ),
+    # in strict mode the day before is the model's own prediction: not a baseline
+    "persistence": Baseline("the day before's G5NR (lenient mode only)", modes=("lenient",)),
+}
 MODELS = (*VARIANTS, *BASELINES)
 ENSEMBLE_MODELS = tuple(name for name, v in VARIANTS.items() if v.diffusion)
+
+
+def applies(model: str, mode: str) -> bool:
+    """Whether `model` is downscaled and scored in `mode` (strict or lenient)."""
+    return model not in BASELINES or mode in BASELINES[model].modes
+
+
+def formulation(model: str) -> str:
+    """How the summary table names a model."""
+    return (VARIANTS.get(model) or BASELINES[model]).formulation
 
 
 def reads_history(model: str) -> bool:
