@@ -79,3 +79,36 @@ def test_season_of():
     days = pd.to_datetime(["2005-12-01", "2006-02-28", "2006-03-01", "2006-11-30"])
     assert list(season_of(days)) == ["DJF", "DJF", "MAM", "SON"]
     assert np.all(has_history(pd.date_range("2005-01-01", periods=3), 1) == [False, True, True])
+
+
+def runs_of_consecutive_days(days) -> list[int]:
+    numbers = np.sort(pd.DatetimeIndex(days).values.astype("datetime64[D]").astype(int))
+    breaks = np.flatnonzero(np.diff(numbers) != 1) + 1
+    return [len(run) for run in np.split(numbers, breaks)]
+
+
+def test_blocked_design_keeps_a_gap_around_blocks_of_test_days():
+    blocked = make_splits(G5NR, MERRA2, **SETTINGS, test_design="blocked", block_days=10)
+    random = make_splits(G5NR, MERRA2, **SETTINGS)
+    all_test = pd.DatetimeIndex(pd.concat([df.date[df.split == "test"] for df in blocked["g5nr"].values()]))
+    for season in SEASONS:
+        g5nr = blocked["g5nr"][season]
+        test, train = g5nr.date[g5nr.split == "test"], g5nr.date[g5nr.split == "train"]
+        assert len(test) == (random["g5nr"][season].split == "test").sum()  # as many test days
+        assert max(runs_of_consecutive_days(test)) == 10 and len(runs_of_consecutive_days(test)) <= 2
+        # no training day within n_lag days of any test day of any season, on either axis
+        distance = np.abs((train.values[:, None] - all_test.values[None, :]) / np.timedelta64(1, "D"))
+        assert distance.min() > SETTINGS["n_lag"]
+        merra2 = blocked["merra2"][season]
+        assert set(test) <= set(merra2.date[merra2.split == "test"])
+        m_train = merra2.date[merra2.split == "train"].values
+        assert (np.abs((m_train[:, None] - all_test.values[None, :]) / np.timedelta64(1, "D")).min() > SETTINGS["n_lag"])
+        assert len(train) > 50
+    again = make_splits(G5NR, MERRA2, **SETTINGS, test_design="blocked", block_days=10)
+    assert all(again["g5nr"][s].equals(blocked["g5nr"][s]) for s in SEASONS)
+
+
+def test_a_blocked_design_that_leaves_no_training_day_is_a_clear_error():
+    one_year = pd.date_range("2005-05-15", "2006-06-16")
+    with pytest.raises(ValueError, match="leaves no training day .* lower splits.gap_days"):
+        make_splits(one_year, one_year, **{**SETTINGS, "buffer_days": 0}, test_design="blocked", gap_days=60)

@@ -163,6 +163,17 @@ def test_editing_one_seasons_override_reruns_exactly_that_season(run):
                    and "ensemble_skill" not in o), outputs
 
 
+def test_switching_to_the_blocked_design_reruns_the_splits_and_what_depends_on_them(run):
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["splits"]["test_design"] = "blocked"
+    edited = run / "config_blocked.yaml"
+    edited.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(run, config=edited)
+    assert "splits" in jobs and "train_small_unet" in jobs and "downscale" in jobs and "summary" in jobs
+    assert not {"synthetic_data", "ingest_merra2", "ingest_g5nr", "regrid_merra2", "ingest_elevation",
+                "wasserstein"} & set(jobs)
+
+
 def modified(path: Path):
     """Rewrite a raw netCDF file with new content (a global attribute), as an update would."""
     import netCDF4

@@ -63,6 +63,8 @@ rule summary:
             category="Comparison table",
             labels={"figure": "RMSE and R² by model"},
         ),
+    params:
+        splits=config["splits"],
     log:
         "logs/summary.log",
     conda:

@@ -14,6 +14,9 @@ splits = make_splits(
     test_ratio=cfg["test_ratio"],
     buffer_days=cfg["buffer_days"],
     seed=snakemake.params.seed,
+    test_design=cfg["test_design"],
+    block_days=cfg["block_days"],
+    gap_days=cfg.get("gap_days"),
 )
 table = splits[snakemake.wildcards.source][snakemake.wildcards.season]
 log.info("%s %s: %s", snakemake.wildcards.source, snakemake.wildcards.season,

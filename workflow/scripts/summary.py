@@ -9,6 +9,13 @@ log = log_to_file(snakemake.log[0])
 table = evaluation.summary_table(snakemake.input.metrics)
 log.info("summary of %d metrics files", len(table))
 table.to_csv(snakemake.output.table, index=False, float_format="%.6g")
-title = "Downscaled test days against G5NR: scores on log10 AOD"
+splits = snakemake.params.splits
+design = (
+    "test days drawn at random between training days (the authors' design)"
+    if splits["test_design"] == "random"
+    else f"blocks of {splits['block_days']} test days, "
+    f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days kept out of training around each"
+)
+title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
 Path(snakemake.output.html).write_text(evaluation.summary_html(table, title))
 plots.save_figure(plots.plot_summary(table, title), snakemake.output.figure)

@@ -41,31 +41,63 @@ def has_history(dates, n_lag: int) -> np.ndarray:
 
 
 def draw_test_days(
-    dates, season: str, n_lag: int, test_ratio: float, seed: int, required=()
+    dates, season: str, n_lag: int, test_ratio: float, seed: int, required=(), block_days: int = 1
 ) -> pd.DatetimeIndex:
     """Test days of one season: ``round(test_ratio * n_core)`` days, seeded.
 
     ``required`` days (e.g. the G5NR test days on the MERRA-2 axis) are taken first; the rest
-    is drawn without replacement from the core days that have ``n_lag`` days of history.
-    Raises ValueError when too few core days have enough history.
+    is drawn without replacement from the core days that have ``n_lag`` days of history: one
+    by one (``block_days`` = 1, the authors' design) or in blocks of ``block_days``
+    consecutive days (the last block shorter if need be) that do not touch each other or the
+    required days. Raises ValueError when too few core days have enough history.
     """
     dates = pd.DatetimeIndex(dates)
     core = dates[season_of(dates) == season]
     n_test = int(round(test_ratio * len(core)))
     required = pd.DatetimeIndex(required).intersection(core)
     eligible = core[has_history(dates, n_lag)[season_of(dates) == season]]
-    candidates = eligible.difference(required)
     n_draw = n_test - len(required)
-    if n_draw > len(candidates):
-        raise ValueError(
-            f"{season}: {n_test} test days wanted but only {len(eligible)} of {len(core)} core "
-            f"days have {n_lag} days of history; lengthen the record or lower test_ratio"
-        )
-    season_seed = [seed, SEASONS.index(season)]
-    drawn = np.random.default_rng(season_seed).choice(
-        len(candidates), size=max(n_draw, 0), replace=False
-    )
-    return required.union(candidates[np.sort(drawn)])
+    rng = np.random.default_rng([seed, SEASONS.index(season)])
+    if block_days == 1:  # the authors' design, drawn as it always was
+        candidates = eligible.difference(required)
+        if n_draw > len(candidates):
+            raise ValueError(
+                f"{season}: {n_test} test days wanted but only {len(eligible)} of {len(core)} core "
+                f"days have {n_lag} days of history; lengthen the record or lower test_ratio"
+            )
+        drawn = rng.choice(len(candidates), size=max(n_draw, 0), replace=False)
+        return required.union(candidates[np.sort(drawn)])
+    chosen = required
+    while n_draw > 0:
+        length = min(block_days, n_draw)
+        candidates = _block_starts(eligible, chosen, length)
+        if len(candidates) == 0:
+            raise ValueError(
+                f"{season}: {n_test} test days wanted in blocks of {block_days}, but no block of "
+                f"{length} consecutive core days with {n_lag} days of history is left; "
+                "lengthen the record or lower test_ratio or block_days"
+            )
+        start = candidates[rng.integers(len(candidates))]
+        chosen = chosen.union(pd.date_range(start, periods=length))
+        n_draw -= length
+    return chosen
+
+
+def _block_starts(eligible: pd.DatetimeIndex, taken: pd.DatetimeIndex, length: int) -> pd.DatetimeIndex:
+    """The days that start ``length`` consecutive eligible days, none of them within one day
+    of a ``taken`` day (so that blocks stay apart)."""
+    days = _day_numbers(eligible)
+    blocked = set((_day_numbers(taken)[:, None] + np.array([-1, 0, 1])).ravel())
+    usable = np.array([day not in blocked for day in days], dtype=bool)
+    present = set(days[usable])
+    starts = [day for day in days[usable] if all(day + k in present for k in range(length))]
+    return pd.DatetimeIndex(np.array(starts, dtype="datetime64[D]"))
+
+
+def around(days, gap: int) -> pd.DatetimeIndex:
+    """``days`` and the ``gap`` calendar days before and after each."""
+    numbers = _day_numbers(days)[:, None] + np.arange(-gap, gap + 1)[None, :]
+    return pd.DatetimeIndex(np.unique(numbers).astype("datetime64[D]"))
 
 
 def season_split(
@@ -94,10 +126,11 @@ def season_split(
     return rows.sort_values("date").reset_index(drop=True)
 
 
-def all_test_days(dates, n_lag: int, test_ratio: float, seed: int, required=()) -> dict:
+def all_test_days(dates, n_lag: int, test_ratio: float, seed: int, required=(), block_days: int = 1) -> dict:
     """Test days of every season (always all four, so buffers never swallow another season's)."""
     return {
-        s: draw_test_days(dates, s, n_lag, test_ratio, seed, required=required) for s in SEASONS
+        s: draw_test_days(dates, s, n_lag, test_ratio, seed, required=required, block_days=block_days)
+        for s in SEASONS
     }
 
 
@@ -106,18 +139,32 @@ def _union(indexes) -> pd.DatetimeIndex:
 
 
 def make_splits(
-    g5nr_dates, merra2_dates, n_lag: int, test_ratio: float, buffer_days: int, seed: int
+    g5nr_dates, merra2_dates, n_lag: int, test_ratio: float, buffer_days: int, seed: int,
+    test_design: str = "random", block_days: int = 1, gap_days: int | None = None,
 ) -> dict:
     """Both time axes' splits: ``{"g5nr": {season: df}, "merra2": {season: df}}``.
 
     The MERRA-2 test days of a season include the season's G5NR test days (their twins), and
     no G5NR test day of any season trains the small U-Net.
+
+    ``test_design`` "random": test days drawn one by one between training days (the authors');
+    a training day can then be the day after a test day, an almost identical field. "blocked":
+    blocks of ``block_days`` consecutive test days, and the ``gap_days`` (default ``n_lag``) days
+    before and after each test day are kept out of training, so that no training target is a
+    near copy of a test day, and with the default no training input holds one and no test
+    day's history holds a training target. On a record of about a year that leaves few
+    training days; a season left with none is a ValueError.
     """
-    g5nr_test = all_test_days(g5nr_dates, n_lag, test_ratio, seed)
-    g5nr_all_test = _union(g5nr_test.values())
-    merra2_test = all_test_days(merra2_dates, n_lag, test_ratio, seed, required=g5nr_all_test)
-    merra2_all_test = _union(merra2_test.values())
-    return {
+    if test_design not in ("random", "blocked"):
+        raise ValueError(f"splits.test_design: {test_design!r}; expected 'random' or 'blocked'")
+    block_days = block_days if test_design == "blocked" else 1
+    gap = (n_lag if gap_days is None else gap_days) if test_design == "blocked" else 0
+    g5nr_test = all_test_days(g5nr_dates, n_lag, test_ratio, seed, block_days=block_days)
+    g5nr_all_test = around(_union(g5nr_test.values()), gap)
+    merra2_test = all_test_days(merra2_dates, n_lag, test_ratio, seed, required=_union(g5nr_test.values()),
+                               block_days=block_days)
+    merra2_all_test = around(_union(merra2_test.values()), gap)
+    splits = {
         "g5nr": {
             s: season_split(g5nr_dates, s, g5nr_test[s], buffer_days, never_train=g5nr_all_test)
             for s in SEASONS
@@ -133,6 +180,15 @@ def make_splits(
             for s in SEASONS
         },
     }
+    for source, per_season in splits.items():
+        for season, table in per_season.items():
+            if (table.split == "test").any() and not (table.split == "train").any():
+                raise ValueError(
+                    f"{source} {season}: the {test_design} design leaves no training day (test days in "
+                    f"blocks of {block_days}, {gap} days kept out around each); lower splits.gap_days "
+                    "or splits.block_days, or lengthen the record"
+                )
+    return splits
 
 
 def read_split(path) -> pd.DataFrame:
