@@ -137,6 +137,42 @@ def test_summary_table_rows_columns_and_best(tmp_path):
     assert not alone["spread_skill"].any()
 
 
+def write_per_day(metrics_path, rmse, crps=None):
+    dates = pd.date_range("2005-06-01", periods=len(rmse), freq="3D")
+    frame = pd.DataFrame({"date": dates, "rmse": rmse, "mae": rmse})
+    if crps is not None:
+        frame["crps"] = crps
+    frame.to_csv(evaluation.per_day_path(metrics_path), index=False, date_format="%Y-%m-%d")
+
+
+def test_paired_differences_with_bootstrap_intervals_decide_what_is_bolded(tmp_path):
+    rng = np.random.default_rng(0)
+    days = 0.1 + 0.03 * rng.standard_normal(20)  # how hard each test day is, shared by every model
+    paths = {
+        "ddpm_residual": write_metrics(tmp_path, "ddpm_residual", "lenient", rmse=0.080, crps=0.050),
+        "unet": write_metrics(tmp_path, "unet", "lenient", rmse=0.081),
+        "interp": write_metrics(tmp_path, "interp", "lenient", rmse=0.150),
+    }
+    write_per_day(paths["ddpm_residual"], days - 0.020 + 0.002 * rng.standard_normal(20), crps=days - 0.05)
+    write_per_day(paths["unet"], days - 0.020 + 0.002 * rng.standard_normal(20))  # a tie within noise
+    write_per_day(paths["interp"], days + 0.05 + 0.002 * rng.standard_normal(20))
+    table = evaluation.summary_table(list(paths.values()), method="ddpm_residual", seed=1)
+    rows = table.set_index("model")
+    assert np.isnan(rows.at["ddpm_residual", "rmse_diff"])
+    assert rows.at["interp", "rmse_diff"] == pytest.approx(-0.07, abs=0.003)
+    assert rows.at["interp", "rmse_diff_low"] < rows.at["interp", "rmse_diff"] < rows.at["interp", "rmse_diff_high"] < 0
+    assert rows.at["unet", "rmse_diff_low"] < 0 < rows.at["unet", "rmse_diff_high"]
+    assert rows.at["interp", "crps_diff"] == pytest.approx(-0.1, abs=0.003)  # interp's CRPS is its MAE
+    per_day = evaluation.read_per_day(list(paths.values()))
+    # RMSE: the method is best, but not clearly better than unet: nothing bolded
+    assert not evaluation.best_in_group(table, per_day, seed=1)["rmse"].any()
+    assert list(evaluation.best_in_group(table)["rmse"]) == [True, False, False]  # without the per-day test
+    # CRPS: clearly better than the runner-up (unet's MAE): bolded
+    assert list(evaluation.best_in_group(table, per_day, seed=1)["crps"]) == [True, False, False]
+    page = evaluation.summary_html(table, "Comparison", per_day, seed=1)
+    assert "rmse: method − model [95 %]" in page and "-0.07" in page
+
+
 @pytest.fixture(scope="module")
 def area(tmp_path_factory):
     return fake_area(tmp_path_factory.mktemp("area"))

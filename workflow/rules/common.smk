@@ -157,6 +157,19 @@ def longrun_previous_state(wildcards):
     return f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/{firsts[position - 1]}.state.npz"
 
 
+def scored_files(suffix):
+    """The evaluate rule's outputs of every row of the summary table, in the table's order
+    (season, area, mode, model: model varies fastest)."""
+    return [
+        f"results/metrics/{model}/{season}/{area}/{mode}{suffix}"
+        for season in SEASONS
+        for area in AREAS
+        for mode in MODES
+        for model in MODELS
+        if variants.applies(model, mode)
+    ]
+
+
 def get_final_output():
     """Everything `snakemake` builds by default: the paper's table, diagnostics and figures."""
     return (

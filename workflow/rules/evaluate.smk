@@ -35,15 +35,8 @@ rule evaluate:
 rule summary:
     """The paper's comparison table: every model x season x area x mode."""
     input:
-        # season, area, mode, model: the table's row order (model varies fastest)
-        metrics=[
-            f"results/metrics/{model}/{season}/{area}/{mode}.json"
-            for season in SEASONS
-            for area in AREAS
-            for mode in MODES
-            for model in MODELS
-            if variants.applies(model, mode)
-        ],
+        metrics=scored_files(".json"),
+        per_day=scored_files("_per_day.csv"),  # for the day-by-day comparisons
     output:
         table=report(
             "results/metrics/summary.csv",
@@ -65,6 +58,8 @@ rule summary:
         ),
     params:
         splits=config["splits"],
+        method=METHOD,
+        seed=config["seed"],
     log:
         "logs/summary.log",
     conda:

@@ -6,10 +6,11 @@ from downscaling import evaluation, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
-table = evaluation.summary_table(snakemake.input.metrics)
+params = snakemake.params
+table = evaluation.summary_table(snakemake.input.metrics, method=params.method, seed=params.seed)
 log.info("summary of %d metrics files", len(table))
 table.to_csv(snakemake.output.table, index=False, float_format="%.6g")
-splits = snakemake.params.splits
+splits = params.splits
 design = (
     "test days drawn at random between training days (the authors' design)"
     if splits["test_design"] == "random"
@@ -17,5 +18,6 @@ design = (
     f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days kept out of training around each"
 )
 title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
-Path(snakemake.output.html).write_text(evaluation.summary_html(table, title))
+per_day = evaluation.read_per_day(snakemake.input.metrics)
+Path(snakemake.output.html).write_text(evaluation.summary_html(table, title, per_day, params.seed))
 plots.save_figure(plots.plot_summary(table, title), snakemake.output.figure)

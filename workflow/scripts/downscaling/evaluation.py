@@ -46,6 +46,8 @@ BETTER = {"rmse": "min", "mae": "min", "crps": "min", "r2": "max", "nse": "max",
           "spread_skill": "one", "psd_ratio": "one", "seam_ratio": "one"}
 #: Ratios that are only credited (bolded) inside this band; outside it the HTML says why.
 RELIABLE_BAND = (0.7, 1.3)
+#: Scores compared day by day (paired differences, block-bootstrap intervals) in the summary.
+PAIRED_METRICS = ("rmse", "crps")
 RATIO_WORDS = {"spread_skill": ("under-dispersed", "over-dispersed"), "psd_ratio": ("too smooth", "too noisy")}
 #: Sample-day names other than 'pNN': their quantile of the test days' area-mean AOD.
 SAMPLE_DAY_QUANTILES = {"min": 0.0, "median": 0.5, "max": 1.0}
@@ -339,11 +341,40 @@ def read_metrics(paths) -> list[dict]:
     return records
 
 
-def summary_table(metric_paths) -> pd.DataFrame:
+def per_day_path(metrics_path) -> Path:
+    """The per-day scores written beside a metrics JSON."""
+    path = Path(metrics_path)
+    return path.with_name(f"{path.stem}_per_day.csv")
+
+
+def read_per_day(metric_paths) -> dict[tuple, pd.DataFrame]:
+    """{(model, season, area, mode): per-day scores indexed by date}; a deterministic model's
+    CRPS is its MAE (the CRPS of a point forecast)."""
+    frames = {}
+    for path in metric_paths:
+        key = metrics_key(path)
+        frame = pd.read_csv(per_day_path(path), parse_dates=["date"]).set_index("date")
+        if "crps" not in frame:
+            frame["crps"] = frame["mae"]
+        frames[tuple(key[k] for k in ("model", "season", "area", "mode"))] = frame
+    return frames
+
+
+def paired_difference(first: pd.DataFrame, second: pd.DataFrame, metric: str, seed: int) -> tuple[float, float, float]:
+    """Mean per-day difference first - second of ``metric`` over their common days, and its
+    block-bootstrap 95 % interval (days in date order)."""
+    differences = (first[metric] - second[metric]).dropna().sort_index()
+    return (float(differences.mean()), *metrics.block_bootstrap_interval(differences.values, seed=seed))
+
+
+def summary_table(metric_paths, method: str | None = None, seed: int = 0) -> pd.DataFrame:
     """The comparison table: one row per metrics JSON, in the order given.
 
     Columns model, season, area, mode, then :data:`SUMMARY_COLUMNS` (crps and spread_skill are
-    NaN for deterministic models, which have none).
+    NaN for deterministic models, which have none). With ``method``, each row also holds the
+    method's per-day paired difference to the row's model (method - model: negative where the
+    method is better) for each of :data:`PAIRED_METRICS`, with its block-bootstrap 95 %
+    interval: ``<metric>_diff``, ``<metric>_diff_low``, ``<metric>_diff_high``.
     """
     table = pd.DataFrame(read_metrics(metric_paths))
     if "rank_extremes" in table:  # the rank histogram's smallest and largest bin / uniform share
@@ -354,15 +385,33 @@ def summary_table(metric_paths) -> pd.DataFrame:
             table[column] = np.nan
     table.insert(1, "formulation", [variants.formulation(model) for model in table["model"]])
     table = table[["model", "formulation", "season", "area", "mode", *SUMMARY_COLUMNS]]
-    return table.astype({c: float for c in SUMMARY_COLUMNS if c != "n_days"})
+    table = table.astype({c: float for c in SUMMARY_COLUMNS if c != "n_days"})
+    if method:
+        per_day = read_per_day(metric_paths)
+        for metric in PAIRED_METRICS:
+            columns = [f"{metric}_diff", f"{metric}_diff_low", f"{metric}_diff_high"]
+            values = []
+            for row in table.itertuples():
+                own, reference = (row.model, row.season, row.area, row.mode), (method, row.season, row.area, row.mode)
+                if row.model == method or reference not in per_day:
+                    values.append((np.nan, np.nan, np.nan))
+                else:
+                    values.append(paired_difference(per_day[reference], per_day[own], metric, seed))
+            table[columns] = values
+    return table
 
 
-def best_in_group(table: pd.DataFrame) -> pd.DataFrame:
+def best_in_group(table: pd.DataFrame, per_day: dict | None = None, seed: int = 0) -> pd.DataFrame:
     """Boolean frame (same index, the metric columns) marking each season × area × mode's best
-    model per metric (see :data:`BETTER`); ties are all marked, NaN never."""
+    model per metric (see :data:`BETTER`); ties are all marked, NaN never.
+
+    With ``per_day`` (see :func:`read_per_day`), a best model by one of :data:`PAIRED_METRICS`
+    is marked only where the block-bootstrap 95 % interval of its per-day differences to the
+    runner-up excludes 0: a difference the test days cannot tell from noise is no best.
+    """
     columns = [c for c in BETTER if c in table]
     marks = pd.DataFrame(False, index=table.index, columns=columns)
-    for _, group in table.groupby(["season", "area", "mode"], sort=False):
+    for (season, area, mode), group in table.groupby(["season", "area", "mode"], sort=False):
         for column in columns:
             values = group[column]
             if BETTER[column] == "one":  # closest to 1, and only within the reliable band
@@ -370,13 +419,19 @@ def best_in_group(table: pd.DataFrame) -> pd.DataFrame:
                 values = (-(values - 1.0).abs()).where(inside)
             best = values.min() if BETTER[column] == "min" else values.max()
             marks.loc[group.index, column] = values == best
+            if per_day is not None and column in PAIRED_METRICS and values.notna().sum() > 1:
+                ranked = values.dropna().sort_values(ascending=BETTER[column] == "min").index
+                first, second = (per_day[(group.at[i, "model"], season, area, mode)] for i in ranked[:2])
+                _, low, high = paired_difference(first, second, column, seed)
+                if not (high < 0 or low > 0):
+                    marks.loc[group.index, column] = False
     return marks
 
 
-def summary_html(table: pd.DataFrame, title: str) -> str:
+def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, seed: int = 0) -> str:
     """The comparison table as a standalone HTML page, best model per season × area × mode in
-    bold (the Snakemake report renders HTML, not CSV)."""
-    marks = best_in_group(table)
+    bold (the Snakemake report renders HTML, not CSV); see :func:`best_in_group`."""
+    marks = best_in_group(table, per_day, seed)
     shown = table.copy()
     for column in SUMMARY_COLUMNS:
         digits = 0 if column == "n_days" else 3
@@ -386,6 +441,14 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
              else f"{value:.{digits}f}") + _ratio_word(column, value)
             for i, value in table[column].items()
         ]
+    for metric in PAIRED_METRICS:
+        if f"{metric}_diff" in table:
+            parts = table[[f"{metric}_diff", f"{metric}_diff_low", f"{metric}_diff_high"]]
+            shown = shown.drop(columns=parts.columns)
+            shown[f"{metric}: method − model [95 %]"] = [
+                "" if pd.isna(mean) else f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
+                for mean, low, high in parts.itertuples(index=False)
+            ]
     body = shown.to_html(index=False, escape=False, border=0, classes="summary")
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><style>"
@@ -400,7 +463,11 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
         f"{RELIABLE_BAND[1]}). rank_min / rank_max: the rank histogram's smallest and largest "
         "bin over the uniform share (1 and 1 when flat). psd_ratio: power of member 1 over "
         "G5NR's at 25–80 km. seam_ratio: mean jump between neighbouring pixels at the worst "
-        "phase of the tiling stride over the median phase.</p></body></html>\n"
+        "phase of the tiling stride over the median phase. RMSE and CRPS are bolded only "
+        "where the block-bootstrap 95 % interval of the best model's per-day differences to the "
+        "runner-up excludes 0. method − model: the method's mean per-day score minus the row's "
+        "model's (negative: the method is better), with that interval (a deterministic model's "
+        "CRPS is its MAE).</p></body></html>\n"
     )
 
 
