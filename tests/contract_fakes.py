@@ -132,10 +132,14 @@ def fake_area(root, n_members=3, season="JJA", n_test=5, longrun_days=70):
         f"{run_dates[0]:%Y-%m-%d}_{run_dates[-1]:%Y-%m-%d}.nc")
     write_downscaled(longrun, run_truth + rng.normal(0, 0.05, (n_members, *run_truth.shape)),
                      run_dates, G5NR_LAT, G5NR_LON)
+    known_truth = root / "resources" / "synthetic" / "verification" / "g5nr_after_record.nc"
+    known_truth.parent.mkdir(parents=True, exist_ok=True)
+    xr.Dataset({"aod": (("time", "lat", "lon"), (10.0**run_truth).astype(np.float32), {"units": "1"})},
+               coords={"time": run_dates, "lat": G5NR_LAT, "lon": G5NR_LON}).to_netcdf(known_truth)
     return {
         "root": root, "season": season, "area": "west", "g5nr": data / "g5nr.nc",
         "merra2": data / "merra2.nc", "merra2_on_g5nr": data / "merra2_on_g5nr.nc",
         "static": data / "static.nc", "split": split, "test_days": test, "truth": truth,
-        "downscaled": downscaled, "longrun": longrun, "run_dates": run_dates,
+        "downscaled": downscaled, "longrun": longrun, "run_dates": run_dates, "known_truth": known_truth,
         "predictions": predictions,
     }

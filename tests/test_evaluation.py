@@ -293,6 +293,23 @@ def test_longrun_series_and_frames(area):
     assert frames.merra2_lat.min() < G5NR_LAT.min() < frames.merra2_lat.min() + 0.5
 
 
+def test_longrun_skill_against_the_known_truth(area):
+    skill = evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    assert list(skill["lead_days"]) == list(range(1, len(area["run_dates"]) + 1))
+    # members are truth + N(0, 0.05): their mean is off by about 0.05 / sqrt(3)
+    assert skill["rmse"].mean() == pytest.approx(0.05 / np.sqrt(3), rel=0.15)
+    assert (skill["merra2_rmse"] > 1.5 * skill["rmse"]).all()  # MERRA-2 carries a +0.05 bias
+    assert (skill["crps"] > 0).all() and (skill["spread_skill"] > 1).all()  # truth has no noise: wide
+    assert (skill["psd_ratio"] > 1).all()  # white noise adds power at 25-80 km
+
+
+def test_longrun_skill_needs_the_truth_on_every_day(area, tmp_path):
+    with xr.open_dataset(area["known_truth"]) as ds:
+        ds.isel(time=slice(0, 10)).to_netcdf(tmp_path / "short.nc")
+    with pytest.raises(ValueError, match="short.nc: the known truth lacks 60 days of the long run"):
+        evaluation.longrun_skill(area["longrun"], tmp_path / "short.nc", area["g5nr"], area["merra2"])
+
+
 def test_longrun_needs_merra2_on_every_day(area, tmp_path):
     with xr.open_dataset(area["merra2"]) as ds:
         short = ds.sel(time=slice(None, "2005-11-01")).load()

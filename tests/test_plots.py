@@ -96,6 +96,8 @@ def test_longrun_animation_series_and_page(area, tmp_path):
     assert page.count("data:image/gif;base64,") == 1
     series = evaluation.longrun_series(area["longrun"], area["merra2"])
     assert saved(plots.plot_longrun_series(series, "series"), tmp_path / "series.png") == 1
+    skill = evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    assert saved(plots.plot_longrun_skill(skill, "skill"), tmp_path / "skill.png") == 4
 
 
 def test_domain_overview(area, tmp_path):

@@ -106,6 +106,8 @@ def test_downscaled_files_are_cf_with_provenance(run):
     assert list(pd.DatetimeIndex(ds["time"].values)) == sorted(test_days.date)
     longrun = xr.open_dataset(run / "results/longrun/west/2005-08-21_2005-08-31.nc")
     assert longrun.sizes["time"] == 11
+    skill = pd.read_csv(run / "results/evaluation/longrun/west/skill.csv")  # against the known truth
+    assert list(skill["lead_days"]) == list(range(1, 12)) and skill["rmse"].notna().all()
     assert longrun.attrs["provenance_model"] == "ddpm_residual"  # the config's method
     residual = xr.open_dataset(run / "results/downscaled/ddpm_residual/JJA/west/strict.nc")
     assert residual.attrs["provenance_base_checkpoint_sha256"] != residual.attrs["provenance_checkpoint_sha256"]

@@ -24,6 +24,8 @@ config.clear()
 config.update(_canonical_config)
 
 AREAS = list(config["areas"])
+# the synthetic world's truth after the G5NR record: the long run's known truth
+VERIFICATION = f"{config['synthetic'].get('outdir', 'resources/synthetic')}/verification/g5nr_after_record.nc"
 SEASONS = config["seasons"]
 MODELS = config["models"]
 MODES = config["modes"]
@@ -215,6 +217,7 @@ def evaluation_figures():
         figures += expand(
             "results/evaluation/longrun/{area}/{output}",
             area=config["longrun"]["areas"],
-            output=["animation.html", "series.png", "variograms.png"],
+            output=["animation.html", "series.png", "variograms.png"]
+            + (["skill.png"] if config["synthetic"]["enabled"] else []),
         )
     return figures

@@ -206,6 +206,34 @@ rule temporal_diagnostics:
         "../scripts/temporal_diagnostics.py"
 
 
+rule longrun_skill:
+    """Free-running skill of the long run against the synthetic world's known truth, by days
+    since the last true G5NR day (the embedded demo only: real data has no such truth)."""
+    input:
+        longrun=lambda w: LONGRUN_FILES[w.area],
+        truth=VERIFICATION,
+        g5nr=area_data("g5nr"),
+        merra2=area_data("merra2"),
+    output:
+        table="results/evaluation/longrun/{area}/skill.csv",
+        figure=report(
+            "results/evaluation/longrun/{area}/skill.png",
+            caption="../report/longrun_skill.rst",
+            category="Long run",
+            subcategory="{area}",
+            labels={"area": "{area}", "figure": "skill against the known truth"},
+        ),
+    params:
+        log_floor=config["ingest"]["log_floor"],
+        regrid=config["ingest"]["regrid"],
+    log:
+        "logs/longrun_skill/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
+    script:
+        "../scripts/longrun_skill.py"
+
+
 rule longrun_variograms:
     """Semivariograms of an area's long run against MERRA-2 on the same days."""
     input:

@@ -7,6 +7,8 @@ if config["synthetic"]["enabled"]:
         """
         output:
             manifest=f"{config['synthetic']['outdir']}/manifest.json",
+            # the truth after the G5NR record, for the long run's skill only (not an input glob)
+            verification=VERIFICATION,
         params:
             world={
                 "synthetic": config["synthetic"],

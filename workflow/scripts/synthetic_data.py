@@ -14,6 +14,6 @@ log = log_to_file(snakemake.log[0])
 spec = SyntheticSpec.from_config(snakemake.params.world)
 log.info("%s", spec)
 outdir = Path(snakemake.output.manifest).parent  # synthetic.outdir
-manifest = write_synthetic_dataset(spec, outdir, snakemake.output.manifest)
+manifest = write_synthetic_dataset(spec, outdir, snakemake.output.manifest, snakemake.output.verification)
 log.info("%d MERRA-2 files, %d G5NR files", manifest["merra2"]["count"], manifest["g5nr"]["count"])
 check_inputs_written(snakemake.params.world["inputs"])

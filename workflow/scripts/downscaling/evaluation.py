@@ -824,6 +824,52 @@ def longrun_frames(longrun_path, merra2_path, max_frames=ANIMATION_MAX_FRAMES,
     return LongrunFrames(run.dates, run.mean, run.lat, run.lon, merra2, merra2_lat, merra2_lon)
 
 
+def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LOG_FLOOR,
+                  regrid_method="nearest") -> pd.DataFrame:
+    """Free-running skill of a long run against known truth (the synthetic world's daily means
+    after the G5NR record, ``aod`` on the G5NR grid), one row per day: date, lead_days (days
+    since the last G5NR day of ``g5nr_path``), rmse (ensemble mean), crps (fair), spread and
+    spread_skill (the day's spread with the (M+1)/M correction over its RMSE), psd_ratio
+    (member 1 at 25–80 km), and MERRA-2 put on the grid as the no-skill reference: merra2_rmse
+    and merra2_crps (a point forecast's CRPS is its MAE).
+    Read one day at a time. ValueError naming the truth file when it lacks a day or the grid."""
+    from .regrid import regrid  # noqa: PLC0415 - only this diagnostic puts MERRA-2 on the grid
+
+    with xr.open_dataset(g5nr_path) as ds:
+        last_g5nr_day = normalised_dates(ds["time"].values)[-1]
+    with open_downscaled(longrun_path) as run, xr.open_dataset(truth_path) as truth_ds, \
+            xr.open_dataset(merra2_path) as merra2_ds:
+        lat, lon = run["lat"].values, run["lon"].values
+        dates = normalised_dates(run["time"].values)
+        truth = truth_ds["aod"]
+        truth_days = normalised_dates(truth["time"].values)
+        missing = dates.difference(truth_days)
+        if not missing.empty:
+            raise ValueError(f"{truth_path}: the known truth lacks {len(missing)} days of the long run, first {missing[0]:%Y-%m-%d}")
+        try:
+            truth = truth.sel(lat=lat, lon=lon, method="nearest", tolerance=1e-6)
+        except KeyError as error:
+            raise ValueError(f"{truth_path}: its grid does not hold the long run's grid ({error})") from error
+        merra2 = merra2_ds[CUBE_VARIABLE]
+        merra2_days = normalised_dates(merra2["time"].values)
+        dx, dy = grid_spacing_km(lat, lon)
+        rows = []
+        for i, date in enumerate(dates):
+            members = log10_aod(run["aod_member"].isel(time=i).values, log_floor)  # (M, H, W)
+            target = log10_aod(truth.isel(time=truth_days.get_loc(date)).values, log_floor)
+            mean = log10_aod(run["aod_mean"].isel(time=i).values, log_floor)
+            coarse = merra2.isel(time=merra2_days.get_loc(date)).load()
+            on_grid = regrid(coarse, lat, lon, regrid_method).values
+            row = {"date": date, "lead_days": (date - last_g5nr_day).days, "rmse": metrics.rmse(mean, target),
+                   "merra2_rmse": metrics.rmse(on_grid, target), "merra2_crps": metrics.mae(on_grid, target),
+                   "psd_ratio": spatial.psd_ratio(members[0], target, dx, dy)}
+            if len(members) > 1:
+                row["crps"] = metrics.crps_fair(members, target)
+                row["spread_skill"] = metrics.spread_skill_ratio(members, target)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def longrun_series(longrun_path, merra2_path, log_floor=LOG_FLOOR) -> pd.DataFrame:
     """Area-mean daily log10 AOD of the long run and of MERRA-2 (native cells inside the
     area) on the run's days. Columns date, longrun (ensemble mean), member_min, member_max

@@ -409,6 +409,34 @@ def plot_longrun_series(series: pd.DataFrame, title: str):
     return fig
 
 
+def plot_longrun_skill(skill: pd.DataFrame, title: str):
+    """Free-running skill against the known truth by lead (days since the last G5NR day):
+    RMSE (and MERRA-2's), CRPS, spread-skill and PSD ratio (4 axes)."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharex=True, constrained_layout=True)
+    run, reference = colour_of("long run"), colour_of("MERRA-2")
+    lead = skill["lead_days"]
+    panels = [
+        (axes[0, 0], "rmse", "RMSE, ensemble mean (log$_{10}$ AOD)", "merra2_rmse", None),
+        (axes[0, 1], "crps", "fair CRPS (log$_{10}$ AOD)", "merra2_crps", None),
+        (axes[1, 0], "spread_skill", "spread-skill ratio", None, 1.0),
+        (axes[1, 1], "psd_ratio", "PSD ratio, member 1, 25–80 km", None, 1.0),
+    ]
+    for ax, column, label, reference_column, ideal in panels:
+        if column in skill:
+            ax.plot(lead, skill[column], color=run, marker=".", label="long run")
+        if reference_column:
+            ax.plot(lead, skill[reference_column], color=reference, label="MERRA-2 on the G5NR grid")
+            ax.legend(fontsize="small")
+        if ideal is not None:
+            ax.axhline(ideal, color="black", linewidth=0.8, linestyle="--")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.25)
+    for ax in axes[1]:
+        ax.set_xlabel("days since the last G5NR day")
+    fig.suptitle(title)
+    return fig
+
+
 def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
                 elevation_units="m"):
     """The domain overview: (left) the time-mean MERRA-2 field around the area with the study

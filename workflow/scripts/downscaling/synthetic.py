@@ -608,7 +608,9 @@ def _clear(directory: Path, pattern: str) -> None:
         stale.unlink()
 
 
-def write_synthetic_dataset(spec: SyntheticSpec, outdir: str | os.PathLike, manifest_path: str | os.PathLike) -> dict:
+def write_synthetic_dataset(
+    spec: SyntheticSpec, outdir: str | os.PathLike, manifest_path: str | os.PathLike, verification_path=None
+) -> dict:
     """Write the whole synthetic dataset under ``outdir`` and a JSON manifest; return the manifest.
 
     Files: ``merra2/MERRA2_<stream>.tavg1_2d_aer_Nx.YYYYMMDD.nc4`` (24 hourly steps per day over
@@ -617,6 +619,10 @@ def write_synthetic_dataset(spec: SyntheticSpec, outdir: str | os.PathLike, mani
     days, which come as ``..._YYYYMMDD_HHMMz.nc4`` 30-minute granules, and ``elevation.nc``.
     Earlier files of these patterns in ``outdir`` are removed first. The manifest is written
     last (atomically): the files written per source, their counts, the grids and the spec.
+
+    ``verification_path``: the world's true G5NR daily means (``aod``, linear) on the G5NR grid
+    for every day after the G5NR period, which no real dataset has: the long run's known truth.
+    It lies outside the input globs, so the pipeline never reads it as an input.
     """
     outdir = Path(outdir)
     merra2_dir, g5nr_dir = outdir / "merra2", outdir / "g5nr"
@@ -642,6 +648,8 @@ def write_synthetic_dataset(spec: SyntheticSpec, outdir: str | os.PathLike, mani
     daily_diurnal = diurnal(daily_offsets, g5nr_lon, p.g5nr_diurnal_amplitude, 15.0)
     granule_diurnal = diurnal(granule_offsets, g5nr_lon, p.g5nr_diurnal_amplitude, 15.0)
     written: dict[str, list[str]] = {"merra2": [], "g5nr": []}
+    after_record: dict[np.datetime64, np.ndarray] = {}  # the known truth beyond the G5NR record
+    daily_mean_factor = granule_diurnal.mean(axis=0)  # (1, lon): the 48 half-hours of a day
 
     for world_day in world.days():
         day = world_day.day
@@ -653,9 +661,11 @@ def write_synthetic_dataset(spec: SyntheticSpec, outdir: str | os.PathLike, mani
             world.merra2_lat, world.merra2_lon, global_attrs=merra2_global_attrs(day, name, spec.region),
         )
         written["merra2"].append(name)
+        g5nr_aod = world_day.fine_aod[world.g5nr_rows, world.g5nr_cols][None]  # (1, lat, lon)
+        if verification_path is not None and day > g5nr_last:
+            after_record[day] = (g5nr_aod[0] * daily_mean_factor).astype(np.float32)
         if not g5nr_first <= day <= g5nr_last:
             continue
-        g5nr_aod = world_day.fine_aod[world.g5nr_rows, world.g5nr_cols][None]  # (1, lat, lon)
         if day < first_granule_day:
             name, times = G5NR_DAILY_PATTERN.format(day=day.item()), day + daily_offsets
             write_mapl_file(
@@ -672,6 +682,9 @@ def write_synthetic_dataset(spec: SyntheticSpec, outdir: str | os.PathLike, mani
                 time_increment=np.timedelta64(30, "m"),
             )
             written["g5nr"].append(name)
+
+    if verification_path is not None:
+        write_verification(after_record, g5nr_lat, g5nr_lon, verification_path)
 
     def extent(lat: np.ndarray, lon: np.ndarray) -> dict[str, list]:
         return {"lat": [lat[0], lat[-1], lat.size], "lon": [lon[0], lon[-1], lon.size]}
@@ -693,6 +706,16 @@ def write_synthetic_dataset(spec: SyntheticSpec, outdir: str | os.PathLike, mani
     tmp.write_text(json.dumps(manifest, indent=1, default=lambda value: getattr(value, "item", lambda: str(value))()))
     os.replace(tmp, manifest_path)
     return manifest
+
+
+def write_verification(days: dict, lat: np.ndarray, lon: np.ndarray, path) -> None:
+    """The known truth after the G5NR record: daily mean AOD (time, lat, lon) on the G5NR grid."""
+    times = np.array(sorted(days), dtype="datetime64[ns]")
+    values = np.stack([days[day] for day in sorted(days)]) if days else np.zeros((0, lat.size, lon.size), np.float32)
+    aod = xr.DataArray(values, dims=("time", "lat", "lon"), coords={"time": times, "lat": lat, "lon": lon},
+                       attrs={"units": "1", "long_name": "true daily mean dust AOD after the G5NR record (synthetic world)"})
+    write_cf(xr.Dataset({"aod": aod}), path, {"purpose": "verification only: never an input of the pipeline"},
+             history="synthetic world's truth after the G5NR record")
 
 
 def check_inputs_written(inputs: dict[str, str]) -> None:
