@@ -9,7 +9,7 @@ import torch
 import xarray as xr
 
 from downscaling import features, inference, large, pretrain
-from downscaling.datasets import day_index, open_cube
+from downscaling.datasets import open_cube
 from downscaling.outputs import DailyWriter
 from downscaling.splits import make_splits
 from downscaling.training import TrainingRun

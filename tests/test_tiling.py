@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from downscaling.spatial import seam_ratio
-from downscaling.tiling import TileGrid, extract_tiles, hann_window_2d, stitch_tiles, tile_origins
+from downscaling.tiling import extract_tiles, hann_window_2d, stitch_tiles, tile_origins
 
 TILE, HALO = 16, 4
 

@@ -11,6 +11,9 @@ import logging
 import os
 import re
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,25 @@ def log_to_file(path: str | os.PathLike, name: str = "downscaling") -> logging.L
         force=True,  # replace handlers a library may have installed
     )
     return logging.getLogger(name)
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, fsync: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; when the block ends normally it is
+    renamed over ``path`` (atomic on one file system), on any error it is removed. So a kill or a
+    failure leaves the old file or none, never a torn one. The name is unique per writer (other
+    processes, other hosts on a shared file system). ``fsync``: flush it to disk first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield temporary
+        if fsync:
+            with open(temporary, "rb+") as stream:
+                os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def config_hash(obj: Any) -> str:

@@ -9,11 +9,10 @@ run's start (written nowhere). A last job joins the chunks into one file.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+
+from .jobs import atomic_output
 
 
 def chunks(start, end, days: int) -> list[str]:
@@ -30,14 +29,8 @@ def chunk_dates(first, end, days: int) -> pd.DatetimeIndex:
 def save_state(path, history: np.ndarray, last_date) -> None:
     """Write what the next chunk starts from, atomically: ``history`` (M, n_lag, H, W) float32
     after ``last_date``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as stream:
-            np.savez(stream, history=np.asarray(history, dtype=np.float32), last_date=f"{pd.Timestamp(last_date):%Y-%m-%d}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "wb") as stream:
+        np.savez(stream, history=np.asarray(history, dtype=np.float32), last_date=f"{pd.Timestamp(last_date):%Y-%m-%d}")
 
 
 def load_state(path, next_date) -> np.ndarray:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import glob
 import os
-import uuid
 from pathlib import Path
+
+from .jobs import atomic_output
 
 HEADER = "path\tsize\tmtime_ns\n"
 
@@ -41,14 +42,8 @@ def write_manifest(pattern: str, manifest: str | os.PathLike) -> Path:
     text = describe(pattern)
     if manifest.exists() and manifest.read_text() == text:
         return manifest
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    temporary = manifest.with_name(f".{manifest.name}.{uuid.uuid4().hex}")  # unique per writer
-    try:
+    with atomic_output(manifest) as temporary:
         temporary.write_text(text)
-        os.replace(temporary, manifest)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return manifest
 
 

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .jobs import atomic_output
+
 CONVENTIONS = "CF-1.8"
 PROVENANCE_PREFIX = "provenance_"
 
@@ -149,11 +151,6 @@ def write_cf(
         "history": f"{line}\n{previous}" if previous else line,
         **provenance_attrs(provenance),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(out, compress))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

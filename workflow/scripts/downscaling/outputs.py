@@ -9,13 +9,13 @@ The file appears under its final name only when complete; a failure leaves nothi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import netCDF4
 import numpy as np
 import pandas as pd
 
+from .jobs import atomic_output
 from .netcdf import CONVENTIONS, COORDINATE_ATTRS, TIME_ENCODING, provenance_attrs
 
 FILL = np.float32(np.nan)  # as every output of the pipeline (see netcdf.write_cf)
@@ -28,13 +28,12 @@ class DailyWriter:
 
     def __init__(self, path, lat, lon, members: int, provenance: dict):
         self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + ".part")
+        self._atomic = atomic_output(self.path)
         self.lat, self.lon, self.members, self.provenance = np.asarray(lat), np.asarray(lon), members, provenance
         self.n_days = 0
 
     def __enter__(self) -> "DailyWriter":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        nc = self.nc = netCDF4.Dataset(self.partial, "w", format="NETCDF4")
+        nc = self.nc = netCDF4.Dataset(self._atomic.__enter__(), "w", format="NETCDF4")
         nc.createDimension("time", None)
         nc.createDimension("member", self.members)
         nc.createDimension("lat", len(self.lat))
@@ -89,8 +88,5 @@ class DailyWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.nc.close()
-        if exc_type is None:
-            os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+        self._atomic.__exit__(exc_type, exc, tb)  # renamed into place, or removed on an error
 

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .jobs import atomic_output
+
 
 # glibc's malloc gives blocks above its mmap threshold back to the kernel when they are freed
 # (and trims the heap top above its trim threshold), so a new tensor of a few MB pays page
@@ -106,19 +108,10 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj)`` to ``path`` so that a kill at any moment leaves either the old or the new file.
-
-    Writes ``<path>.tmp`` in the same directory (same file system), flushes it to disk, then
-    renames it over ``path`` with ``os.replace``, which is atomic.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as stream:
+    """``torch.save(obj)`` to ``path`` so that a kill at any moment leaves either the old or the
+    new file (:func:`downscaling.jobs.atomic_output`, flushed to disk before the rename)."""
+    with atomic_output(path, fsync=True) as tmp, open(tmp, "wb") as stream:
         torch.save(obj, stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
 
 
 class CheckpointError(Exception):

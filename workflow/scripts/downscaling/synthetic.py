@@ -45,6 +45,7 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter
 
 from .ingest import Box
+from .jobs import atomic_output
 from .netcdf import write_cf
 
 log = logging.getLogger(__name__)
@@ -701,10 +702,8 @@ def write_synthetic_dataset(
         },
         "spec": asdict(spec),
     }
-    manifest_path = Path(manifest_path)
-    tmp = manifest_path.with_name(f".{manifest_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, default=lambda value: getattr(value, "item", lambda: str(value))()))
-    os.replace(tmp, manifest_path)
+    with atomic_output(manifest_path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1, default=lambda value: getattr(value, "item", lambda: str(value))()))
     return manifest
 
 
