@@ -243,3 +243,17 @@ def test_v_prediction_recovers_x0():
     x_t = schedule.add_noise(x0, eps, t)
     torch.testing.assert_close(x0_from_output(v, x_t, abar, "v"), x0, atol=1e-4, rtol=0)
     torch.testing.assert_close(x0_from_output(v[1:2], x_t[1:2], float(abar[1]), "v"), x0[1:2], atol=1e-4, rtol=0)
+
+
+def test_leading_timestep_spacing_is_diffusers_default():
+    schedule = NoiseSchedule(2000)
+    leading = DDIMSampler(schedule, spacing="leading")
+    leading.set_timesteps(2)
+    assert leading.timesteps.tolist() == [1000, 0]  # diffusers: (arange(n) * (T // n))[::-1]
+    leading.set_timesteps(3)
+    assert leading.timesteps.tolist() == [1332, 666, 0]
+    linspace = DDIMSampler(schedule)
+    linspace.set_timesteps(2)
+    assert linspace.timesteps.tolist() == [1999, 0]
+    with pytest.raises(ValueError, match="timestep spacing"):
+        DDPMSampler(schedule, spacing="trailing")

@@ -150,3 +150,16 @@ def test_rank_histogram_breaks_ties_at_random():
     np.testing.assert_allclose(counts / 10000, 0.25, atol=0.02)
     biased = np.stack([truth - 1, truth - 1, truth - 1])  # truth above every member
     assert list(metrics.rank_histogram(biased, truth, np.random.default_rng(0))) == [0, 0, 0, 10000]
+
+
+def test_the_authors_nse_and_kge_with_missing_pixels():
+    truth = np.array([1.0, 2.0, 3.0, 4.0])
+    pred = np.array([1.0, 2.0, np.nan, 5.0])
+    # project: pixels finite in both, (1,1), (2,2), (4,5): 1 - 1 / sum((t - 7/3)^2) = 1 - 1 / (42/9)
+    assert metrics.nse(pred, truth) == pytest.approx(1 - 9 / 42)
+    # authors: the denominator over every finite truth pixel, mean 2.5: 1 - 1 / 5
+    assert metrics.nse(pred, truth, "authors") == pytest.approx(0.8)
+    assert np.isnan(metrics.kge(pred, truth, "authors")) and np.isfinite(metrics.kge(pred, truth))
+    whole = np.array([1.5, 2.0, 2.5, 5.0])  # without NaN both definitions agree
+    assert metrics.kge(whole, truth, "authors") == metrics.kge(whole, truth)
+    assert metrics.all_metrics(pred, truth, "authors")["nse"] == pytest.approx(0.8)

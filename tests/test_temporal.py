@@ -92,3 +92,33 @@ def test_lag_curves_reject_unsorted_dates():
         temporal.lag_curves(np.zeros((3, 2, 2)), dates)
     with pytest.raises(ValueError, match="2 dates"):
         temporal.lag_curves(np.zeros((3, 2, 2)), dates[:2])
+
+
+def yule_walker_on_the_biased_acf(x, nlags):
+    """PACF by solving the Yule-Walker equations of the biased sample ACF, lag by lag."""
+    x = x - x.mean()
+    r = np.array([np.sum(x[: x.size - k] * x[k:]) for k in range(nlags + 1)]) / np.sum(x * x)
+    pacf = [1.0]
+    for k in range(1, nlags + 1):
+        toeplitz = np.array([[r[abs(i - j)] for j in range(k)] for i in range(k)])
+        pacf.append(np.linalg.solve(toeplitz, r[1: k + 1])[-1])
+    return np.array(pacf)
+
+
+def test_the_authors_pacf_is_yule_walker_on_the_biased_acf():
+    series = ar1_series(0.7, 90, seed=3)
+    authors = temporal.acf_pacf(series, nlags=29, definitions="authors")["pacf"].to_numpy()
+    np.testing.assert_allclose(authors, yule_walker_on_the_biased_acf(series, 29), atol=1e-10)
+    project = temporal.acf_pacf(series, nlags=29)["pacf"].to_numpy()
+    assert np.abs(project - authors).max() > 0.01  # the two definitions differ at long lags
+
+
+def test_the_authors_lag_curves_are_means_of_per_day_scores():
+    pattern = np.array([[0.0, 1.0], [2.0, 3.0]])
+    cube = np.stack([pattern + c for c in (0.0, 1.0, 3.0)])  # lag 1: shifts of 1 and 2
+    cube[2, 0, 0] = np.nan  # a missing pixel counts only in its own day pair
+    dates = pd.date_range("2006-01-01", periods=3)
+    authors = temporal.lag_curves(cube, dates, max_lag=1, definitions="authors").iloc[0]
+    assert authors["rmse"] == pytest.approx(1.5) and authors["r2"] == pytest.approx(1.0)
+    pooled = temporal.lag_curves(cube, dates, max_lag=1).iloc[0]
+    assert pooled["rmse"] == pytest.approx(np.sqrt((4 * 1 + 3 * 4) / 7)) and pooled["r2"] < 1

@@ -24,6 +24,7 @@ rule evaluate:
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],
         stride=lambda w: settings("inference", w.season, w.area, w.model)["stride"],
+        definitions=config["evaluation"]["definitions"],
     log:
         "logs/evaluate/{model}/{season}/{area}/{mode}.log",
     conda:
@@ -196,6 +197,7 @@ rule temporal_diagnostics:
         acf_lags=config["evaluation"]["acf_lags"],
         lag_max=config["evaluation"]["lag_max"],
         log_floor=config["ingest"]["log_floor"],
+        definitions=config["evaluation"]["definitions"],
     resources:
         mem_mb=4000,  # lag curves hold up to 800 days of the G5NR grid in memory
     log:

@@ -11,6 +11,7 @@ overall, per_day = evaluation.evaluate_downscaled(
     seed=snakemake.params.seed,
     log_floor=snakemake.params.log_floor,
     stride=snakemake.params.stride,
+    definitions=snakemake.params.definitions,
 )
 log.info("%s", {k: v for k, v in overall.items() if k != "rank_histogram"})
 evaluation.write_json(overall, snakemake.output.metrics)

@@ -12,6 +12,7 @@ acf, lags = evaluation.temporal_tables(
     nlags=snakemake.params.acf_lags,
     max_lag=snakemake.params.lag_max,
     log_floor=snakemake.params.log_floor,
+    definitions=snakemake.params.definitions,
 )
 acf.to_csv(snakemake.output.acf_table, index=False, float_format="%.6g")
 lags.to_csv(snakemake.output.lag_table, index=False, float_format="%.6g")

@@ -143,20 +143,29 @@ class Sampler(ABC):
     moves data between host and device.
     """
 
-    def __init__(self, schedule: NoiseSchedule, clip_x0: bool = True):
+    SPACINGS = ("linspace", "leading")
+
+    def __init__(self, schedule: NoiseSchedule, clip_x0: bool = True, spacing: str = "linspace"):
+        if spacing not in self.SPACINGS:
+            raise ValueError(f"timestep spacing must be one of {self.SPACINGS}, got {spacing!r}")
         self.T = schedule.T
         self.clip_x0 = clip_x0  # targets live in [0, 1]
+        self.spacing = spacing
         self._alphas_cumprod = schedule.alphas_cumprod.detach().cpu().double().tolist()
         self.timesteps = torch.empty(0, dtype=torch.long)
         self._previous = {}
 
     def set_timesteps(self, n: int) -> None:
-        """Use n timesteps evenly spaced over [0, T-1], both ends included, descending; n == T
-        gives T-1, T-2, ..., 0."""
+        """Use n timesteps, descending. "linspace": evenly spaced over [0, T-1], both ends
+        included (n == T gives T-1, ..., 0), so that sampling starts from pure noise.
+        "leading" (diffusers' default, the authors'): multiples of T // n from 0, so n = 2 on
+        T = 2000 gives [1000, 0] and the first step starts from a half-noised field."""
         if not 1 <= n <= self.T:
             raise ValueError(f"number of sampling steps must be in [1, {self.T}], got {n}")
-        # Descending from T-1 so that n = 1 starts from pure noise; spacing >= 1 keeps them distinct.
-        steps = np.unique(np.round(np.linspace(self.T - 1, 0, n)).astype(np.int64))[::-1]
+        if self.spacing == "leading":
+            steps = (np.arange(n, dtype=np.int64) * (self.T // n))[::-1]
+        else:  # spacing >= 1 keeps them distinct
+            steps = np.unique(np.round(np.linspace(self.T - 1, 0, n)).astype(np.int64))[::-1]
         self.timesteps = torch.from_numpy(steps.copy())  # (n,) descending
         self._previous = dict(zip(steps.tolist(), steps[1:].tolist() + [-1]))
 
@@ -208,8 +217,8 @@ class DDIMSampler(Sampler):
     sigma = eta * sqrt(beta_tilde). eta = 0 is deterministic; eta = 1 is DDPM's posterior step.
     """
 
-    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True):
-        super().__init__(schedule, clip_x0)
+    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True, spacing: str = "linspace"):
+        super().__init__(schedule, clip_x0, spacing)
         if eta < 0:
             raise ValueError(f"DDIM eta must be >= 0, got {eta}")
         self.eta = eta

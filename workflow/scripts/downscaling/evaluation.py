@@ -257,14 +257,15 @@ def spaced_days(n_days, max_days, run_length=1) -> np.ndarray:
 # Scores of one downscaled file
 # --------------------------------------------------------------------------------------------
 
-def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=LOG_FLOOR, stride=None):
+def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=LOG_FLOOR, stride=None,
+                        definitions="project"):
     """Scores of one downscaled file against G5NR on the season's test days (log10 AOD).
 
     The file's days must be exactly the ``test`` days of ``split_csv`` (ValueError otherwise).
     Deterministic scores use the ensemble mean (mean of log10 members). Returns (overall,
     per_day): overall = :func:`field_scores` (stride: the inference stride, for the seam
     ratio); per_day = DataFrame of :func:`metrics.per_day_metrics` plus a ``crps`` column for
-    ensembles.
+    ensembles. ``definitions``: of NSE and KGE, see :data:`metrics.DEFINITIONS`.
     """
     expected = test_days(split_csv)
     prediction = read_downscaled(downscaled_path, log_floor)
@@ -276,15 +277,15 @@ def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=L
             f"({len(missing)} test days missing, {len(extra)} other days, order must be by date)"
         )
     truth = read_cube_days(g5nr_path, prediction.dates, prediction.lat, prediction.lon)
-    overall = field_scores(prediction.members, truth, prediction.lat, prediction.lon, stride, seed)
-    per_day = metrics.per_day_metrics(prediction.mean, truth, prediction.dates)
+    overall = field_scores(prediction.members, truth, prediction.lat, prediction.lon, stride, seed, definitions)
+    per_day = metrics.per_day_metrics(prediction.mean, truth, prediction.dates, definitions)
     if prediction.n_members > 1:
         per_day["crps"] = [metrics.crps_fair(prediction.members[:, day], truth[day])
                            for day in range(len(prediction.dates))]
     return overall, per_day
 
 
-def field_scores(members, truth, lat, lon, stride, seed) -> dict:
+def field_scores(members, truth, lat, lon, stride, seed, definitions="project") -> dict:
     """Scores of downscaled members (M, T, H, W) against the truth (T, H, W), log10 AOD.
 
     Deterministic scores of the ensemble mean (rmse, mae, r2, nse, kge, n_pixels); n_days,
@@ -295,7 +296,7 @@ def field_scores(members, truth, lat, lon, stride, seed) -> dict:
     counts, ties broken with a Generator seeded with ``seed``) and rank_extremes (the smallest
     and largest bin over the uniform share: both 1 for a flat histogram).
     """
-    overall = metrics.all_metrics(members.mean(axis=0), truth)
+    overall = metrics.all_metrics(members.mean(axis=0), truth, definitions)
     overall.update(n_days=truth.shape[0], members=members.shape[0])
     first = members[0]
     if np.isfinite(first).all() and np.isfinite(truth).all():
@@ -651,7 +652,7 @@ def require_daily(series: pd.Series, name: str) -> pd.Series:
     return series
 
 
-def acf_table(series: dict, nlags) -> pd.DataFrame:
+def acf_table(series: dict, nlags, definitions="project") -> pd.DataFrame:
     """ACF/PACF (statsmodels via :func:`temporal.acf_pacf`) of each daily series.
 
     series: {source: pandas Series of daily values indexed by date, gap-free}. A series too
@@ -664,18 +665,18 @@ def acf_table(series: dict, nlags) -> pd.DataFrame:
         lags = min(nlags, (len(values) - 1) // 2)
         if lags < nlags:
             log.warning("%s has %d days: ACF/PACF up to lag %d only", source, len(values), lags)
-        table = temporal.acf_pacf(values.to_numpy(), nlags=lags)
+        table = temporal.acf_pacf(values.to_numpy(), nlags=lags, definitions=definitions)
         tables.append(table.assign(source=source, n_days=len(values)))
     return pd.concat(tables, ignore_index=True)
 
 
-def lag_table(cubes: dict, max_lag) -> pd.DataFrame:
+def lag_table(cubes: dict, max_lag, definitions="project") -> pd.DataFrame:
     """Lag-k RMSE/R² (:func:`temporal.lag_curves`) of each daily cube.
 
     cubes: {source: (cube (T, H, W) log10 AOD, dates (T,))}. Returns lag, rmse, r2, n_pairs
     and source.
     """
-    return pd.concat([temporal.lag_curves(cube, dates, max_lag).assign(source=source)
+    return pd.concat([temporal.lag_curves(cube, dates, max_lag, definitions).assign(source=source)
                       for source, (cube, dates) in cubes.items()], ignore_index=True)
 
 
@@ -692,14 +693,15 @@ def read_cube_positions(cube_path, positions=None, lat=None, lon=None):
 
 
 def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
-                    max_days=LAG_CURVE_MAX_DAYS, log_floor=LOG_FLOOR):
+                    max_days=LAG_CURVE_MAX_DAYS, log_floor=LOG_FLOOR, definitions="project"):
     """ACF/PACF and lag-k tables of an area (``longrun_path`` may be None).
 
     ACF/PACF: the area-mean daily log10 AOD of G5NR (its whole record), of MERRA-2 (its whole
     record, native cells inside the G5NR grid's extent) and of the long run (ensemble mean).
     Lag-k: G5NR, MERRA-2 over the G5NR period (native cells), and the long run's ensemble mean;
     each uses at most ``max_days`` days, in runs of 5 × max_lag consecutive days when the
-    record is longer (memory stays bounded). Returns (acf, lags) DataFrames with a source column.
+    record is longer (memory stays bounded). ``definitions``: of the PACF and the lag curves,
+    see :data:`metrics.DEFINITIONS`. Returns (acf, lags) DataFrames with a source column.
     """
     with xr.open_dataset(g5nr_path) as ds:
         lat, lon = ds["lat"].values, ds["lon"].values
@@ -723,7 +725,7 @@ def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
         run = read_downscaled(longrun_path, log_floor, max_members=0,
                               days=spaced_days(run_mean.sizes["time"], max_days, 5 * max_lag))
         cubes["long run"] = (run.mean, run.dates)
-    return acf_table(series, nlags), lag_table(cubes, max_lag)
+    return acf_table(series, nlags, definitions), lag_table(cubes, max_lag, definitions)
 
 
 # --------------------------------------------------------------------------------------------

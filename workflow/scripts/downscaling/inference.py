@@ -44,6 +44,8 @@ class InferenceSettings:
     members: int = 4
     memory_budget_mb: int = 2048
     encoder_every_step: bool = False  # the authors' way: features recomputed at every step
+    timestep_spacing: str = "linspace"  # or "leading", diffusers' default and the authors'
+    clip_x0: bool | None = None  # None: clamp x0 to [0, 1] where the model's targets lie there
 
     @classmethod
     def from_config(cls, section: dict) -> "InferenceSettings":
@@ -83,10 +85,13 @@ class Downscaler:
             self.encoder, self.encoder_norm = pretrain.load_encoder(small_unet_path, device)
         if self.variant.diffusion:
             schedule = NoiseSchedule(saved["timesteps"], saved["schedule"]).to(device)
-            clip = self.variant.bounded  # only a normalised G5NR tile is known to lie in [0, 1]
+            # only a normalised G5NR tile is known to lie in [0, 1]; the authors never clamp
+            clip = self.variant.bounded if settings.clip_x0 is None else settings.clip_x0
+            spacing = settings.timestep_spacing
             self.sampler = (
-                DDIMSampler(schedule, eta=settings.eta, clip_x0=clip) if settings.sampler == "ddim"
-                else DDPMSampler(schedule, clip_x0=clip)
+                DDIMSampler(schedule, eta=settings.eta, clip_x0=clip, spacing=spacing)
+                if settings.sampler == "ddim"
+                else DDPMSampler(schedule, clip_x0=clip, spacing=spacing)
             )
         self.grid = TileGrid(*self.static.shape[1:], self.tile, settings.stride)
         self.static_tiles = self._tiles(self.static)  # (N, 3, t, t): once per area, not every day

@@ -50,25 +50,39 @@ def r2(pred, truth):
     return _pearson_r(*_finite_pairs(pred, truth)) ** 2
 
 
-def nse(pred, truth):
+#: Which definitions of NSE, KGE, PACF and lag curves a table uses: "project" (one set of pixels,
+#: finite in both, for every score) or "authors" (as the authors' code computes them).
+DEFINITIONS = ("project", "authors")
+
+
+def nse(pred, truth, definitions="project"):
     """Nash–Sutcliffe efficiency: 1 - sum((p - t)²) / sum((t - mean(t))²). 1 is perfect.
 
-    NaN when the truth is constant.
+    Sums over the pixels finite in both; with ``definitions="authors"`` the denominator runs
+    over every finite truth pixel instead. NaN when the truth is constant.
     """
     p, t = _finite_pairs(pred, truth)
-    truth_sum_squares = np.sum((t - t.mean()) ** 2)
+    if definitions == "authors":
+        truth = np.asarray(truth, dtype=np.float64)
+        t_all = truth[np.isfinite(truth)]
+        truth_sum_squares = np.sum((t_all - t_all.mean()) ** 2)
+    else:
+        truth_sum_squares = np.sum((t - t.mean()) ** 2)
     if truth_sum_squares == 0:
         return float("nan")
     return float(1.0 - np.sum((p - t) ** 2) / truth_sum_squares)
 
 
-def kge(pred, truth):
+def kge(pred, truth, definitions="project"):
     """Kling–Gupta efficiency (Gupta et al. 2009): 1 - sqrt((r-1)² + (alpha-1)² + (beta-1)²).
 
     r = Pearson correlation, alpha = std(pred)/std(truth) (population std), beta =
     mean(pred)/mean(truth). 1 is perfect. NaN when the truth is constant or has zero mean
-    (note that log10 AOD is mostly negative, so beta compares two negative means).
+    (note that log10 AOD is mostly negative, so beta compares two negative means). Over the
+    pixels finite in both; with ``definitions="authors"``, NaN when any pixel is not finite.
     """
+    if definitions == "authors" and not (np.isfinite(pred).all() and np.isfinite(truth).all()):
+        return float("nan")
     p, t = _finite_pairs(pred, truth)
     if t.std() == 0 or t.mean() == 0:
         return float("nan")
@@ -81,17 +95,19 @@ def kge(pred, truth):
 DETERMINISTIC_METRICS = {"rmse": rmse, "mae": mae, "r2": r2, "nse": nse, "kge": kge}
 
 
-def all_metrics(pred, truth):
+def all_metrics(pred, truth, definitions="project"):
     """Every deterministic score of `pred` against `truth` (same shape, pooled over all pixels).
 
-    Returns dict with keys rmse, mae, r2, nse, kge (floats) and n_pixels (int, pixels used).
+    Returns dict with keys rmse, mae, r2, nse, kge (floats) and n_pixels (int, pixels used);
+    ``definitions``: see :data:`DEFINITIONS`.
     """
     scores = {name: score(pred, truth) for name, score in DETERMINISTIC_METRICS.items()}
+    scores.update(nse=nse(pred, truth, definitions), kge=kge(pred, truth, definitions))
     scores["n_pixels"] = int(_finite_pairs(pred, truth)[0].size)
     return scores
 
 
-def per_day_metrics(pred, truth, dates):
+def per_day_metrics(pred, truth, dates, definitions="project"):
     """Scores for each day of a (T, H, W) prediction against its (T, H, W) truth.
 
     `dates` has length T (anything pandas.to_datetime accepts). Returns a DataFrame with one row
@@ -108,7 +124,7 @@ def per_day_metrics(pred, truth, dates):
     rows = []
     for date, pred_day, truth_day in zip(dates, pred, truth):
         try:
-            rows.append({"date": date, **all_metrics(pred_day, truth_day)})
+            rows.append({"date": date, **all_metrics(pred_day, truth_day, definitions)})
         except ValueError as error:
             raise ValueError(f"day {date.date()}: {error}") from error
     return pd.DataFrame(rows)

@@ -2,14 +2,17 @@
 import numpy as np
 import pandas as pd
 
+from .metrics import r2, rmse
 
-def acf_pacf(series, nlags=30, alpha=0.05):
+
+def acf_pacf(series, nlags=30, alpha=0.05, definitions="project"):
     """Autocorrelation and partial autocorrelation of a daily series, from statsmodels.
 
     series: (T,) finite values (e.g. the area-mean log10 AOD per day); needs T > 2 * nlags
     (statsmodels' PACF limit). ACF: `statsmodels.tsa.stattools.acf` (FFT, Bartlett
     confidence intervals); PACF: `statsmodels.tsa.stattools.pacf` (its default adjusted
-    Yule–Walker, intervals ±z/sqrt(T)). acf_lo/acf_hi and pacf_lo/pacf_hi are statsmodels'
+    Yule–Walker, intervals ±z/sqrt(T); with ``definitions="authors"`` Yule–Walker on the
+    biased ACF, ``ywm``, as the authors). acf_lo/acf_hi and pacf_lo/pacf_hi are statsmodels'
     (1 - alpha) intervals around each estimate; `plot_acf` draws them minus the estimate as a
     band around zero. Returns a DataFrame with rows lag = 0..nlags and columns lag, acf,
     acf_lo, acf_hi, pacf, pacf_lo, pacf_hi. Raises ValueError on non-finite or short input.
@@ -26,7 +29,8 @@ def acf_pacf(series, nlags=30, alpha=0.05):
     from statsmodels.tsa.stattools import acf, pacf
 
     autocorrelation = acf(series, nlags=nlags, alpha=alpha, fft=True, result_object=True)
-    partial = pacf(series, nlags=nlags, alpha=alpha, result_object=True)
+    method = "ywm" if definitions == "authors" else "ywadjusted"
+    partial = pacf(series, nlags=nlags, alpha=alpha, method=method, result_object=True)
     return pd.DataFrame({
         "lag": np.arange(nlags + 1),
         "acf": autocorrelation.acf,
@@ -75,15 +79,25 @@ def _pooled_rmse_r2(cube, earlier, later, offset, days_per_block=32):
     return float(rmse), float(covariance**2 / (variance_a * variance_b))
 
 
-def lag_curves(cube, dates, max_lag=10):
+def _mean_of_pairs(cube, earlier, later):
+    """Means over the day pairs of each pair's RMSE and squared Pearson r (finite pixels)."""
+    if earlier.size == 0:
+        return float("nan"), float("nan")
+    scores = np.array([(rmse(cube[j], cube[i]), r2(cube[j], cube[i])) for i, j in zip(earlier, later)])
+    return float(np.nanmean(scores[:, 0])), float(np.nanmean(scores[:, 1]))
+
+
+def lag_curves(cube, dates, max_lag=10, definitions="project"):
     """Lag-k RMSE and R² of a daily cube against itself k days later, k = 1..max_lag.
 
     cube: (T, H, W) daily fields (log10 AOD), NaN-aware; dates: (T,) strictly increasing
     calendar days. Only pairs of days exactly k calendar days apart are used (a gap in the
     record never pairs days further apart), and all their pixels are pooled, so lag-k RMSE /
     R² are the scores of a k-day persistence forecast with the same pooling as
-    `metrics.all_metrics`. R² is the squared Pearson correlation. Returns a DataFrame with
-    columns lag, rmse, r2, n_pairs (day pairs used; rmse and r2 are NaN when 0).
+    `metrics.all_metrics`. R² is the squared Pearson correlation. With
+    ``definitions="authors"`` they are the means of each day pair's RMSE and R² instead, as
+    the authors computed them. Returns a DataFrame with columns lag, rmse, r2, n_pairs (day
+    pairs used; rmse and r2 are NaN when 0).
     """
     cube = np.asarray(cube)
     if cube.ndim != 3:
@@ -96,6 +110,9 @@ def lag_curves(cube, dates, max_lag=10):
         later_clipped = np.minimum(later, day_numbers.size - 1)
         exact = (later < day_numbers.size) & (day_numbers[later_clipped] == day_numbers + lag)
         earlier = np.flatnonzero(exact)
-        rmse, r2 = _pooled_rmse_r2(cube, earlier, later[exact], offset)
+        if definitions == "authors":
+            rmse, r2 = _mean_of_pairs(cube, earlier, later[exact])
+        else:
+            rmse, r2 = _pooled_rmse_r2(cube, earlier, later[exact], offset)
         rows.append({"lag": lag, "rmse": rmse, "r2": r2, "n_pairs": int(earlier.size)})
     return pd.DataFrame(rows)
