@@ -35,8 +35,8 @@ def write_downscaled(path, log10_members, dates, lat, lon):
               "lat": lat, "lon": lon}
     ds = xr.Dataset(
         {
-            "aod_member": (("member", "time", "lat", "lon"),
-                           (10.0 ** log10_members).astype(np.float32), {"units": "1"}),
+            "aod_member": (("time", "member", "lat", "lon"),
+                           (10.0 ** log10_members.swapaxes(0, 1)).astype(np.float32), {"units": "1"}),
             "aod_mean": (("time", "lat", "lon"),
                          (10.0 ** log10_members.mean(axis=0)).astype(np.float32), {"units": "1"}),
             "log10_aod_spread": (("time", "lat", "lon"),

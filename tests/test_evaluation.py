@@ -274,7 +274,7 @@ def test_spaced_days():
 
 def test_area_mean_series_of_members(area):
     means = evaluation.area_mean_series(area["longrun"], "aod_member", log_floor=1e-6)
-    assert means.dims == ("member", "time") and means.shape == (3, 70)
+    assert means.dims == ("time", "member") and means.shape == (70, 3)  # as the file stores them
     with xr.open_dataset(area["longrun"]) as ds:
         expected = np.log10(ds["aod_member"].values.astype(np.float64)).mean(axis=(2, 3))
     assert means.values == pytest.approx(expected, abs=1e-5)

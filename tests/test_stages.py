@@ -10,7 +10,7 @@ import xarray as xr
 
 from downscaling import features, inference, large, pretrain
 from downscaling.datasets import open_cube
-from downscaling.outputs import DailyWriter
+from downscaling.outputs import DailyWriter, SourceVariable
 from downscaling.splits import make_splits
 from downscaling.training import TrainingRun
 
@@ -166,7 +166,15 @@ def test_outputs_are_cf_netcdf_with_provenance(area, tmp_path):
         assert "_FillValue" in ds[name].encoding
     assert ds["lat"].attrs["units"] == "degrees_north" and ds["lon"].attrs["units"] == "degrees_east"
     assert ds.attrs["provenance_checkpoint_sha256"] == "abc" and ds.attrs["Conventions"] == "CF-1.8"
-    np.testing.assert_allclose(np.log10(ds["aod_mean"].values), np.log10(ds["aod_member"].values).mean(0), atol=1e-5)
+    np.testing.assert_allclose(np.log10(ds["aod_mean"].values), np.log10(ds["aod_member"].values).mean(1), atol=1e-5)
+    # CF: time first, a realization axis, a standard name, the wavelength and daily bounds
+    assert ds["aod_member"].dims == ("time", "member", "lat", "lon")
+    assert ds["member"].attrs["standard_name"] == "realization"
+    assert ds["aod_mean"].attrs["standard_name"] == "atmosphere_optical_thickness_due_to_dust_ambient_aerosol_particles"
+    assert float(ds["wavelength"]) == 550.0 and ds["wavelength"].attrs["units"] == "nm"
+    bounds = ds["time_bnds"].values
+    assert (bounds[:, 1] - bounds[:, 0] == np.timedelta64(1, "D")).all() and (bounds[:, 0] == ds["time"].values).all()
+    assert {"title", "summary", "source", "references", "history"} <= set(ds.attrs)
 
 
 def test_a_failed_write_leaves_no_file(tmp_path):
@@ -213,3 +221,14 @@ def test_transfer_features_are_standardised_with_training_statistics(area):
     np.testing.assert_allclose(model.feature_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=0.1 * x.std())
     assert not torch.allclose(model.feature_std, torch.ones(32))
     assert len(large.load(area / "ddpm_notransfer.pt")[0].feature_mean) == 0
+
+
+def test_another_source_variable_is_named_as_such(tmp_path):
+    path = tmp_path / "total.nc"
+    source = SourceVariable("TOTEXTTAU", "Total Aerosol Extinction AOT [550 nm]")
+    with DailyWriter(path, np.arange(3.0), np.arange(4.0), 1, {"model": "unet"}, source) as out:
+        out.write("2005-06-01", np.zeros((1, 3, 4)))
+    ds = xr.open_dataset(path)
+    assert ds["aod_mean"].attrs["standard_name"] == "atmosphere_optical_thickness_due_to_ambient_aerosol_particles"
+    assert ds["aod_mean"].attrs["long_name"].startswith("Total Aerosol Extinction AOT [550 nm]")
+    assert "Dust" not in ds.attrs["title"] and "TOTEXTTAU" in ds.attrs["source"]

@@ -5,7 +5,7 @@ import pandas as pd
 from downscaling import baselines, inference
 from downscaling.datasets import day_index, open_cube
 from downscaling.jobs import config_hash, file_hash, log_to_file
-from downscaling.outputs import DailyWriter
+from downscaling.outputs import DailyWriter, SourceVariable
 from downscaling.runtime import select_device
 from downscaling.splits import read_split
 
@@ -48,7 +48,8 @@ else:
     days = inference.downscale_test_days(
         downscaler, truth.values, merra2.values, dates, test_days, wildcards.mode
     )
-with DailyWriter(snakemake.output[0], truth["lat"].values, truth["lon"].values, members, provenance) as out:
+source = SourceVariable.of_cube(truth.attrs)
+with DailyWriter(snakemake.output[0], truth["lat"].values, truth["lon"].values, members, provenance, source) as out:
     for i, (date, fields) in enumerate(days, start=1):
         out.write(date, fields)
         log.info("%s %s: %d/%d (%s)", wildcards.model, wildcards.mode, i, len(test_days), f"{date:%Y-%m-%d}")

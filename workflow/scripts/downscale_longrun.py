@@ -6,7 +6,7 @@ import pandas as pd
 from downscaling import inference, longrun
 from downscaling.datasets import open_cube
 from downscaling.jobs import config_hash, log_to_file
-from downscaling.outputs import DailyWriter
+from downscaling.outputs import DailyWriter, SourceVariable
 from downscaling.runtime import select_device
 
 log = log_to_file(snakemake.log[0])
@@ -54,7 +54,7 @@ provenance = {
 }
 days = inference.long_run(downscaler_of_season, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
                           history, dates)
-with DailyWriter(snakemake.output.days, lat, lon, settings.members, provenance) as out:
+with DailyWriter(snakemake.output.days, lat, lon, settings.members, provenance, SourceVariable.of_cube(g5nr.attrs)) as out:
     for date, members, history in days:
         if date >= start:
             out.write(date, members)

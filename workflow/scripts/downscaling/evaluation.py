@@ -1,7 +1,7 @@
 """Evaluation of downscaled fields against G5NR, and the out-of-data diagnostics as tables.
 
 Reads the inference outputs (``results/downscaled/…`` and ``results/longrun/…``: ``aod_member``
-(member, time, lat, lon), ``aod_mean`` (time, lat, lon) = the geometric ensemble mean,
+(time, member, lat, lon), ``aod_mean`` (time, lat, lon) = the geometric ensemble mean,
 ``log10_aod_spread``, all in physical AOD except the spread), the ingested cubes (``log10_aod``
 (time, lat, lon)) and the split CSVs, and turns them into JSON scores and DataFrames that the
 rule scripts write and :mod:`downscaling.plots` draws. The statistics themselves live in
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CUBE_VARIABLE = "log10_aod"
 #: Variables of a downscaled file and their dims (the inference contract).
 DOWNSCALED_VARIABLES = {
-    "aod_member": ("member", "time", "lat", "lon"),
+    "aod_member": ("time", "member", "lat", "lon"),
     "aod_mean": ("time", "lat", "lon"),
     "log10_aod_spread": ("time", "lat", "lon"),
 }
@@ -132,7 +132,7 @@ def read_downscaled(path, log_floor=LOG_FLOOR, days=None, max_members=None) -> D
         if days is not None:
             ds = ds.isel(time=np.asarray(days))
         n_members = ds.sizes["member"]
-        members = ds["aod_member"].isel(member=slice(0, max_members))
+        members = ds["aod_member"].isel(member=slice(0, max_members)).transpose("member", "time", "lat", "lon")
         return Downscaled(
             dates=normalised_dates(ds["time"].values),
             lat=ds["lat"].values.astype(np.float64),
@@ -876,7 +876,7 @@ def longrun_series(longrun_path, merra2_path, log_floor=LOG_FLOOR) -> pd.DataFra
     """Area-mean daily log10 AOD of the long run and of MERRA-2 (native cells inside the
     area) on the run's days. Columns date, longrun (ensemble mean), member_min, member_max
     (range of the members' area means), merra2. Raises ValueError when MERRA-2 lacks a day."""
-    run_members = area_mean_series(longrun_path, "aod_member", log_floor=log_floor)  # (M, T)
+    run_members = area_mean_series(longrun_path, "aod_member", log_floor=log_floor)  # (T, M)
     run_mean = area_mean_series(longrun_path, "aod_mean", log_floor=log_floor)
     with xr.open_dataset(longrun_path) as ds:
         lat, lon = ds["lat"].values, ds["lon"].values

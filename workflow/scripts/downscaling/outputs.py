@@ -1,14 +1,18 @@
 """CF netCDF of downscaled days, written one day at a time (memory flat in the run length).
 
-Variables (physical AOD, units "1"):
-- ``aod_member`` (member, time, lat, lon): each ensemble member;
+Variables (physical AOD, units "1"), time first so that CDO and the like read every one:
+- ``aod_member`` (time, member, lat, lon): each ensemble member (``member`` is a CF
+  ``realization`` axis);
 - ``aod_mean`` (time, lat, lon): the ensemble mean taken in log10 space (a geometric mean);
 - ``log10_aod_spread`` (time, lat, lon): the members' standard deviation of log10 AOD.
-The file appears under its final name only when complete; a failure leaves nothing behind.
+Names, standard names and the wavelength follow the source variable (``DUEXTTAU``, ``TOTEXTTAU``,
+…); daily means carry ``time_bnds``. The file appears under its final name only when complete;
+a failure leaves nothing behind.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import netCDF4
@@ -16,20 +20,54 @@ import numpy as np
 import pandas as pd
 
 from .jobs import atomic_output
-from .netcdf import CONVENTIONS, COORDINATE_ATTRS, TIME_ENCODING, provenance_attrs
+from .netcdf import CONVENTIONS, COORDINATE_ATTRS, TIME_ENCODING, history_stamp, program_name, provenance_attrs
 
 FILL = np.float32(np.nan)  # as every output of the pipeline (see netcdf.write_cf)
 TIME_UNITS, CALENDAR = TIME_ENCODING["units"], TIME_ENCODING["calendar"]
-VARIABLE = "Dust Extinction AOT [550 nm]"
+#: CF standard names of the MERRA-2 / G5NR aerosol optical thickness diagnostics (550 nm).
+STANDARD_NAMES = {
+    "TOTEXTTAU": "atmosphere_optical_thickness_due_to_ambient_aerosol_particles",
+    "DUEXTTAU": "atmosphere_optical_thickness_due_to_dust_ambient_aerosol_particles",
+    "SSEXTTAU": "atmosphere_optical_thickness_due_to_sea_salt_ambient_aerosol_particles",
+    "SUEXTTAU": "atmosphere_optical_thickness_due_to_sulfate_ambient_aerosol_particles",
+    "BCEXTTAU": "atmosphere_optical_thickness_due_to_black_carbon_ambient_aerosol",
+    "OCEXTTAU": "atmosphere_optical_thickness_due_to_particulate_organic_matter_ambient_aerosol_particles",
+}
+WAVELENGTH_NM = 550.0  # of every *EXTTAU diagnostic
+REFERENCES = (
+    "Xiang et al. (2025), Spatiotemporal Satellite Image Downscaling with Transfer Encoders and "
+    "Autoregressive Generative Models, arXiv:2512.05139"
+)
+
+
+@dataclass(frozen=True)
+class SourceVariable:
+    """The MERRA-2 / G5NR variable that was downscaled, as the ingested cubes record it."""
+
+    name: str = "DUEXTTAU"
+    long_name: str = "Dust Extinction AOT [550 nm]"
+
+    @classmethod
+    def of_cube(cls, attrs: dict) -> "SourceVariable":
+        """From an ingested cube's attributes (``source_variable``, ``source_long_name``)."""
+        return cls(str(attrs.get("source_variable", cls.name)), str(attrs.get("source_long_name", cls.long_name)))
+
+    def aod_attrs(self, what: str) -> dict:
+        attrs = {"units": "1", "long_name": f"{self.long_name}, {what}", "source_variable": self.name,
+                 "source_long_name": self.long_name, "cell_methods": "time: mean"}
+        if self.name in STANDARD_NAMES:
+            attrs.update(standard_name=STANDARD_NAMES[self.name], coordinates="wavelength")
+        return attrs
 
 
 class DailyWriter:
     """Context manager: ``with DailyWriter(path, lat, lon, members, provenance) as w: w.write(date, m)``."""
 
-    def __init__(self, path, lat, lon, members: int, provenance: dict):
+    def __init__(self, path, lat, lon, members: int, provenance: dict, source: SourceVariable = SourceVariable()):
         self.path = Path(path)
         self._atomic = atomic_output(self.path)
         self.lat, self.lon, self.members, self.provenance = np.asarray(lat), np.asarray(lon), members, provenance
+        self.source = source
         self.n_days = 0
 
     def __enter__(self) -> "DailyWriter":
@@ -38,25 +76,44 @@ class DailyWriter:
         nc.createDimension("member", self.members)
         nc.createDimension("lat", len(self.lat))
         nc.createDimension("lon", len(self.lon))
+        nc.createDimension("nv", 2)
         time = nc.createVariable("time", "f8", ("time",))
-        time.setncatts({**COORDINATE_ATTRS["time"], "units": TIME_UNITS, "calendar": CALENDAR})
+        time.setncatts({**COORDINATE_ATTRS["time"], "units": TIME_UNITS, "calendar": CALENDAR, "bounds": "time_bnds"})
+        nc.createVariable("time_bnds", "f8", ("time", "nv"))  # each daily mean spans its calendar day
         for name, values in (("lat", self.lat), ("lon", self.lon)):
             var = nc.createVariable(name, "f8", (name,))
             var.setncatts(COORDINATE_ATTRS[name])
             var[:] = values
         member = nc.createVariable("member", "i4", ("member",))
-        member.long_name = "ensemble member"
+        member.setncatts({"standard_name": "realization", "long_name": "ensemble member", "units": "1"})
         member[:] = np.arange(self.members)
+        if self.source.name in STANDARD_NAMES:
+            wavelength = nc.createVariable("wavelength", "f8", ())
+            wavelength.setncatts({"standard_name": "radiation_wavelength", "long_name": "wavelength", "units": "nm"})
+            wavelength.assignValue(WAVELENGTH_NM)
         grid = ("time", "lat", "lon")
         chunks = (1, len(self.lat), len(self.lon))
-        for name, dims, long_name, chunk in (
-            ("aod_member", ("member",) + grid, f"{VARIABLE}, ensemble member", (1,) + chunks),
-            ("aod_mean", grid, f"{VARIABLE}, ensemble mean (geometric: mean of log10)", chunks),
-            ("log10_aod_spread", grid, f"standard deviation of log10 {VARIABLE} across members", chunks),
+        for name, dims, attrs, chunk in (
+            ("aod_member", ("time", "member", "lat", "lon"), self.source.aod_attrs("ensemble member"),
+             (1, 1) + chunks[1:]),
+            ("aod_mean", grid, self.source.aod_attrs("ensemble mean (geometric: mean of log10)"), chunks),
+            ("log10_aod_spread", grid, {"units": "1", "cell_methods": "time: mean",
+             "long_name": f"standard deviation of log10 {self.source.long_name} across members"}, chunks),
         ):
             var = nc.createVariable(name, "f4", dims, zlib=True, complevel=1, fill_value=FILL, chunksizes=chunk)
-            var.setncatts({"units": "1", "long_name": long_name})
-        nc.setncatts({"Conventions": CONVENTIONS, **provenance_attrs(self.provenance)})
+            var.setncatts(attrs)
+        model = self.provenance.get("model", "")
+        nc.setncatts({
+            "Conventions": CONVENTIONS,
+            "title": f"{self.source.long_name} downscaled from MERRA-2 to the G5NR grid (0.0625 degrees), daily",
+            "summary": "Daily means downscaled by transfer-learning diffusion: an ensemble of members, their "
+                       "geometric mean and their spread in log10 AOD.",
+            "source": f"MERRA-2 {self.source.name} downscaled by the model '{model}'" if model
+                      else f"MERRA-2 {self.source.name}",
+            "references": REFERENCES,
+            "history": f"{history_stamp()}: written by {program_name()}",
+            **provenance_attrs(self.provenance),
+        })
         return self
 
     def write(self, date, members_log10: np.ndarray) -> None:
@@ -75,13 +132,14 @@ class DailyWriter:
                     or chunk["lon"].shape != self.lon.shape:
                 raise ValueError(f"{path}: its members or grid differ from those of {self.path}")
             for i in range(chunk.dimensions["time"].size):
-                self._append(chunk["time"][i], chunk["aod_member"][:, i], chunk["aod_mean"][i],
+                self._append(chunk["time"][i], chunk["aod_member"][i], chunk["aod_mean"][i],
                              chunk["log10_aod_spread"][i])
 
     def _append(self, time, members, mean, spread) -> None:
         i = self.n_days
         self.nc["time"][i] = time
-        self.nc["aod_member"][:, i] = members
+        self.nc["time_bnds"][i] = [time, time + 1.0]  # TIME_UNITS counts days
+        self.nc["aod_member"][i] = members
         self.nc["aod_mean"][i] = mean
         self.nc["log10_aod_spread"][i] = spread
         self.n_days += 1
@@ -89,4 +147,3 @@ class DailyWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self.nc.close()
         self._atomic.__exit__(exc_type, exc, tb)  # renamed into place, or removed on an error
-
