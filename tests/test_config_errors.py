@@ -69,3 +69,10 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     assert "areas.a: lat [36, 28] must be [south, north]" in done.stdout
     assert "overrides.b: no such area" in done.stdout
     assert not (tmp_path / "results").exists()
+
+
+def test_a_long_run_with_another_member_count_in_one_season_is_refused(tmp_path):
+    config = with_change(lambda c: c.update(overrides={"west": {"JJA": {"inference": {"members": 3}}}}))
+    done = run_snakemake(tmp_path, config, "-n")
+    assert done.returncode != 0
+    assert "the long run of west needs one number of inference members in every season, got {'MAM': 2, 'JJA': 3}" in done.stdout

@@ -77,6 +77,15 @@ def settings(section, season=None, area=None, model=None):
     return canonical(merged)
 
 
+for _area in config["longrun"]["areas"] if config.get("longrun") else []:
+    _members = {s: settings("inference", s, _area, METHOD)["members"] for s in SEASONS}
+    if len(set(_members.values())) != 1:  # each member carries its own history through the run
+        raise WorkflowError(
+            f"overrides: the long run of {_area} needs one number of inference members in every "
+            f"season, got {_members}"
+        )
+
+
 _manifests = {}  # source -> manifest path, written by raw_inputs
 
 

@@ -43,7 +43,8 @@ rule downscale_longrun:
         days=temp("results/longrun/{area}/{start}_{end}/{chunk}.nc"),
         state=temp("results/longrun/{area}/{start}_{end}/{chunk}.state.npz"),
     params:
-        inference=settings("inference", model=METHOD),
+        # each season's settings: a date is downscaled with its season's
+        inference=lambda w: {s: settings("inference", s, w.area, METHOD) for s in SEASONS},
         regrid=config["ingest"]["regrid"],
         seasons=SEASONS,
         model=METHOD,

@@ -8,7 +8,6 @@ rule extract_features:
         features="results/features/{season}/{area}/features.npy",
         index="results/features/{season}/{area}/index.csv",
     params:
-        n_lag=config["splits"]["n_lag"],
         tiles=config["tiles"],
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:

@@ -17,7 +17,12 @@ start, end = pd.Timestamp(wildcards.start), pd.Timestamp(wildcards.end)
 if start <= g5nr_end or end < start:
     raise ValueError(f"long run {wildcards.start}..{wildcards.end} must start after the G5NR record "
                      f"(which ends {g5nr_end:%Y-%m-%d}) and end after it starts")
-settings = inference.InferenceSettings.from_config(params.inference)
+# each season's settings, its overrides included; the members carry their own histories, so
+# their number cannot change from one season to the next
+settings = {season: inference.InferenceSettings.from_config(section) for season, section in params.inference.items()}
+member_counts = {season: s.members for season, s in settings.items()}
+if len(set(member_counts.values())) != 1:  # refused at planning already (common.smk)
+    raise ValueError(f"the long run needs one number of inference members in every season, got {member_counts}")
 device = select_device(snakemake.threads)
 lat, lon = g5nr["lat"].values, g5nr["lon"].values
 bases = inputs.bases or [None] * len(params.seasons)  # residual variants only
@@ -30,7 +35,8 @@ def downscaler_of_season(season):
         raise ValueError(f"the long run reaches {season}, but config seasons are {params.seasons}")
     if season not in loaded:
         model, small_unet, base = models[season]
-        loaded[season] = inference.Downscaler(model, small_unet, inputs.static, settings, device, params.seed, base)
+        loaded[season] = inference.Downscaler(model, small_unet, inputs.static, settings[season], device,
+                                              params.seed, base)
     return loaded[season]
 
 
@@ -47,14 +53,11 @@ provenance = {
     "area": wildcards.area,
     "config_hash": config_hash({"inference": params.inference, "seed": params.seed}),
     "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",
-    "sampler": settings.sampler,
-    "steps": settings.steps,
-    "stride": settings.stride,
-    "halo": settings.halo,
+    "inference": params.inference,  # per season
 }
 days = inference.long_run(downscaler_of_season, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
                           history, dates)
-with DailyWriter(snakemake.output.days, lat, lon, settings.members, provenance, SourceVariable.of_cube(g5nr.attrs)) as out:
+with DailyWriter(snakemake.output.days, lat, lon, member_counts[params.seasons[0]], provenance, SourceVariable.of_cube(g5nr.attrs)) as out:
     for date, members, history in days:
         if date >= start:
             out.write(date, members)

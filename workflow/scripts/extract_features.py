@@ -11,7 +11,7 @@ index = features.extract(
     norm,
     snakemake.input.cube,
     snakemake.input.split,
-    n_lag=snakemake.params.n_lag,
+    n_lag=encoder.in_channels,  # the days the small U-Net was trained on: its checkpoint decides
     tile=snakemake.params.tiles["size"],
     stride=snakemake.params.tiles["train_stride"],
     features_path=snakemake.output.features,
