@@ -35,8 +35,8 @@ STANDARD_NAMES = {
 }
 WAVELENGTH_NM = 550.0  # of every *EXTTAU diagnostic
 REFERENCES = (
-    "Xiang et al. (2025), Spatiotemporal Satellite Image Downscaling with Transfer Encoders and "
-    "Autoregressive Generative Models, arXiv:2512.05139"
+    "Xiang, Zhong, Yan, Koutrakis, Garshick and Franklin (2025), Spatiotemporal Satellite Image "
+    "Downscaling with Transfer Encoders and Autoregressive Generative Models, arXiv:2512.05139"
 )
 
 
