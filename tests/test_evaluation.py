@@ -169,8 +169,12 @@ def test_paired_differences_with_bootstrap_intervals_decide_what_is_bolded(tmp_p
     assert list(evaluation.best_in_group(table)["rmse"]) == [True, False, False]  # without the per-day test
     # CRPS: clearly better than the runner-up (unet's MAE): bolded
     assert list(evaluation.best_in_group(table, per_day, seed=1)["crps"]) == [True, False, False]
-    page = evaluation.summary_html(table, "Comparison", per_day, seed=1)
+    page = evaluation.summary_html(table, "Comparison", per_day, seed=1, method="ddpm_residual")
     assert "rmse: method − model [95 %]" in page and "-0.07" in page
+    sentence, = evaluation.findings(table, "ddpm_residual")
+    assert sentence.startswith("JJA west, lenient: ddpm_residual's RMSE is lower than that of interp (-0.07")
+    assert "higher than that of none; not distinguishable from unet (" in sentence
+    assert sentence in page
 
 
 @pytest.fixture(scope="module")

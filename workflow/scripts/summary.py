@@ -19,5 +19,7 @@ design = (
 )
 title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
 per_day = evaluation.read_per_day(snakemake.input.metrics)
-Path(snakemake.output.html).write_text(evaluation.summary_html(table, title, per_day, params.seed))
+Path(snakemake.output.html).write_text(evaluation.summary_html(table, title, per_day, params.seed, params.method))
+for sentence in evaluation.findings(table, params.method):
+    log.info("%s", sentence)
 plots.save_figure(plots.plot_summary(table, title), snakemake.output.figure)

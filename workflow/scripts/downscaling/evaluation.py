@@ -429,9 +429,40 @@ def best_in_group(table: pd.DataFrame, per_day: dict | None = None, seed: int = 
     return marks
 
 
-def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, seed: int = 0) -> str:
+def findings(table: pd.DataFrame, method: str) -> list[str]:
+    """One sentence per season × area × mode, generated from the table's paired RMSE
+    differences (see :func:`summary_table`): which models the method beats, which beat it, and
+    which it cannot be told from (95 % intervals), with its spread-skill ratio."""
+    sentences = []
+    if not method or "rmse_diff" not in table:
+        return sentences
+    for (season, area, mode), group in table.groupby(["season", "area", "mode"], sort=False):
+        own = group[group["model"] == method]
+        others = group[(group["model"] != method) & group["rmse_diff"].notna()]
+        if own.empty or others.empty:
+            continue
+
+        def listed(rows):
+            return ", ".join(f"{r.model} ({r.rmse_diff:+.3f} [{r.rmse_diff_low:+.3f}, {r.rmse_diff_high:+.3f}])"
+                             for r in rows.itertuples()) or "none"
+
+        better = others[others["rmse_diff_high"] < 0]
+        worse = others[others["rmse_diff_low"] > 0]
+        tied = others.drop(better.index.union(worse.index))
+        spread = own["spread_skill"].iloc[0]
+        sentences.append(
+            f"{season} {area}, {mode}: {method}'s RMSE is lower than that of {listed(better)}; "
+            f"higher than that of {listed(worse)}; not distinguishable from {listed(tied)}"
+            + (f"; spread-skill {spread:.2f}" if pd.notna(spread) else "") + "."
+        )
+    return sentences
+
+
+def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, seed: int = 0,
+                 method: str | None = None) -> str:
     """The comparison table as a standalone HTML page, best model per season × area × mode in
-    bold (the Snakemake report renders HTML, not CSV); see :func:`best_in_group`."""
+    bold (the Snakemake report renders HTML, not CSV; see :func:`best_in_group`), after one
+    sentence per season × area × mode on the method against every other model (:func:`findings`)."""
     marks = best_in_group(table, per_day, seed)
     shown = table.copy()
     for column in SUMMARY_COLUMNS:
@@ -457,7 +488,7 @@ def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, s
         "table.summary{border-collapse:collapse;font-size:13px}"
         "table.summary th,table.summary td{padding:3px 9px;border-bottom:1px solid #ddd;"
         "text-align:right}table.summary th{background:#eee}"
-        f"</style></head><body><h3>{title}</h3>{body}"
+        f"</style></head><body><h3>{title}</h3>{_findings_html(table, method)}{body}"
         "<p>Scores on log10 AOD over the season's test days. Bold: best of the models in each "
         "season × area × mode (lowest RMSE/MAE/CRPS, highest R²/NSE/KGE; spread-skill, PSD "
         f"ratio and seam ratio closest to 1, credited only within {RELIABLE_BAND[0]}–"
@@ -470,6 +501,14 @@ def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, s
         "model's (negative: the method is better), with that interval (a deterministic model's "
         "CRPS is its MAE).</p></body></html>\n"
     )
+
+
+def _findings_html(table, method) -> str:
+    if not findings(table, method):
+        return ""
+    items = "".join(f"<li>{sentence}</li>" for sentence in findings(table, method))
+    return (f"<p>Findings (RMSE, {method} minus the other model, per-day paired differences, 95 % "
+            f"block-bootstrap interval; negative: {method} is better):</p><ul>{items}</ul>")
 
 
 def _ratio_word(column, value) -> str:
