@@ -18,6 +18,7 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
+	@echo "The report: results/report.html (open it in a browser; the comparison table comes first)"
 
 # The SLURM end-to-end test starts system daemons; it runs first, in a pytest process of its
 # own, so that nothing else the suite does can interfere with their start-up.
