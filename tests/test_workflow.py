@@ -176,6 +176,30 @@ def test_switching_to_the_blocked_design_reruns_the_splits_and_what_depends_on_t
                 "wasserstein"} & set(jobs)
 
 
+def edited_config(run, name, change) -> Path:
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    change(config)
+    path = run / f"config_{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_the_authors_evaluation_definitions_make_only_evaluation_stale(run):
+    jobs = planned_jobs(run, config=edited_config(run, "authors_scores",
+                                                  lambda c: c["evaluation"].update(definitions="authors")))
+    assert {"evaluate", "temporal_diagnostics", "summary"} <= set(jobs)
+    assert not {"train_small_unet", "train_ddpm", "downscale", "downscale_longrun", "splits"} & set(jobs)
+
+
+def test_the_authors_sampler_makes_only_inference_and_what_follows_stale(run):
+    jobs = planned_jobs(run, config=edited_config(run, "authors_sampler", lambda c: c["inference"].update(
+        timestep_spacing="leading", clip_x0=False)))
+    assert {"downscale", "downscale_longrun", "evaluate", "summary"} <= set(jobs)
+    assert not {"train_small_unet", "train_ddpm", "extract_features", "splits"} & set(jobs)
+    # the baselines do not sample: they stay as they are
+    assert not any("/interp" in o or "/persistence/" in o for o in jobs["downscale"])
+
+
 def modified(path: Path):
     """Rewrite a raw netCDF file with new content (a global attribute), as an update would."""
     import netCDF4

@@ -86,6 +86,14 @@ for _area in config["longrun"]["areas"] if config.get("longrun") else []:
         )
 
 
+def model_inference(wildcards):
+    """Params: the inference settings a model samples with; none for the baselines, which do
+    not sample, so that a sampler change leaves them as they are."""
+    if wildcards.model not in variants.VARIANTS:
+        return {}
+    return settings("inference", wildcards.season, wildcards.area, wildcards.model)
+
+
 _manifests = {}  # source -> manifest path, written by raw_inputs
 
 

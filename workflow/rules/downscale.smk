@@ -5,7 +5,7 @@ rule downscale:
     output:
         "results/downscaled/{model}/{season}/{area}/{mode}.nc",
     params:
-        inference=lambda w: settings("inference", w.season, w.area, w.model),
+        inference=model_inference,
         seed=config["seed"],
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     resources:

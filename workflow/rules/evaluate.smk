@@ -23,7 +23,7 @@ rule evaluate:
     params:
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],
-        stride=lambda w: settings("inference", w.season, w.area, w.model)["stride"],
+        stride=lambda w: model_inference(w).get("stride"),  # the tiling's seams: none for baselines
         definitions=config["evaluation"]["definitions"],
     log:
         "logs/evaluate/{model}/{season}/{area}/{mode}.log",
