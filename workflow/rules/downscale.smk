@@ -43,7 +43,7 @@ rule downscale_longrun:
         days=temp("results/longrun/{area}/{start}_{end}/{chunk}.nc"),
         state=temp("results/longrun/{area}/{start}_{end}/{chunk}.state.npz"),
     params:
-        # each season's settings: a date is downscaled with its season's
+        # each date is downscaled with its own season's settings, overrides included
         inference=lambda w: {s: settings("inference", s, w.area, METHOD) for s in SEASONS},
         regrid=config["ingest"]["regrid"],
         seasons=SEASONS,
