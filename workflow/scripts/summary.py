@@ -7,7 +7,8 @@ from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 params = snakemake.params
-table = evaluation.summary_table(snakemake.input.metrics, method=params.method, seed=params.seed)
+per_day = evaluation.read_per_day(snakemake.input.metrics)
+table = evaluation.summary_table(snakemake.input.metrics, method=params.method, seed=params.seed, per_day=per_day)
 log.info("summary of %d metrics files", len(table))
 table.to_csv(snakemake.output.table, index=False, float_format="%.6g")
 splits = params.splits
@@ -18,7 +19,6 @@ design = (
     f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days kept out of training around each"
 )
 title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
-per_day = evaluation.read_per_day(snakemake.input.metrics)
 Path(snakemake.output.html).write_text(evaluation.summary_html(table, title, per_day, params.seed, params.method))
 for sentence in evaluation.findings(table, params.method):
     log.info("%s", sentence)

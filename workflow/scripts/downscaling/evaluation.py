@@ -368,14 +368,15 @@ def paired_difference(first: pd.DataFrame, second: pd.DataFrame, metric: str, se
     return (float(differences.mean()), *metrics.block_bootstrap_interval(differences.values, seed=seed))
 
 
-def summary_table(metric_paths, method: str | None = None, seed: int = 0) -> pd.DataFrame:
+def summary_table(metric_paths, method: str | None = None, seed: int = 0, per_day: dict | None = None) -> pd.DataFrame:
     """The comparison table: one row per metrics JSON, in the order given.
 
     Columns model, season, area, mode, then :data:`SUMMARY_COLUMNS` (crps and spread_skill are
     NaN for deterministic models, which have none). With ``method``, each row also holds the
     method's per-day paired difference to the row's model (method - model: negative where the
     method is better) for each of :data:`PAIRED_METRICS`, with its block-bootstrap 95 %
-    interval: ``<metric>_diff``, ``<metric>_diff_low``, ``<metric>_diff_high``.
+    interval: ``<metric>_diff``, ``<metric>_diff_low``, ``<metric>_diff_high``. ``per_day``: the
+    per-day scores if the caller has read them already (:func:`read_per_day`).
     """
     table = pd.DataFrame(read_metrics(metric_paths))
     if "rank_extremes" in table:  # the rank histogram's smallest and largest bin / uniform share
@@ -388,7 +389,7 @@ def summary_table(metric_paths, method: str | None = None, seed: int = 0) -> pd.
     table = table[["model", "formulation", "season", "area", "mode", *SUMMARY_COLUMNS]]
     table = table.astype({c: float for c in SUMMARY_COLUMNS if c != "n_days"})
     if method:
-        per_day = read_per_day(metric_paths)
+        per_day = per_day if per_day is not None else read_per_day(metric_paths)
         for metric in PAIRED_METRICS:
             columns = [f"{metric}_diff", f"{metric}_diff_low", f"{metric}_diff_high"]
             values = []
@@ -504,9 +505,10 @@ def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, s
 
 
 def _findings_html(table, method) -> str:
-    if not findings(table, method):
+    sentences = findings(table, method)
+    if not sentences:
         return ""
-    items = "".join(f"<li>{sentence}</li>" for sentence in findings(table, method))
+    items = "".join(f"<li>{sentence}</li>" for sentence in sentences)
     return (f"<p>Findings (RMSE, {method} minus the other model, per-day paired differences, 95 % "
             f"block-bootstrap interval; negative: {method} is better):</p><ul>{items}</ul>")
 
