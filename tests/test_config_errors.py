@@ -49,6 +49,14 @@ def test_the_tiny_and_demo_configs_have_no_problem():
          "per_model.ddpm.inference.steps: 'many' is not of type 'integer'"),
         (lambda c: c["longrun"].update(areas=["north"]),
          "longrun.areas: 'north' is not one of areas"),
+        (lambda c: c.update(models=["ddpm", "ddpm_transfer"], method="ddpm"),
+         "models: 'ddpm_transfer' is not a model; models are ['ddpm_residual', 'ddpm', 'ddpm_scratch'"),
+        (lambda c: c.update(models=["ddpm_residual", "interp"], method="ddpm_residual"),
+         "models: ddpm_residual builds on unet; add unet to models"),
+        (lambda c: c.update(models=["ddpm", "unet"], method="unet"),
+         "method: 'unet' must be a diffusion model of models ['ddpm']"),
+        (lambda c: c.update(per_model={"interp": {"inference": {"steps": 2}}}),
+         "per_model.interp: 'interp' is not a trained model"),
     ],
 )
 def test_each_problem_names_the_key_and_the_value(change, expected):

@@ -8,7 +8,7 @@ import xarray as xr
 from statsmodels.tsa.stattools import acf
 
 from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
-from downscaling import evaluation, spatial
+from downscaling import comparison, contracts, evaluation, spatial, variants
 
 DATES = pd.to_datetime(["2005-07-01", "2005-07-03"])
 LAT, LON = np.array([20.0, 20.5, 21.0]), np.array([40.0, 40.5, 41.0, 41.5])
@@ -96,7 +96,7 @@ def test_grid_mismatch_is_named(tmp_path, truth):
 
 
 def test_write_json_turns_nan_into_null(tmp_path):
-    evaluation.write_json({"r2": float("nan"), "rmse": 0.5, "hist": [1, 2]}, tmp_path / "m.json")
+    contracts.write_json({"r2": float("nan"), "rmse": 0.5, "hist": [1, 2]}, tmp_path / "m.json")
     assert json.loads((tmp_path / "m.json").read_text()) == {"r2": None, "rmse": 0.5,
                                                              "hist": [1, 2]}
 
@@ -104,7 +104,7 @@ def test_write_json_turns_nan_into_null(tmp_path):
 def write_metrics(root, model, mode, **scores):
     path = root / "results" / "metrics" / model / "JJA" / "west" / f"{mode}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    evaluation.write_json({"rmse": 0.1, "mae": 0.1, "r2": 0.5, "nse": 0.4, "kge": 0.3,
+    contracts.write_json({"rmse": 0.1, "mae": 0.1, "r2": 0.5, "nse": 0.4, "kge": 0.3,
                            "n_days": 9, **scores}, path)
     return path
 
@@ -117,23 +117,23 @@ def test_summary_table_rows_columns_and_best(tmp_path):
         write_metrics(tmp_path, "unet", "strict", rmse=0.07, r2=0.95),
         write_metrics(tmp_path, "interp", "strict", rmse=0.2, r2=0.4),
     ]
-    table = evaluation.summary_table(paths)
+    table = comparison.summary_table(paths)
     assert list(table.columns) == ["model", "formulation", "season", "area", "mode",
-                                   *evaluation.SUMMARY_COLUMNS]
+                                   *comparison.SUMMARY_COLUMNS]
     assert list(table["model"]) == ["ddpm", "ddpm_notransfer", "unet", "interp"]  # the order of the files
     assert table["formulation"].iloc[0].startswith("the paper's")
     assert list(table[["rank_min", "rank_max"]].iloc[0]) == [0.75, 1.5]
     assert set(table["season"]) == {"JJA"} and set(table["area"]) == {"west"}
     assert table["crps"].iloc[0] == pytest.approx(0.02) and table["crps"].iloc[2:].isna().all()
-    best = evaluation.best_in_group(table)
+    best = comparison.best_in_group(table)
     assert list(best["rmse"]) == [True, False, False, False]
     assert list(best["r2"]) == [False, False, True, False]
     assert list(best["spread_skill"]) == [True, False, False, False]
-    page = evaluation.summary_html(table, "Comparison")
+    page = comparison.summary_html(table, "Comparison")
     assert "<b>0.050</b>" in page and "<b>0.950</b>" in page and "<b>0.200</b>" not in page
     assert "0.050 <i>(under-dispersed)</i>" in page  # never bolded as the best
     # an under-dispersed ensemble is not credited even when it is the only one
-    alone = evaluation.best_in_group(table.iloc[1:])
+    alone = comparison.best_in_group(table.iloc[1:])
     assert not alone["spread_skill"].any()
 
 
@@ -142,7 +142,7 @@ def write_per_day(metrics_path, rmse, crps=None):
     frame = pd.DataFrame({"date": dates, "rmse": rmse, "mae": rmse})
     if crps is not None:
         frame["crps"] = crps
-    frame.to_csv(evaluation.per_day_path(metrics_path), index=False, date_format="%Y-%m-%d")
+    frame.to_csv(comparison.per_day_path(metrics_path), index=False, date_format="%Y-%m-%d")
 
 
 def test_paired_differences_with_bootstrap_intervals_decide_what_is_bolded(tmp_path):
@@ -156,22 +156,22 @@ def test_paired_differences_with_bootstrap_intervals_decide_what_is_bolded(tmp_p
     write_per_day(paths["ddpm_residual"], days - 0.020 + 0.002 * rng.standard_normal(20), crps=days - 0.05)
     write_per_day(paths["unet"], days - 0.020 + 0.002 * rng.standard_normal(20))  # a tie within noise
     write_per_day(paths["interp"], days + 0.05 + 0.002 * rng.standard_normal(20))
-    table = evaluation.summary_table(list(paths.values()), method="ddpm_residual", seed=1)
+    table = comparison.summary_table(list(paths.values()), method="ddpm_residual", seed=1)
     rows = table.set_index("model")
     assert np.isnan(rows.at["ddpm_residual", "rmse_diff"])
     assert rows.at["interp", "rmse_diff"] == pytest.approx(-0.07, abs=0.003)
     assert rows.at["interp", "rmse_diff_low"] < rows.at["interp", "rmse_diff"] < rows.at["interp", "rmse_diff_high"] < 0
     assert rows.at["unet", "rmse_diff_low"] < 0 < rows.at["unet", "rmse_diff_high"]
     assert rows.at["interp", "crps_diff"] == pytest.approx(-0.1, abs=0.003)  # interp's CRPS is its MAE
-    per_day = evaluation.read_per_day(list(paths.values()))
+    per_day = comparison.read_per_day(list(paths.values()))
     # RMSE: the method is best, but not clearly better than unet: nothing bolded
-    assert not evaluation.best_in_group(table, per_day, seed=1)["rmse"].any()
-    assert list(evaluation.best_in_group(table)["rmse"]) == [True, False, False]  # without the per-day test
+    assert not comparison.best_in_group(table, per_day, seed=1)["rmse"].any()
+    assert list(comparison.best_in_group(table)["rmse"]) == [True, False, False]  # without the per-day test
     # CRPS: clearly better than the runner-up (unet's MAE): bolded
-    assert list(evaluation.best_in_group(table, per_day, seed=1)["crps"]) == [True, False, False]
-    page = evaluation.summary_html(table, "Comparison", per_day, seed=1, method="ddpm_residual")
+    assert list(comparison.best_in_group(table, per_day, seed=1)["crps"]) == [True, False, False]
+    page = comparison.summary_html(table, "Comparison", per_day, seed=1, method="ddpm_residual")
     assert "rmse: method − model [95 %]" in page and "-0.07" in page
-    sentence, = evaluation.findings(table, "ddpm_residual")
+    sentence, = comparison.findings(table, "ddpm_residual")
     assert sentence.startswith("JJA west, lenient: ddpm_residual's RMSE is lower than that of interp (-0.07")
     assert "higher than that of none; not distinguishable from unet (" in sentence
     assert sentence in page
@@ -270,14 +270,14 @@ def test_short_series_gets_fewer_lags():
 
 
 def test_spaced_days():
-    assert list(evaluation.spaced_days(10, 20)) == list(range(10))
-    picked = evaluation.spaced_days(1000, 100, run_length=25)
+    assert list(contracts.spaced_days(10, 20)) == list(range(10))
+    picked = contracts.spaced_days(1000, 100, run_length=25)
     assert len(picked) == 100 and picked[0] == 0 and picked[-1] == 999
     assert np.sum(np.diff(picked) == 1) == 96  # four runs of 25 consecutive days
 
 
 def test_area_mean_series_of_members(area):
-    means = evaluation.area_mean_series(area["longrun"], "aod_member", log_floor=1e-6)
+    means = contracts.area_mean_series(area["longrun"], "aod_member", log_floor=1e-6)
     assert means.dims == ("time", "member") and means.shape == (70, 3)  # as the file stores them
     with xr.open_dataset(area["longrun"]) as ds:
         expected = np.log10(ds["aod_member"].values.astype(np.float64)).mean(axis=(2, 3))
@@ -320,3 +320,29 @@ def test_longrun_needs_merra2_on_every_day(area, tmp_path):
     short.to_netcdf(tmp_path / "merra2.nc")
     with pytest.raises(ValueError, match="MERRA-2 lacks 49 days of the long run"):
         evaluation.longrun_series(area["longrun"], tmp_path / "merra2.nc")
+
+
+def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(tmp_path):
+    assert variants.transfer_ablations(["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet"]) == [
+        ("ddpm", "ddpm_scratch", "ddpm_notransfer")]
+    assert variants.transfer_ablations(["ddpm", "ddpm_notransfer"]) == [("ddpm", None, "ddpm_notransfer")]
+    assert variants.transfer_ablations(["ddpm_residual", "unet", "ddpm"]) == []  # nothing to compare
+    rng = np.random.default_rng(0)
+    days = 0.1 + 0.03 * rng.standard_normal(20)
+    per_day_rmse = {"ddpm": days - 0.02, "ddpm_scratch": days, "ddpm_notransfer": days + 0.0005}
+    paths = []
+    for model, rmse in per_day_rmse.items():
+        paths.append(write_metrics(tmp_path, model, "lenient", rmse=float(rmse.mean())))
+        write_per_day(paths[-1], rmse + 0.002 * rng.standard_normal(20))
+    per_day = comparison.read_per_day(paths)
+    ablation = comparison.transfer_ablation(per_day, list(per_day_rmse), seed=1).set_index("effect")
+    assert list(ablation.index) == ["transfer", "history"]
+    assert tuple(ablation.loc["transfer", ["model", "minus"]]) == ("ddpm", "ddpm_scratch")
+    assert ablation.at["transfer", "rmse_diff"] == pytest.approx(-0.02, abs=0.002)
+    assert ablation.at["transfer", "rmse_diff_high"] < 0  # the pretrained encoder clearly helps
+    assert ablation.at["history", "rmse_diff_low"] < 0 < ablation.at["history", "rmse_diff_high"]  # a tie
+    transfer, history = comparison.ablation_findings(ablation.reset_index())
+    assert transfer.startswith("Transfer (ddpm minus ddpm_scratch): RMSE lower in 1, higher in 0, not distinguishable in 0 of 1")
+    assert history.startswith("History (ddpm_scratch minus ddpm_notransfer): RMSE lower in 0, higher in 0, not distinguishable in 1 of 1")
+    table = comparison.summary_table(paths)
+    assert transfer in comparison.summary_html(table, "Comparison", per_day, 1, None, ablation.reset_index())

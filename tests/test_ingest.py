@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from downscaling import ingest, manifest, netcdf, regrid
+from downscaling import contracts, ingest, manifest, netcdf, regrid
 from downscaling.ingest import Box
 from downscaling.synthetic import write_mapl_file
 from raw_files import (
@@ -131,7 +131,7 @@ def test_period_restricts_the_record(tmp_path):
 
 
 def test_log10_floor_keeps_nan_and_floors_zero():
-    out = ingest.log10_floor(np.array([0.0, 1e-9, 0.01, np.nan]), 1e-6)
+    out = contracts.log10_aod(np.array([0.0, 1e-9, 0.01, np.nan]), 1e-6)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out[:3], [-6.0, -6.0, -2.0])
     assert np.isnan(out[3])

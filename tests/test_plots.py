@@ -5,7 +5,7 @@ import xarray as xr
 from PIL import Image
 
 from contract_fakes import BOX, fake_area
-from downscaling import evaluation, plots
+from downscaling import comparison, contracts, evaluation, plots
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +53,11 @@ def test_summary_and_ensemble_figures(area, tmp_path):
                                                         area["g5nr"], area["split"], seed=0)
             path = tmp_path / "results" / "metrics" / model / "JJA" / "west" / f"{mode}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            evaluation.write_json(overall, path)
+            contracts.write_json(overall, path)
             paths.append(path)
-    table = evaluation.summary_table(paths)
+    table = comparison.summary_table(paths)
     assert saved(plots.plot_summary(table, "summary"), tmp_path / "summary.png") == 2 * 2
-    records = evaluation.read_metrics(paths)
+    records = comparison.read_metrics(paths)
     assert saved(plots.plot_ensemble_skill(records, "ensembles"), tmp_path / "ens.png") == 1
     with pytest.raises(ValueError, match="no ensemble metrics"):
         plots.plot_ensemble_skill([r for r in records if r["model"] != "ddpm"], "none")
@@ -103,7 +103,7 @@ def test_longrun_animation_series_and_page(area, tmp_path):
 def test_domain_overview(area, tmp_path):
     with xr.open_dataset(area["static"]) as ds:
         elevation = ds["elevation"].load()
-    fig = plots.plot_domain(evaluation.time_mean(area["merra2"]), elevation, BOX, tile=16,
+    fig = plots.plot_domain(contracts.time_mean(area["merra2"]), elevation, BOX, tile=16,
                             stride=8, halo=4, title="west")
     # 48 x 64 pixels, tiles of 16 every 8: 5 x 7 tiles
     assert "5 × 7 = 35 tiles" in fig.axes[1].get_title()

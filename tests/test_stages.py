@@ -54,7 +54,7 @@ def area(tmp_path_factory):
     features.extract(encoder, norm, d / "g5nr.nc", d / "g5nr.csv", N_LAG, TILE, STRIDE,
                      d / "features.npy", d / "index.csv")
     paths = {k: d / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
-    paths.update(features=d / "features.npy", index=d / "index.csv")
+    paths.update(features=d / "features.npy", index=d / "index.csv", small_unet=d / "small.pt")
     for model in sorted(large.VARIANTS, key=lambda m: large.VARIANTS[m].residual_of is not None):
         base = large.VARIANTS[model].residual_of  # trained before the residual variants
         large.train(model, {**paths, **({"base": d / f"{base}.pt"} if base else {})}, LARGE, TILE, 1,
@@ -80,6 +80,23 @@ def test_the_ablation_has_no_feature_input(area):
     assert large.load(area / "ddpm.pt")[0].cond_channels == 32 + 5
 
 
+def test_the_scratch_encoder_has_the_transfer_encoders_shape_and_its_own_trained_weights(area):
+    model, saved = large.load(area / "ddpm_scratch.pt")
+    transfer_encoder, _ = pretrain.load_encoder(area / "small.pt")
+    scratch, pretrained = model.history_encoder.state_dict(), transfer_encoder.state_dict()
+    assert model.cond_channels == large.load(area / "ddpm.pt")[0].cond_channels
+    assert {k: v.shape for k, v in scratch.items()} == {k: v.shape for k, v in pretrained.items()}
+    assert all(not torch.equal(scratch[k], pretrained[k]) for k in scratch if k.endswith("weight"))
+    # trained with the DDPM: its weights moved from the initialisation the seed gives
+    torch.manual_seed(1)
+    initial = large.build(large.VARIANTS["ddpm_scratch"], 32, large.model_kwargs(large.VARIANTS["ddpm_scratch"], LARGE),
+                          saved["history_encoder"]).history_encoder.state_dict()
+    assert any(not torch.equal(scratch[k], initial[k]) for k in scratch)
+    assert all(p.requires_grad for p in model.history_encoder.parameters())
+    # the transfer ddpm has no encoder of its own: its features come from the frozen one
+    assert large.load(area / "ddpm.pt")[0].history_encoder is None
+
+
 def downscale(area, model, mode, positions, batch=None, **settings):
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
     settings = inference.InferenceSettings(**{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, **settings})
@@ -91,7 +108,7 @@ def downscale(area, model, mode, positions, batch=None, **settings):
     return list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
 
 
-@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "unet"])
+@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "ddpm_scratch", "unet"])
 def test_strict_and_lenient_agree_on_the_first_day_and_then_differ(area, model):
     positions = np.arange(200, 204)  # consecutive test days
     strict = downscale(area, model, "strict", positions)
@@ -110,7 +127,7 @@ def test_downscaling_is_reproducible(area, model):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual"])
+@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "ddpm_scratch"])
 def test_the_encoder_at_every_step_gives_the_fields_of_the_encoder_once_per_tile(area, model):
     # the authors' way (benchmarked against the default) differs in cost, not in result
     once = downscale(area, model, "strict", np.array([200, 201]))

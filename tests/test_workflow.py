@@ -24,7 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
-MODELS = ["ddpm_residual", "ddpm", "ddpm_notransfer", "unet", "interp", "interp_qm", "persistence"]
+MODELS = ["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet", "interp", "interp_qm", "persistence"]
 SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
 
 

@@ -42,15 +42,6 @@ if _config_problems:
 # the diffusion model the maps and the long run show
 METHOD = config.get("method") or variants.default_method(MODELS)
 
-if METHOD and METHOD not in MODELS:
-    raise WorkflowError(f"method: {METHOD!r} must be one of models {MODELS}")
-if config.get("longrun") and not METHOD:
-    raise WorkflowError(f"longrun: needs a diffusion model in models, got {MODELS}")
-for _model in MODELS:
-    for _needed in variants.trained_inputs(_model)[1:]:
-        if _needed not in MODELS:
-            raise WorkflowError(f"models: {_model} builds on {_needed}; add {_needed} to models")
-
 
 wildcard_constraints:
     area="|".join(AREAS),
@@ -148,6 +139,14 @@ def large_model(model, season="{season}", area="{area}"):
 def trained_models(model):
     """{"model": its weights, "base": those of the model a residual variant builds on}."""
     return dict(zip(["model", "base"], map(large_model, variants.trained_inputs(model))))
+
+
+def scratch_encoder_shape(wildcards):
+    """Input function: the small U-Net whose shape and normalisation a scratch-trained history
+    encoder takes (nothing for the other variants)."""
+    if variants.VARIANTS[wildcards.large_model].history != "scratch":
+        return []
+    return rules.train_small_unet.output.model
 
 
 def residual_base(wildcards):

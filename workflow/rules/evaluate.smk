@@ -57,9 +57,16 @@ rule summary:
             category="Comparison table",
             labels={"figure": "RMSE and R² by model"},
         ),
+        ablation=report(
+            "results/metrics/transfer_ablation.csv",
+            caption="../report/transfer_ablation.rst",
+            category="Comparison table",
+            labels={"figure": "transfer ablation (CSV download)"},
+        ),
     params:
         splits=config["splits"],
         method=METHOD,
+        models=MODELS,
         seed=config["seed"],
     log:
         "logs/summary.log",

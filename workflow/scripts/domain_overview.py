@@ -2,7 +2,7 @@
 
 import xarray as xr
 
-from downscaling import evaluation, plots
+from downscaling import contracts, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
@@ -10,7 +10,7 @@ area = snakemake.wildcards.area
 with xr.open_dataset(snakemake.input.static) as static:
     elevation = static["elevation"].load()
 figure = plots.plot_domain(
-    evaluation.time_mean(snakemake.input.merra2),
+    contracts.time_mean(snakemake.input.merra2),
     elevation,
     snakemake.params.box,
     tile=snakemake.params.tile,

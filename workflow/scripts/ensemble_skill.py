@@ -1,10 +1,10 @@
 """Rank histograms, spread-skill ratios and CRPS of the ensemble models in one figure."""
 
-from downscaling import evaluation, plots
+from downscaling import comparison, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
-records = evaluation.read_metrics(snakemake.input.metrics)
+records = comparison.read_metrics(snakemake.input.metrics)
 figure = plots.plot_ensemble_skill(
     records, "Ensemble reliability: rank histograms of G5NR among the members (log10 AOD)"
 )

@@ -1,6 +1,6 @@
 """Scores of one downscaled file against G5NR on the season's test days (log10 AOD)."""
 
-from downscaling import evaluation
+from downscaling import contracts, evaluation
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
@@ -14,5 +14,5 @@ overall, per_day = evaluation.evaluate_downscaled(
     definitions=snakemake.params.definitions,
 )
 log.info("%s", {k: v for k, v in overall.items() if k != "rank_histogram"})
-evaluation.write_json(overall, snakemake.output.metrics)
+contracts.write_json(overall, snakemake.output.metrics)
 per_day.to_csv(snakemake.output.per_day, index=False, date_format="%Y-%m-%d")

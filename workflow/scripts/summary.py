@@ -1,14 +1,15 @@
-"""The comparison table of every model x season x area x mode: CSV, HTML and a bar figure."""
+"""The comparison table of every model x season x area x mode (CSV, HTML, a bar figure) and the
+transfer ablation (CSV, and a section of the HTML)."""
 
 from pathlib import Path
 
-from downscaling import evaluation, plots
+from downscaling import comparison, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 params = snakemake.params
-per_day = evaluation.read_per_day(snakemake.input.metrics)
-table = evaluation.summary_table(snakemake.input.metrics, method=params.method, seed=params.seed, per_day=per_day)
+per_day = comparison.read_per_day(snakemake.input.metrics)
+table = comparison.summary_table(snakemake.input.metrics, method=params.method, seed=params.seed, per_day=per_day)
 log.info("summary of %d metrics files", len(table))
 table.to_csv(snakemake.output.table, index=False, float_format="%.6g")
 splits = params.splits
@@ -19,7 +20,11 @@ design = (
     f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days kept out of training around each"
 )
 title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
-Path(snakemake.output.html).write_text(evaluation.summary_html(table, title, per_day, params.seed, params.method))
-for sentence in evaluation.findings(table, params.method):
+ablation = comparison.transfer_ablation(per_day, params.models, params.seed)
+ablation.to_csv(snakemake.output.ablation, index=False, float_format="%.6g")
+Path(snakemake.output.html).write_text(
+    comparison.summary_html(table, title, per_day, params.seed, params.method, ablation)
+)
+for sentence in comparison.findings(table, params.method) + comparison.ablation_findings(ablation):
     log.info("%s", sentence)
 plots.save_figure(plots.plot_summary(table, title), snakemake.output.figure)

@@ -7,8 +7,9 @@ from downscaling.training import TrainingRun
 
 inputs, params, model = snakemake.input, snakemake.params, snakemake.wildcards.large_model
 paths = {name: inputs[name] for name in ("g5nr", "merra2_on_g5nr", "static", "features", "index")}
-if inputs.get("base"):  # a residual variant: the model it builds on
-    paths["base"] = inputs.base
+for optional in ("base", "small_unet"):  # a residual variant's base; a scratch encoder's shape
+    if inputs.get(optional):
+        paths[optional] = inputs[optional]
 identity = {"model": model, "settings": params.settings, "tile": params.tile, "seed": params.seed}
 summary = large.train(
     model,

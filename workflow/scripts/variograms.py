@@ -1,7 +1,7 @@
 """Semivariograms (with spherical fits) of G5NR, MERRA-2 and the strict-mode predictions of
 one season x area on its test days."""
 
-from downscaling import evaluation, plots
+from downscaling import contracts, evaluation, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
@@ -16,7 +16,7 @@ predicted = evaluation.season_prediction_fields(
 )
 truth = predicted[0]
 merra2 = evaluation.merra2_field(
-    snakemake.input.merra2, evaluation.test_days(snakemake.input.split), truth.lat, truth.lon
+    snakemake.input.merra2, contracts.test_days(snakemake.input.split), truth.lat, truth.lon
 )
 curves, fits = evaluation.write_variogram_tables(
     [truth, merra2, *predicted[1:]], settings, snakemake.params.seed, snakemake.output.table, snakemake.output.fits

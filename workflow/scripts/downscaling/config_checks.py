@@ -12,6 +12,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import variants
+
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
@@ -35,6 +37,27 @@ def _period_problem(key: str, first: str, last: str) -> str | None:
     return None
 
 
+def model_problems(config: Mapping[str, Any]) -> list[str]:
+    """Model names against the registry (downscaling/variants.py): the one place they live."""
+    models = list(config.get("models", []))
+    found = [f"models: {name!r} is not a model; models are {list(variants.MODELS)}"
+             for name in models if name not in variants.MODELS]
+    found += [
+        f"models: {name} builds on {needed}; add {needed} to models"
+        for name in models if name in variants.VARIANTS
+        for needed in variants.trained_inputs(name)[1:] if needed not in models
+    ]
+    method = config.get("method")
+    if method is not None and (method not in variants.ENSEMBLE_MODELS or method not in models):
+        found.append(f"method: {method!r} must be a diffusion model of models "
+                     f"{[m for m in models if m in variants.ENSEMBLE_MODELS]}")
+    if config.get("longrun") and not (method or variants.default_method(models)):
+        found.append(f"longrun: needs a diffusion model in models, got {models}")
+    found += [f"per_model.{name}: {name!r} is not a trained model; those are {list(variants.VARIANTS)}"
+              for name in config.get("per_model", {}) if name not in variants.VARIANTS]
+    return found
+
+
 def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]:
     """Everything wrong with ``config`` beyond its schema, one line per problem (empty if none)."""
     found = []
@@ -51,6 +74,7 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
         boxes.append(("synthetic.region", synthetic["region"]))
     found += [f"{key}: {p}" for key, box in boxes if (p := box_problem(box))]
 
+    found += model_problems(config)
     areas, seasons = list(config["areas"]), list(config.get("seasons", []))
     for area, per_season in config.get("overrides", {}).items():
         if area not in areas:

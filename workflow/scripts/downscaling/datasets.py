@@ -14,6 +14,7 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset, Subset
 
+from .contracts import CUBE_VARIABLE
 from .tiling import TileGrid
 
 #: Condition channels after the transfer features, in this order (see ConditionalUNet).
@@ -63,7 +64,7 @@ def year_covariate(dates) -> np.ndarray:
 def open_cube(path) -> xr.DataArray:
     """The ``log10_aod`` cube of an ingested netCDF file, loaded (time, lat, lon) float32."""
     with xr.open_dataset(path) as ds:
-        return ds["log10_aod"].load().astype(np.float32)
+        return ds[CUBE_VARIABLE].load().astype(np.float32)
 
 
 def day_index(cube: xr.DataArray, dates) -> np.ndarray:
@@ -194,15 +195,20 @@ class DownscalingTileDataset(Dataset):
 
     samples: int array (N, 3) of (day position, row, col); rows: which of them this dataset
     uses; features: (N, C, h, w) aligned with samples (float16, e.g. a memory map, read one
-    row at a time so it never has to fit in memory), or None for the no-transfer ablation.
-    Item -> (x0 (1, t, t), features (C, h, w) or (0, 1, 1), covariates (5, t, t)).
+    row at a time so it never has to fit in memory); or history: a normalised (T, H, W) cube
+    whose previous n_lag days of the tile a trainable encoder reads; or neither, when the
+    model has no history. Item -> (x0 (1, t, t), features (C, h, w), history (n_lag, t, t) or
+    nothing (0, 1, 1), covariates (5, t, t)).
     """
 
-    def __init__(self, fields: AreaFields, samples: np.ndarray, rows, tile: int, features=None):
+    def __init__(self, fields: AreaFields, samples: np.ndarray, rows, tile: int, features=None,
+                 history: np.ndarray | None = None, n_lag: int = 0):
         if features is not None and len(features) != len(samples):
             raise ValueError(f"{len(features)} feature rows for {len(samples)} samples")
+        if history is not None and (samples[:, 0] < n_lag).any():
+            raise ValueError(f"samples need {n_lag} days of history")
         self.fields, self.samples, self.rows, self.tile = fields, samples, np.asarray(rows), tile
-        self.features = features
+        self.features, self.history, self.n_lag = features, history, n_lag
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -213,10 +219,12 @@ class DownscalingTileDataset(Dataset):
         window = (slice(r, r + self.tile), slice(c, c + self.tile))
         x0 = torch.from_numpy(self.fields.target[day][window][None].copy())
         cond = torch.from_numpy(self.fields.condition(day, *window))
-        if self.features is None:
-            feats = torch.zeros(0, 1, 1)
-        else:
+        if self.features is not None:
             feats = torch.from_numpy(np.asarray(self.features[j], dtype=np.float32))
+        elif self.history is not None:
+            feats = torch.from_numpy(self.history[day - self.n_lag : day][(slice(None), *window)].copy())
+        else:
+            feats = torch.zeros(0, 1, 1)
         return x0, feats, cond
 
 

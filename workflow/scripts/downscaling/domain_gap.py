@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from .contracts import CUBE_VARIABLE  # noqa: E402
 from .datasets import open_cube  # noqa: E402
 from .regrid import regrid  # noqa: E402
 from .wasserstein import StreamingHistogram, per_day_wasserstein, pooled_wasserstein, summary  # noqa: E402
@@ -24,7 +25,7 @@ from .wasserstein import StreamingHistogram, per_day_wasserstein, pooled_wassers
 def merra2_chunks_on_grid(merra2_path, lat, lon, method: str, days_per_chunk: int):
     """Yield the MERRA-2 record on the given grid, ``days_per_chunk`` days at a time (T', H, W)."""
     with xr.open_dataset(merra2_path) as ds:
-        native = ds["log10_aod"]
+        native = ds[CUBE_VARIABLE]
         for start in range(0, native.sizes["time"], days_per_chunk):
             chunk = native.isel(time=slice(start, start + days_per_chunk)).load()
             yield regrid(chunk, lat, lon, method).values

@@ -24,6 +24,7 @@ import xarray as xr
 
 from . import features as transfer
 from . import large, pretrain, variants
+from .contracts import CUBE_VARIABLE
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
 from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample, x0_from_output
 from .regrid import regrid
@@ -83,6 +84,8 @@ class Downscaler:
         self.reads_history = variants.reads_history(saved["model"])
         if self.reads_history:
             self.encoder, self.encoder_norm = pretrain.load_encoder(small_unet_path, device)
+            if self.variant.history == "scratch":  # the model's own encoder, on the same inputs
+                self.encoder = self.model.history_encoder
         if self.variant.diffusion:
             schedule = NoiseSchedule(saved["timesteps"], saved["schedule"]).to(device)
             # only a normalised G5NR tile is known to lie in [0, 1]; the authors never clamp
@@ -128,7 +131,7 @@ class Downscaler:
         """
         merra2 = self._tiles(self.norm["merra2"].apply(merra2_log).astype(np.float32, copy=False))  # (N, t, t)
         covariates = covariate_stack(merra2, self.static_tiles, year_covariate([date])[0])  # (N, 5, t, t)
-        every_step = self.variant.transfer and self.settings.encoder_every_step
+        every_step = self.variant.history is not None and self.settings.encoder_every_step
         if self.reads_history:
             normalised = self.encoder_norm.apply(history_log).astype(np.float32, copy=False)  # (Mh, n_lag, H, W)
             history = self._tiles(normalised)  # (N, Mh, n_lag, t, t)
@@ -141,7 +144,7 @@ class Downscaler:
             if self.reads_history:  # a shared history (Mh = 1) is encoded once for all members
                 features = transfer.encode(self.encoder, history.flatten(0, 1), self.batch)
                 features = member_major(features.unflatten(0, history.shape[:2]))
-            conditions = self.model.condition(features if self.variant.transfer else None, covariates)  # (Mh * N, C, t, t)
+            conditions = self.model.condition(features if self.variant.history else None, covariates)  # (Mh * N, C, t, t)
 
         means = None
         if self.base is not None:  # residual: the base model's mean, also a condition channel
@@ -263,7 +266,7 @@ class Merra2OnGrid:
     """MERRA-2 of any date of its record on a target grid, read one day at a time (log10)."""
 
     def __init__(self, merra2_path, lat, lon, method: str = "nearest"):
-        self.cube = xr.open_dataset(merra2_path)["log10_aod"]
+        self.cube = xr.open_dataset(merra2_path)[CUBE_VARIABLE]
         self.path, self.lat, self.lon, self.method = merra2_path, lat, lon, method
         self.dates = pd.DatetimeIndex(self.cube["time"].values).normalize()
 

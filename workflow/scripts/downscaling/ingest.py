@@ -32,12 +32,12 @@ import xarray as xr
 from xarray.coding.times import decode_cf_datetime
 
 from .config_checks import box_problem
+from .contracts import CUBE_VARIABLE, log10_aod
 from .netcdf import write_cf
 from .regrid import regrid
 
 log = logging.getLogger(__name__)
 
-OUTPUT_VARIABLE = "log10_aod"
 ONE_DAY = np.timedelta64(1, "D")
 COORD_TOLERANCE_DEG = 1e-6  # coordinates this close count as equal (float64 grids, float32 boxes)
 GRID_STEP_TOLERANCE = 1e-3  # relative deviation of a grid step still called regular
@@ -485,12 +485,6 @@ def daily_means(record: Record) -> xr.DataArray:
 # ----------------------------------------------------------------------------------------------
 # Outputs
 # ----------------------------------------------------------------------------------------------
-def log10_floor(values: np.ndarray, floor: float) -> np.ndarray:
-    """``log10(max(x, floor))`` as float32 (computed in float64, rounded once); NaN stays NaN."""
-    floored = np.maximum(np.asarray(values, dtype=np.float32), np.float32(floor))
-    return np.log10(floored, out=np.empty_like(floored), dtype=np.float64, casting="same_kind")
-
-
 def log10_dataset(daily: xr.DataArray, log_floor: float) -> xr.Dataset:
     """Daily means (linear units) as the pipeline's cube: ``log10_aod`` (time, lat, lon) float32.
 
@@ -508,8 +502,8 @@ def log10_dataset(daily: xr.DataArray, log_floor: float) -> xr.Dataset:
         "source_long_name": str(source_long_name),
         "source_units": daily.attrs.get("units", "1"),
     }
-    cube = xr.DataArray(log10_floor(daily.values, log_floor), dims=daily.dims, coords=daily.coords, attrs=attrs)
-    return xr.Dataset({OUTPUT_VARIABLE: cube})
+    cube = xr.DataArray(log10_aod(daily.values, log_floor), dims=daily.dims, coords=daily.coords, attrs=attrs)
+    return xr.Dataset({CUBE_VARIABLE: cube})
 
 
 def ingest_daily_log10(
@@ -550,13 +544,13 @@ def merra2_on_g5nr(merra2: xr.Dataset, g5nr: xr.Dataset, method: str = "nearest"
     missing = np.setdiff1d(g_days, m_days)
     if missing.size:
         raise IngestError(f"{merra2_name}: has no day {missing[0]} of the G5NR period of {g5nr_name}")
-    days = merra2[OUTPUT_VARIABLE].sel(time=g5nr["time"].values)
+    days = merra2[CUBE_VARIABLE].sel(time=g5nr["time"].values)
     try:
         on_grid = regrid(days, g5nr["lat"].values, g5nr["lon"].values, method)
     except ValueError as error:
         raise IngestError(f"{merra2_name}: cannot be put on the G5NR grid of {g5nr_name}: {error}") from error
-    on_grid.attrs = {**merra2[OUTPUT_VARIABLE].attrs, "regrid_method": method}
-    return xr.Dataset({OUTPUT_VARIABLE: on_grid})
+    on_grid.attrs = {**merra2[CUBE_VARIABLE].attrs, "regrid_method": method}
+    return xr.Dataset({CUBE_VARIABLE: on_grid})
 
 
 def elevation_on_grid(

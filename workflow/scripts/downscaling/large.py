@@ -4,7 +4,9 @@ The variants (downscaling.variants) share data, training loop and file format:
 - ``ddpm``: the paper's formulation, a conditional DDPM predicting x0, with the transfer features;
 - ``ddpm_residual``: residual diffusion (CorrDiff, Mardani et al. 2025): the deterministic
   ``unet`` gives the mean, a DDPM with v-prediction samples G5NR minus that mean;
-- ``ddpm_notransfer``: the ablation, the same DDPM as ``ddpm`` without any feature input;
+- ``ddpm_scratch``: the transfer ablation, ``ddpm`` whose history encoder (same shape) is
+  trained from scratch with it instead of pretrained on MERRA-2 and frozen;
+- ``ddpm_notransfer``: the paper's ablation, the same DDPM as ``ddpm`` without any history;
 - ``unet``: deterministic, the same inputs minus the noisy target and timestep, MSE to target.
 """
 
@@ -15,10 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from . import features as transfer
+from . import pretrain
 from .datasets import DownscalingTileDataset, MinMax, capped, load_area_fields, split_by_day
 from .diffusion import NoiseSchedule, denoising_loss, x0_error
 from .models.conditional_unet import ConditionalUNet, condition_channels
-from .runtime import atomic_save, load_checkpoint
+from .models.small_unet import HistoryEncoder
+from .runtime import atomic_save, constructor_kwargs, load_checkpoint
 from .training import TrainingRun, TrainSettings, fit, mean_loss
 from .variants import VARIANTS, Variant, reads_history
 
@@ -42,9 +46,14 @@ class ResidualBase:
 
 def condition_and_target(model, variant: Variant, batch, base: ResidualBase | None):
     """(condition, what the model learns) of a training batch: the G5NR tile, or for a residual
-    variant its scaled residual from the base model's mean."""
+    variant its scaled residual from the base model's mean. The batch's second item is the
+    transfer features, or for a scratch encoder the normalised history it encodes."""
     x0, batch_features, covariates = batch
-    features = batch_features if variant.transfer else None
+    features = None
+    if variant.history == "transfer":
+        features = batch_features
+    elif variant.history == "scratch":
+        features = model.history_encoder(batch_features)
     if variant.residual_of is None:
         return model.condition(features, covariates), x0
     mean = base(batch_features, covariates)
@@ -88,10 +97,13 @@ def merra2_as_prediction_loss(model, batch, generator, norm: dict) -> torch.Tens
     return F.mse_loss(MinMax.from_dict(norm["g5nr"]).apply(merra2_log), x0)
 
 
-def build(variant: Variant, feature_channels: int, kwargs: dict) -> ConditionalUNet:
-    used = feature_channels if variant.transfer else 0
+def build(variant: Variant, feature_channels: int, kwargs: dict, encoder_kwargs: dict | None = None) -> ConditionalUNet:
+    """The network of a variant; `encoder_kwargs` (the small U-Net's constructor arguments)
+    shape the history encoder a scratch variant trains."""
+    encoder = HistoryEncoder(**encoder_kwargs) if variant.history == "scratch" else None
+    used = feature_channels if variant.history else 0
     extra = 1 if variant.residual_of else 0  # the residual model also sees the mean it adds to
-    return ConditionalUNet(condition_channels(used) + extra, feature_channels=used, **kwargs)
+    return ConditionalUNet(condition_channels(used) + extra, feature_channels=used, history_encoder=encoder, **kwargs)
 
 
 def residual_scale(base: ResidualBase, dataset, batch_size: int, device, seed: int) -> float:
@@ -137,8 +149,9 @@ def train(
     """Fit one large model of one season x area; save it to ``run.model_path`` and return a
     validation summary.
 
-    paths: g5nr, merra2_on_g5nr, static (cubes), features, index (extraction outputs), and for
-    a residual variant `base`: the trained model it builds on.
+    paths: g5nr, merra2_on_g5nr, static (cubes), features, index (extraction outputs), for
+    a residual variant `base`: the trained model it builds on, and for a scratch encoder
+    `small_unet`: the pretrained model whose shape and normalisation the encoder takes.
     """
     variant, device, log = VARIANTS[model_name], run.device, run.log
     feats, index = transfer.load(paths["features"], paths["index"])
@@ -148,10 +161,13 @@ def train(
     train_days, val_days = split_by_day(index.day.unique(), section["val_fraction"], seed)
     samples = index[["day", "row", "col"]].to_numpy()
     in_train = np.isin(samples[:, 0], train_days)
+    inputs, encoder_kwargs = {"features": feats if reads_history(model_name) else None}, None
+    if variant.history == "scratch":
+        encoder_kwargs, encoder_norm = pretrain.saved_shape(paths["small_unet"])
+        g5nr = MinMax.from_dict(norm["g5nr"]).invert(fields.target)
+        inputs = {"history": encoder_norm.apply(g5nr).astype(np.float32), "n_lag": encoder_kwargs["in_channels"]}
     datasets = {
-        name: DownscalingTileDataset(
-            fields, samples, rows, tile, feats if reads_history(model_name) else None
-        )
+        name: DownscalingTileDataset(fields, samples, rows, tile, **inputs)
         for name, rows in (("train", np.flatnonzero(in_train)), ("val", np.flatnonzero(~in_train)))
     }
     datasets["val"] = capped(datasets["val"], section.get("val_tiles"), seed)
@@ -170,7 +186,7 @@ def train(
                                     settings.batch_size, device, seed)
         log.info("%s: residual of %s, RMS %.5f (normalised units)", model_name, variant.residual_of, base.scale)
     torch.manual_seed(seed)
-    model = build(variant, feats.shape[1], model_kwargs(variant, section))
+    model = build(variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs)
     if variant.transfer:
         model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
     loss = make_loss(variant, schedule, base)
@@ -206,6 +222,7 @@ def train(
             "model": model_name,
             "kwargs": model_kwargs(variant, section),
             "feature_channels": int(feats.shape[1]),
+            "history_encoder": encoder_kwargs,
             "normalisation": norm,
             "timesteps": section.get("timesteps"),
             "schedule": section.get("schedule"),
@@ -221,8 +238,9 @@ def train(
 def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
     """A trained large model (eval mode) and what was saved with it (normalisation, sizes)."""
     saved = load_checkpoint(model_path, map_location=device)
-    kwargs = dict(saved["kwargs"], channels=tuple(saved["kwargs"]["channels"]))
-    model = build(VARIANTS[saved["model"]], saved["feature_channels"], kwargs)
+    encoder_kwargs = saved.get("history_encoder")
+    model = build(VARIANTS[saved["model"]], saved["feature_channels"], constructor_kwargs(saved["kwargs"]),
+                  encoder_kwargs and constructor_kwargs(encoder_kwargs))
     model.load_state_dict(saved["state_dict"])
     return model.to(device).eval(), saved
 

@@ -33,6 +33,7 @@ SOURCE_COLOURS = {
     "MERRA-2 (G5NR period)": "tab:gray",
     "ddpm_residual": "tab:red",
     "ddpm": "tab:brown",
+    "ddpm_scratch": "tab:cyan",
     "ddpm_notransfer": "tab:orange",
     "unet": "tab:blue",
     "interp": "tab:green",
@@ -102,7 +103,7 @@ def plot_ensemble_skill(records: list[dict], title: str):
     columns areas); a line per model × mode with its spread-skill ratio and CRPS in the legend.
 
     records: metrics JSON dicts with model, season, area, mode, rank_histogram, spread_skill,
-    crps (see evaluation.read_metrics). Raises ValueError when none has a rank histogram.
+    crps (see comparison.read_metrics). Raises ValueError when none has a rank histogram.
     """
     records = [r for r in records if r.get("rank_histogram")]
     if not records:

@@ -12,7 +12,7 @@ import torch
 from .datasets import LagTileDataset, MinMax, capped, day_index, open_cube, split_by_day, with_history
 from .metrics import mae, r2
 from .models.small_unet import SmallUNet, TransferEncoder
-from .runtime import atomic_save, load_checkpoint
+from .runtime import atomic_save, constructor_kwargs, load_checkpoint
 from .splits import read_split
 from .training import FitResult, TrainingRun, TrainSettings, fit
 
@@ -89,10 +89,16 @@ def train(
 def load(model_path, device="cpu") -> tuple[SmallUNet, MinMax]:
     """The trained small U-Net (eval mode) and its MERRA-2 normalisation."""
     saved = load_checkpoint(model_path, map_location=device)
-    kwargs = dict(saved["kwargs"], channels=tuple(saved["kwargs"]["channels"]))
-    model = SmallUNet(**kwargs)
+    model = SmallUNet(**constructor_kwargs(saved["kwargs"]))
     model.load_state_dict(saved["state_dict"])
     return model.to(device).eval(), MinMax.from_dict(saved["normalisation"])
+
+
+def saved_shape(model_path) -> tuple[dict, MinMax]:
+    """The constructor arguments and the normalisation of a trained small U-Net: what an
+    encoder of the same shape, reading the same inputs, is built from."""
+    saved = load_checkpoint(model_path)
+    return constructor_kwargs(saved["kwargs"]), MinMax.from_dict(saved["normalisation"])
 
 
 def load_encoder(model_path, device="cpu") -> tuple[TransferEncoder, MinMax]:

@@ -139,3 +139,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(path, reason) from error
+
+
+def constructor_kwargs(saved: dict) -> dict:
+    """A saved model's constructor arguments as its constructor takes them (a weights-only
+    checkpoint keeps the tuple of channel widths as a list)."""
+    return dict(saved, channels=tuple(saved["channels"]))

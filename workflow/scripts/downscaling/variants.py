@@ -6,7 +6,10 @@ Adding a variant is one entry here plus the code its flags do not already cover.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+
+HISTORY_ENCODERS = ("transfer", "scratch", None)
 
 
 @dataclass(frozen=True)
@@ -14,11 +17,23 @@ class Variant:
     """What a large model is, as the pipeline needs to know it."""
 
     diffusion: bool  # sampled: an ensemble of members; else one deterministic field
-    transfer: bool  # conditioned on the frozen small U-Net encoder's transfer features
+    # How the previous n_lag G5NR days enter: through the frozen encoder of the small U-Net
+    # pretrained on MERRA-2 ("transfer"), through an encoder of the same shape trained from
+    # scratch with this model ("scratch": the transfer ablation), or not at all (None).
+    history: str | None
     # CorrDiff: the diffusion model samples G5NR minus the prediction of this deterministic model
     residual_of: str | None = None
     prediction: str = "x0"  # what the denoiser outputs: x0 (the paper's) or v (Salimans & Ho 2022)
     formulation: str = ""  # how the summary table names it
+
+    def __post_init__(self):
+        if self.history not in HISTORY_ENCODERS:
+            raise ValueError(f"history must be one of {HISTORY_ENCODERS}, got {self.history!r}")
+
+    @property
+    def transfer(self) -> bool:
+        """Whether it is conditioned on the pretrained encoder's transfer features."""
+        return self.history == "transfer"
 
     @property
     def bounded(self) -> bool:
@@ -29,19 +44,26 @@ class Variant:
 #: In order of preference for the config's default `method` (the first one in `models`).
 VARIANTS = {
     "ddpm_residual": Variant(
-        diffusion=True, transfer=True, residual_of="unet", prediction="v",
+        diffusion=True, history="transfer", residual_of="unet", prediction="v",
         formulation="residual diffusion (CorrDiff): unet + sampled residual, v-prediction",
     ),
     "ddpm": Variant(
-        diffusion=True, transfer=True,
-        formulation="the paper's: DDPM predicting x0, transfer features",
+        diffusion=True, history="transfer",
+        formulation="the paper's: DDPM predicting x0, history with transfer (pretrained encoder)",
+    ),
+    # The transfer ablation: ddpm_scratch differs from ddpm only in its encoder's weights
+    # (trained with the DDPM instead of pretrained on MERRA-2 and frozen), ddpm_notransfer has
+    # no history at all. Read together: no history / history without transfer / with transfer.
+    "ddpm_scratch": Variant(
+        diffusion=True, history="scratch",
+        formulation="ddpm, history without transfer: the same encoder trained from scratch with it",
     ),
     "ddpm_notransfer": Variant(
-        diffusion=True, transfer=False,
-        formulation="the paper's ablation: ddpm without transfer features",
+        diffusion=True, history=None,
+        formulation="the paper's ablation: ddpm with no history",
     ),
     "unet": Variant(
-        diffusion=False, transfer=True,
+        diffusion=False, history="transfer",
         formulation="deterministic U-Net, ddpm's inputs, MSE",
     ),
 }
@@ -78,8 +100,8 @@ def formulation(model: str) -> str:
 
 
 def reads_history(model: str) -> bool:
-    """Whether `model`, or the model it builds on, takes transfer features of the history."""
-    return any(VARIANTS[name].transfer for name in trained_inputs(model))
+    """Whether `model`, or the model it builds on, conditions on the encoded history."""
+    return any(VARIANTS[name].history for name in trained_inputs(model))
 
 
 def default_method(models) -> str | None:
@@ -88,7 +110,8 @@ def default_method(models) -> str | None:
 
 
 def needs_small_unet(model: str) -> bool:
-    """Whether downscaling with `model` reads the small U-Net (its encoder makes the features)."""
+    """Whether training or downscaling `model` reads the small U-Net: its encoder makes the
+    transfer features, and its shape and normalisation are those of a scratch encoder."""
     return reads_history(model)
 
 
@@ -98,6 +121,24 @@ def trained_inputs(model: str) -> list[str]:
         return []
     residual_of = VARIANTS[model].residual_of
     return [model] + ([residual_of] if residual_of else [])
+
+
+def transfer_ablations(models) -> list[tuple[str, str | None, str | None]]:
+    """(history with transfer, history without transfer, no history) triples among `models`:
+    variants that differ in nothing but how the history enters (None where one is not run);
+    only triples with the transfer variant and at least one of its ablations."""
+    def rest(name):
+        return replace(VARIANTS[name], history=None, formulation="")
+
+    trained = [name for name in models if name in VARIANTS]
+    triples = []
+    for name in trained:
+        if VARIANTS[name].history != "transfer":
+            continue
+        partners = {VARIANTS[other].history: other for other in trained if other != name and rest(other) == rest(name)}
+        if partners:
+            triples.append((name, partners.get("scratch"), partners.get(None)))
+    return triples
 
 
 def wildcard_pattern(names) -> str:

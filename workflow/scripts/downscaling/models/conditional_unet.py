@@ -80,9 +80,12 @@ class ConditionalUNet(nn.Module):
 
     def __init__(self, cond_channels: int, channels=(128, 256, 512), res_blocks: int = 2,
                  attention: bool = True, groups: int = 8, diffusion: bool = True,
-                 feature_channels: int = 0, bounded: bool = True):
+                 feature_channels: int = 0, bounded: bool = True, history_encoder: nn.Module | None = None):
         super().__init__()
         self.cond_channels = cond_channels
+        # the transfer ablation's encoder of the history, trained with this network (None when
+        # the features come from the frozen pretrained encoder, or there is no history)
+        self.history_encoder = history_encoder
         self.diffusion = diffusion
         self.bounded = bounded
         # Encoder features have channel means of +-2 and spreads of 0.3..1.6, the covariates

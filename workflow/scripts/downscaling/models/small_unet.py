@@ -39,20 +39,18 @@ class SmallUNet(nn.Module):
         return x[:, -1:] + self.head(self.decoder(features, skips))  # (B, 1, H, W)
 
 
-class TransferEncoder(nn.Module):
-    """A frozen copy of a SmallUNet's down path + middle block; forward returns its features.
+class HistoryEncoder(nn.Module):
+    """The down path + middle block of a SmallUNet: (B, n_lag, H, W) history -> features.
 
-    The copy leaves the source model untouched. It cannot be trained by accident: parameters
-    have requires_grad False, forward runs under torch.no_grad, train() always keeps eval mode,
-    and requires_grad_(True) raises.
+    Freshly built (from the SmallUNet's constructor arguments) it is trainable: the transfer
+    ablation trains one from scratch with its large model. `TransferEncoder` is the frozen,
+    pretrained one.
     """
 
-    def __init__(self, small_unet: SmallUNet):
+    def __init__(self, in_channels: int = 40, channels=(64, 128, 256), res_blocks: int = 2,
+                 attention: bool = True, groups: int = 8):
         super().__init__()
-        self.encoder = copy.deepcopy(small_unet.encoder)
-        for parameter in self.encoder.parameters():
-            parameter.requires_grad_(False)
-        self.eval()
+        self.encoder = UNetEncoder(in_channels, channels, res_blocks, attention, groups)
 
     @property
     def in_channels(self) -> int:
@@ -68,6 +66,27 @@ class TransferEncoder(nn.Module):
             raise ValueError(f"tile {tile} is not divisible by {self.encoder.downsample_factor}")
         return tile // self.encoder.downsample_factor
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) -> (B, out_channels, H/f, W/f)."""
+        features, _ = self.encoder(x)
+        return features
+
+
+class TransferEncoder(HistoryEncoder):
+    """A frozen copy of a SmallUNet's down path + middle block; forward returns its features.
+
+    The copy leaves the source model untouched. It cannot be trained by accident: parameters
+    have requires_grad False, forward runs under torch.no_grad, train() always keeps eval mode,
+    and requires_grad_(True) raises.
+    """
+
+    def __init__(self, small_unet: SmallUNet):
+        nn.Module.__init__(self)
+        self.encoder = copy.deepcopy(small_unet.encoder)
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(False)
+        self.eval()
+
     def train(self, mode: bool = True):
         # Always eval: the encoder is a fixed feature extractor.
         return super().train(False)
@@ -80,5 +99,4 @@ class TransferEncoder(nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) -> (B, out_channels, H/f, W/f), no autograd graph."""
-        features, _ = self.encoder(x)
-        return features
+        return super().forward(x)
