@@ -20,11 +20,13 @@ levelled off.
 Usage (after the demo has trained its models):
     python tests/benchmarks/bench_sampler.py --season JJA --area west
     python tests/benchmarks/bench_sampler.py --steps 1 2 4 8 16 32 --members 8 --model ddpm_residual
-Options: --sampler, --stride, --halo, --threads, --device, --config, --results.
+    python tests/benchmarks/bench_sampler.py --steps 8 --precision float32 bfloat16
+Options: --sampler, --stride, --halo, --precision, --threads, --device, --config, --results.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 
 import numpy as np
@@ -57,6 +59,8 @@ def main() -> None:
     parser.add_argument("--sampler", choices=["ddpm", "ddim"], help="default: the config's")
     parser.add_argument("--stride", type=int)
     parser.add_argument("--halo", type=int)
+    parser.add_argument("--precision", nargs="+", choices=["auto", "float32", "bfloat16"],
+                        help="the network passes' arithmetic (default: the config's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
@@ -84,21 +88,21 @@ def main() -> None:
 
     unet, unet_seconds = downscale(paths, "unet", configured, device, config["seed"], cubes, test)
     unet_scores = evaluation.field_scores(unet, observed, lat, lon, configured.stride, config["seed"])
-    rows = [("unet (deterministic)", "-", 1, "-", f"{unet_scores['mae']:.4f}", f"{unet_scores['mae']:.4f}", "-",
+    rows = [("unet (deterministic)", configured.precision, "-", 1, "-", f"{unet_scores['mae']:.4f}", f"{unet_scores['mae']:.4f}", "-",
              "1.000", f"{unet_scores['psd_ratio']:.3f}", f"{unet_scores['seam_ratio']:.3f}", "-", f"{unet_seconds:.2f}")]
-    for members in args.members or [configured.members]:
-        for steps in args.steps:
-            settings = dataclasses.replace(configured, steps=steps, members=members)
-            fields, seconds = downscale(paths, model, settings, device, config["seed"], cubes, test)
-            s = evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"])
-            rows.append((model, steps, members, f"{s['crps']:.4f}", f"{s['mae']:.4f}", f"{unet_scores['mae']:.4f}",
-                         f"{s['spread_skill']:.3f}", f"{s['rmse'] / unet_scores['rmse']:.3f}",
-                         f"{s['psd_ratio']:.3f}", f"{s['seam_ratio']:.3f}",
-                         "{:.2f}-{:.2f}".format(*s["rank_extremes"]), f"{seconds:.2f}"))
+    runs = itertools.product(args.precision or [configured.precision], args.members or [configured.members], args.steps)
+    for precision, members, steps in runs:
+        settings = dataclasses.replace(configured, steps=steps, members=members, precision=precision)
+        fields, seconds = downscale(paths, model, settings, device, config["seed"], cubes, test)
+        s = evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"])
+        rows.append((model, precision, steps, members, f"{s['crps']:.4f}", f"{s['mae']:.4f}", f"{unet_scores['mae']:.4f}",
+                     f"{s['spread_skill']:.3f}", f"{s['rmse'] / unet_scores['rmse']:.3f}",
+                     f"{s['psd_ratio']:.3f}", f"{s['seam_ratio']:.3f}",
+                     "{:.2f}-{:.2f}".format(*s["rank_extremes"]), f"{seconds:.2f}"))
     print_table(
         f"{args.season} {area}, lenient, {len(test)} test days, {configured.sampler} sampler, stride "
         f"{configured.stride}, halo {configured.halo}",
-        ("model", "steps", "members", "CRPS", "MAE (mean)", "MAE unet", "spread-skill", "RMSE / unet",
+        ("model", "precision", "steps", "members", "CRPS", "MAE (mean)", "MAE unet", "spread-skill", "RMSE / unet",
          "PSD ratio 25-80 km", "seam ratio", "rank bins min-max", "s / day"),
         rows,
     )

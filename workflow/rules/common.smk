@@ -6,7 +6,6 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -37,7 +36,9 @@ from downscaling.manifest import ManifestError, write_manifest
 
 _config_problems = config_checks.problems(config)
 if _config_problems:
-    raise WorkflowError("the config has these problems:\n  " + "\n  ".join(_config_problems))
+    raise WorkflowError(
+        "the config has these problems:\n  " + "\n  ".join(_config_problems)
+    )
 
 # the diffusion model the maps and the long run show
 METHOD = config.get("method") or variants.default_method(MODELS)
@@ -70,7 +71,9 @@ def settings(section, season=None, area=None, model=None):
 
 for _area in config["longrun"]["areas"] if config.get("longrun") else []:
     _members = {s: settings("inference", s, _area, METHOD)["members"] for s in SEASONS}
-    if len(set(_members.values())) != 1:  # each member carries its own history through the run
+    if (
+        len(set(_members.values())) != 1
+    ):  # each member carries its own history through the run
         raise WorkflowError(
             f"overrides: the long run of {_area} needs one number of inference members in every "
             f"season, got {_members}"
@@ -104,7 +107,9 @@ def raw_inputs(source):
         if source not in _manifests:  # glob and stat once per Snakemake process
             try:
                 _manifests[source] = str(
-                    write_manifest(config["inputs"][source], f"results/inputs/{source}.tsv")
+                    write_manifest(
+                        config["inputs"][source], f"results/inputs/{source}.tsv"
+                    )
                 )
             except ManifestError as error:
                 raise WorkflowError(f"inputs.{source}: {error}") from error
@@ -138,7 +143,9 @@ def large_model(model, season="{season}", area="{area}"):
 
 def trained_models(model):
     """{"model": its weights, "base": those of the model a residual variant builds on}."""
-    return dict(zip(["model", "base"], map(large_model, variants.trained_inputs(model))))
+    return dict(
+        zip(["model", "base"], map(large_model, variants.trained_inputs(model)))
+    )
 
 
 def scratch_encoder_shape(wildcards):
@@ -168,7 +175,9 @@ def longrun_target():
 
 def longrun_previous_state(wildcards):
     """Input function: the state the chunk before left (nothing for the run's first chunk)."""
-    firsts = longrun.chunks(wildcards.start, wildcards.end, config["longrun"]["chunk_days"])
+    firsts = longrun.chunks(
+        wildcards.start, wildcards.end, config["longrun"]["chunk_days"]
+    )
     position = firsts.index(wildcards.chunk)
     if position == 0:
         return []
@@ -220,7 +229,9 @@ def evaluation_figures():
         )
         + expand("results/evaluation/domain/{area}.png", area=AREAS)
     )
-    if config["inference"]["members"] > 1 and set(variants.ENSEMBLE_MODELS) & set(MODELS):
+    if config["inference"]["members"] > 1 and set(variants.ENSEMBLE_MODELS) & set(
+        MODELS
+    ):
         figures.append("results/metrics/ensemble_skill.png")
     if METHOD:
         figures += expand(

@@ -11,21 +11,21 @@ rule train_ddpm:
     output:
         model="results/models/{large_model}/{season}/{area}/model.pt",
         summary="results/models/{large_model}/{season}/{area}/training.json",
-    params:
-        settings=lambda w: settings("ddpm", w.season, w.area, w.large_model),
-        tile=config["tiles"]["size"],
-        seed=config["seed"],
-        # not an output: Snakemake would delete it when a job fails, and resuming needs it
-        checkpoint="results/checkpoints/{large_model}/{season}/{area}.pt",
-    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=720,
-        mem_mb=16000,
     log:
         "logs/train_ddpm/{large_model}/{season}/{area}.log",
     benchmark:
         "benchmarks/train_ddpm/{large_model}/{season}/{area}.tsv"
     conda:
         "../envs/downscaling.yaml"
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
+    resources:
+        runtime=720,
+        mem_mb=16000,
+    params:
+        settings=lambda w: settings("ddpm", w.season, w.area, w.large_model),
+        tile=config["tiles"]["size"],
+        seed=config["seed"],
+        # not an output: Snakemake would delete it when a job fails, and resuming needs it
+        checkpoint="results/checkpoints/{large_model}/{season}/{area}.pt",
     script:
         "../scripts/train_ddpm.py"

@@ -12,13 +12,13 @@ rule wasserstein:
             category="Domain diagnostic",
             labels={"area": "{area}", "figure": "Wasserstein distance"},
         ),
-    params:
-        regrid=config["ingest"]["regrid"],
     log:
         "logs/wasserstein/{area}.log",
     benchmark:
         "benchmarks/wasserstein/{area}.tsv"
     conda:
         "../envs/downscaling.yaml"
+    params:
+        regrid=config["ingest"]["regrid"],
     script:
         "../scripts/wasserstein.py"

@@ -4,26 +4,27 @@ rule downscale:
         unpack(downscale_inputs),
     output:
         "results/downscaled/{model}/{season}/{area}/{mode}.nc",
-    params:
-        inference=model_inference,
-        seed=config["seed"],
-    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=120,
-        mem_mb=8000,
     log:
         "logs/downscale/{model}/{season}/{area}/{mode}.log",
     benchmark:
         "benchmarks/downscale/{model}/{season}/{area}/{mode}.tsv"
     conda:
         "../envs/downscaling.yaml"
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
+    resources:
+        runtime=120,
+        mem_mb=8000,
+    params:
+        inference=model_inference,
+        seed=config["seed"],
     script:
         "../scripts/downscale.py"
 
 
 rule downscale_longrun:
     """One chunk of the fully autoregressive run beyond the G5NR record, each date by its
-    season's method model, from the state the chunk before left (downscaling/longrun.py)."""
+    season's method model, from the state the chunk before left (downscaling/longrun.py).
+    """
     input:
         merra2=area_data("merra2"),
         g5nr=area_data("g5nr"),
@@ -42,24 +43,26 @@ rule downscale_longrun:
         # both are kept only until the next chunk and the join have read them
         days=temp("results/longrun/{area}/{start}_{end}/{chunk}.nc"),
         state=temp("results/longrun/{area}/{start}_{end}/{chunk}.state.npz"),
-    params:
-        # each date is downscaled with its own season's settings, overrides included
-        inference=lambda w: {s: settings("inference", s, w.area, METHOD) for s in SEASONS},
-        regrid=config["ingest"]["regrid"],
-        seasons=SEASONS,
-        model=METHOD,
-        seed=config["seed"],
-        chunk_days=config.get("longrun", {}).get("chunk_days"),
-    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=720,
-        mem_mb=8000,
     log:
         "logs/downscale_longrun/{area}/{start}_{end}/{chunk}.log",
     benchmark:
         "benchmarks/downscale_longrun/{area}/{start}_{end}/{chunk}.tsv"
     conda:
         "../envs/downscaling.yaml"
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
+    resources:
+        runtime=720,
+        mem_mb=8000,
+    params:
+        # each date is downscaled with its own season's settings, overrides included
+        inference=lambda w: {
+            s: settings("inference", s, w.area, METHOD) for s in SEASONS
+        },
+        regrid=config["ingest"]["regrid"],
+        seasons=SEASONS,
+        model=METHOD,
+        seed=config["seed"],
+        chunk_days=config.get("longrun", {}).get("chunk_days"),
     script:
         "../scripts/downscale_longrun.py"
 

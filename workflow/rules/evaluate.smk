@@ -20,15 +20,15 @@ rule evaluate:
     output:
         metrics="results/metrics/{model}/{season}/{area}/{mode}.json",
         per_day="results/metrics/{model}/{season}/{area}/{mode}_per_day.csv",
+    log:
+        "logs/evaluate/{model}/{season}/{area}/{mode}.log",
+    conda:
+        "../envs/downscaling.yaml"
     params:
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],
         stride=lambda w: model_inference(w).get("stride"),  # the tiling's seams: none for baselines
         definitions=config["evaluation"]["definitions"],
-    log:
-        "logs/evaluate/{model}/{season}/{area}/{mode}.log",
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -63,15 +63,15 @@ rule summary:
             category="Comparison table",
             labels={"figure": "transfer ablation (CSV download)"},
         ),
+    log:
+        "logs/summary.log",
+    conda:
+        "../envs/downscaling.yaml"
     params:
         splits=config["splits"],
         method=METHOD,
         models=MODELS,
         seed=config["seed"],
-    log:
-        "logs/summary.log",
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/summary.py"
 
@@ -121,13 +121,13 @@ rule spectra:
                 "figure": "power spectra",
             },
         ),
-    params:
-        models=STRICT_MODELS,
-        log_floor=config["ingest"]["log_floor"],
     log:
         "logs/spectra/{season}/{area}.log",
     conda:
         "../envs/downscaling.yaml"
+    params:
+        models=STRICT_MODELS,
+        log_floor=config["ingest"]["log_floor"],
     script:
         "../scripts/spectra.py"
 
@@ -154,15 +154,15 @@ rule variograms:
                 "figure": "semivariograms",
             },
         ),
+    log:
+        "logs/variograms/{season}/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     params:
         models=STRICT_MODELS,
         variogram=config["evaluation"]["variogram"],
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],
-    log:
-        "logs/variograms/{season}/{area}.log",
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/variograms.py"
 
@@ -200,24 +200,25 @@ rule temporal_diagnostics:
                 "figure": "lag-k RMSE and R²",
             },
         ),
+    log:
+        "logs/temporal_diagnostics/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
+    resources:
+        mem_mb=4000,  # lag curves hold up to 800 days of the G5NR grid in memory
     params:
         acf_lags=config["evaluation"]["acf_lags"],
         lag_max=config["evaluation"]["lag_max"],
         log_floor=config["ingest"]["log_floor"],
         definitions=config["evaluation"]["definitions"],
-    resources:
-        mem_mb=4000,  # lag curves hold up to 800 days of the G5NR grid in memory
-    log:
-        "logs/temporal_diagnostics/{area}.log",
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/temporal_diagnostics.py"
 
 
 rule longrun_skill:
     """Free-running skill of the long run against the synthetic world's known truth, by days
-    since the last true G5NR day (the embedded demo only: real data has no such truth)."""
+    since the last true G5NR day (the embedded demo only: real data has no such truth).
+    """
     input:
         longrun=lambda w: LONGRUN_FILES[w.area],
         truth=VERIFICATION,
@@ -232,13 +233,13 @@ rule longrun_skill:
             subcategory="{area}",
             labels={"area": "{area}", "figure": "skill against the known truth"},
         ),
-    params:
-        log_floor=config["ingest"]["log_floor"],
-        regrid=config["ingest"]["regrid"],
     log:
         "logs/longrun_skill/{area}.log",
     conda:
         "../envs/downscaling.yaml"
+    params:
+        log_floor=config["ingest"]["log_floor"],
+        regrid=config["ingest"]["regrid"],
     script:
         "../scripts/longrun_skill.py"
 
@@ -263,17 +264,17 @@ rule longrun_variograms:
                 "figure": "semivariograms",
             },
         ),
+    log:
+        "logs/longrun_variograms/{area}.log",
+    wildcard_constraints:
+        area="|".join(LONGRUN_FILES),
+    conda:
+        "../envs/downscaling.yaml"
+    resources:
+        mem_mb=4000,  # up to 365 days of the long run on the G5NR grid
     params:
         variogram=config["evaluation"]["variogram"],
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],
-    wildcard_constraints:
-        area="|".join(LONGRUN_FILES),
-    resources:
-        mem_mb=4000,  # up to 365 days of the long run on the G5NR grid
-    log:
-        "logs/longrun_variograms/{area}.log",
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/longrun_variograms.py"

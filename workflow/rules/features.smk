@@ -7,17 +7,17 @@ rule extract_features:
     output:
         features="results/features/{season}/{area}/features.npy",
         index="results/features/{season}/{area}/index.csv",
-    params:
-        tiles=config["tiles"],
-    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=60,
-        mem_mb=8000,
     log:
         "logs/extract_features/{season}/{area}.log",
     benchmark:
         "benchmarks/extract_features/{season}/{area}.tsv"
     conda:
         "../envs/downscaling.yaml"
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
+    resources:
+        runtime=60,
+        mem_mb=8000,
+    params:
+        tiles=config["tiles"],
     script:
         "../scripts/extract_features.py"

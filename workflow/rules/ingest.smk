@@ -4,6 +4,12 @@ rule ingest_merra2:
         raw=raw_inputs("merra2"),
     output:
         cube=area_data("merra2"),
+    log:
+        "logs/ingest/{area}/merra2.log",
+    benchmark:
+        "benchmarks/ingest/{area}/merra2.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     params:
         pattern=config["inputs"]["merra2"],
         variable=config["inputs"]["variable"],
@@ -11,12 +17,6 @@ rule ingest_merra2:
         margin_deg=config["ingest"]["margin_deg"],
         log_floor=config["ingest"]["log_floor"],
         period=config["periods"].get("merra2"),
-    log:
-        "logs/ingest/{area}/merra2.log",
-    benchmark:
-        "benchmarks/ingest/{area}/merra2.tsv"
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/ingest_cube.py"
 
@@ -27,6 +27,12 @@ rule ingest_g5nr:
         raw=raw_inputs("g5nr"),
     output:
         cube=area_data("g5nr"),
+    log:
+        "logs/ingest/{area}/g5nr.log",
+    benchmark:
+        "benchmarks/ingest/{area}/g5nr.tsv"
+    conda:
+        "../envs/downscaling.yaml"
     params:
         pattern=config["inputs"]["g5nr"],
         variable=config["inputs"]["variable"],
@@ -34,12 +40,6 @@ rule ingest_g5nr:
         margin_deg=0.0,  # the G5NR grid of an area is exactly its box
         log_floor=config["ingest"]["log_floor"],
         period=config["periods"].get("g5nr"),
-    log:
-        "logs/ingest/{area}/g5nr.log",
-    benchmark:
-        "benchmarks/ingest/{area}/g5nr.tsv"
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/ingest_cube.py"
 
@@ -51,12 +51,12 @@ rule regrid_merra2:
         g5nr=area_data("g5nr"),
     output:
         cube=area_data("merra2_on_g5nr"),
-    params:
-        method=config["ingest"]["regrid"],
     log:
         "logs/ingest/{area}/merra2_on_g5nr.log",
     conda:
         "../envs/downscaling.yaml"
+    params:
+        method=config["ingest"]["regrid"],
     script:
         "../scripts/regrid_merra2.py"
 
@@ -68,13 +68,13 @@ rule ingest_elevation:
         g5nr=area_data("g5nr"),
     output:
         static=area_data("static"),
-    params:
-        pattern=config["inputs"]["elevation"],
-        variable=config["inputs"]["elevation_variable"],
-        method=config["ingest"]["regrid"],
     log:
         "logs/ingest/{area}/static.log",
     conda:
         "../envs/downscaling.yaml"
+    params:
+        pattern=config["inputs"]["elevation"],
+        variable=config["inputs"]["elevation_variable"],
+        method=config["ingest"]["regrid"],
     script:
         "../scripts/ingest_elevation.py"

@@ -6,7 +6,9 @@ rule sample_map:
         split="results/splits/g5nr/{season}.csv",
         ddpm=f"results/downscaled/{METHOD}/{{season}}/{{area}}/strict.nc",
         unet=(
-            "results/downscaled/unet/{season}/{area}/strict.nc" if "unet" in MODELS else []
+            "results/downscaled/unet/{season}/{area}/strict.nc"
+            if "unet" in MODELS
+            else []
         ),
     output:
         figure=report(
@@ -21,15 +23,15 @@ rule sample_map:
                 "figure": "{day} AOD day",
             },
         ),
+    log:
+        "logs/sample_map/{season}/{area}/{day}.log",
     wildcard_constraints:
         day="min|median|max|p[0-9]{1,3}",
+    conda:
+        "../envs/downscaling.yaml"
     params:
         log_floor=config["ingest"]["log_floor"],
         model=METHOD,
-    log:
-        "logs/sample_map/{season}/{area}/{day}.log",
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/sample_map.py"
 
@@ -66,16 +68,16 @@ rule longrun_maps:
                 "figure": "area-mean series",
             },
         ),
-    wildcard_constraints:
-        area="|".join(LONGRUN_FILES),
-    params:
-        log_floor=config["ingest"]["log_floor"],
-    resources:
-        mem_mb=2000,  # at most 120 animation frames of the G5NR grid
     log:
         "logs/longrun_maps/{area}.log",
+    wildcard_constraints:
+        area="|".join(LONGRUN_FILES),
     conda:
         "../envs/downscaling.yaml"
+    resources:
+        mem_mb=2000,  # at most 120 animation frames of the G5NR grid
+    params:
+        log_floor=config["ingest"]["log_floor"],
     script:
         "../scripts/longrun_maps.py"
 
@@ -98,14 +100,14 @@ rule domain_overview:
                 "figure": "domain and tiles",
             },
         ),
+    log:
+        "logs/domain_overview/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
     params:
         box=lambda w: config["areas"][w.area],
         tile=config["tiles"]["size"],
         stride=config["inference"]["stride"],
         halo=config["inference"]["halo"],
-    log:
-        "logs/domain_overview/{area}.log",
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/domain_overview.py"

@@ -5,6 +5,16 @@ rule train_small_unet:
         split="results/splits/merra2/{season}.csv",
     output:
         model="results/models/small_unet/{season}/{area}/model.pt",
+    log:
+        "logs/train_small_unet/{season}/{area}.log",
+    benchmark:
+        "benchmarks/train_small_unet/{season}/{area}.tsv"
+    conda:
+        "../envs/downscaling.yaml"
+    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
+    resources:
+        runtime=120,
+        mem_mb=4000,
     params:
         settings=lambda w: settings("small_unet", w.season, w.area),
         n_lag=config["splits"]["n_lag"],
@@ -12,16 +22,6 @@ rule train_small_unet:
         seed=config["seed"],
         # not an output: Snakemake would delete it when a job fails, and resuming needs it
         checkpoint="results/checkpoints/small_unet/{season}/{area}.pt",
-    threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=120,
-        mem_mb=4000,
-    log:
-        "logs/train_small_unet/{season}/{area}.log",
-    benchmark:
-        "benchmarks/train_small_unet/{season}/{area}.tsv"
-    conda:
-        "../envs/downscaling.yaml"
     script:
         "../scripts/train_small_unet.py"
 
@@ -34,11 +34,11 @@ rule evaluate_small_unet:
         model=rules.train_small_unet.output.model,
     output:
         metrics="results/small_unet/{season}/{area}/metrics.json",
-    params:
-        stride=config["tiles"]["train_stride"],
     log:
         "logs/evaluate_small_unet/{season}/{area}.log",
     conda:
         "../envs/downscaling.yaml"
+    params:
+        stride=config["tiles"]["train_stride"],
     script:
         "../scripts/evaluate_small_unet.py"

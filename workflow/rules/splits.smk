@@ -9,12 +9,12 @@ rule splits:
         ),
     output:
         "results/splits/{source}/{season}.csv",
-    params:
-        splits=config["splits"],
-        seed=config["seed"],
     log:
         "logs/splits/{source}/{season}.log",
     conda:
         "../envs/downscaling.yaml"
+    params:
+        splits=config["splits"],
+        seed=config["seed"],
     script:
         "../scripts/make_splits.py"

@@ -9,6 +9,13 @@ if config["synthetic"]["enabled"]:
             manifest=f"{config['synthetic']['outdir']}/manifest.json",
             # the truth after the G5NR record, for the long run's skill only (not an input glob)
             verification=VERIFICATION,
+        log:
+            "logs/synthetic_data.log",
+        benchmark:
+            "benchmarks/synthetic_data.tsv"
+        conda:
+            "../envs/downscaling.yaml"
+        threads: 1  # one day after the other; the matrix products are small
         params:
             world={
                 "synthetic": config["synthetic"],
@@ -16,12 +23,5 @@ if config["synthetic"]["enabled"]:
                 "seed": config["seed"],
                 "inputs": config["inputs"],
             },
-        log:
-            "logs/synthetic_data.log",
-        benchmark:
-            "benchmarks/synthetic_data.tsv"
-        threads: 1  # one day after the other; the matrix products are small
-        conda:
-            "../envs/downscaling.yaml"
         script:
             "../scripts/synthetic_data.py"

@@ -28,6 +28,7 @@ from .contracts import CUBE_VARIABLE
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
 from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample, x0_from_output
 from .regrid import regrid
+from .runtime import uses_bf16
 from .splits import season_of
 from .tiling import OverlapAdd, TileGrid, extract_tiles
 
@@ -47,6 +48,7 @@ class InferenceSettings:
     encoder_every_step: bool = False  # the authors' way: features recomputed at every step
     timestep_spacing: str = "linspace"  # or "leading", diffusers' default and the authors'
     clip_x0: bool | None = None  # None: clamp x0 to [0, 1] where the model's targets lie there
+    precision: str = "float32"  # or bfloat16, or auto: bfloat16 where the device has it natively
 
     @classmethod
     def from_config(cls, section: dict) -> "InferenceSettings":
@@ -78,6 +80,7 @@ class Downscaler:
         self.norm = {k: MinMax.from_dict(v) for k, v in saved["normalisation"].items()}
         self.tile = saved["tile"]
         self.settings, self.device, self.seed = settings, device, seed
+        self.bf16 = uses_bf16(settings.precision, device)
         self.static = static_maps(static_path, self.norm["elevation"])
         self.members = settings.members if self.variant.diffusion else 1
         self.encoder = self.encoder_norm = None
@@ -142,15 +145,15 @@ class Downscaler:
         else:
             features = None
             if self.reads_history:  # a shared history (Mh = 1) is encoded once for all members
-                features = transfer.encode(self.encoder, history.flatten(0, 1), self.batch)
+                features = self._net(transfer.encode, self.encoder, history.flatten(0, 1), self.batch)
                 features = member_major(features.unflatten(0, history.shape[:2]))
             conditions = self.model.condition(features if self.variant.history else None, covariates)  # (Mh * N, C, t, t)
 
         means = None
         if self.base is not None:  # residual: the base model's mean, also a condition channel
             # the encoder once per tile, even when the diffusion model re-runs it at every step
-            base_features = features if not every_step else transfer.encode(self.encoder, history, self.batch)
-            means = self._batched(lambda rows: self.base(rows_of(base_features, *rows), rows_of(covariates, *rows)),
+            base_features = features if not every_step else self._net(transfer.encode, self.encoder, history, self.batch)
+            means = self._batched(lambda rows: self._net(self.base, rows_of(base_features, *rows), rows_of(covariates, *rows)),
                                   len(covariates))  # (Mh * N, 1, t, t)
             if not every_step:
                 conditions = torch.cat([conditions, means], dim=1)
@@ -159,10 +162,10 @@ class Downscaler:
             if not every_step:
                 return rows_of(conditions, *rows)
             extra = None if means is None else rows_of(means, *rows)
-            return self.model.condition(self.encoder(rows_of(history, *rows)), rows_of(covariates, *rows), extra)
+            return self.model.condition(self._net(self.encoder, rows_of(history, *rows)), rows_of(covariates, *rows), extra)
 
         if not self.variant.diffusion:
-            out = self._batched(lambda rows: self.model(condition(rows)), self.grid.n_tiles)
+            out = self._batched(lambda rows: self._net(self.model, condition(rows)), self.grid.n_tiles)
             field = self.overlap_add(out[:, 0]).unsqueeze(0)  # (1, H, W)
         else:
             generator = torch.Generator(self.device).manual_seed(day_seed)
@@ -173,6 +176,12 @@ class Downscaler:
             mean_field = self.overlap_add(means.unflatten(0, (-1, self.grid.n_tiles))[:, :, 0].transpose(0, 1))
             field = mean_field + self.base.scale * field  # (M, H, W)
         return self.norm["g5nr"].invert(field.float().cpu().numpy())  # (M, H, W)
+
+    def _net(self, network, *args) -> torch.Tensor:
+        """network(*args) in the configured precision, returned as float32: only the network
+        passes run in bfloat16; conditions, the sampler's arithmetic and the stitching do not."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return network(*args).float()
 
     def _batched(self, forward, n_rows: int) -> torch.Tensor:
         """forward((start, stop)) over rows 0..n_rows-1 in batches of self.batch, concatenated."""
@@ -188,7 +197,7 @@ class Downscaler:
 
         def denoise(rows):
             x = x_tiles[rows[0]:rows[1]]
-            return x0_from_output(self.model(condition(rows), x, t), x, abar, self.variant.prediction)
+            return x0_from_output(self._net(self.model, condition(rows), x, t), x, abar, self.variant.prediction)
 
         out = self._batched(denoise, len(x_tiles))
         by_tile = out.reshape(self.members, self.grid.n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)

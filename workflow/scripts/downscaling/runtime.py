@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import random
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,25 @@ def constructor_kwargs(saved: dict) -> dict:
     """A saved model's constructor arguments as its constructor takes them (a weights-only
     checkpoint keeps the tuple of channel widths as a list)."""
     return dict(saved, channels=tuple(saved["channels"]))
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 in hardware (where autocast to it is a speed-up, not
+    an emulation): a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX (read from Linux's
+    /proc/cpuinfo; False elsewhere)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether the setting `precision` (auto, float32, bfloat16) means bfloat16 autocast on `device`."""
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
+    return precision == "bfloat16" or (precision == "auto" and bf16_is_native(device))

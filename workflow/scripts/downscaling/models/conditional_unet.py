@@ -112,10 +112,11 @@ class ConditionalUNet(nn.Module):
         per tile, not at every denoising step; the features are standardised at their own
         resolution, which is the same as after `build_condition`'s bilinear upsampling (its
         weights sum to one)."""
-        if features is not None:
-            features = (features.to(covariates.dtype) - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
-        cond = build_condition(features, *covariates.split(1, dim=1))
-        return cond if extra is None else torch.cat([cond, extra.to(cond.dtype)], dim=1)
+        with torch.autocast(covariates.device.type, enabled=False):  # float32 under bf16 inference too
+            if features is not None:
+                features = (features.to(covariates.dtype) - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
+            cond = build_condition(features, *covariates.split(1, dim=1))
+            return cond if extra is None else torch.cat([cond, extra.to(cond.dtype)], dim=1)
 
     def forward(self, cond: torch.Tensor, x_t: torch.Tensor | None = None,
                 t: torch.Tensor | None = None) -> torch.Tensor:
