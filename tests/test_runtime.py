@@ -3,6 +3,7 @@ import hashlib
 import logging
 import platform
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,17 @@ def test_freed_tensor_memory_stays_in_the_heap_for_reuse():
     assert mapped >= 20_000_000 and free_in_heap < 20_000_000
     mapped, free_in_heap = map(int, python_in_a_fresh_process(MALLOC_OF_A_TENSOR, "reuse").split())
     assert mapped == 0 and free_in_heap >= 20_000_000
+
+
+def test_provenance_names_config_software_device_and_every_checkpoint(tmp_path):
+    from downscaling import __version__, runtime
+
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"weights")
+    described = runtime.provenance({"seed": 1, "areas": {"west": {}}}, torch.device("cpu"), {"model": checkpoint})
+    assert described["config_sha256"] == config_hash({"areas": {"west": {}}, "seed": 1})
+    assert described["checkpoint_sha256_model"] == file_hash(checkpoint)
+    assert described["pipeline_version"] == __version__ and described["torch_version"] == torch.__version__
+    assert described["device"].startswith("cpu")
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", described["git_commit"])  # this checkout
+    assert runtime.git_commit(tmp_path) == "unknown"  # not a git checkout

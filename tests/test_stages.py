@@ -173,7 +173,7 @@ def test_outputs_are_cf_netcdf_with_provenance(area, tmp_path):
     days = downscale(area, "ddpm", "lenient", np.array([200, 202]))
     lat, lon = open_cube(area / "g5nr.nc")["lat"].values, open_cube(area / "g5nr.nc")["lon"].values
     path = tmp_path / "out.nc"
-    with DailyWriter(path, lat, lon, 2, {"model": "ddpm", "checkpoint_sha256": "abc"}) as out:
+    with DailyWriter(path, lat, lon, 2, {"model": "ddpm", "checkpoint_sha256_model": "abc"}) as out:
         for date, members in days:
             out.write(date, members)
     ds = xr.open_dataset(path)
@@ -182,7 +182,7 @@ def test_outputs_are_cf_netcdf_with_provenance(area, tmp_path):
         assert ds[name].attrs["units"] == "1" and ds[name].attrs["long_name"]
         assert "_FillValue" in ds[name].encoding
     assert ds["lat"].attrs["units"] == "degrees_north" and ds["lon"].attrs["units"] == "degrees_east"
-    assert ds.attrs["provenance_checkpoint_sha256"] == "abc" and ds.attrs["Conventions"] == "CF-1.8"
+    assert ds.attrs["provenance_checkpoint_sha256_model"] == "abc" and ds.attrs["Conventions"] == "CF-1.8"
     np.testing.assert_allclose(np.log10(ds["aod_mean"].values), np.log10(ds["aod_member"].values).mean(1), atol=1e-5)
     # CF: time first, a realization axis, a standard name, the wavelength and daily bounds
     assert ds["aod_member"].dims == ("time", "member", "lat", "lon")

@@ -100,7 +100,8 @@ def test_downscaled_files_are_cf_with_provenance(run):
     assert ds["aod_mean"].attrs["units"] == "1" and "long_name" in ds["aod_mean"].attrs
     assert "_FillValue" in ds["aod_mean"].encoding
     assert ds.sizes["member"] == 2 and {"time", "lat", "lon"} <= set(ds.coords)
-    for key in ("config_hash", "checkpoint_sha256", "sampler", "steps", "stride"):
+    for key in ("config_sha256", "pipeline_version", "git_commit", "torch_version", "device", "precision",
+                "checkpoint_sha256_model", "checkpoint_sha256_small_unet", "sampler", "steps", "stride"):
         assert f"provenance_{key}" in ds.attrs
     test_days = pd.read_csv(run / "results/splits/g5nr/JJA.csv", parse_dates=["date"]).query("split == 'test'")
     assert list(pd.DatetimeIndex(ds["time"].values)) == sorted(test_days.date)
@@ -110,7 +111,10 @@ def test_downscaled_files_are_cf_with_provenance(run):
     assert list(skill["lead_days"]) == list(range(1, 12)) and skill["rmse"].notna().all()
     assert longrun.attrs["provenance_model"] == "ddpm_residual"  # the config's method
     residual = xr.open_dataset(run / "results/downscaled/ddpm_residual/JJA/west/strict.nc")
-    assert residual.attrs["provenance_base_checkpoint_sha256"] != residual.attrs["provenance_checkpoint_sha256"]
+    assert residual.attrs["provenance_checkpoint_sha256_base"] != residual.attrs["provenance_checkpoint_sha256_model"]
+    # the whole config, so the same hash in every output of one run; and every checkpoint used
+    assert residual.attrs["provenance_config_sha256"] == ds.attrs["provenance_config_sha256"] == longrun.attrs["provenance_config_sha256"]
+    assert {f"provenance_checkpoint_sha256_{kind}_JJA" for kind in ("model", "small_unet", "base")} <= set(longrun.attrs)
 
 
 def test_the_residual_model_plans_the_model_it_builds_on(run, tmp_path):

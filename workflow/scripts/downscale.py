@@ -4,9 +4,9 @@ import pandas as pd
 
 from downscaling import baselines, inference
 from downscaling.datasets import day_index, open_cube
-from downscaling.jobs import config_hash, file_hash, log_to_file
+from downscaling.jobs import log_to_file
 from downscaling.outputs import DailyWriter, SourceVariable
-from downscaling.runtime import select_device
+from downscaling.runtime import provenance, select_device
 from downscaling.splits import read_split
 
 log = log_to_file(snakemake.log[0])
@@ -16,12 +16,14 @@ dates = pd.DatetimeIndex(truth["time"].values).normalize()
 split = read_split(inputs.split)
 test_days = day_index(truth, split.date[split.split == "test"])
 settings = inference.InferenceSettings.from_config(params.inference)
-provenance = {
+device = select_device(snakemake.threads)
+checkpoints = {name: inputs[name] for name in ("model", "base", "small_unet") if inputs.get(name)}
+described = {
     "model": wildcards.model,
     "mode": wildcards.mode,
     "season": wildcards.season,
     "area": wildcards.area,
-    "config_hash": config_hash({"inference": params.inference, "seed": params.seed}),
+    **provenance(snakemake.config, device, checkpoints),
 }
 if wildcards.model == "interp":
     members, days = 1, baselines.interpolated(merra2.values, dates, test_days)
@@ -33,12 +35,11 @@ elif wildcards.model == "persistence":
 else:
     downscaler = inference.Downscaler(
         inputs.model, inputs.get("small_unet"), inputs.static, settings,
-        select_device(snakemake.threads), params.seed, inputs.get("base"),
+        device, params.seed, inputs.get("base"),
     )
     members = downscaler.members
-    provenance.update(
-        checkpoint_sha256=file_hash(inputs.model),
-        **({"base_checkpoint_sha256": file_hash(inputs.base)} if inputs.get("base") else {}),
+    described.update(
+        precision="bfloat16" if downscaler.bf16 else "float32",
         sampler=settings.sampler if downscaler.variant.diffusion else "none",
         steps=settings.steps if downscaler.variant.diffusion else 0,
         stride=settings.stride,
@@ -49,7 +50,7 @@ else:
         downscaler, truth.values, merra2.values, dates, test_days, wildcards.mode
     )
 source = SourceVariable.of_cube(truth.attrs)
-with DailyWriter(snakemake.output[0], truth["lat"].values, truth["lon"].values, members, provenance, source) as out:
+with DailyWriter(snakemake.output[0], truth["lat"].values, truth["lon"].values, members, described, source) as out:
     for i, (date, fields) in enumerate(days, start=1):
         out.write(date, fields)
         log.info("%s %s: %d/%d (%s)", wildcards.model, wildcards.mode, i, len(test_days), f"{date:%Y-%m-%d}")

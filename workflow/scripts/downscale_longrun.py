@@ -5,9 +5,9 @@ import pandas as pd
 
 from downscaling import inference, longrun
 from downscaling.datasets import open_cube
-from downscaling.jobs import config_hash, log_to_file
+from downscaling.jobs import log_to_file
 from downscaling.outputs import DailyWriter, SourceVariable
-from downscaling.runtime import select_device
+from downscaling.runtime import provenance, select_device
 
 log = log_to_file(snakemake.log[0])
 inputs, params, wildcards = snakemake.input, snakemake.params, snakemake.wildcards
@@ -47,17 +47,23 @@ if inputs.get("previous"):
 else:  # the first chunk: from the record's end, through the days before the run's start
     dates = pd.date_range(g5nr_end + pd.Timedelta(days=1), dates[-1])
     history = g5nr.values[-n_lag:]
-provenance = {
+checkpoints = {
+    f"{kind}_{season}": path
+    for season, paths in models.items()
+    for kind, path in zip(("model", "small_unet", "base"), paths)
+    if path
+}
+described = {
     "model": params.model,
     "mode": "long run (fully autoregressive)",
     "area": wildcards.area,
-    "config_hash": config_hash({"inference": params.inference, "seed": params.seed}),
+    **provenance(snakemake.config, device, checkpoints),
     "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",
     "inference": params.inference,  # per season
 }
 days = inference.long_run(downscaler_of_season, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
                           history, dates)
-with DailyWriter(snakemake.output.days, lat, lon, member_counts[params.seasons[0]], provenance, SourceVariable.of_cube(g5nr.attrs)) as out:
+with DailyWriter(snakemake.output.days, lat, lon, member_counts[params.seasons[0]], described, SourceVariable.of_cube(g5nr.attrs)) as out:
     for date, members, history in days:
         if date >= start:
             out.write(date, members)

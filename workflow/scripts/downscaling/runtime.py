@@ -10,8 +10,10 @@ import ctypes
 import logging
 import os
 import pickle
+import platform
 import random
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .jobs import atomic_output
+from . import __version__
+from .jobs import atomic_output, config_hash, file_hash
 
 
 # glibc's malloc gives blocks above its mmap threshold back to the kernel when they are freed
@@ -168,3 +171,32 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     if precision not in ("auto", "float32", "bfloat16"):
         raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
     return precision == "bfloat16" or (precision == "auto" and bf16_is_native(device))
+
+
+def git_commit(directory: str | os.PathLike = Path(__file__).parent) -> str:
+    """The git commit of the checkout holding `directory` (with ``-dirty`` when tracked files
+    differ from it), or ``unknown`` outside a git checkout or without git."""
+    try:
+        def git(*args):
+            return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
+                                  timeout=30, check=True).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(config: dict, device: torch.device, checkpoints: dict[str, str | os.PathLike]) -> dict[str, Any]:
+    """What produced an output: the SHA-256 (first 16 hex digits) of the whole resolved config,
+    the pipeline's version and git commit, Python and torch versions, the device, and the full
+    SHA-256 of every checkpoint used ({name: path} -> ``checkpoint_sha256_<name>``)."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {
+        "config_sha256": config_hash(config),
+        "pipeline_version": __version__,
+        "git_commit": git_commit(),
+        "python_version": platform.python_version(),
+        "torch_version": torch.__version__,
+        "device": f"{device.type} ({name})",
+        **{f"checkpoint_sha256_{key}": file_hash(path) for key, path in checkpoints.items()},
+    }
