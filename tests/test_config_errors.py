@@ -2,6 +2,7 @@
 import copy
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -84,3 +85,26 @@ def test_a_long_run_with_another_member_count_in_one_season_is_refused(tmp_path)
     done = run_snakemake(tmp_path, config, "-n")
     assert done.returncode != 0
     assert "the long run of west needs one number of inference members in every season, got {'MAM': 2, 'JJA': 3}" in done.stdout
+
+
+def test_every_schema_key_has_a_description():
+    schema = yaml.safe_load(config_checks.SCHEMA.read_text())
+    undescribed = []
+
+    def walk(node, path):
+        for key, value in node.get("properties", {}).items():
+            if "description" not in value:
+                undescribed.append(f"{path}{key}")
+            walk(value, f"{path}{key}.")
+
+    walk(schema, "")
+    for name, definition in schema["definitions"].items():
+        walk(definition, f"definitions.{name}.")
+    assert undescribed == []
+
+
+def test_area_names_may_hold_underscores():
+    config = with_change(lambda c: c.update(areas={"saudi_arabia": c["areas"]["west"]},
+                                            longrun={**c["longrun"], "areas": ["saudi_arabia"]}))
+    jsonschema.Draft202012Validator(yaml.safe_load(config_checks.SCHEMA.read_text())).validate(config)
+    assert config_checks.problems(config) == []
