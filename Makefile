@@ -5,11 +5,12 @@ CORES ?= all
 # CPU wheel by default; GPU users install the CUDA build of torch first (see README).
 TORCH ?= torch==2.13.0
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet "$(TORCH)"
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -e .  # the library and its `downscaling` command
 	touch $@
 
 .PHONY: install demo test report

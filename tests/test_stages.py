@@ -260,3 +260,17 @@ def test_bfloat16_inference_stays_close_to_float32_and_is_reproducible(area, mod
         np.testing.assert_array_equal(y, z)
         # the stated tolerance (README): 0.02 log10 AOD at most per pixel
         assert 0 < np.abs(x - y).max() < 0.02
+
+
+def test_a_run_starts_from_the_g5nr_days_before_it_or_after_the_record_from_its_end():
+    dates = pd.date_range("2005-01-01", periods=100)
+    cube = np.arange(100, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32)
+    history, run = inference.start_of_run(cube, dates, "2005-03-01", "2005-03-05", 40)  # inside the record
+    assert history[:, 0, 0].tolist() == list(range(19, 59)) and list(run) == list(pd.date_range("2005-03-01", "2005-03-05"))
+    history, run = inference.start_of_run(cube, dates, "2005-04-20", "2005-04-25", 40)  # after it: from its end
+    assert history[:, 0, 0].tolist() == list(range(60, 100)) and run[0] == dates[-1] + pd.Timedelta(days=1)
+    assert run[-1] == pd.Timestamp("2005-04-25")
+    with pytest.raises(ValueError, match="2005-01-10 has 9 G5NR days before it .* the history needs 40"):
+        inference.start_of_run(cube, dates, "2005-01-10", "2005-01-20", 40)
+    with pytest.raises(ValueError, match="ends before it starts"):
+        inference.start_of_run(cube, dates, "2005-03-10", "2005-03-01", 40)

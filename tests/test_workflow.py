@@ -291,3 +291,37 @@ def test_the_wasserstein_target_builds_only_what_it_needs(run, tmp_path):
     jobs = planned_jobs(tmp_path, "results/diagnostics/wasserstein/west.json", config=raw_config(run, tmp_path, areas=areas))
     assert set(jobs) == {"ingest_merra2", "ingest_g5nr", "regrid_merra2", "wasserstein"}
     assert all("/west" in o for paths in jobs.values() for o in paths)
+
+
+def downscaling_command():
+    """The installed `downscaling` command (pip install -e .), else the module run from the tree."""
+    installed = Path(sys.executable).with_name("downscaling")
+    if installed.exists():
+        return [str(installed)], dict(os.environ)
+    return [sys.executable, "-m", "downscaling.cli"], {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
+
+
+def test_the_command_downscales_a_period_as_the_workflow_does(run, tmp_path):
+    command, env = downscaling_command()
+    args = ["downscale", "--results", str(run / "results"), "--area", "west", "--merra2",
+            str(run / "resources/synthetic/merra2/MERRA2_*.nc4"), "--config", str(run / "config.yaml")]
+    out = tmp_path / "west.nc"
+    result = subprocess.run(command + args + ["--start", "2005-08-21", "--end", "2005-08-31", "--out", str(out)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # the workflow's long run of the same period, bit for bit: same models, MERRA-2, history, seeds
+    produced, workflow = xr.open_dataset(out), xr.open_dataset(run / "results/longrun/west/2005-08-21_2005-08-31.nc")
+    np.testing.assert_array_equal(produced["aod_member"].values, workflow["aod_member"].values)
+    assert produced.attrs["provenance_model"] == "ddpm_residual"
+    # a period inside the G5NR record starts from the true days before it
+    inside = subprocess.run(command + args + ["--start", "2005-08-01", "--end", "2005-08-03", "--members", "2",
+                                              "--out", str(tmp_path / "inside.nc")],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert inside.returncode == 0, inside.stderr[-3000:]
+    g5nr = xr.open_dataset(run / "results/data/west/g5nr.nc")
+    assert dict(xr.open_dataset(tmp_path / "inside.nc")["aod_member"].sizes) == {
+        "time": 3, "member": 2, "lat": g5nr.sizes["lat"], "lon": g5nr.sizes["lon"]}
+    # a period without the history it needs: one line naming the dates, exit status 1
+    early = subprocess.run(command + args + ["--start", "2005-01-02", "--end", "2005-01-03", "--out", str(tmp_path / "no.nc")],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert early.returncode == 1 and "the history needs 40" in early.stderr and not (tmp_path / "no.nc").exists()

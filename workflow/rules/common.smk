@@ -63,10 +63,11 @@ def settings(section, season=None, area=None, model=None):
     Passed to rules as params, so that editing one model's or one season's settings makes
     exactly its jobs stale. Without season and area (the long run): section and model only.
     """
-    merged = copy.deepcopy(config.get(section, {}))
-    merged.update(config["per_model"].get(model, {}).get(section, {}))
-    merged.update(config["overrides"].get(area, {}).get(season, {}).get(section, {}))
-    return canonical(merged)
+    return canonical(
+        copy.deepcopy(
+            config_checks.merged_section(config, section, season, area, model)
+        )
+    )
 
 
 for _area in config["longrun"]["areas"] if config.get("longrun") else []:

@@ -26,42 +26,26 @@ if len(set(member_counts.values())) != 1:  # refused at planning already (common
 device = select_device(snakemake.threads)
 lat, lon = g5nr["lat"].values, g5nr["lon"].values
 bases = inputs.bases or [None] * len(params.seasons)  # residual variants only
-models = dict(zip(params.seasons, zip(inputs.models, inputs.small_unets, bases)))
-loaded = {}
-
-
-def downscaler_of_season(season):
-    if season not in models:
-        raise ValueError(f"the long run reaches {season}, but config seasons are {params.seasons}")
-    if season not in loaded:
-        model, small_unet, base = models[season]
-        loaded[season] = inference.Downscaler(model, small_unet, inputs.static, settings[season], device,
-                                              params.seed, base)
-    return loaded[season]
-
-
-n_lag = downscaler_of_season(params.seasons[0]).n_lag
+downscalers = inference.SeasonalDownscalers(
+    dict(zip(params.seasons, zip(inputs.models, inputs.small_unets, bases))), inputs.static, settings, device, params.seed
+)
+n_lag = downscalers(params.seasons[0]).n_lag
 dates = longrun.chunk_dates(wildcards.chunk, end, params.chunk_days)
 if inputs.get("previous"):
     history = longrun.load_state(inputs.previous, dates[0])
-else:  # the first chunk: from the record's end, through the days before the run's start
-    dates = pd.date_range(g5nr_end + pd.Timedelta(days=1), dates[-1])
-    history = g5nr.values[-n_lag:]
-checkpoints = {
-    f"{kind}_{season}": path
-    for season, paths in models.items()
-    for kind, path in zip(("model", "small_unet", "base"), paths)
-    if path
-}
+else:  # the first chunk: from the record's last n_lag days, through the days before the run's start
+    history, dates = inference.start_of_run(
+        g5nr.values, pd.DatetimeIndex(g5nr["time"].values).normalize(), dates[0], dates[-1], n_lag
+    )
 described = {
     "model": params.model,
     "mode": "long run (fully autoregressive)",
     "area": wildcards.area,
-    **provenance(snakemake.config, device, checkpoints),
+    **provenance(snakemake.config, device, downscalers.checkpoints),
     "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",
     "inference": params.inference,  # per season
 }
-days = inference.long_run(downscaler_of_season, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
+days = inference.long_run(downscalers, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
                           history, dates)
 with DailyWriter(snakemake.output.days, lat, lon, member_counts[params.seasons[0]], described, SourceVariable.of_cube(g5nr.attrs)) as out:
     for date, members, history in days:

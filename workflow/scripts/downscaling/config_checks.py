@@ -101,3 +101,12 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
             where = ".".join(str(part) for part in error.absolute_path)
             found.append(f"{prefix}{'.' + where if where else ''}: {error.message}")
     return found
+
+
+def merged_section(config: Mapping[str, Any], section: str, season=None, area=None, model=None) -> dict:
+    """The config `section` as one season x area and model sees it: the section itself, then the
+    model's `per_model` entry, then the season x area's `overrides` on top."""
+    merged = dict(config.get(section, {}))
+    merged.update(config.get("per_model", {}).get(model, {}).get(section, {}))
+    merged.update(config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}))
+    return merged

@@ -271,12 +271,59 @@ def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, date
         yield date, members, history
 
 
+class SeasonalDownscalers:
+    """The Downscaler of each season, loaded when first needed: what a run across seasons uses.
+
+    paths: {season: (model, small_unet, base or None)}; settings: {season: InferenceSettings}.
+    Calling it with a season returns that season's Downscaler (ValueError for a season without
+    a trained model).
+    """
+
+    def __init__(self, paths: dict, static_path, settings: dict, device: torch.device, seed: int):
+        self.paths, self.static_path, self.settings, self.device, self.seed = paths, static_path, settings, device, seed
+        self._loaded = {}
+
+    def __call__(self, season: str) -> Downscaler:
+        if season not in self.paths:
+            raise ValueError(f"the run reaches {season}, but there are models of {sorted(self.paths)} only")
+        if season not in self._loaded:
+            model, small_unet, base = self.paths[season]
+            self._loaded[season] = Downscaler(model, small_unet, self.static_path, self.settings[season],
+                                              self.device, self.seed, base)
+        return self._loaded[season]
+
+    @property
+    def checkpoints(self) -> dict:
+        """{kind_season: path} of every checkpoint the run may read (kind: model, small_unet, base)."""
+        return {f"{kind}_{season}": path for season, paths in self.paths.items()
+                for kind, path in zip(("model", "small_unet", "base"), paths) if path}
+
+
+def start_of_run(g5nr_log: np.ndarray, g5nr_dates: pd.DatetimeIndex, start, end, n_lag: int):
+    """(history (n_lag, H, W), dates to run) of an autoregressive run whose first written day is
+    `start`: from the n_lag G5NR days before `start` when the record has them, or, after the
+    record, from its last n_lag days through the days between its end and `start`. ValueError
+    when `start` has fewer than n_lag G5NR days before it."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if end < start:
+        raise ValueError(f"the run {start:%Y-%m-%d}..{end:%Y-%m-%d} ends before it starts")
+    first = g5nr_dates.get_indexer([start])[0] if start <= g5nr_dates[-1] else len(g5nr_dates)
+    if first < n_lag:
+        raise ValueError(f"{start:%Y-%m-%d} has {max(first, 0)} G5NR days before it in the record "
+                         f"({g5nr_dates[0]:%Y-%m-%d}..{g5nr_dates[-1]:%Y-%m-%d}); the history needs {n_lag}")
+    run_from = start if first < len(g5nr_dates) else g5nr_dates[-1] + pd.Timedelta(days=1)
+    return g5nr_log[first - n_lag : first], pd.date_range(run_from, end)
+
+
 class Merra2OnGrid:
     """MERRA-2 of any date of its record on a target grid, read one day at a time (log10)."""
 
-    def __init__(self, merra2_path, lat, lon, method: str = "nearest"):
-        self.cube = xr.open_dataset(merra2_path)[CUBE_VARIABLE]
-        self.path, self.lat, self.lon, self.method = merra2_path, lat, lon, method
+    def __init__(self, merra2, lat, lon, method: str = "nearest"):
+        """merra2: an ingested cube, as a path or an open Dataset."""
+        dataset = merra2 if isinstance(merra2, xr.Dataset) else xr.open_dataset(merra2)
+        self.cube = dataset[CUBE_VARIABLE]
+        self.path = dataset.encoding.get("source", "the MERRA-2 cube") if merra2 is dataset else merra2
+        self.lat, self.lon, self.method = lat, lon, method
         self.dates = pd.DatetimeIndex(self.cube["time"].values).normalize()
 
     def __call__(self, date) -> np.ndarray:

@@ -1,0 +1,159 @@
+"""Downscale any period of an area with the models a finished run trained: the Python API of
+the ``downscaling downscale`` command.
+
+    from downscaling import api
+
+    api.downscale_period(
+        "results", "west", "2006-06-17", "2006-08-15",
+        merra2="resources/synthetic/merra2/MERRA2_*.nc4", out="west.nc",
+        config=yaml.safe_load(open("config/config.yaml")),
+    )
+
+Each date is downscaled by its season's model (``results/models/{model}/{season}/{area}``),
+autoregressively, from the n_lag G5NR days before the period (after the G5NR record: from its
+last n_lag days, through the days before the period, which are not written). MERRA-2 is read
+from the raw files for the days run, as the workflow's ingest reads it, and the per-day seeds
+are the workflow's: with the run's config this gives the workflow's long run bit for bit.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import config_checks, inference, variants
+from .datasets import open_cube
+from .ingest import Box, ingest_daily_log10
+from .outputs import DailyWriter, SourceVariable
+from .runtime import provenance, select_device
+from .splits import SEASONS
+
+log = logging.getLogger(__name__)
+
+#: The settings a downscaling reads from a run's config, with their defaults without one.
+DEFAULTS = {"seed": 20251205, "variable": "DUEXTTAU", "margin_deg": 1.5, "log_floor": 1e-6, "regrid": "nearest"}
+
+
+@dataclass(frozen=True)
+class TrainedArea:
+    """The trained models of one area and method model under a run's ``results`` directory."""
+
+    results: Path
+    area: str
+    model: str
+
+    def path(self, model: str, season: str) -> Path:
+        return Path(self.results) / "models" / model / season / self.area / "model.pt"
+
+    @property
+    def static(self) -> Path:
+        return Path(self.results) / "data" / self.area / "static.nc"
+
+    @property
+    def g5nr(self) -> Path:
+        return Path(self.results) / "data" / self.area / "g5nr.nc"
+
+    def paths(self) -> dict:
+        """{season: (model, small_unet, base or None)} of the seasons with a trained model;
+        FileNotFoundError naming what is missing."""
+        if self.model not in variants.VARIANTS:
+            raise ValueError(f"{self.model!r} is not a trained model; those are {list(variants.VARIANTS)}")
+        base = variants.VARIANTS[self.model].residual_of
+        found = {}
+        for season in SEASONS:
+            if not self.path(self.model, season).is_file():
+                continue
+            needed = [self.path(self.model, season), self.path("small_unet", season)] + (
+                [self.path(base, season)] if base else [])
+            missing = [str(p) for p in needed if not p.is_file()]
+            if missing:
+                raise FileNotFoundError(f"{self.model} of {season} in {self.area} needs {', '.join(missing)}")
+            found[season] = (*needed[:2], needed[2] if base else None)
+        if not found or not self.static.is_file() or not self.g5nr.is_file():
+            raise FileNotFoundError(
+                f"{self.results}: no trained {self.model} of area {self.area!r} "
+                f"(expected {self.path(self.model, 'JJA')}, {self.static} and {self.g5nr})"
+            )
+        return found
+
+
+def settings_from_config(config: dict | None, area: str, model: str, seasons) -> tuple[dict, dict]:
+    """({season: InferenceSettings}, the other settings of DEFAULTS) as the run's `config`
+    gives them to this area and model (per_model and overrides included); the defaults without
+    a config."""
+    config = config or {}
+    inference_settings = {
+        season: inference.InferenceSettings.from_config(
+            config_checks.merged_section(config, "inference", season, area, model))
+        for season in seasons
+    }
+    other = dict(DEFAULTS)
+    other.update({k: v for k, v in (("seed", config.get("seed")),
+                                    ("variable", config.get("inputs", {}).get("variable"))) if v is not None})
+    other.update({k: config["ingest"][k] for k in ("margin_deg", "log_floor", "regrid") if k in config.get("ingest", {})})
+    return inference_settings, other
+
+
+def downscale_period(results, area: str, start, end, merra2: str, out, model: str | None = None,
+                     config: dict | None = None, overrides: dict | None = None,
+                     device: torch.device | None = None) -> Path:
+    """Downscale `start`..`end` of `area` into the netCDF `out` (the workflow's downscaled-file
+    contract: aod_member, aod_mean, log10_aod_spread) and return its path.
+
+    merra2: a glob of the raw MERRA-2 files (granules or merged files); model: the diffusion
+    model (default: the config's method, else the first diffusion variant trained); config:
+    the run's config (inference settings, seed, variable, ingest settings); overrides: inference
+    settings that win over it, e.g. {"members": 16}.
+    """
+    config = config or {}
+    if model is None:
+        model = config.get("method") or next(
+            (m for m in variants.ENSEMBLE_MODELS if (Path(results) / "models" / m).is_dir()), None)
+        if model is None:
+            raise FileNotFoundError(f"{results}: no trained diffusion model")
+    trained = TrainedArea(Path(results), area, model)
+    paths = trained.paths()
+    settings, other = settings_from_config(config, area, model, paths)
+    if overrides:
+        settings = {s: inference.InferenceSettings(**{**vars(v), **overrides}) for s, v in settings.items()}
+    if len({s.members for s in settings.values()}) != 1:
+        raise ValueError(f"a run across seasons needs one number of members, got "
+                         f"{ {season: s.members for season, s in settings.items()} }")
+    device = device or select_device(torch.get_num_threads())
+    downscalers = inference.SeasonalDownscalers(paths, trained.static, settings, device, other["seed"])
+
+    g5nr = open_cube(trained.g5nr)
+    g5nr_dates = pd.DatetimeIndex(g5nr["time"].values).normalize()
+    n_lag = downscalers(next(iter(paths))).n_lag
+    history, dates = inference.start_of_run(g5nr.values, g5nr_dates, start, end, n_lag)
+    files = sorted(glob.glob(merra2))
+    if not files:
+        raise FileNotFoundError(f"no file matches the MERRA-2 glob {merra2!r}")
+    lat, lon = g5nr["lat"].values, g5nr["lon"].values
+    box = Box.from_config(config["areas"][area]) if area in config.get("areas", {}) else \
+        Box.from_config({"lat": [float(lat.min()), float(lat.max())], "lon": [float(lon.min()), float(lon.max())]})
+    log.info("%s %s: MERRA-2 %s..%s from %d files", area, model, dates[0].date(), dates[-1].date(), len(files))
+    merra2_cube = ingest_daily_log10(files, other["variable"], box, margin_deg=other["margin_deg"],
+                                     log_floor=other["log_floor"], period=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"))
+    merra2_of_date = inference.Merra2OnGrid(merra2_cube, lat, lon, other["regrid"])
+    described = {
+        "model": model,
+        "mode": "autoregressive run (downscaling downscale)",
+        "area": area,
+        **provenance(config, device, downscalers.checkpoints),
+        "history": f"{n_lag} G5NR days before {dates[0]:%Y-%m-%d}",
+        "inference": {season: vars(s) for season, s in settings.items()},
+    }
+    members = next(iter(settings.values())).members
+    start = pd.Timestamp(start)
+    with DailyWriter(out, lat, lon, members, described, SourceVariable.of_cube(g5nr.attrs)) as writer:
+        for date, fields, _ in inference.long_run(downscalers, merra2_of_date, history, dates):
+            if date >= start:
+                writer.write(date, fields)
+            log.info("%s done", f"{date:%Y-%m-%d}")
+    return Path(out)
