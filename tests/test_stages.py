@@ -149,6 +149,16 @@ def test_fields_do_not_depend_on_the_batch_size(area, mode, encoder_every_step, 
         assert np.abs(x[0] - x[1]).max() > 1e-3  # the members differ: each has its own rows of noise
 
 
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "ddpm_scratch"])
+def test_conditions_built_per_batch_give_the_fields_of_held_conditions(area, mode, model):
+    # a budget too small to hold the day's conditions: each batch builds its own from the features
+    held = downscale(area, model, mode, np.array([200, 201]))
+    per_batch = downscale(area, model, mode, np.array([200, 201]), batch=5, memory_budget_mb=0)
+    for (_, x), (_, y) in zip(held, per_batch):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+
+
 def test_the_residual_model_adds_sampled_residuals_to_the_unet_mean(area):
     unet = downscale(area, "unet", "lenient", np.array([200, 201]))
     residual = downscale(area, "ddpm_residual", "lenient", np.array([200, 201]), members=4)

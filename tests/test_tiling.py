@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from downscaling.spatial import seam_ratio
-from downscaling.tiling import extract_tiles, hann_window_2d, stitch_tiles, tile_origins
+from downscaling.tiling import FieldTiles, extract_tiles, hann_window_2d, stitch_tiles, tile_origins
 
 TILE, HALO = 16, 4
 
@@ -110,3 +110,16 @@ def test_seam_ratio_sees_a_periodic_step():
     assert seam_ratio(noise, 6) < 1.1
     blocks = np.repeat(rng.normal(size=96 // 6), 6)  # a level per block of six columns
     assert seam_ratio(noise + blocks, 6) > 1.3
+
+
+def test_field_tiles_reads_the_tiles_of_extract_tiles_by_member_major_rows():
+    fields = torch.randn(3, 2, 30, 41)  # 3 histories of 2 channels
+    tiles, grid = extract_tiles(fields, 16, 5)  # (N, 3, 2, 16, 16)
+    by_rows = FieldTiles(fields, grid)
+    assert len(by_rows) == 3 * grid.n_tiles
+    expected = tiles.transpose(0, 1).flatten(0, 1)  # member-major: row i = field i // N, tile i % N
+    torch.testing.assert_close(by_rows.rows(0, len(by_rows)), expected, rtol=0, atol=0)
+    torch.testing.assert_close(by_rows.rows(7, 19), expected[7:19], rtol=0, atol=0)
+    # rows past the last field wrap around (M members reading one shared history, Mh = 1)
+    shared = FieldTiles(fields[:1], grid)
+    torch.testing.assert_close(shared.rows(grid.n_tiles, 2 * grid.n_tiles), expected[: grid.n_tiles], rtol=0, atol=0)

@@ -27,10 +27,9 @@ def load_config(path) -> dict:
 def config_section(config: dict, section: str, season: str, area: str, model: str | None = None) -> dict:
     """One config section for a season x area (and model) with its ``per_model`` and ``overrides``
     entries applied, as the rules see it."""
-    merged = copy.deepcopy(config.get(section, {}))
-    merged.update(config.get("per_model", {}).get(model, {}).get(section, {}))
-    merged.update(config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}))
-    return merged
+    from downscaling.config_checks import merged_section
+
+    return copy.deepcopy(merged_section(config, section, season, area, model))
 
 
 class DemoPaths:

@@ -22,7 +22,6 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from . import features as transfer
 from . import large, pretrain, variants
 from .contracts import CUBE_VARIABLE
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
@@ -30,7 +29,7 @@ from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample, x0_from_
 from .regrid import regrid
 from .runtime import uses_bf16
 from .splits import season_of
-from .tiling import OverlapAdd, TileGrid, extract_tiles
+from .tiling import FieldTiles, OverlapAdd, TileGrid, extract_tiles
 
 
 CPU_BATCH_TILES = 512
@@ -130,39 +129,44 @@ class Downscaler:
 
         Everything that does not depend on the member is built once per tile: the covariates,
         and with a shared history the transfer features and the whole condition. Tiles are
-        denoised in member-major batches, each reading its rows of the shared tensors.
+        denoised in member-major batches, each reading its rows of the shared tensors. The
+        history's tiles are cut per batch, and the conditions are held only when they fit the
+        memory budget, so memory grows with the features (C x 4 x 4 a tile), not the conditions.
         """
         merra2 = self._tiles(self.norm["merra2"].apply(merra2_log).astype(np.float32, copy=False))  # (N, t, t)
         covariates = covariate_stack(merra2, self.static_tiles, year_covariate([date])[0])  # (N, 5, t, t)
         every_step = self.variant.history is not None and self.settings.encoder_every_step
+        history = None
+        n_rows = self.grid.n_tiles  # rows of the shared tensors: one per tile, or per tile and history
         if self.reads_history:
             normalised = self.encoder_norm.apply(history_log).astype(np.float32, copy=False)  # (Mh, n_lag, H, W)
-            history = self._tiles(normalised)  # (N, Mh, n_lag, t, t)
-            if len(normalised) > 1:
-                covariates = covariates.repeat(len(normalised), 1, 1, 1)  # (Mh * N, 5, t, t)
-        if every_step:
-            history = member_major(history)
-        else:
-            features = None
-            if self.reads_history:  # a shared history (Mh = 1) is encoded once for all members
-                features = self._net(transfer.encode, self.encoder, history.flatten(0, 1), self.batch)
-                features = member_major(features.unflatten(0, history.shape[:2]))
-            conditions = self.model.condition(features if self.variant.history else None, covariates)  # (Mh * N, C, t, t)
+            history = FieldTiles(torch.from_numpy(np.ascontiguousarray(normalised)).to(self.device), self.grid)
+            n_rows = len(history)  # Mh * N
 
-        means = None
+        def encoded(rows):
+            return self._net(self.encoder, history.rows(*rows))  # (B, C, h, w)
+
+        features = means = None
+        if self.reads_history and not (every_step and self.base is None):
+            features = self._batched(encoded, n_rows)  # (Mh * N, C, h, w): the encoder once per tile
         if self.base is not None:  # residual: the base model's mean, also a condition channel
-            # the encoder once per tile, even when the diffusion model re-runs it at every step
-            base_features = features if not every_step else self._net(transfer.encode, self.encoder, history, self.batch)
-            means = self._batched(lambda rows: self._net(self.base, rows_of(base_features, *rows), rows_of(covariates, *rows)),
-                                  len(covariates))  # (Mh * N, 1, t, t)
-            if not every_step:
-                conditions = torch.cat([conditions, means], dim=1)
+            means = self._batched(lambda rows: self._net(self.base, rows_of(features, *rows), rows_of(covariates, *rows)),
+                                  n_rows)  # (Mh * N, 1, t, t)
 
-        def condition(rows):
-            if not every_step:
-                return rows_of(conditions, *rows)
+        def built(rows):
+            if every_step:  # the authors' way: the encoder again at every denoising step
+                used = encoded(rows)
+            else:
+                used = rows_of(features, *rows) if self.variant.history else None
             extra = None if means is None else rows_of(means, *rows)
-            return self.model.condition(self._net(self.encoder, rows_of(history, *rows)), rows_of(covariates, *rows), extra)
+            return self.model.condition(used, rows_of(covariates, *rows), extra)
+
+        condition = built
+        # Conditions are held for the whole day when they fit the memory budget (built once, read
+        # as views), else built per batch from the features: memory flat in area and members.
+        if not every_step and n_rows * self.model.cond_channels * self.tile**2 * 4 <= self.settings.memory_budget_mb * 2**20:
+            conditions = self._batched(built, n_rows)  # (Mh * N, C, t, t)
+            condition = lambda rows: rows_of(conditions, *rows)  # noqa: E731 (one line, as the builder it replaces)
 
         if not self.variant.diffusion:
             out = self._batched(lambda rows: self._net(self.model, condition(rows)), self.grid.n_tiles)

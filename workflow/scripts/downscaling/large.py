@@ -216,23 +216,31 @@ def train(
         "%s: best validation loss %.5f vs %.5f for MERRA-2 as the prediction",
         model_name, result.best_val_loss, baseline,
     )
+    save(run.model_path, result.best_state, model_name, section, int(feats.shape[1]), norm, tile, run.run_id,
+         encoder_kwargs, base.scale if base else None)
+    return summary
+
+
+def save(path, state_dict: dict, model_name: str, section: dict, feature_channels: int, norm: dict, tile: int,
+         run_id: str, encoder_kwargs: dict | None = None, residual_scale: float | None = None) -> None:
+    """Write a large model's weights with everything :func:`load` and inference need to use it
+    (its constructor arguments, normalisation, noise schedule), atomically, weights-only."""
     atomic_save(
         {
-            "state_dict": result.best_state,
+            "state_dict": state_dict,
             "model": model_name,
-            "kwargs": model_kwargs(variant, section),
-            "feature_channels": int(feats.shape[1]),
+            "kwargs": model_kwargs(VARIANTS[model_name], section),
+            "feature_channels": feature_channels,
             "history_encoder": encoder_kwargs,
             "normalisation": norm,
             "timesteps": section.get("timesteps"),
             "schedule": section.get("schedule"),
-            "residual_scale": base.scale if base else None,
+            "residual_scale": residual_scale,
             "tile": tile,
-            "run_id": run.run_id,
+            "run_id": run_id,
         },
-        run.model_path,
+        path,
     )
-    return summary
 
 
 def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:

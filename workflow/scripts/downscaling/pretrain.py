@@ -71,19 +71,26 @@ def train(
     result = fit(
         model, l1_loss, train_set, val_set, TrainSettings.from_config(section, seed), run
     )
+    save(run.model_path, result.best_state, kwargs, norm, n_lag, tile, run.run_id, result.best_val_loss)
+    return result
+
+
+def save(path, state_dict: dict, kwargs: dict, norm: MinMax, n_lag: int, tile: int, run_id: str,
+         best_val_loss: float | None = None) -> None:
+    """Write the small U-Net's weights with its constructor arguments and normalisation,
+    atomically, weights-only (the history, with its timings, is in the training log)."""
     atomic_save(
         {
-            "state_dict": result.best_state,
+            "state_dict": state_dict,
             "kwargs": kwargs,
             "normalisation": norm.to_dict(),
             "n_lag": n_lag,
             "tile": tile,
-            "best_val_loss": result.best_val_loss,  # the history, with its timings, is in the log
-            "run_id": run.run_id,
+            "best_val_loss": best_val_loss,
+            "run_id": run_id,
         },
-        run.model_path,
+        path,
     )
-    return result
 
 
 def load(model_path, device="cpu") -> tuple[SmallUNet, MinMax]:

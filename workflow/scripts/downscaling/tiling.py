@@ -84,6 +84,26 @@ def extract_tiles(field: torch.Tensor, tile: int, stride: int) -> tuple[torch.Te
     return tiles.flatten(0, 1), grid
 
 
+class FieldTiles:
+    """The tiles of fields (Mh, C, H, W), read by rows of the member-major order (row i: field
+    (i // N) % Mh, tile i % N of the grid's N) without cutting every tile at once: memory of the
+    fields, not of their tiles (16 times the fields at a stride of a quarter tile)."""
+
+    def __init__(self, fields: torch.Tensor, grid: TileGrid):
+        self.windows = fields.unfold(-2, grid.tile, 1).unfold(-2, grid.tile, 1)  # view (Mh, C, H-t+1, W-t+1, t, t)
+        self.origins = torch.as_tensor(grid.origins, device=fields.device)
+        self.n_tiles, self.n_fields = grid.n_tiles, len(fields)
+
+    def __len__(self) -> int:
+        return self.n_fields * self.n_tiles
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        """Tiles (stop - start, C, t, t) of rows start..stop-1."""
+        i = torch.arange(start, stop, device=self.origins.device)
+        field, tile = (i // self.n_tiles) % self.n_fields, i % self.n_tiles
+        return self.windows[field, :, self.origins[tile, 0], self.origins[tile, 1]]
+
+
 def hann_window_2d(tile: int, halo: int, eps: float = 1e-3, dtype=torch.float32) -> torch.Tensor:
     """(tile - 2*halo, tile - 2*halo) outer product of a symmetric 1-D Hann window over the whole
     tile, cropped to the interior left after cutting `halo` pixels per edge (the authors'

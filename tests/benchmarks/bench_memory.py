@@ -1,0 +1,125 @@
+"""Peak memory of one strict-mode day of inference against the area and the number of members,
+side by side in one run (a script that prints a table, not a test).
+
+Each case runs in a process of its own (its peak RSS is the process's maximum resident set),
+with untrained models of the given sizes (memory does not depend on the weights): the paper's
+small U-Net (transfer features of width 256) and, by default, the demo-size denoiser, whose
+activations are bounded by the batch (inference.memory_budget_mb) whatever the area; the
+paper-size denoiser's own batch peak is measured apart (``--denoiser paper``, one batch, since
+a paper-size day takes hours on a CPU). One denoising step: the step count does not change the
+peak. Conditions are held when they fit the memory budget and built per batch otherwise.
+
+Usage:
+    python tests/benchmarks/bench_memory.py                    # the paper's Arabian area, 1-8 members, 1/4-1 area
+    python tests/benchmarks/bench_memory.py --budget-mb 1024 16000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import print_machine, print_table
+
+SMALL_UNET = {"in_channels": 40, "channels": (64, 128, 256), "res_blocks": 2, "attention": True, "groups": 8}
+DENOISERS = {
+    "demo": {"channels": [8, 16, 32], "res_blocks": 1, "attention": True, "groups": 4},
+    "paper": {"channels": [128, 256, 512], "res_blocks": 2, "attention": True, "groups": 8},
+}
+ARABIA = (432, 357)  # the paper's Arabian area on the G5NR grid (pixels)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+def one_case(case: dict) -> dict:
+    """Run one case in this process: write untrained checkpoints, downscale one day."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    import xarray as xr
+
+    from downscaling import inference, large, pretrain
+    from downscaling.datasets import MinMax
+    from downscaling.models.small_unet import SmallUNet
+
+    torch.set_num_threads(case["threads"])
+    height, width, members = case["height"], case["width"], case["members"]
+    folder = Path(tempfile.mkdtemp())
+    lat, lon = 20 + 0.0625 * np.arange(height), 40 + 0.0625 * np.arange(width)
+    xr.Dataset({"elevation": (("lat", "lon"), np.random.default_rng(0).uniform(0, 2000, (height, width)).astype(np.float32))},
+               coords={"lat": lat, "lon": lon}).to_netcdf(folder / "static.nc")
+    torch.manual_seed(0)
+    norm = MinMax(-4.0, 0.5)
+    pretrain.save(folder / "small.pt", SmallUNet(**SMALL_UNET).state_dict(), SMALL_UNET, norm, 40, 16, "bench")
+    section = {**DENOISERS[case["denoiser"]], "timesteps": 2000, "schedule": "squaredcos_cap_v2"}
+    variant = large.VARIANTS["ddpm"]
+    model = large.build(variant, SMALL_UNET["channels"][-1], large.model_kwargs(variant, section))
+    norms = {"g5nr": norm.to_dict(), "merra2": norm.to_dict(), "elevation": {"lo": 0.0, "hi": 2000.0}}
+    large.save(folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench")
+    del model
+    settings = inference.InferenceSettings(steps=1, members=members, stride=4, halo=4, precision="float32",
+                                           memory_budget_mb=case["budget_mb"])
+    downscaler = inference.Downscaler(folder / "ddpm.pt", folder / "small.pt", folder / "static.nc", settings,
+                                      torch.device("cpu"), seed=1)
+    rng = np.random.default_rng(1)
+    merra2 = rng.normal(-1.5, 0.3, (height, width)).astype(np.float32)
+    history = rng.normal(-1.5, 0.3, (members, 40, height, width)).astype(np.float32)
+    before = peak_mb()
+    start = time.perf_counter()
+    if case["one_batch"]:  # the denoiser's own peak: one batch of tiles through it
+        cond = torch.rand(downscaler.batch, downscaler.model.cond_channels, 16, 16)
+        with torch.inference_mode():
+            downscaler.model(cond, torch.randn(downscaler.batch, 1, 16, 16), 999)
+    else:
+        downscaler.predict_day(merra2, pd.Timestamp("2007-07-01"), history, 0)
+    return {"tiles": downscaler.grid.n_tiles, "batch": downscaler.batch, "before_mb": before,
+            "peak_mb": peak_mb(), "seconds": time.perf_counter() - start}
+
+
+def run_case(case: dict) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--members", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--area-fractions", type=float, nargs="+", default=[0.25, 1.0])
+    parser.add_argument("--budget-mb", type=int, nargs="+", default=[1024])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(one_case(json.loads(args.case))))
+        return
+    print_machine()
+    rows = []
+    for budget in args.budget_mb:
+        for fraction in args.area_fractions:
+            height, width = (round(side * fraction**0.5) for side in ARABIA)
+            for members in args.members:
+                case = {"height": height, "width": width, "members": members, "budget_mb": budget,
+                        "denoiser": "demo", "one_batch": False, "threads": args.threads}
+                r = run_case(case)
+                rows.append((f"{height} x {width}", members, budget, "demo", r["tiles"], r["batch"],
+                             f"{r['before_mb']:.0f}", f"{r['peak_mb']:.0f}", f"{r['seconds']:.1f}"))
+        r = run_case({"height": ARABIA[0], "width": ARABIA[1], "members": 1, "budget_mb": budget,
+                      "denoiser": "paper", "one_batch": True, "threads": args.threads})
+        rows.append((f"{ARABIA[0]} x {ARABIA[1]}", "one batch", budget, "paper", r["tiles"], r["batch"],
+                     f"{r['before_mb']:.0f}", f"{r['peak_mb']:.0f}", f"{r['seconds']:.1f}"))
+    print_table("one strict-mode day, stride 4, paper small U-Net (features 256 x 4 x 4), 1 denoising step",
+                ("area (px)", "members", "budget MB", "denoiser", "tiles", "batch", "RSS before MB", "peak RSS MB",
+                 "seconds"), rows)
+
+
+if __name__ == "__main__":
+    main()
