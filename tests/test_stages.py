@@ -222,9 +222,9 @@ def test_long_run_feeds_its_own_predictions_back(area):
     class Recording:
         members, seed, n_lag = 1, 3, N_LAG
 
-        def predict_day(self, merra2_log, date, history, day_seed):
+        def predict_day(self, merra2_log, date, history, day_seed, members):
             seen.append(history.copy())
-            return downscaler.predict_day(merra2_log, date, history, day_seed)
+            return downscaler.predict_day(merra2_log, date, history, day_seed, members)
 
     dates = pd.date_range("2006-01-01", periods=3)
     days = list(inference.long_run(lambda season: Recording(), lambda d: merra2.values[0],
@@ -237,6 +237,24 @@ def test_long_run_feeds_its_own_predictions_back(area):
     # cut after day 2 and continued from its history: day 3 as in the run that was not cut
     (_, continued, _), = inference.long_run(lambda season: Recording(), lambda d: merra2.values[0], days[1][2], dates[2:])
     np.testing.assert_array_equal(continued, days[2][1])
+
+
+def test_each_member_of_a_long_run_is_a_chain_of_its_own(area):
+    # so that SLURM can run the members side by side: member 2 alone is member 2 of the ensemble
+    truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
+    settings = inference.InferenceSettings(steps=3, members=3, stride=STRIDE, halo=2)
+    downscalers = inference.SeasonalDownscalers(
+        {season: (area / "ddpm_residual.pt", area / "small.pt", area / "unet.pt") for season in ("DJF", "MAM")},
+        area / "static.nc", {"DJF": settings, "MAM": settings}, torch.device("cpu"), seed=3)
+    dates = pd.date_range("2006-02-27", periods=3)  # across a season change
+    whole = list(inference.long_run(downscalers, lambda d: merra2.values[0], truth.values[-N_LAG:], dates))
+    alone = list(inference.long_run(downscalers, lambda d: merra2.values[0], truth.values[-N_LAG:], dates, members=[2]))
+    for (_, all_members, history), (_, member, own_history) in zip(whole, alone):
+        np.testing.assert_allclose(member[0], all_members[2], atol=1e-5)
+        np.testing.assert_allclose(own_history[0], history[2], atol=1e-5)
+    assert np.abs(whole[-1][1][0] - whole[-1][1][2]).max() > 1e-3
+    assert set(downscalers.checkpoints) == {f"{kind}_{season}" for kind in ("model", "small_unet", "base")
+                                            for season in ("DJF", "MAM")}
 
 
 def test_transfer_features_are_standardised_with_training_statistics(area):

@@ -9,6 +9,8 @@ sqrt(1 - abar) v: at low noise the network only corrects x_t, so it cannot ignor
 uniform loss on v weights x0's error by SNR + 1 instead of uniformly over t, where the high-noise
 steps (the conditional mean) dominate x0-prediction's loss.
 """
+from __future__ import annotations
+
 import math
 from abc import ABC, abstractmethod
 
@@ -185,14 +187,14 @@ class Sampler(ABC):
         """(c_x0, c_xt, sigma) of a step from abar_t to abar_prev (1.0 after the last step)."""
 
     def step(self, x0_pred: torch.Tensor, t, x_t: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | MemberGenerators | None = None) -> torch.Tensor:
         """One reverse step: x0_pred and x_t (B, ...) at timestep t -> x_prev (B, ...)."""
         if self.clip_x0:
             x0_pred = x0_pred.clamp(0.0, 1.0)
         c_x0, c_xt, sigma = self._coefficients(*self._alpha_bars(int(t)))
         x_prev = c_x0 * x0_pred + c_xt * x_t
         if sigma > 0:
-            z = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+            z = randn(x_t.shape, generator, x_t.device, x_t.dtype)
             x_prev = x_prev + sigma * z
         return x_prev
 
@@ -233,8 +235,29 @@ class DDIMSampler(Sampler):
         return c_x0, c_xt, sigma
 
 
+class MemberGenerators:
+    """One random stream per ensemble member: a draw of shape (M, ...) takes member m's values
+    from its own generator, so a member's noise is the same whatever members are drawn with it
+    (a member can be run alone, e.g. one job per member of a long run)."""
+
+    def __init__(self, seeds, device):
+        self.generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
+
+    def randn(self, shape, device, dtype=torch.float32) -> torch.Tensor:
+        if shape[0] != len(self.generators):
+            raise ValueError(f"{shape[0]} members drawn from {len(self.generators)} member generators")
+        return torch.stack([torch.randn(shape[1:], generator=g, device=device, dtype=dtype) for g in self.generators])
+
+
+def randn(shape, generator: torch.Generator | MemberGenerators | None, device, dtype=torch.float32) -> torch.Tensor:
+    """N(0, I) of `shape` from a torch generator, or per member from MemberGenerators."""
+    if isinstance(generator, MemberGenerators):
+        return generator.randn(shape, device, dtype)
+    return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+
+
 @torch.no_grad()
-def sample(model_fn, shape, sampler: Sampler, n_steps: int, generator: torch.Generator,
+def sample(model_fn, shape, sampler: Sampler, n_steps: int, generator: torch.Generator | MemberGenerators,
            device) -> torch.Tensor:
     """Run the reverse process from x_T ~ N(0, I) of `shape` (B, ...) and return x0 (B, ...).
 
@@ -242,7 +265,7 @@ def sample(model_fn, shape, sampler: Sampler, n_steps: int, generator: torch.Gen
     batch; ConditionalUNet takes it as it is). Everything stays on `device` inside the loop (no
     host <-> device copies); `generator` must live there too.
     """
-    x = torch.randn(shape, generator=generator, device=device)
+    x = randn(shape, generator, device)
     sampler.set_timesteps(n_steps)
     for t in sampler.timesteps.tolist():
         x = sampler.step(model_fn(x, t), t, x, generator)

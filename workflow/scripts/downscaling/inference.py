@@ -25,7 +25,7 @@ import xarray as xr
 from . import large, pretrain, variants
 from .contracts import CUBE_VARIABLE
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
-from .diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, sample, x0_from_output
+from .diffusion import DDIMSampler, DDPMSampler, MemberGenerators, NoiseSchedule, sample, x0_from_output
 from .regrid import regrid
 from .runtime import uses_bf16
 from .splits import season_of
@@ -121,11 +121,14 @@ class Downscaler:
         return extract_tiles(field, self.tile, self.settings.stride)[0]
 
     @torch.inference_mode()
-    def predict_day(self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int) -> np.ndarray:
+    def predict_day(self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int,
+                    members=None) -> np.ndarray:
         """Members (M, H, W) of log10 AOD for one date.
 
         merra2_log: MERRA-2 on the G5NR grid that day (H, W); history_log: the previous n_lag
-        days (M or 1, n_lag, H, W) in log10 (one shared history is used for every member).
+        days (M or 1, n_lag, H, W) in log10 (one shared history is used for every member);
+        members: which members of the ensemble (default: all); each draws its noise from its
+        own stream of `day_seed`, so member m is the same run alone or with the others.
 
         Everything that does not depend on the member is built once per tile: the covariates,
         and with a shared history the transfer features and the whole condition. Tiles are
@@ -172,8 +175,9 @@ class Downscaler:
             out = self._batched(lambda rows: self._net(self.model, condition(rows)), self.grid.n_tiles)
             field = self.overlap_add(out[:, 0]).unsqueeze(0)  # (1, H, W)
         else:
-            generator = torch.Generator(self.device).manual_seed(day_seed)
-            shape = (self.members, *self.static.shape[1:])
+            members = range(self.members) if members is None else members
+            generator = MemberGenerators([member_seed(day_seed, m) for m in members], self.device)
+            shape = (len(members), *self.static.shape[1:])
             field = sample(lambda x_t, t: self._x0_field(x_t, t, condition), shape, self.sampler,
                            self.settings.steps, generator, self.device)  # (M, H, W)
         if means is not None:
@@ -204,7 +208,7 @@ class Downscaler:
             return x0_from_output(self._net(self.model, condition(rows), x, t), x, abar, self.variant.prediction)
 
         out = self._batched(denoise, len(x_tiles))
-        by_tile = out.reshape(self.members, self.grid.n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
+        by_tile = out.reshape(len(x_t), self.grid.n_tiles, self.tile, self.tile).transpose(0, 1)  # (N, M, t, t)
         return self.overlap_add(by_tile)
 
 
@@ -226,6 +230,11 @@ def rows_of(shared: torch.Tensor, start: int, stop: int) -> torch.Tensor:
 def day_seed(seed: int, date) -> int:
     """Seed of one date's noise: the same day gets the same noise whatever else is run."""
     return int(np.random.SeedSequence([seed, int(np.datetime64(date, "D").astype(np.int64))]).generate_state(1)[0])
+
+
+def member_seed(day_seed: int, member: int) -> int:
+    """Seed of one member's noise on a day (see :class:`MemberGenerators`)."""
+    return int(np.random.SeedSequence([day_seed, member]).generate_state(1)[0])
 
 
 def downscale_test_days(downscaler: Downscaler, truth_log: np.ndarray, merra2_log: np.ndarray, dates,
@@ -255,7 +264,7 @@ def downscale_test_days(downscaler: Downscaler, truth_log: np.ndarray, merra2_lo
         yield dates[day], predicted[day]
 
 
-def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, dates):
+def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, dates, members=None):
     """Yield (date, members (M, H, W) log10, history) for consecutive ``dates``, fully
     autoregressive; ``history`` (M, n_lag, H, W) is what the next date starts from, so a run
     cut after any date continues from it bit for bit.
@@ -263,16 +272,19 @@ def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, date
     history_log: the n_lag days before dates[0], shared by the members (n_lag, H, W), e.g. the
     last G5NR days, or each member's own (M, n_lag, H, W) as a previous chunk left them;
     downscaler_of_season(season) -> Downscaler; merra2_of_date(date) -> (H, W) log10 on the
-    G5NR grid. Only the last n_lag days are kept, so memory is flat in the run's length.
+    G5NR grid; members: which members of the ensemble to run (default: all). Each member is an
+    independent chain with its own noise, so a subset gives exactly those members of the whole
+    run. Only the last n_lag days are kept, so memory is flat in the run's length.
     """
     history = np.asarray(history_log, dtype=np.float32)
     for date, season in zip(dates, season_of(dates)):
         downscaler = downscaler_of_season(season)
+        chosen = range(downscaler.members) if members is None else members
         if history.ndim == 3:
-            history = np.repeat(history[None], downscaler.members, axis=0)
-        members = downscaler.predict_day(merra2_of_date(date), date, history, day_seed(downscaler.seed, date))
-        history = np.concatenate([history[:, 1:], members[:, None]], axis=1)  # (M, n_lag, H, W)
-        yield date, members, history
+            history = np.repeat(history[None], len(chosen), axis=0)
+        fields = downscaler.predict_day(merra2_of_date(date), date, history, day_seed(downscaler.seed, date), chosen)
+        history = np.concatenate([history[:, 1:], fields[:, None]], axis=1)  # (M, n_lag, H, W)
+        yield date, fields, history
 
 
 class SeasonalDownscalers:
