@@ -52,6 +52,7 @@ wildcard_constraints:
     mode="strict|lenient",
     source="g5nr|merra2",
     chunk=r"\d{4}-\d{2}-\d{2}",
+    member=r"\d+",
     start=r"\d{4}-\d{2}-\d{2}",
     end=r"\d{4}-\d{2}-\d{2}",
 
@@ -175,14 +176,33 @@ def longrun_target():
 
 
 def longrun_previous_state(wildcards):
-    """Input function: the state the chunk before left (nothing for the run's first chunk)."""
+    """Input function: the state the member's chunk before left (nothing for its first chunk)."""
     firsts = longrun.chunks(
         wildcards.start, wildcards.end, config["longrun"]["chunk_days"]
     )
     position = firsts.index(wildcards.chunk)
     if position == 0:
         return []
-    return f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/{firsts[position - 1]}.state.npz"
+    return (
+        f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/"
+        f"member{wildcards.member}/{firsts[position - 1]}.state.npz"
+    )
+
+
+def longrun_members(area):
+    """The long run's ensemble size in `area` (the same in every season: checked above)."""
+    return settings("inference", SEASONS[0], area, METHOD)["members"]
+
+
+def longrun_chunk_files(wildcards):
+    """Input function: every member's file of every chunk, chunk-major (the join's order)."""
+    return [
+        f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/member{member}/{chunk}.nc"
+        for chunk in longrun.chunks(
+            wildcards.start, wildcards.end, config["longrun"]["chunk_days"]
+        )
+        for member in range(longrun_members(wildcards.area))
+    ]
 
 
 def scored_files(suffix):

@@ -22,8 +22,9 @@ rule downscale:
 
 
 rule downscale_longrun:
-    """One chunk of the fully autoregressive run beyond the G5NR record, each date by its
-    season's method model, from the state the chunk before left (downscaling/longrun.py).
+    """One chunk of one member's chain of the fully autoregressive run beyond the G5NR record,
+    each date by its season's method model, from the state the member's chunk before left
+    (downscaling/longrun.py). The members are independent chains: SLURM runs them side by side.
     """
     input:
         merra2=area_data("merra2"),
@@ -41,12 +42,14 @@ rule downscale_longrun:
         previous=longrun_previous_state,
     output:
         # both are kept only until the next chunk and the join have read them
-        days=temp("results/longrun/{area}/{start}_{end}/{chunk}.nc"),
-        state=temp("results/longrun/{area}/{start}_{end}/{chunk}.state.npz"),
+        days=temp("results/longrun/{area}/{start}_{end}/member{member}/{chunk}.nc"),
+        state=temp(
+            "results/longrun/{area}/{start}_{end}/member{member}/{chunk}.state.npz"
+        ),
     log:
-        "logs/downscale_longrun/{area}/{start}_{end}/{chunk}.log",
+        "logs/downscale_longrun/{area}/{start}_{end}/member{member}/{chunk}.log",
     benchmark:
-        "benchmarks/downscale_longrun/{area}/{start}_{end}/{chunk}.tsv"
+        "benchmarks/downscale_longrun/{area}/{start}_{end}/member{member}/{chunk}.tsv"
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
@@ -68,17 +71,16 @@ rule downscale_longrun:
 
 
 rule join_longrun:
-    """The long run of one area as one file: its chunks in time order."""
+    """The long run of one area as one file: its members side by side, its chunks in time order."""
     input:
-        chunks=lambda w: expand(
-            "results/longrun/{{area}}/{{start}}_{{end}}/{chunk}.nc",
-            chunk=longrun.chunks(w.start, w.end, config["longrun"]["chunk_days"]),
-        ),
+        chunks=longrun_chunk_files,
     output:
         "results/longrun/{area}/{start}_{end}.nc",
     log:
         "logs/join_longrun/{area}/{start}_{end}.log",
     conda:
         "../envs/downscaling.yaml"
+    params:
+        members=lambda w: longrun_members(w.area),
     script:
         "../scripts/join_longrun.py"

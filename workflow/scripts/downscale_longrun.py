@@ -1,5 +1,6 @@
-"""One chunk of the long autoregressive run beyond the G5NR record, for one area (each date by
-its season's method model), continuing from the state the previous chunk left."""
+"""One chunk of one member's chain of the long autoregressive run beyond the G5NR record, for
+one area (each date by its season's method model), continuing from the state the member's
+previous chunk left."""
 
 import pandas as pd
 
@@ -37,8 +38,12 @@ else:  # the first chunk: from the record's last n_lag days, through the days be
     history, dates = inference.start_of_run(
         g5nr.values, pd.DatetimeIndex(g5nr["time"].values).normalize(), dates[0], dates[-1], n_lag
     )
+member = int(wildcards.member)
+if member >= member_counts[params.seasons[0]]:
+    raise ValueError(f"member {member} of an ensemble of {member_counts[params.seasons[0]]}")
 described = {
     "model": params.model,
+    "member": member,
     "mode": "long run (fully autoregressive)",
     "area": wildcards.area,
     **provenance(snakemake.config, device, downscalers.checkpoints),
@@ -46,10 +51,10 @@ described = {
     "inference": params.inference,  # per season
 }
 days = inference.long_run(downscalers, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
-                          history, dates)
-with DailyWriter(snakemake.output.days, lat, lon, member_counts[params.seasons[0]], described, SourceVariable.of_cube(g5nr.attrs)) as out:
+                          history, dates, members=[member])
+with DailyWriter(snakemake.output.days, lat, lon, 1, described, SourceVariable.of_cube(g5nr.attrs)) as out:
     for date, members, history in days:
         if date >= start:
             out.write(date, members)
-        log.info("long run: %s done", f"{date:%Y-%m-%d}")
+        log.info("long run, member %d: %s done", member, f"{date:%Y-%m-%d}")
 longrun.save_state(snakemake.output.state, history, date)

@@ -1,4 +1,5 @@
-"""The long run of one area as one file: its monthly chunks joined in time order."""
+"""The long run of one area as one file: each chunk's member files side by side (the members
+are independent chains, one job each), the chunks in time order."""
 
 import netCDF4
 
@@ -6,13 +7,14 @@ from downscaling.jobs import log_to_file
 from downscaling.outputs import DailyWriter, SourceVariable
 
 log = log_to_file(snakemake.log[0])
-chunks = snakemake.input.chunks
-with netCDF4.Dataset(chunks[0]) as first:
-    lat, lon, members = first["lat"][:], first["lon"][:], first.dimensions["member"].size
+files, members = list(snakemake.input.chunks), snakemake.params.members
+chunks = [files[i : i + members] for i in range(0, len(files), members)]  # chunk-major, member order
+with netCDF4.Dataset(files[0]) as first:
+    lat, lon = first["lat"][:], first["lon"][:]
     provenance = {key[len("provenance_"):]: first.getncattr(key) for key in first.ncattrs() if key.startswith("provenance_")}
     source = SourceVariable(first["aod_mean"].source_variable, first["aod_mean"].source_long_name)
-provenance["chunks"] = len(chunks)
+provenance.update(chunks=len(chunks), member=f"0..{members - 1}, one chain each")
 with DailyWriter(snakemake.output[0], lat, lon, members, provenance, source) as out:
     for chunk in chunks:
-        out.append_file(chunk)
-        log.info("joined %s", chunk)
+        out.append_members(chunk)
+        log.info("joined %s", ", ".join(chunk))

@@ -1,11 +1,11 @@
-"""The long run beyond the G5NR record in chunks of ``longrun.chunk_days`` days, each a
-Snakemake job of its own.
+"""The long run beyond the G5NR record: one chain per ensemble member, in chunks of
+``longrun.chunk_days`` days, each a Snakemake job of its own.
 
-A chunk starts from the state the previous chunk left (each member's last n_lag days, log10,
-exactly as the model produced them) and leaves its own, so a run killed by a SLURM time limit
-or a pre-emption loses at most the chunk it was in, and continues bit for bit. The first chunk
-starts from the last n_lag G5NR days and also runs the days between the record's end and the
-run's start (written nowhere). A last job joins the chunks into one file.
+A member's chunk starts from the state its previous chunk left (the member's last n_lag days,
+log10, exactly as the model produced them) and leaves its own, so a run killed by a SLURM time
+limit or a pre-emption loses at most the chunk it was in, and continues bit for bit. The first
+chunk starts from the last n_lag G5NR days and also runs the days between the record's end and
+the run's start (written nowhere). A last job joins the members and chunks into one file.
 """
 from __future__ import annotations
 

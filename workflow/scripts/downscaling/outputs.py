@@ -125,15 +125,26 @@ class DailyWriter:
         time = netCDF4.date2num(pd.Timestamp(date).to_pydatetime(), TIME_UNITS, CALENDAR)
         self._append(time, 10.0**members_log10, 10.0 ** members_log10.mean(axis=0), members_log10.std(axis=0))
 
-    def append_file(self, path) -> None:
-        """Append every day of a file this class wrote (a chunk of a long run), values as stored."""
-        with netCDF4.Dataset(path) as chunk:
-            if chunk.dimensions["member"].size != self.members or chunk["lat"].shape != self.lat.shape \
-                    or chunk["lon"].shape != self.lon.shape:
-                raise ValueError(f"{path}: its members or grid differ from those of {self.path}")
-            for i in range(chunk.dimensions["time"].size):
-                self._append(chunk["time"][i], chunk["aod_member"][i], chunk["aod_mean"][i],
-                             chunk["log10_aod_spread"][i])
+    def append_members(self, paths) -> None:
+        """Append every day of files this class wrote for the same days, one or more members
+        each (the member chains of a long run's chunk), the members side by side in the order
+        of `paths`: member values as stored, the mean and spread recomputed over all of them."""
+        chunks = [netCDF4.Dataset(path) for path in paths]
+        try:
+            first = chunks[0]
+            for path, chunk in zip(paths, chunks):
+                if chunk["lat"].shape != self.lat.shape or chunk["lon"].shape != self.lon.shape \
+                        or not np.array_equal(chunk["time"][:], first["time"][:]):
+                    raise ValueError(f"{path}: its grid or days differ from those of {paths[0]}")
+            if sum(chunk.dimensions["member"].size for chunk in chunks) != self.members:
+                raise ValueError(f"{', '.join(map(str, paths))}: not the {self.members} members of {self.path}")
+            for i in range(first.dimensions["time"].size):
+                members = np.concatenate([np.asarray(chunk["aod_member"][i], dtype=np.float32) for chunk in chunks])
+                log10 = np.log10(members)
+                self._append(first["time"][i], members, 10.0 ** log10.mean(axis=0), log10.std(axis=0))
+        finally:
+            for chunk in chunks:
+                chunk.close()
 
     def _append(self, time, members, mean, spread) -> None:
         i = self.n_days
