@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from downscaling.runtime import CheckpointError, load_checkpoint, seed_everything
-from downscaling.training import TrainingRun, TrainSettings, epoch_indices, fit
+from downscaling.training import TrainingRun, TrainingState, TrainSettings, epoch_indices, fit
 
 SETTINGS = TrainSettings.from_config(
     {
@@ -253,3 +253,20 @@ def test_settings_from_config_names_missing_keys():
     assert SETTINGS.grad_clip == 0.5 and SETTINGS.tiles_per_epoch == 48 and SETTINGS.seed == 7
     with pytest.raises(ValueError, match="max_epochs"):
         replace(SETTINGS, max_epochs=0)
+
+
+def test_the_training_state_round_trips_through_its_state_dict():
+    settings = TrainSettings(lr=1e-2, batch_size=4, max_epochs=3, plateau_factor=0.5, plateau_patience=0,
+                             min_lr=1e-4, early_stop=2, seed=1)
+    state = TrainingState.start(torch.nn.Linear(3, 1), settings, torch.device("cpu"))
+    state.generator.manual_seed(5)
+    state.end_epoch(0.5, {"train_loss": 0.6})
+    state.end_epoch(0.7, {"train_loss": 0.4})  # worse: patience 0 halves the learning rate
+    saved = state.state_dict()
+    restored = TrainingState.start(torch.nn.Linear(3, 1), settings, torch.device("cpu"))
+    restored.load_state_dict(saved)
+    assert (restored.epoch, restored.best_val_loss, restored.epochs_without_improvement) == (2, 0.5, 1)
+    assert restored.history == [{"epoch": 1, "train_loss": 0.6}, {"epoch": 2, "train_loss": 0.4}]
+    assert restored.optimizer.param_groups[0]["lr"] == pytest.approx(5e-3)
+    assert torch.equal(restored.generator.get_state(), state.generator.get_state())
+    assert all(torch.equal(restored.best_state[k], state.best_state[k]) for k in state.best_state)

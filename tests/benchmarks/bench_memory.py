@@ -119,6 +119,15 @@ def main() -> None:
     print_table("one strict-mode day, stride 4, paper small U-Net (features 256 x 4 x 4), 1 denoising step",
                 ("area (px)", "members", "budget MB", "denoiser", "tiles", "batch", "RSS before MB", "peak RSS MB",
                  "seconds"), rows)
+    # Planning: the denoiser passes of 25 years of the Arabian area at the paper's inference
+    # settings, at the paper-size denoiser's throughput measured above (one batch, this device).
+    tiles_per_second = r["batch"] / r["seconds"]
+    days, members, steps = 25 * 365.25, 8, 50
+    passes = days * members * steps * r["tiles"]
+    print_table("planning: 25 years of the Arabian area, stride 4, 8 members, 50 DDIM steps (config/paper.yaml)",
+                ("tile passes of the denoiser", "paper-size tiles / s here", "hours here", "members side by side"),
+                [(f"{passes:.3g}", f"{tiles_per_second:.0f}", f"{passes / tiles_per_second / 3600:.3g}",
+                  f"{passes / tiles_per_second / 3600 / members:.3g} h wall on {members} devices")])
 
 
 if __name__ == "__main__":

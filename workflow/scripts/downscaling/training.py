@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -228,6 +228,69 @@ def _resumable(checkpoint_path: Path, log: logging.Logger) -> dict[str, Any] | N
         return None
 
 
+@dataclass
+class TrainingState:
+    """Everything a training run is at the end of an epoch, and all a resume needs: the model,
+    optimiser, LR schedule and the trainer's generator, the epoch count, the best weights and
+    validation loss, the patience count and the history. ``state_dict`` (with the process's
+    global RNG states) is the checkpoint; ``load_state_dict`` restores it exactly."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    generator: torch.Generator
+    epoch: int = 0  # finished epochs
+    best_val_loss: float = math.inf
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    epochs_without_improvement: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, model: nn.Module, settings: TrainSettings, device: torch.device) -> TrainingState:
+        """A fresh run's state: Adam, and ReduceLROnPlateau on the validation loss."""
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience,
+            min_lr=settings.min_lr,
+        )
+        return cls(model, optimizer, scheduler, torch.Generator(device=device))
+
+    def end_epoch(self, val_loss: float, record: dict[str, float]) -> None:
+        """Count a finished epoch: step the schedule, keep the best weights, log `record`."""
+        self.epoch += 1
+        self.scheduler.step(val_loss)
+        if val_loss < self.best_val_loss:
+            self.best_val_loss, self.epochs_without_improvement = val_loss, 0
+            self.best_state = _cpu_copy(self.model.state_dict())
+        else:
+            self.epochs_without_improvement += 1
+        self.history.append({"epoch": self.epoch, **record})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "rng": rng_states(),
+            "best_val_loss": self.best_val_loss,
+            "best_state": self.best_state,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.generator.set_state(checkpoint["generator"])
+        set_rng_states(checkpoint["rng"])
+        self.epoch, self.best_val_loss = checkpoint["epoch"], checkpoint["best_val_loss"]
+        self.best_state, self.history = checkpoint["best_state"], checkpoint["history"]
+        self.epochs_without_improvement = checkpoint["epochs_without_improvement"]
+
+
 def fit(
     model: nn.Module,
     loss_fn: LossFn,
@@ -255,19 +318,7 @@ def fit(
     """
     checkpoint_path, device, log, run_id = Path(run.checkpoint_path), run.device, run.log, run.run_id
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer,
-        mode="min",
-        factor=settings.plateau_factor,
-        patience=settings.plateau_patience,
-        min_lr=settings.min_lr,
-    )
-    generator = torch.Generator(device=device)
-    epoch, best_val_loss, epochs_without_improvement = 0, math.inf, 0
-    best_state: dict[str, torch.Tensor] = {}
-    history: list[dict[str, float]] = []
-
+    state = TrainingState.start(model, settings, device)
     checkpoint = _resumable(checkpoint_path, log)
     if checkpoint is not None and checkpoint["run_id"] != run_id:
         log.info(
@@ -277,72 +328,34 @@ def fit(
         checkpoint = None
     if checkpoint is None:
         seed_everything(settings.seed)
-        generator.manual_seed(settings.seed)
+        state.generator.manual_seed(settings.seed)
     else:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        generator.set_state(checkpoint["generator"])
-        set_rng_states(checkpoint["rng"])
-        epoch, best_val_loss = checkpoint["epoch"], checkpoint["best_val_loss"]
-        best_state, history = checkpoint["best_state"], checkpoint["history"]
-        epochs_without_improvement = checkpoint["epochs_without_improvement"]
-        log.info("resuming from checkpoint %s at epoch %d (%d done)", checkpoint_path, epoch + 1, epoch)
+        state.load_state_dict(checkpoint)
+        log.info("resuming from checkpoint %s at epoch %d (%d done)", checkpoint_path, state.epoch + 1, state.epoch)
 
     session_seconds = []  # epoch durations of this process, for the ETA
-    while epoch < settings.max_epochs and epochs_without_improvement < settings.early_stop:
-        epoch += 1
+    while state.epoch < settings.max_epochs and state.epochs_without_improvement < settings.early_stop:
         start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        indices = epoch_indices(len(train_set), settings.tiles_per_epoch, settings.seed, epoch)
+        lr = state.optimizer.param_groups[0]["lr"]
+        indices = epoch_indices(len(train_set), settings.tiles_per_epoch, settings.seed, state.epoch + 1)
         loader = DataLoader(
             train_set, batch_size=settings.batch_size, sampler=indices, pin_memory=device.type == "cuda"
         )
         train_loss, data_share = _train_epoch(
-            model, loss_fn, loader, optimizer, generator, device, settings.grad_clip
+            model, loss_fn, loader, state.optimizer, state.generator, device, settings.grad_clip
         )
         if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training loss is {train_loss} in epoch {epoch} (lr {lr:.2e})")
+            raise FloatingPointError(f"training loss is {train_loss} in epoch {state.epoch + 1} (lr {lr:.2e})")
         val_loss = mean_loss(model, loss_fn, val_set, settings.batch_size, device, settings.seed)
-        scheduler.step(val_loss)
-        if val_loss < best_val_loss:
-            best_val_loss, epochs_without_improvement = val_loss, 0
-            best_state = _cpu_copy(model.state_dict())
-        else:
-            epochs_without_improvement += 1
         seconds = time.perf_counter() - start
         session_seconds.append(seconds)
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                "lr": lr,
-                "seconds": seconds,
-                "data_share": data_share,
-            }
-        )
-        atomic_save(
-            {
-                "run_id": run_id,
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
-                "rng": rng_states(),
-                "best_val_loss": best_val_loss,
-                "best_state": best_state,
-                "epochs_without_improvement": epochs_without_improvement,
-                "history": history,
-                "extra": extra or {},
-            },
-            checkpoint_path,
-        )
-        eta = (settings.max_epochs - epoch) * sum(session_seconds) / len(session_seconds)
+        state.end_epoch(val_loss, {"train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds,
+                                   "data_share": data_share})
+        atomic_save({"run_id": run_id, **state.state_dict(), "extra": extra or {}}, checkpoint_path)
+        eta = (settings.max_epochs - state.epoch) * sum(session_seconds) / len(session_seconds)
         log.info(
             "epoch %d/%d train %.5f val %.5f lr %.2e %s ETA %s data %.1f%%",
-            epoch,
+            state.epoch,
             settings.max_epochs,
             train_loss,
             val_loss,
@@ -352,15 +365,15 @@ def fit(
             100 * data_share,
         )
 
-    stopped_early = epochs_without_improvement >= settings.early_stop
+    stopped_early = state.epochs_without_improvement >= settings.early_stop
     if stopped_early:
-        log.info("early stop after epoch %d: no better validation loss in %d epochs", epoch, settings.early_stop)
-    model.load_state_dict(best_state)
+        log.info("early stop after epoch %d: no better validation loss in %d epochs", state.epoch, settings.early_stop)
+    model.load_state_dict(state.best_state)
     return FitResult(
-        best_state=best_state,
-        best_val_loss=best_val_loss,
-        history=history,
-        epochs_run=epoch,
+        best_state=state.best_state,
+        best_val_loss=state.best_val_loss,
+        history=state.history,
+        epochs_run=state.epoch,
         stopped_early=stopped_early,
-        data_share=float(np.mean([row["data_share"] for row in history])),
+        data_share=float(np.mean([row["data_share"] for row in state.history])),
     )
