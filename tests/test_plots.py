@@ -118,3 +118,14 @@ def test_colour_limits_are_robust_and_never_empty():
     first, second = np.linspace(0, 1, 101), np.linspace(1, 2, 101)
     both = np.concatenate([first, second])
     assert plots._limits([first, second]) == pytest.approx(tuple(np.percentile(both, [1, 99])))
+
+
+def test_maps_draw_the_coastline_from_the_shipped_land_mask():
+    import matplotlib.pyplot as plt
+
+    fig, (gulf, desert) = plt.subplots(1, 2)
+    plots._map_axes(gulf, np.arange(24.0, 29.0, 0.0625), np.arange(48.0, 52.0, 0.0625))  # the Persian Gulf's coast
+    plots._map_axes(desert, np.arange(20.0, 22.0, 0.0625), np.arange(45.0, 47.0, 0.0625))  # all land: no line
+    assert len(gulf.collections) == 1 and len(gulf.collections[0].get_paths()) > 0
+    assert len(desert.collections) == 0
+    plt.close(fig)

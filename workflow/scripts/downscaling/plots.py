@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from global_land_mask import globe  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
@@ -44,6 +46,7 @@ SOURCE_COLOURS = {
 FIELD_CMAP = "YlOrBr"  # sequential, dust-coloured
 SPREAD_CMAP = "viridis"
 ERROR_CMAP = "RdBu_r"  # diverging: red where the prediction is too high
+COAST_STEP_DEG = 0.02  # the coastline's grid: about 2 km, finer than the 7-km fields
 GIF_DPI = 72  # animation frames: about 700 px wide, a few hundred kB per 10 frames
 
 
@@ -259,13 +262,28 @@ def plot_lag_curves(table: pd.DataFrame, title: str):
 # --------------------------------------------------------------------------------------------
 
 def _map_axes(ax, lat, lon):
-    """Degrees on both axes and an aspect that keeps a degree of lon cos(lat) as wide as one
-    of lat, so maps are not stretched."""
+    """Degrees on both axes, an aspect that keeps a degree of lon cos(lat) as wide as one of
+    lat, so maps are not stretched, and the coastlines."""
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
     ax.set_aspect(1.0 / np.cos(np.radians(np.mean(lat))))
-    ax.set_xlim(np.min(lon) - 0.5 * _step(lon), np.max(lon) + 0.5 * _step(lon))
-    ax.set_ylim(np.min(lat) - 0.5 * _step(lat), np.max(lat) + 0.5 * _step(lat))
+    south, north = np.min(lat) - 0.5 * _step(lat), np.max(lat) + 0.5 * _step(lat)
+    west, east = np.min(lon) - 0.5 * _step(lon), np.max(lon) + 0.5 * _step(lon)
+    ax.set_xlim(west, east)
+    ax.set_ylim(south, north)
+    coast_lat, coast_lon, land = _land_mask(round(south, 3), round(north, 3), round(west, 3), round(east, 3))
+    if 0 < land.mean() < 1:
+        ax.contour(coast_lon, coast_lat, land, levels=[0.5], colors="black", linewidths=0.6, alpha=0.7)
+
+
+@lru_cache(maxsize=8)
+def _land_mask(south, north, west, east, step=COAST_STEP_DEG):
+    """(lat, lon, land 0/1) on a grid of `step` degrees over the box, from the GLOBE 1-km land
+    mask that the global-land-mask package ships (nothing is downloaded): its 0.5 contour is the
+    coastline."""
+    lat, lon = np.arange(south, north + step, step), np.arange(west, east + step, step)
+    lat_grid, lon_grid = np.meshgrid(np.clip(lat, -90, 90), (lon + 180) % 360 - 180, indexing="ij")
+    return lat, lon, globe.is_land(lat_grid, lon_grid).astype(np.float32)
 
 
 def _step(axis) -> float:
