@@ -13,8 +13,8 @@ Each date is downscaled by its season's model (``results/models/{model}/{season}
 autoregressively, from the n_lag G5NR days before the period (after the G5NR record: from its
 last n_lag days, through the days before the period, which are not written). MERRA-2 is read
 from the raw files for the days run, as the workflow's ingest reads it, and the noise streams
-(per day and member) are the workflow's: with the run's config this gives the workflow's long
-run, to float rounding (the members are batched together here, one job each there).
+(per day and member) and each member's chain are the workflow's: with the run's config this
+gives the workflow's long run bit for bit.
 """
 
 from __future__ import annotations

@@ -273,16 +273,19 @@ def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, date
     last G5NR days, or each member's own (M, n_lag, H, W) as a previous chunk left them;
     downscaler_of_season(season) -> Downscaler; merra2_of_date(date) -> (H, W) log10 on the
     G5NR grid; members: which members of the ensemble to run (default: all). Each member is an
-    independent chain with its own noise, so a subset gives exactly those members of the whole
-    run. Only the last n_lag days are kept, so memory is flat in the run's length.
+    independent chain with its own noise, denoised on its own (batches never mix members, so
+    reduced precision cannot couple them): a subset gives exactly, bit for bit, those members
+    of the whole run. Only the last n_lag days are kept, so memory is flat in the run's length.
     """
     history = np.asarray(history_log, dtype=np.float32)
     for date, season in zip(dates, season_of(dates)):
         downscaler = downscaler_of_season(season)
-        chosen = range(downscaler.members) if members is None else members
+        chosen = list(range(downscaler.members) if members is None else members)
         if history.ndim == 3:
             history = np.repeat(history[None], len(chosen), axis=0)
-        fields = downscaler.predict_day(merra2_of_date(date), date, history, day_seed(downscaler.seed, date), chosen)
+        merra2, seed = merra2_of_date(date), day_seed(downscaler.seed, date)
+        fields = np.concatenate([downscaler.predict_day(merra2, date, history[i : i + 1], seed, [member])
+                                 for i, member in enumerate(chosen)])  # (M, H, W)
         history = np.concatenate([history[:, 1:], fields[:, None]], axis=1)  # (M, n_lag, H, W)
         yield date, fields, history
 
