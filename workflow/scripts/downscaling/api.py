@@ -14,7 +14,8 @@ autoregressively, from the n_lag G5NR days before the period (after the G5NR rec
 last n_lag days, through the days before the period, which are not written). MERRA-2 is read
 from the raw files for the days run, as the workflow's ingest reads it, and the noise streams
 (per day and member) and each member's chain are the workflow's: with the run's config this
-gives the workflow's long run bit for bit.
+gives the workflow's long run bit for bit, with the jobs' thread count (torch's reductions
+split over more threads round differently).
 """
 
 from __future__ import annotations
