@@ -108,3 +108,11 @@ def test_area_names_may_hold_underscores():
                                             longrun={**c["longrun"], "areas": ["saudi_arabia"]}))
     jsonschema.Draft202012Validator(yaml.safe_load(config_checks.SCHEMA.read_text())).validate(config)
     assert config_checks.problems(config) == []
+
+
+def test_the_library_fills_the_schema_defaults_as_snakemake_does():
+    filled = config_checks.with_defaults(TINY)
+    assert filled["inference"]["precision"] == "auto" and filled["evaluation"]["definitions"] == "project"
+    assert "precision" not in TINY["inference"]  # a copy: the caller's config is untouched
+    with pytest.raises(jsonschema.ValidationError, match="'many' is not of type 'integer'"):
+        config_checks.with_defaults(with_change(lambda c: c["inference"].update(steps="many")))

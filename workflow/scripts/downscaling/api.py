@@ -88,7 +88,7 @@ def settings_from_config(config: dict | None, area: str, model: str, seasons) ->
     """({season: InferenceSettings}, the other settings of DEFAULTS) as the run's `config`
     gives them to this area and model (per_model and overrides included); the defaults without
     a config."""
-    config = config or {}
+    config = config_checks.with_defaults(config) if config else {}
     inference_settings = {
         season: inference.InferenceSettings.from_config(
             config_checks.merged_section(config, "inference", season, area, model))

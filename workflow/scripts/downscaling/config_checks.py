@@ -4,6 +4,7 @@ The schema checks types and names; these check what relates values to each other
 order, a box's corners, an override for an area that exists). Each problem names the config key
 and the value, so that a bad config is refused before any job runs. Torch- and xarray-free.
 """
+import copy
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -110,3 +111,21 @@ def merged_section(config: Mapping[str, Any], section: str, season=None, area=No
     merged.update(config.get("per_model", {}).get(model, {}).get(section, {}))
     merged.update(config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}))
     return merged
+
+
+def with_defaults(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> dict:
+    """A copy of `config` validated against the schema with the schema's defaults filled in,
+    as Snakemake's `validate` gives it to the rules (jsonschema.ValidationError if invalid)."""
+    base = jsonschema.Draft202012Validator
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    filled = copy.deepcopy(dict(config))
+    jsonschema.validators.extend(base, {"properties": properties_with_defaults})(
+        yaml.safe_load(Path(schema_path).read_text())).validate(filled)
+    return filled
