@@ -84,10 +84,10 @@ class Downscaler:
         self.members = settings.members if self.variant.diffusion else 1
         self.encoder = self.encoder_norm = None
         self.reads_history = variants.reads_history(saved["model"])
-        if self.reads_history:
+        if self.variant.history == "scratch":  # the model's own encoder, on the small U-Net's inputs
+            self.encoder, (_, self.encoder_norm) = self.model.history_encoder, pretrain.saved_shape(small_unet_path)
+        elif self.reads_history:
             self.encoder, self.encoder_norm = pretrain.load_encoder(small_unet_path, device)
-            if self.variant.history == "scratch":  # the model's own encoder, on the same inputs
-                self.encoder = self.model.history_encoder
         if self.variant.diffusion:
             schedule = NoiseSchedule(saved["timesteps"], saved["schedule"]).to(device)
             # only a normalised G5NR tile is known to lie in [0, 1]; the authors never clamp
