@@ -20,6 +20,8 @@ from local_cluster import ClusterUnavailable, LocalSlurmCluster, install_package
 
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 PROFILE = REPO / "profiles" / "slurm"
+# What each rule needs; Snakemake finds it beside the Snakefile, named here for the probe workflow.
+WORKFLOW_PROFILE = REPO / "workflow" / "profiles" / "default"
 # Test-only settings layered over PROFILE (squeue instead of the missing accounting database).
 TEST_PROFILE = REPO / "tests" / "slurm" / "profile"
 SMOKE_CONFIG = REPO / "tests" / "slurm" / "smoke_config.yaml"
@@ -30,7 +32,7 @@ SMOKE_TARGETS = ["results/models/small_unet/JJA/west/model.pt"]
 SMOKE_TIMEOUT_S = 240
 
 # A throwaway workflow whose one rule is named like a GPU rule of the pipeline, so that
-# PROFILE's resources for that rule apply. Its first attempt fails on purpose: the retry must
+# WORKFLOW_PROFILE's resources for that rule apply. Its first attempt fails on purpose: the retry must
 # come back with the attempt-scaled memory and runtime.
 PROBE_RULE = "train_ddpm"
 PROBE_SNAKEFILE = '''
@@ -54,19 +56,23 @@ def on_ci():
     return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
-def profile_settings():
-    """profiles/slurm/config.yaml as YAML (its `?` template keys left as they are)."""
-    return yaml.safe_load((PROFILE / "config.yaml").read_text())
+def profile_settings(profile=PROFILE):
+    """A profile's config.yaml as YAML (its `?` template keys left as they are)."""
+    return yaml.safe_load((profile / "config.yaml").read_text())
+
+
+def rule_resources():
+    return profile_settings(WORKFLOW_PROFILE)["set-resources"]
 
 
 def profile_resource(rule, name, attempt):
-    """profiles/slurm's value of one resource of `rule` at `attempt`, evaluated as Snakemake does."""
-    return eval(str(profile_settings()["set-resources"][rule][name]), {"attempt": attempt})
+    """The workflow profile's value of one resource of `rule` at `attempt`, as Snakemake has it."""
+    return eval(str(rule_resources()[rule][name]), {"attempt": attempt})
 
 
 def profile_gpu_rules():
-    """Rules that profiles/slurm gives a GPU."""
-    return {rule for rule, res in profile_settings()["set-resources"].items() if res.get("gpu")}
+    """Rules that the workflow profile gives a GPU."""
+    return {rule for rule, res in rule_resources().items() if res.get("gpu")}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +93,7 @@ def slurm_cluster():
 
 
 def run_snakemake(workdir, args, timeout_s):
-    """Run Snakemake with both profiles in `workdir`; returns the finished process.
+    """Run Snakemake with the site and workflow profiles in `workdir`; returns the finished process.
 
     `timeout` sends SIGINT first, so that Snakemake cancels its SLURM jobs before it exits.
     The caller's SBATCH_*/SLURM_* variables stay out: the test cluster has its own partition.
@@ -95,7 +101,8 @@ def run_snakemake(workdir, args, timeout_s):
     command = [
         "timeout", "--signal=INT", "--kill-after=30", str(timeout_s),
         sys.executable, "-m", "snakemake",
-        "--profile", str(PROFILE), "--profile", str(TEST_PROFILE), *args,
+        "--profile", str(PROFILE), "--profile", str(TEST_PROFILE),
+        "--workflow-profile", str(WORKFLOW_PROFILE), *args,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "SLURM_"))}
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
@@ -137,8 +144,8 @@ def failure_report(done, cluster, workdir):
 
 
 def test_profile_resources_reach_slurm(slurm_cluster, tmp_path):
-    """A GPU rule gets the fake GPU and its threads as CPUs; its retry gets the next attempt's
-    memory and runtime; jobs are requeueable."""
+    """A GPU rule gets the fake GPU, the GPU partition and its threads as CPUs; its retry gets the
+    next attempt's memory and runtime; jobs are requeueable."""
     first_attempt_mem_mb = profile_resource(PROBE_RULE, "mem_mb", attempt=1)
     (tmp_path / "Snakefile").write_text(
         PROBE_SNAKEFILE.format(rule=PROBE_RULE, first_attempt_mem_mb=first_attempt_mem_mb)
@@ -154,6 +161,7 @@ def test_profile_resources_reach_slurm(slurm_cluster, tmp_path):
         assert minutes(job["TimeLimit"]) == profile_resource(PROBE_RULE, "runtime", attempt)
         assert job["NumCPUs"] == str(profile_settings()["set-threads"][PROBE_RULE])
         assert job["TresPerJob"] == "gres:gpu:1"
+        assert job["Partition"] == "gpu"  # chosen by the plugin from the partition file
         assert job["Requeue"] == "1"  # slurm-requeue: a pre-empted job goes back to the queue
 
     job_id, mem_mb, cuda_devices = (tmp_path / "probe.txt").read_text().split()
@@ -163,8 +171,9 @@ def test_profile_resources_reach_slurm(slurm_cluster, tmp_path):
 
 
 def test_smoke_workflow_on_slurm(slurm_cluster, tmp_path):
-    """The real workflow on the smoke config, every job submitted through the profile; exactly
-    the profile's GPU rules ask for the GPU."""
+    """The real workflow on the smoke config through the profiles: exactly the workflow
+    profile's GPU rules ask for the GPU and go to the GPU partition, the others to the CPU
+    partition; local rules are not submitted."""
     # The Snakefile's `configfile:` is relative to the working directory.
     (tmp_path / "config").mkdir()
     shutil.copy(SMOKE_CONFIG, tmp_path / "config" / "config.yaml")
@@ -178,18 +187,23 @@ def test_smoke_workflow_on_slurm(slurm_cluster, tmp_path):
     jobs = slurm_jobs(tmp_path)
     assert jobs and all(job["JobState"] == "COMPLETED" for job in jobs)
     # The plugin comments each job "rule_<rule>" or "rule_<rule>_wildcards_<values>".
-    gpu_by_rule = {
-        job["Comment"].removeprefix("rule_").split("_wildcards_")[0]: job.get("TresPerJob")
+    placement = {
+        job["Comment"].removeprefix("rule_").split("_wildcards_")[0]: (
+            job.get("TresPerJob"), job["Partition"]
+        )
         for job in jobs
     }
-    assert gpu_by_rule == {
-        rule: "gres:gpu:1" if rule in profile_gpu_rules() else None for rule in gpu_by_rule
+    assert placement == {
+        rule: ("gres:gpu:1", "gpu") if rule in profile_gpu_rules() else (None, "cpu")
+        for rule in placement
     }
-    assert profile_gpu_rules() & set(gpu_by_rule), "the smoke run reached no GPU rule"
+    assert profile_gpu_rules() & set(placement), "the smoke run reached no GPU rule"
+    assert "splits" not in placement and (tmp_path / "results/splits").is_dir()  # a local rule
 
 
 def test_profile_names_only_rules_of_the_workflow():
-    """A rule renamed in the workflow but not in the profile would silently lose its GPU."""
+    """A rule renamed in the workflow but not in a profile would silently lose its GPU; the site
+    profile leaves rule resources to the workflow profile (it would override them otherwise)."""
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--list-rules"],
         cwd=REPO, capture_output=True, text=True,
@@ -197,9 +211,9 @@ def test_profile_names_only_rules_of_the_workflow():
     assert done.returncode == 0, done.stderr[-3000:]
     # One rule per line, "<name> (<docstring>)"; docstring continuation lines are indented.
     rules = {line.split()[0] for line in done.stdout.splitlines() if line[:1].strip()}
-    profile = profile_settings()
-    named = set(profile["set-threads"]) | set(profile["set-resources"])
-    assert named <= rules, f"profiles/slurm names rules the workflow lacks: {named - rules}"
+    assert "set-resources" not in profile_settings()
+    named = set(profile_settings()["set-threads"]) | set(rule_resources())
+    assert named <= rules, f"the profiles name rules the workflow lacks: {named - rules}"
     assert profile_gpu_rules() == {
         "train_small_unet", "extract_features", "train_ddpm", "downscale", "downscale_longrun"
     }

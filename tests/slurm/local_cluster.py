@@ -1,7 +1,7 @@
 """A throwaway single-node SLURM cluster with one fake GPU, for the end-to-end test of the profile.
 
 Debian 12 packages (SLURM 22.05): slurmctld, slurmd, slurm-client, munge. Needs root, no systemd.
-The cluster is one node called ``localhost`` with one partition (``debug``, the default), one
+The cluster is one node called ``localhost`` with two partitions (``cpu``, the default, and ``gpu``), one
 fake GPU (gres.conf points it at /dev/null) and no accounting database. Its own munged listens on
 its own socket; every daemon runs in the foreground of its own session, and `start` records each
 daemon's PID and command line so that `stop` ends exactly those processes and nothing else.
@@ -37,7 +37,7 @@ DEFAULT_STATE_DIR = Path("/run/snakemake-slurm-test")
 DEBIAN_PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 REQUIRED_PROGRAMS = ("slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol", "munged")
 
-# The node claims at least this much, so that profiles/slurm's largest requests (a GPU rule's
+# The node claims at least this much, so that the workflow profile's largest requests (a GPU rule's
 # first and second attempts) are accepted by sbatch unchanged; SlurmdParameters=config_overrides
 # lets the node claim more than the machine has. Nothing is enforced without cgroups.
 NODE_MIN_CPUS = 16

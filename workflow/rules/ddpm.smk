@@ -18,9 +18,6 @@ rule train_ddpm:
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=720,
-        mem_mb=16000,
     params:
         settings=lambda w: settings("ddpm", w.season, w.area, w.large_model),
         tile=config["tiles"]["size"],

@@ -11,9 +11,6 @@ rule downscale:
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=120,
-        mem_mb=8000,
     params:
         inference=model_inference,
         seed=config["seed"],
@@ -53,9 +50,6 @@ rule downscale_longrun:
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=720,
-        mem_mb=8000,
     params:
         # each date is downscaled with its own season's settings, overrides included
         inference=lambda w: {

@@ -204,8 +204,6 @@ rule temporal_diagnostics:
         "logs/temporal_diagnostics/{area}.log",
     conda:
         "../envs/downscaling.yaml"
-    resources:
-        mem_mb=4000,  # lag curves hold up to 800 days of the G5NR grid in memory
     params:
         acf_lags=config["evaluation"]["acf_lags"],
         lag_max=config["evaluation"]["lag_max"],
@@ -270,8 +268,6 @@ rule longrun_variograms:
         area="|".join(LONGRUN_FILES),
     conda:
         "../envs/downscaling.yaml"
-    resources:
-        mem_mb=4000,  # up to 365 days of the long run on the G5NR grid
     params:
         variogram=config["evaluation"]["variogram"],
         seed=config["seed"],

@@ -14,9 +14,6 @@ rule extract_features:
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=60,
-        mem_mb=8000,
     params:
         tiles=config["tiles"],
     script:

@@ -74,8 +74,6 @@ rule longrun_maps:
         area="|".join(LONGRUN_FILES),
     conda:
         "../envs/downscaling.yaml"
-    resources:
-        mem_mb=2000,  # at most 120 animation frames of the G5NR grid
     params:
         log_floor=config["ingest"]["log_floor"],
     script:

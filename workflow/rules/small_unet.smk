@@ -12,9 +12,6 @@ rule train_small_unet:
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
-    resources:
-        runtime=120,
-        mem_mb=4000,
     params:
         settings=lambda w: settings("small_unet", w.season, w.area),
         n_lag=config["splits"]["n_lag"],
