@@ -214,7 +214,7 @@ def test_write_cf_sets_conventions_fill_values_and_provenance_atomically(tmp_pat
     assert os.listdir(path.parent) == ["cube.nc"]  # no temporary file left
     assert "standard_name" not in ds["lat"].attrs  # the input is not modified
     with netCDF4.Dataset(path) as nc:
-        assert nc.Conventions == "CF-1.8" and "history" in nc.ncattrs()
+        assert nc.Conventions == "CF-1.8, ACDD-1.3" and "history" in nc.ncattrs()
         assert nc.provenance_source_glob == "x/*.nc4" and nc.provenance_source_files == 3
         assert nc.provenance_settings == '{"margin_deg": 1.5}' and nc.provenance_flag == "true"
         assert np.isnan(nc["log10_aod"]._FillValue)

@@ -21,6 +21,8 @@ import pytest
 import xarray as xr
 import yaml
 
+import cf_tools
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
@@ -115,6 +117,30 @@ def test_downscaled_files_are_cf_with_provenance(run):
     # the whole config, so the same hash in every output of one run; and every checkpoint used
     assert residual.attrs["provenance_config_sha256"] == ds.attrs["provenance_config_sha256"] == longrun.attrs["provenance_config_sha256"]
     assert {f"provenance_checkpoint_sha256_{kind}_JJA" for kind in ("model", "small_unet", "base")} <= set(longrun.attrs)
+
+
+# Every kind of netCDF file the pipeline writes, with the variables CDO must read from it.
+OUTPUT_KINDS = {
+    "downscaled": ("results/downscaled/ddpm/JJA/west/strict.nc", 3),
+    "long run": ("results/longrun/west/2005-08-21_2005-08-31.nc", 3),
+    "ingested MERRA-2": ("results/data/west/merra2.nc", 1),
+    "ingested G5NR": ("results/data/west/g5nr.nc", 1),
+    "MERRA-2 on the G5NR grid": ("results/data/west/merra2_on_g5nr.nc", 1),
+    "elevation on the G5NR grid": ("results/data/west/static.nc", 1),
+}
+
+
+@pytest.mark.parametrize("kind", OUTPUT_KINDS)
+def test_every_output_kind_passes_the_fields_checkers(run, kind):
+    """cfchecks: no error, no warning; ACDD's highly recommended attributes, but a CF
+    standard_name where CF has none (log10 of an optical thickness); CDO reads every variable."""
+    path, variables = OUTPUT_KINDS[kind]
+    assert cf_tools.cf_problems(run / path) == "", kind
+    missing = cf_tools.acdd_highly_recommended(run / path)
+    assert all(
+        name.startswith('variable "log10_aod') and msgs == ["standard_name"] for name, msgs in missing.items()
+    ), missing
+    assert cf_tools.cdo_variables(run / path) == variables
 
 
 def test_the_residual_model_plans_the_model_it_builds_on(run, tmp_path):

@@ -11,6 +11,7 @@ rule ingest_merra2:
     conda:
         "../envs/downscaling.yaml"
     params:
+        dataset="MERRA-2",
         pattern=config["inputs"]["merra2"],
         variable=config["inputs"]["variable"],
         area=lambda wildcards: config["areas"][wildcards.area],
@@ -34,6 +35,7 @@ rule ingest_g5nr:
     conda:
         "../envs/downscaling.yaml"
     params:
+        dataset="G5NR",
         pattern=config["inputs"]["g5nr"],
         variable=config["inputs"]["variable"],
         area=lambda wildcards: config["areas"][wildcards.area],

@@ -15,4 +15,5 @@ write_daily_cube(
     margin_deg=params.margin_deg,
     log_floor=params.log_floor,
     period=params.period,
+    dataset=params.dataset,
 )

@@ -6,8 +6,10 @@ Every file the pipeline writes goes through :func:`write_cf`, so that all output
 - have ``_FillValue`` set on floating-point data variables (NaN in memory = NaN on disk) and none
   on coordinates (CF forbids missing coordinate values),
 - describe their ``lat``/``lon``/``time`` coordinates the CF way (standard_name, units, axis),
-- carry ``Conventions = "CF-1.8"``, a ``history`` line and the caller's provenance as global
-  attributes named ``provenance_<key>``,
+  daily means with ``time_bnds`` spanning each day,
+- carry ``Conventions = "CF-1.8, ACDD-1.3"`` with ACDD's title, summary, keywords and references,
+  ``coverage_content_type`` on data variables, a ``history`` line and the caller's provenance as
+  global attributes named ``provenance_<key>``,
 - appear atomically: the file is written next to its destination under a temporary name and
   renamed over it with ``os.replace``, so a crash leaves either the old file or none, never a
   partial one.
@@ -27,7 +29,16 @@ import xarray as xr
 
 from .jobs import atomic_output
 
-CONVENTIONS = "CF-1.8"
+CONVENTIONS = "CF-1.8, ACDD-1.3"
+# ACDD discovery attributes every output shares.
+KEYWORDS = (
+    "aerosol optical depth, dust, MERRA-2, GEOS-5 Nature Run, G5NR, statistical downscaling, "
+    "diffusion model, transfer learning"
+)
+REFERENCES = (
+    "Xiang, Zhong, Yan, Koutrakis, Garshick and Franklin (2025), Spatiotemporal Satellite Image "
+    "Downscaling with Transfer Encoders and Autoregressive Generative Models, arXiv:2512.05139"
+)
 PROVENANCE_PREFIX = "provenance_"
 
 # CF descriptions of the coordinates every gridded output uses; attributes already present win.
@@ -69,9 +80,33 @@ def read_provenance(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k[len(PROVENANCE_PREFIX):]: v for k, v in attrs.items() if k.startswith(PROVENANCE_PREFIX)}
 
 
+def _bounds_variables(ds: xr.Dataset) -> set[str]:
+    """Names of the variables that are a coordinate's ``bounds`` (described by that coordinate)."""
+    return {str(ds[name].attrs["bounds"]) for name in ds.coords if "bounds" in ds[name].attrs}
+
+
+def _with_daily_bounds(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with ``time_bnds`` spanning each calendar day when it holds daily means.
+
+    A mean over time (``cell_methods`` "time: mean ...") is a mean over an interval, which CF
+    (section 7.3) wants stated by the time coordinate's bounds.
+    """
+    means = any("time: mean" in str(v.attrs.get("cell_methods", "")) for v in ds.data_vars.values())
+    if "time" not in ds.coords or not means or "time_bnds" in ds:
+        return ds
+    start = ds["time"].values.astype("datetime64[D]")
+    ds = ds.assign(time_bnds=(("time", "nv"), np.stack([start, start + 1], axis=1).astype("datetime64[ns]")))
+    ds["time"].attrs = {**ds["time"].attrs, "bounds": "time_bnds"}
+    return ds
+
+
 def _check_described(ds: xr.Dataset, path: Path) -> None:
-    """Raise ValueError naming the variable when a data variable lacks ``units`` or ``long_name``."""
+    """Raise ValueError naming the variable when a data variable lacks ``units`` or ``long_name``
+    (bounds variables are described by their coordinate)."""
+    bounds = _bounds_variables(ds)
     for name, variable in ds.data_vars.items():
+        if name in bounds:
+            continue
         missing = [attr for attr in ("units", "long_name") if not str(variable.attrs.get(attr, "")).strip()]
         if missing:
             raise ValueError(f"{path}: data variable {name!r} has no {' and no '.join(missing)} attribute")
@@ -84,8 +119,14 @@ def _encoding(ds: xr.Dataset, compress: bool) -> dict[str, dict[str, Any]]:
     later stage reads.
     """
     encoding: dict[str, dict[str, Any]] = {}
+    bounds = _bounds_variables(ds)
     for name, variable in ds.data_vars.items():
         enc: dict[str, Any] = {}
+        if name in bounds:  # as its coordinate: no fill value, the same time units; float
+            # because cfchecks takes 64-bit integers for a non-numeric type
+            encoding[name] = {"_FillValue": None, "dtype": "float64",
+                              **(TIME_ENCODING if variable.dtype.kind == "M" else {})}
+            continue
         if np.issubdtype(variable.dtype, np.floating):
             enc["_FillValue"] = variable.dtype.type(np.nan)
         if compress:
@@ -122,6 +163,8 @@ def write_cf(
     path: str | os.PathLike,
     provenance: dict[str, Any],
     *,
+    title: str | None = None,
+    summary: str | None = None,
     history: str | None = None,
     compress: bool = True,
 ) -> Path:
@@ -130,7 +173,8 @@ def write_cf(
     ``ds`` is not modified. Every data variable needs ``units`` and ``long_name`` attributes
     (ValueError naming the variable otherwise). ``provenance`` (e.g. source glob, file count,
     config of the step) becomes global attributes ``provenance_<key>``; dicts and lists of
-    non-numbers are stored as JSON text. ``history`` (default: the running program's name) is
+    non-numbers are stored as JSON text. ``title`` and ``summary`` (ACDD) replace the dataset's
+    own; data variables without ``coverage_content_type`` are a "modelResult". ``history`` (default: the running program's name) is
     prepended, with a UTC time stamp, to any history the dataset already carries.
 
     The file is first written as a hidden temporary file in the destination directory and then
@@ -138,15 +182,19 @@ def write_cf(
     exception propagates, so no partial output is ever left at ``path``.
     """
     path = Path(path)
-    _check_described(ds, path)
-    out = ds.copy(deep=False)
+    out = _with_daily_bounds(ds.copy(deep=False))
+    _check_described(out, path)
     for name, attrs in COORDINATE_ATTRS.items():
         if name in out.coords:
             out[name].attrs = {**attrs, **out[name].attrs}
+    for name in set(out.data_vars) - _bounds_variables(out):
+        out[name].attrs = {"coverage_content_type": "modelResult", **out[name].attrs}
     line = f"{history_stamp()}: {history or 'written by ' + program_name()}"
     previous = out.attrs.get("history")
+    discovery = {"title": title, "summary": summary, "keywords": KEYWORDS, "references": REFERENCES}
     out.attrs = {
         **{k: v for k, v in out.attrs.items() if not k.startswith(PROVENANCE_PREFIX)},
+        **{k: v for k, v in discovery.items() if v is not None},
         "Conventions": CONVENTIONS,
         "history": f"{line}\n{previous}" if previous else line,
         **provenance_attrs(provenance),

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from .jobs import atomic_output
-from .netcdf import CONVENTIONS, COORDINATE_ATTRS, TIME_ENCODING, history_stamp, program_name, provenance_attrs
+from .netcdf import (
+    CONVENTIONS, COORDINATE_ATTRS, KEYWORDS, REFERENCES, TIME_ENCODING, history_stamp, program_name, provenance_attrs,
+)
 
 FILL = np.float32(np.nan)  # as every output of the pipeline (see netcdf.write_cf)
 TIME_UNITS, CALENDAR = TIME_ENCODING["units"], TIME_ENCODING["calendar"]
@@ -34,10 +36,6 @@ STANDARD_NAMES = {
     "OCEXTTAU": "atmosphere_optical_thickness_due_to_particulate_organic_matter_ambient_aerosol_particles",
 }
 WAVELENGTH_NM = 550.0  # of every *EXTTAU diagnostic
-REFERENCES = (
-    "Xiang, Zhong, Yan, Koutrakis, Garshick and Franklin (2025), Spatiotemporal Satellite Image "
-    "Downscaling with Transfer Encoders and Autoregressive Generative Models, arXiv:2512.05139"
-)
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,8 @@ class SourceVariable:
 
     def aod_attrs(self, what: str) -> dict:
         attrs = {"units": "1", "long_name": f"{self.long_name}, {what}", "source_variable": self.name,
-                 "source_long_name": self.long_name, "cell_methods": "time: mean"}
+                 "source_long_name": self.long_name, "cell_methods": "time: mean",
+                 "coverage_content_type": "modelResult"}
         if self.name in STANDARD_NAMES:
             attrs.update(standard_name=STANDARD_NAMES[self.name], coordinates="wavelength")
         return attrs
@@ -98,6 +97,7 @@ class DailyWriter:
              (1, 1) + chunks[1:]),
             ("aod_mean", grid, self.source.aod_attrs("ensemble mean (geometric: mean of log10)"), chunks),
             ("log10_aod_spread", grid, {"units": "1", "cell_methods": "time: mean",
+             "coverage_content_type": "modelResult",
              "long_name": f"standard deviation of log10 {self.source.long_name} across members"}, chunks),
         ):
             var = nc.createVariable(name, "f4", dims, zlib=True, complevel=1, fill_value=FILL, chunksizes=chunk)
@@ -110,6 +110,7 @@ class DailyWriter:
                        "geometric mean and their spread in log10 AOD.",
             "source": f"MERRA-2 {self.source.name} downscaled by the model '{model}'" if model
                       else f"MERRA-2 {self.source.name}",
+            "keywords": KEYWORDS,
             "references": REFERENCES,
             "history": f"{history_stamp()}: written by {program_name()}",
             **provenance_attrs(self.provenance),
