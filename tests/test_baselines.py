@@ -1,4 +1,6 @@
-"""The baselines: persistence and quantile-mapped MERRA-2 on arrays with known answers."""
+"""The baselines: persistence and quantile-mapped MERRA-2 on arrays with known answers; the registry."""
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,3 +36,13 @@ def test_the_registry_says_where_each_baseline_applies():
     assert variants.applies("persistence", "lenient") and not variants.applies("persistence", "strict")
     assert all(variants.applies(m, mode) for m in ("interp", "interp_qm", "ddpm") for mode in ("strict", "lenient"))
     assert "quantile mapping" in variants.formulation("interp_qm")
+
+
+def test_the_registry_refuses_a_residual_variant_it_cannot_build():
+    unet = variants.VARIANTS["unet"]
+    residual = variants.VARIANTS["ddpm_residual"]
+    variants.check_registry(variants.VARIANTS)  # the shipped registry is buildable
+    with pytest.raises(ValueError, match="'residual_scratch': history='scratch' differs from its base 'unet'"):
+        variants.check_registry({"unet": unet, "residual_scratch": replace(residual, history="scratch")})
+    with pytest.raises(ValueError, match="residual_of='ddpm' is not a deterministic variant"):
+        variants.check_registry({"ddpm": variants.VARIANTS["ddpm"], "r": replace(residual, residual_of="ddpm")})

@@ -8,7 +8,7 @@ import xarray as xr
 from statsmodels.tsa.stattools import acf
 
 from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
-from downscaling import comparison, contracts, evaluation, spatial, variants
+from downscaling import comparison, contracts, evaluation, longrun_evaluation, spatial, variants
 
 DATES = pd.to_datetime(["2005-07-01", "2005-07-03"])
 LAT, LON = np.array([20.0, 20.5, 21.0]), np.array([40.0, 40.5, 41.0, 41.5])
@@ -285,12 +285,12 @@ def test_area_mean_series_of_members(area):
 
 
 def test_longrun_series_and_frames(area):
-    series = evaluation.longrun_series(area["longrun"], area["merra2"])
+    series = longrun_evaluation.longrun_series(area["longrun"], area["merra2"])
     assert list(series["date"]) == list(area["run_dates"])
     assert (series["member_min"] <= series["longrun"] + 1e-9).all()
     assert (series["longrun"] <= series["member_max"] + 1e-9).all()
     assert series["merra2"].notna().all()
-    frames = evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=7)
+    frames = longrun_evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=7)
     assert len(frames.dates) == 7 and frames.run.shape == (7, 48, 64)
     assert frames.dates[0] == area["run_dates"][0] and frames.dates[-1] == area["run_dates"][-1]
     # native cells overlapping the area: their centres within half a cell of it
@@ -298,7 +298,7 @@ def test_longrun_series_and_frames(area):
 
 
 def test_longrun_skill_against_the_known_truth(area):
-    skill = evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
     assert list(skill["lead_days"]) == list(range(1, len(area["run_dates"]) + 1))
     # members are truth + N(0, 0.05): their mean is off by about 0.05 / sqrt(3)
     assert skill["rmse"].mean() == pytest.approx(0.05 / np.sqrt(3), rel=0.15)
@@ -311,7 +311,7 @@ def test_longrun_skill_needs_the_truth_on_every_day(area, tmp_path):
     with xr.open_dataset(area["known_truth"]) as ds:
         ds.isel(time=slice(0, 10)).to_netcdf(tmp_path / "short.nc")
     with pytest.raises(ValueError, match="short.nc: the known truth lacks 60 days of the long run"):
-        evaluation.longrun_skill(area["longrun"], tmp_path / "short.nc", area["g5nr"], area["merra2"])
+        longrun_evaluation.longrun_skill(area["longrun"], tmp_path / "short.nc", area["g5nr"], area["merra2"])
 
 
 def test_longrun_needs_merra2_on_every_day(area, tmp_path):
@@ -319,7 +319,7 @@ def test_longrun_needs_merra2_on_every_day(area, tmp_path):
         short = ds.sel(time=slice(None, "2005-11-01")).load()
     short.to_netcdf(tmp_path / "merra2.nc")
     with pytest.raises(ValueError, match="MERRA-2 lacks 49 days of the long run"):
-        evaluation.longrun_series(area["longrun"], tmp_path / "merra2.nc")
+        longrun_evaluation.longrun_series(area["longrun"], tmp_path / "merra2.nc")
 
 
 def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(tmp_path):

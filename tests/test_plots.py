@@ -5,7 +5,7 @@ import xarray as xr
 from PIL import Image
 
 from contract_fakes import BOX, fake_area
-from downscaling import comparison, contracts, evaluation, plots
+from downscaling import comparison, contracts, evaluation, longrun_evaluation, maps, plots
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +24,13 @@ def saved(fig, path):
 
 def test_day_maps_have_seven_panels_and_three_colour_bars(area, tmp_path):
     date = area["test_days"][2]
-    maps = evaluation.day_maps(date, area["g5nr"], area["merra2_on_g5nr"],
+    shown = evaluation.day_maps(date, area["g5nr"], area["merra2_on_g5nr"],
                                area["downscaled"]["ddpm", "strict"],
                                area["downscaled"]["unet", "strict"])
-    assert list(maps.fields) == ["MERRA-2 input", "G5NR truth", "ddpm ensemble mean",
+    assert list(shown.fields) == ["MERRA-2 input", "G5NR truth", "ddpm ensemble mean",
                                  "ddpm member 1", "unet"]
-    assert maps.rmse["unet"] == pytest.approx(0.1, abs=1e-4)  # unet = truth + 0.1
-    fig = plots.plot_day_maps(maps, f"JJA, west: {date:%Y-%m-%d}")
+    assert shown.rmse["unet"] == pytest.approx(0.1, abs=1e-4)  # unet = truth + 0.1
+    fig = maps.plot_day_maps(shown, f"JJA, west: {date:%Y-%m-%d}")
     map_axes = [ax for ax in fig.axes if ax.get_xlabel() == "longitude (°E)"]
     assert len(map_axes) == 7
     assert saved(fig, tmp_path / "map.png") == 7 + 3
@@ -40,9 +40,9 @@ def test_day_maps_have_seven_panels_and_three_colour_bars(area, tmp_path):
 
 
 def test_day_maps_without_unet(area, tmp_path):
-    maps = evaluation.day_maps(area["test_days"][0], area["g5nr"], area["merra2_on_g5nr"],
+    shown = evaluation.day_maps(area["test_days"][0], area["g5nr"], area["merra2_on_g5nr"],
                                area["downscaled"]["ddpm", "strict"])
-    assert saved(plots.plot_day_maps(maps, "no unet"), tmp_path / "map.png") == 6 + 3
+    assert saved(maps.plot_day_maps(shown, "no unet"), tmp_path / "map.png") == 6 + 3
 
 
 def test_summary_and_ensemble_figures(area, tmp_path):
@@ -87,23 +87,23 @@ def test_temporal_figures(area, tmp_path):
 
 
 def test_longrun_animation_series_and_page(area, tmp_path):
-    frames = evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=4)
-    fig = plots.animate_longrun(frames, tmp_path / "run.gif", "west long run")
+    frames = longrun_evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=4)
+    fig = maps.animate_longrun(frames, tmp_path / "run.gif", "west long run")
     assert len(fig.axes) == 2 + 1
     gif = Image.open(tmp_path / "run.gif")
     assert gif.format == "GIF" and gif.n_frames == 4
-    page = plots.gif_page(tmp_path / "run.gif", "west long run")
+    page = maps.gif_page(tmp_path / "run.gif", "west long run")
     assert page.count("data:image/gif;base64,") == 1
-    series = evaluation.longrun_series(area["longrun"], area["merra2"])
+    series = longrun_evaluation.longrun_series(area["longrun"], area["merra2"])
     assert saved(plots.plot_longrun_series(series, "series"), tmp_path / "series.png") == 1
-    skill = evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
     assert saved(plots.plot_longrun_skill(skill, "skill"), tmp_path / "skill.png") == 4
 
 
 def test_domain_overview(area, tmp_path):
     with xr.open_dataset(area["static"]) as ds:
         elevation = ds["elevation"].load()
-    fig = plots.plot_domain(contracts.time_mean(area["merra2"]), elevation, BOX, tile=16,
+    fig = maps.plot_domain(contracts.time_mean(area["merra2"]), elevation, BOX, tile=16,
                             stride=8, halo=4, title="west")
     # 48 x 64 pixels, tiles of 16 every 8: 5 x 7 tiles
     assert "5 × 7 = 35 tiles" in fig.axes[1].get_title()
@@ -113,19 +113,19 @@ def test_domain_overview(area, tmp_path):
 def test_colour_limits_are_robust_and_never_empty():
     field = np.zeros((50, 50))
     field[0, 0] = 100.0  # one outlier pixel in 2500 does not set the scale
-    assert plots._limits([field]) == pytest.approx((-0.5, 0.5))  # constant: widened
-    assert plots._limits([np.full((3, 3), np.nan)]) == (0.0, 1.0)
+    assert maps._limits([field]) == pytest.approx((-0.5, 0.5))  # constant: widened
+    assert maps._limits([np.full((3, 3), np.nan)]) == (0.0, 1.0)
     first, second = np.linspace(0, 1, 101), np.linspace(1, 2, 101)
     both = np.concatenate([first, second])
-    assert plots._limits([first, second]) == pytest.approx(tuple(np.percentile(both, [1, 99])))
+    assert maps._limits([first, second]) == pytest.approx(tuple(np.percentile(both, [1, 99])))
 
 
 def test_maps_draw_the_coastline_from_the_shipped_land_mask():
     import matplotlib.pyplot as plt
 
     fig, (gulf, desert) = plt.subplots(1, 2)
-    plots._map_axes(gulf, np.arange(24.0, 29.0, 0.0625), np.arange(48.0, 52.0, 0.0625))  # the Persian Gulf's coast
-    plots._map_axes(desert, np.arange(20.0, 22.0, 0.0625), np.arange(45.0, 47.0, 0.0625))  # all land: no line
+    maps._map_axes(gulf, np.arange(24.0, 29.0, 0.0625), np.arange(48.0, 52.0, 0.0625))  # the Persian Gulf's coast
+    maps._map_axes(desert, np.arange(20.0, 22.0, 0.0625), np.arange(45.0, 47.0, 0.0625))  # all land: no line
     assert len(gulf.collections) == 1 and len(gulf.collections[0].get_paths()) > 0
     assert len(desert.collections) == 0
     plt.close(fig)

@@ -5,7 +5,7 @@ import netCDF4
 import numpy as np
 import pytest
 
-from downscaling import ingest
+from downscaling import granules, ingest
 from downscaling.ingest import Box, IngestError
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples"
@@ -45,7 +45,7 @@ def test_monthly_global_file_opens_and_crops_but_is_no_daily_input():
     path = sample(MONTHLY)
     values, lat, lon = raw(path, "BCANGSTR")
     area = Box((20.0, 29.0), (40.0, 51.25))
-    steps = ingest.read_steps(path, "BCANGSTR", area, margin_deg=1.5)
+    steps = granules.read_steps(path, "BCANGSTR", area, margin_deg=1.5)
     rows = (lat >= 18.5) & (lat <= 30.5)
     cols = (lon >= 38.5) & (lon <= 52.75)
     np.testing.assert_array_equal(steps["lat"], lat[rows])

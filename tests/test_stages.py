@@ -8,7 +8,7 @@ import pytest
 import torch
 import xarray as xr
 
-from downscaling import features, inference, large, pretrain
+from downscaling import inference, large_model_stage, small_unet_stage, transfer_features, variants
 from downscaling.datasets import open_cube
 from downscaling.outputs import DailyWriter, SourceVariable
 from downscaling.splits import make_splits
@@ -48,23 +48,23 @@ def area(tmp_path_factory):
     splits["g5nr"]["JJA"].to_csv(d / "g5nr.csv", index=False)
     splits["merra2"]["JJA"].to_csv(d / "merra2.csv", index=False)
     cpu = torch.device("cpu")
-    pretrain.train(d / "merra2.nc", d / "merra2.csv", SMALL, N_LAG, TILE, STRIDE, 1,
+    small_unet_stage.train(d / "merra2.nc", d / "merra2.csv", SMALL, N_LAG, TILE, STRIDE, 1,
                    TrainingRun(d / "ck.pt", d / "small.pt", cpu, LOG, "run"))
-    encoder, norm = pretrain.load_encoder(d / "small.pt")
-    features.extract(encoder, norm, d / "g5nr.nc", d / "g5nr.csv", N_LAG, TILE, STRIDE,
+    encoder, norm = small_unet_stage.load_encoder(d / "small.pt")
+    transfer_features.extract(encoder, norm, d / "g5nr.nc", d / "g5nr.csv", N_LAG, TILE, STRIDE,
                      d / "features.npy", d / "index.csv")
     paths = {k: d / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
     paths.update(features=d / "features.npy", index=d / "index.csv", small_unet=d / "small.pt")
-    for model in sorted(large.VARIANTS, key=lambda m: large.VARIANTS[m].residual_of is not None):
-        base = large.VARIANTS[model].residual_of  # trained before the residual variants
-        large.train(model, {**paths, **({"base": d / f"{base}.pt"} if base else {})}, LARGE, TILE, 1,
+    for model in sorted(variants.VARIANTS, key=lambda m: variants.VARIANTS[m].residual_of is not None):
+        base = variants.VARIANTS[model].residual_of  # trained before the residual variants
+        large_model_stage.train(model, {**paths, **({"base": d / f"{base}.pt"} if base else {})}, LARGE, TILE, 1,
                     TrainingRun(d / f"ck_{model}.pt", d / f"{model}.pt", cpu, LOG, "run"))
     return d
 
 
 def test_features_equal_the_encoder_on_each_tiles_history(area):
-    encoder, norm = pretrain.load_encoder(area / "small.pt")
-    feats, index = features.load(area / "features.npy", area / "index.csv")
+    encoder, norm = small_unet_stage.load_encoder(area / "small.pt")
+    feats, index = transfer_features.load(area / "features.npy", area / "index.csv")
     cube = norm.apply(open_cube(area / "g5nr.nc").values)
     for k in (0, len(index) // 2, len(index) - 1):
         day, r, c = index.loc[k, ["day", "row", "col"]]
@@ -75,32 +75,32 @@ def test_features_equal_the_encoder_on_each_tiles_history(area):
 
 
 def test_the_ablation_has_no_feature_input(area):
-    model, saved = large.load(area / "ddpm_notransfer.pt")
+    model, saved = large_model_stage.load(area / "ddpm_notransfer.pt")
     assert model.cond_channels == 5
-    assert large.load(area / "ddpm.pt")[0].cond_channels == 32 + 5
+    assert large_model_stage.load(area / "ddpm.pt")[0].cond_channels == 32 + 5
 
 
 def test_the_scratch_encoder_has_the_transfer_encoders_shape_and_its_own_trained_weights(area):
-    model, saved = large.load(area / "ddpm_scratch.pt")
-    transfer_encoder, _ = pretrain.load_encoder(area / "small.pt")
+    model, saved = large_model_stage.load(area / "ddpm_scratch.pt")
+    transfer_encoder, _ = small_unet_stage.load_encoder(area / "small.pt")
     scratch, pretrained = model.history_encoder.state_dict(), transfer_encoder.state_dict()
-    assert model.cond_channels == large.load(area / "ddpm.pt")[0].cond_channels
+    assert model.cond_channels == large_model_stage.load(area / "ddpm.pt")[0].cond_channels
     assert {k: v.shape for k, v in scratch.items()} == {k: v.shape for k, v in pretrained.items()}
     assert all(not torch.equal(scratch[k], pretrained[k]) for k in scratch if k.endswith("weight"))
     # trained with the DDPM: its weights moved from the initialisation the seed gives
     torch.manual_seed(1)
-    initial = large.build(large.VARIANTS["ddpm_scratch"], 32, large.model_kwargs(large.VARIANTS["ddpm_scratch"], LARGE),
+    initial = large_model_stage.build(variants.VARIANTS["ddpm_scratch"], 32, large_model_stage.model_kwargs(variants.VARIANTS["ddpm_scratch"], LARGE),
                           saved["history_encoder"]).history_encoder.state_dict()
     assert any(not torch.equal(scratch[k], initial[k]) for k in scratch)
     assert all(p.requires_grad for p in model.history_encoder.parameters())
     # the transfer ddpm has no encoder of its own: its features come from the frozen one
-    assert large.load(area / "ddpm.pt")[0].history_encoder is None
+    assert large_model_stage.load(area / "ddpm.pt")[0].history_encoder is None
 
 
 def downscale(area, model, mode, positions, batch=None, **settings):
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
     settings = inference.InferenceSettings(**{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, **settings})
-    base = large.VARIANTS[model].residual_of
+    base = variants.VARIANTS[model].residual_of
     downscaler = inference.Downscaler(area / f"{model}.pt", area / "small.pt", area / "static.nc",
                                       settings, torch.device("cpu"), seed=3, base_path=base and area / f"{base}.pt")
     downscaler.batch = batch or downscaler.batch
@@ -162,8 +162,8 @@ def test_conditions_built_per_batch_give_the_fields_of_held_conditions(area, mod
 def test_the_residual_model_adds_sampled_residuals_to_the_unet_mean(area):
     unet = downscale(area, "unet", "lenient", np.array([200, 201]))
     residual = downscale(area, "ddpm_residual", "lenient", np.array([200, 201]), members=4)
-    saved = large.load(area / "ddpm_residual.pt")[1]
-    assert saved["residual_scale"] > 0 and large.load(area / "ddpm_residual.pt")[0].cond_channels == 32 + 5 + 1
+    saved = large_model_stage.load(area / "ddpm_residual.pt")[1]
+    assert saved["residual_scale"] > 0 and large_model_stage.load(area / "ddpm_residual.pt")[0].cond_channels == 32 + 5 + 1
     for (_, mean), (_, members) in zip(unet, residual):
         spread = members.std(axis=0).mean()
         assert spread > 1e-3  # members differ
@@ -192,7 +192,7 @@ def test_outputs_are_cf_netcdf_with_provenance(area, tmp_path):
         assert ds[name].attrs["units"] == "1" and ds[name].attrs["long_name"]
         assert "_FillValue" in ds[name].encoding
     assert ds["lat"].attrs["units"] == "degrees_north" and ds["lon"].attrs["units"] == "degrees_east"
-    assert ds.attrs["provenance_checkpoint_sha256_model"] == "abc" and ds.attrs["Conventions"] == "CF-1.8"
+    assert ds.attrs["provenance_checkpoint_sha256_model"] == "abc" and ds.attrs["Conventions"] == "CF-1.8, ACDD-1.3"
     np.testing.assert_allclose(np.log10(ds["aod_mean"].values), np.log10(ds["aod_member"].values).mean(1), atol=1e-5)
     # CF: time first, a realization axis, a standard name, the wavelength and daily bounds
     assert ds["aod_member"].dims == ("time", "member", "lat", "lon")
@@ -258,14 +258,14 @@ def test_each_member_of_a_long_run_is_a_chain_of_its_own(area):
 
 
 def test_transfer_features_are_standardised_with_training_statistics(area):
-    model, saved = large.load(area / "ddpm.pt")
-    feats, index = features.load(area / "features.npy", area / "index.csv")
+    model, saved = large_model_stage.load(area / "ddpm.pt")
+    feats, index = transfer_features.load(area / "features.npy", area / "index.csv")
     x = np.asarray(feats, dtype=np.float64)  # every row: train and validation days
     assert model.feature_mean.shape == (32,) and model.feature_std.shape == (32,)
     # the statistics come from the training days only, so they are close to, not equal to, all rows'
     np.testing.assert_allclose(model.feature_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=0.1 * x.std())
     assert not torch.allclose(model.feature_std, torch.ones(32))
-    assert len(large.load(area / "ddpm_notransfer.pt")[0].feature_mean) == 0
+    assert len(large_model_stage.load(area / "ddpm_notransfer.pt")[0].feature_mean) == 0
 
 
 def test_another_source_variable_is_named_as_such(tmp_path):

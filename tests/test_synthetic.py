@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from downscaling.regrid import nearest_indices
-from downscaling.synthetic import DustWorld, SyntheticSpec, write_synthetic_dataset
+from downscaling.synthetic import write_synthetic_dataset
+from downscaling.synthetic_world import DustWorld, SyntheticSpec
 
 REAL_HOURLY = (
     Path(__file__).resolve().parents[1].parent / "shared" / "real-samples"

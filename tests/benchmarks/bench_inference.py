@@ -29,19 +29,15 @@ Options: --members, --day YYYY-MM-DD, --repeats, --threads, --device, --config, 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from common import (
-    REPO,
     DemoPaths,
-    config_section,
     load_config,
     pick_device,
     print_load_at_end,
@@ -50,8 +46,8 @@ from common import (
     results_parser,
     synchronize,
 )
-
 from downscaling import inference  # noqa: E402  (common puts the library on sys.path)
+from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import day_index, open_cube  # noqa: E402
 from downscaling.metrics import rmse  # noqa: E402
 from downscaling.runtime import load_checkpoint  # noqa: E402
@@ -190,7 +186,7 @@ def main() -> None:
     position = int(day_index(truth_cube, [day])[0])
 
     default_settings = dataclasses.replace(
-        inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area, "ddpm")),
+        inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, "ddpm")),
         members=args.members,
     )
     # The authors' 1000 steps, or all of a model trained with fewer diffusion steps (tiny test configs).

@@ -45,7 +45,7 @@ def one_case(case: dict) -> dict:
     import torch
     import xarray as xr
 
-    from downscaling import inference, large, pretrain
+    from downscaling import inference, large_model_stage, small_unet_stage, variants
     from downscaling.datasets import MinMax
     from downscaling.models.small_unet import SmallUNet
 
@@ -57,12 +57,12 @@ def one_case(case: dict) -> dict:
                coords={"lat": lat, "lon": lon}).to_netcdf(folder / "static.nc")
     torch.manual_seed(0)
     norm = MinMax(-4.0, 0.5)
-    pretrain.save(folder / "small.pt", SmallUNet(**SMALL_UNET).state_dict(), SMALL_UNET, norm, 40, 16, "bench")
+    small_unet_stage.save(folder / "small.pt", SmallUNet(**SMALL_UNET).state_dict(), SMALL_UNET, norm, 40, 16, "bench")
     section = {**DENOISERS[case["denoiser"]], "timesteps": 2000, "schedule": "squaredcos_cap_v2"}
-    variant = large.VARIANTS["ddpm"]
-    model = large.build(variant, SMALL_UNET["channels"][-1], large.model_kwargs(variant, section))
+    variant = variants.VARIANTS["ddpm"]
+    model = large_model_stage.build(variant, SMALL_UNET["channels"][-1], large_model_stage.model_kwargs(variant, section))
     norms = {"g5nr": norm.to_dict(), "merra2": norm.to_dict(), "elevation": {"lo": 0.0, "hi": 2000.0}}
-    large.save(folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench")
+    large_model_stage.save(folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench")
     del model
     settings = inference.InferenceSettings(steps=1, members=members, stride=4, halo=4, precision="float32",
                                            memory_budget_mb=case["budget_mb"])

@@ -32,9 +32,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from common import DemoPaths, config_section, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
-
+from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 from downscaling import evaluation, inference, variants  # noqa: E402  (common puts the library on sys.path)
+from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import day_index, open_cube  # noqa: E402
 from downscaling.splits import read_split  # noqa: E402
 
@@ -82,7 +82,7 @@ def main() -> None:
     observed = truth.values[test]
     lat, lon = truth["lat"].values, truth["lon"].values
     cubes = (truth, merra2, dates)
-    configured = inference.InferenceSettings.from_config(config_section(config, "inference", args.season, area, model))
+    configured = inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
     overrides = {k: v for k, v in (("sampler", args.sampler), ("stride", args.stride), ("halo", args.halo)) if v}
     configured = dataclasses.replace(configured, **overrides)
 

@@ -4,8 +4,8 @@ throughput (a script that prints tables, not a test).
 On the demo's ingested data (results/data, results/splits, results/features) for one season x
 area, with the config's model sizes, batch sizes and tiles per epoch, a few epochs of
 
-- the small U-Net (``pretrain.train``: 40 MERRA-2 lags -> next day, native grid),
-- the large models (``large.train``; ``ddpm`` by default, ``--models`` adds ``ddpm_notransfer``
+- the small U-Net (``small_unet_stage.train``: 40 MERRA-2 lags -> next day, native grid),
+- the large models (``large_model_stage.train``; ``ddpm`` by default, ``--models`` adds ``ddpm_notransfer``
   and ``unet``), reading the transfer features from the extraction stage's memory map,
 
 run through the library's real training entry points into a temporary folder. The training
@@ -28,7 +28,6 @@ Usage (after the demo has produced the season x area's features):
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -42,9 +41,7 @@ import pandas as pd
 import torch
 
 from common import (
-    REPO,
     DemoPaths,
-    config_section,
     load_config,
     pick_device,
     print_load_at_end,
@@ -53,8 +50,8 @@ from common import (
     results_parser,
     synchronize,
 )
-
-from downscaling import features, large, pretrain, training  # noqa: E402
+from downscaling import large_model_stage, small_unet_stage, training, transfer_features  # noqa: E402
+from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import open_cube  # noqa: E402
 from downscaling.training import TrainingRun  # noqa: E402
 
@@ -89,20 +86,20 @@ class EpochClock:
 def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, device, workdir: Path, log) -> dict:
     """Train ``name`` for ``epochs`` epochs (early stop and plateau as configured); figures as a dict."""
     seed, n_lag, tiles = config["seed"], config["splits"]["n_lag"], config["tiles"]
-    section = config_section(config, "small_unet" if name == "small_unet" else "ddpm", paths.season, paths.area, name)
+    section = merged_section(config, "small_unet" if name == "small_unet" else "ddpm", paths.season, paths.area, name)
     section["max_epochs"] = epochs
     run = TrainingRun(workdir / f"{name}_checkpoint.pt", workdir / f"{name}.pt", device, log, "bench")
     started = time.perf_counter()
     with EpochClock(device) as clock:
         if name == "small_unet":
-            result = pretrain.train(paths.data("merra2"), paths.split("merra2"), section, n_lag, tiles["size"],
+            result = small_unet_stage.train(paths.data("merra2"), paths.split("merra2"), section, n_lag, tiles["size"],
                                     tiles["train_stride"], seed, run)
             history = result.history
         else:
             feature_path, index_path = paths.features()
             inputs = {cube: paths.data(cube) for cube in ("g5nr", "merra2_on_g5nr", "static")}
             inputs.update(features=feature_path, index=index_path)
-            summary = large.train(name, inputs, section, tiles["size"], seed, run)
+            summary = large_model_stage.train(name, inputs, section, tiles["size"], seed, run)
             history = summary["history"]
     wall = time.perf_counter() - started
     timed = clock.epochs[1:] or clock.epochs  # the first epoch warms caches and the allocator up
@@ -131,7 +128,7 @@ def feature_throughput(config: dict, paths: DemoPaths, days: int, device, workdi
     the G5NR history into tiles, the frozen encoder), and the whole ``features.extract`` of the
     season x area (all days, float16 memory map written) as the rule runs it."""
     n_lag, tile, stride = config["splits"]["n_lag"], config["tiles"]["size"], config["tiles"]["train_stride"]
-    encoder, norm = pretrain.load_encoder(paths.model("small_unet"), device)
+    encoder, norm = small_unet_stage.load_encoder(paths.model("small_unet"), device)
     values = norm.apply(open_cube(paths.data("g5nr")).values)
     index = pd.read_csv(paths.features()[1])
     first_days = index["day"].unique()[:days]
@@ -139,22 +136,22 @@ def feature_throughput(config: dict, paths: DemoPaths, days: int, device, workdi
     def day_history(day):  # (n_lag, H, W) on the device, as features.extract reads it
         return torch.from_numpy(np.ascontiguousarray(values[day - n_lag : day], dtype=np.float32)).to(device)
 
-    features.encode(encoder, features.history_tiles(day_history(first_days[0]), tile, stride))  # warm-up
+    transfer_features.encode(encoder, transfer_features.history_tiles(day_history(first_days[0]), tile, stride))  # warm-up
     cut_seconds = encode_seconds = 0.0
     n_tiles = 0
     for day in first_days:
         start = time.perf_counter()
-        history = features.history_tiles(day_history(day), tile, stride)  # (N, n_lag, t, t)
+        history = transfer_features.history_tiles(day_history(day), tile, stride)  # (N, n_lag, t, t)
         synchronize(device)
         cut = time.perf_counter()
-        features.encode(encoder, history).cpu()
+        transfer_features.encode(encoder, history).cpu()
         synchronize(device)
         cut_seconds += cut - start
         encode_seconds += time.perf_counter() - cut
         n_tiles += len(history)
 
     start = time.perf_counter()
-    written = features.extract(encoder, norm, paths.data("g5nr"), paths.split("g5nr"), n_lag, tile, stride,
+    written = transfer_features.extract(encoder, norm, paths.data("g5nr"), paths.split("g5nr"), n_lag, tile, stride,
                                workdir / "features.npy", workdir / "index.csv")
     synchronize(device)
     extract_seconds = time.perf_counter() - start

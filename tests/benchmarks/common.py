@@ -6,7 +6,7 @@ Not a test and not a benchmark itself; the ``bench_*.py`` scripts import it (the
 """
 from __future__ import annotations
 
-import copy
+import argparse
 import os
 import platform
 import sys
@@ -22,14 +22,6 @@ def load_config(path) -> dict:
     """A workflow config (YAML) as a dict."""
     with open(path) as stream:
         return yaml.safe_load(stream)
-
-
-def config_section(config: dict, section: str, season: str, area: str, model: str | None = None) -> dict:
-    """One config section for a season x area (and model) with its ``per_model`` and ``overrides``
-    entries applied, as the rules see it."""
-    from downscaling.config_checks import merged_section
-
-    return copy.deepcopy(merged_section(config, section, season, area, model))
 
 
 class DemoPaths:
@@ -132,10 +124,8 @@ def print_machine(device=None) -> None:
     print_table("machine", ("what", "value"), machine_rows(device))
 
 
-def results_parser(doc: str) -> "argparse.ArgumentParser":
+def results_parser(doc: str) -> argparse.ArgumentParser:
     """The options every benchmark on a finished run shares: config, results, season, area."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
     parser.add_argument("--results", type=Path, default=REPO / "results", help="the workflow's results/ folder")

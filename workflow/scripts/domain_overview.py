@@ -2,14 +2,14 @@
 
 import xarray as xr
 
-from downscaling import contracts, plots
+from downscaling import contracts, maps, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area
 with xr.open_dataset(snakemake.input.static) as static:
     elevation = static["elevation"].load()
-figure = plots.plot_domain(
+figure = maps.plot_domain(
     contracts.time_mean(snakemake.input.merra2),
     elevation,
     snakemake.params.box,

@@ -2,11 +2,11 @@
 
 import json
 
-from downscaling import pretrain
+from downscaling import small_unet_stage
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
-metrics = pretrain.evaluate(
+metrics = small_unet_stage.evaluate(
     snakemake.input.cube, snakemake.input.split, snakemake.input.model, snakemake.params.stride
 )
 log.info("%s", metrics)

@@ -1,12 +1,12 @@
 """Transfer features of one season x area's large-model training tiles."""
 
-from downscaling import features, pretrain
+from downscaling import small_unet_stage, transfer_features
 from downscaling.jobs import log_to_file
 from downscaling.runtime import select_device
 
 log = log_to_file(snakemake.log[0])
-encoder, norm = pretrain.load_encoder(snakemake.input.small_unet, select_device(snakemake.threads))
-index = features.extract(
+encoder, norm = small_unet_stage.load_encoder(snakemake.input.small_unet, select_device(snakemake.threads))
+index = transfer_features.extract(
     encoder,
     norm,
     snakemake.input.cube,

@@ -3,21 +3,21 @@ its area-mean daily series against MERRA-2."""
 
 from pathlib import Path
 
-from downscaling import evaluation, plots
+from downscaling import longrun_evaluation, maps, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area
-frames = evaluation.longrun_frames(
+frames = longrun_evaluation.longrun_frames(
     snakemake.input.longrun, snakemake.input.merra2, log_floor=snakemake.params.log_floor
 )
 log.info("animating %d days of the long run", len(frames.dates))
 title = f"{area} long run"
-plots.animate_longrun(frames, snakemake.output.gif, title)
+maps.animate_longrun(frames, snakemake.output.gif, title)
 Path(snakemake.output.page).write_text(
-    plots.gif_page(snakemake.output.gif, f"{title}: downscaled (left) and MERRA-2 (right)")
+    maps.gif_page(snakemake.output.gif, f"{title}: downscaled (left) and MERRA-2 (right)")
 )
-series = evaluation.longrun_series(
+series = longrun_evaluation.longrun_series(
     snakemake.input.longrun, snakemake.input.merra2, log_floor=snakemake.params.log_floor
 )
 series.to_csv(snakemake.output.table, index=False, date_format="%Y-%m-%d", float_format="%.6g")

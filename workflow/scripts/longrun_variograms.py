@@ -1,12 +1,12 @@
 """Semivariograms (with spherical fits) of an area's long run against MERRA-2 on its days."""
 
-from downscaling import evaluation, plots
+from downscaling import evaluation, longrun_evaluation, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area
 settings = snakemake.params.variogram
-fields = evaluation.longrun_variogram_fields(
+fields = longrun_evaluation.longrun_variogram_fields(
     snakemake.input.longrun, snakemake.input.merra2, snakemake.params.log_floor
 )
 curves, fits = evaluation.write_variogram_tables(

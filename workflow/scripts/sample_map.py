@@ -1,13 +1,13 @@
 """Maps of one sample test day of a season x area: input, truth, the method model, unet, spread, error."""
 
-from downscaling import evaluation, plots
+from downscaling import evaluation, maps, plots
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 season, area, day = snakemake.wildcards.season, snakemake.wildcards.area, snakemake.wildcards.day
 date = evaluation.sample_days(snakemake.input.g5nr, snakemake.input.split, [day])[day]
 log.info("%s %s: the %s test day is %s", season, area, day, date.date())
-maps = evaluation.day_maps(
+shown = evaluation.day_maps(
     date,
     snakemake.input.g5nr,
     snakemake.input.merra2_on_g5nr,
@@ -19,4 +19,4 @@ maps = evaluation.day_maps(
 which = {"min": "lowest", "median": "median", "max": "highest"}.get(day, f"{day[1:]}th-percentile")
 title = (f"{season}, {area}: {date:%Y-%m-%d}, the test day of {which} area-mean AOD "
          f"(strict mode)")
-plots.save_figure(plots.plot_day_maps(maps, title), snakemake.output.figure)
+plots.save_figure(maps.plot_day_maps(shown, title), snakemake.output.figure)

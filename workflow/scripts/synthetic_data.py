@@ -8,7 +8,8 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(snakemake.threads))
 
 from downscaling.jobs import log_to_file  # noqa: E402
-from downscaling.synthetic import SyntheticSpec, check_inputs_written, write_synthetic_dataset  # noqa: E402
+from downscaling.synthetic import check_inputs_written, write_synthetic_dataset  # noqa: E402
+from downscaling.synthetic_world import SyntheticSpec  # noqa: E402
 
 log = log_to_file(snakemake.log[0])
 spec = SyntheticSpec.from_config(snakemake.params.world)

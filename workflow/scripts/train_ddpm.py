@@ -2,7 +2,7 @@
 
 import json
 
-from downscaling import large
+from downscaling import large_model_stage
 from downscaling.training import TrainingRun
 
 inputs, params, model = snakemake.input, snakemake.params, snakemake.wildcards.large_model
@@ -11,7 +11,7 @@ for optional in ("base", "small_unet"):  # a residual variant's base; a scratch 
     if inputs.get(optional):
         paths[optional] = inputs[optional]
 identity = {"model": model, "settings": params.settings, "tile": params.tile, "seed": params.seed}
-summary = large.train(
+summary = large_model_stage.train(
     model,
     paths,
     params.settings,

@@ -1,11 +1,11 @@
 """Train the small U-Net of one season x area (resumes from its checkpoint after a kill)."""
 
-from downscaling import pretrain
+from downscaling import small_unet_stage
 from downscaling.training import TrainingRun
 
 inputs, params = snakemake.input, snakemake.params
 identity = {"settings": params.settings, "n_lag": params.n_lag, "tiles": params.tiles, "seed": params.seed}
-pretrain.train(
+small_unet_stage.train(
     inputs.cube,
     inputs.split,
     params.settings,

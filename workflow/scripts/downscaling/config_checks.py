@@ -106,11 +106,12 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
 
 def merged_section(config: Mapping[str, Any], section: str, season=None, area=None, model=None) -> dict:
     """The config `section` as one season x area and model sees it: the section itself, then the
-    model's `per_model` entry, then the season x area's `overrides` on top."""
+    model's `per_model` entry, then the season x area's `overrides` on top. A copy: the caller
+    may change it."""
     merged = dict(config.get(section, {}))
     merged.update(config.get("per_model", {}).get(model, {}).get(section, {}))
     merged.update(config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}))
-    return merged
+    return copy.deepcopy(merged)
 
 
 def with_defaults(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> dict:

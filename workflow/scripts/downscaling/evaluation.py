@@ -5,6 +5,7 @@ the split CSVs, and turns them into JSON scores and DataFrames that the rule scr
 :mod:`downscaling.plots` draws; :mod:`downscaling.comparison` ranks the models. The statistics themselves live in
 :mod:`downscaling.metrics`, :mod:`downscaling.spatial` and :mod:`downscaling.temporal`; this
 module only selects, aligns and arranges the data. Every score is on log10 AOD, as the paper's.
+The long run's tables are in :mod:`downscaling.longrun_evaluation`.
 
 Long records (the MERRA-2 record, long runs) are read in blocks of days or as a bounded
 selection of days, so memory does not grow with the record.
@@ -21,19 +22,17 @@ import xarray as xr
 
 from . import metrics, spatial, temporal
 from .contracts import (
-    CUBE_VARIABLE, LOG_FLOOR, Downscaled, area_mean_series, downscaled_dates, downscaled_positions,
-    log10_aod, normalised_dates, open_downscaled, positions_on, read_cube_days, read_downscaled,
-    spaced_days, test_days, within,
+    CUBE_VARIABLE, LOG_FLOOR, Downscaled, area_mean_series, downscaled_positions, normalised_dates,
+    positions_on, read_cube_days, read_downscaled, spaced_days, test_days, within,
 )
 
 log = logging.getLogger(__name__)
 
 #: Sample-day names other than 'pNN': their quantile of the test days' area-mean AOD.
 SAMPLE_DAY_QUANTILES = {"min": 0.0, "median": 0.5, "max": 1.0}
-# Bounds on the days read from long records, so that memory does not grow with them:
-LAG_CURVE_MAX_DAYS = 800  # lag-k curves (the paper's 763-day G5NR record fits whole)
-LONGRUN_VARIOGRAM_DAYS = 365  # long-run variograms, days spread over the run
-ANIMATION_MAX_FRAMES = 120  # long-run animation frames, days spread over the run
+# Bound on the days the lag-k curves read, so that memory does not grow with the record (the
+# paper's 763-day G5NR record fits whole).
+LAG_CURVE_MAX_DAYS = 800
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,21 +237,6 @@ def write_variogram_tables(fields: list[Field], settings: dict, seed, table_path
     return curves, fits
 
 
-def longrun_days(longrun_path, max_days) -> np.ndarray:
-    """At most ``max_days`` positions spread evenly over the long run (for its variograms)."""
-    return spaced_days(len(downscaled_dates(longrun_path)), max_days)
-
-
-def longrun_variogram_fields(longrun_path, merra2_path, log_floor=LOG_FLOOR,
-                             max_days=LONGRUN_VARIOGRAM_DAYS) -> list[Field]:
-    """The long run (ensemble mean and first member) and MERRA-2 on the same days (at most
-    ``max_days``, spread over the run). Raises ValueError when MERRA-2 lacks a run day."""
-    run = read_downscaled(longrun_path, log_floor, days=longrun_days(longrun_path, max_days),
-                          max_members=1)
-    merra2 = merra2_field(merra2_path, run.dates, run.lat, run.lon)
-    return [merra2] + prediction_fields("long run", run, members=1)
-
-
 # --------------------------------------------------------------------------------------------
 # ACF/PACF and lag-k curves
 # --------------------------------------------------------------------------------------------
@@ -408,102 +392,3 @@ def day_maps(date, g5nr_path, merra2_on_g5nr_path, ddpm_path, unet_path=None,
                    spread=ddpm.spread[0], error=ddpm.mean[0] - truth, rmse=rmse, model=model)
 
 
-@dataclass(frozen=True)
-class LongrunFrames:
-    """Days of a long run beside MERRA-2: run (F, H, W) ensemble-mean log10 AOD on lat, lon;
-    merra2 (F, h, w) native log10 AOD on merra2_lat, merra2_lon (cells overlapping the area)."""
-
-    dates: pd.DatetimeIndex
-    run: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    merra2: np.ndarray
-    merra2_lat: np.ndarray
-    merra2_lon: np.ndarray
-
-
-def longrun_frames(longrun_path, merra2_path, max_frames=ANIMATION_MAX_FRAMES,
-                   log_floor=LOG_FLOOR) -> LongrunFrames:
-    """At most ``max_frames`` days of a long run (every day if it is shorter, else evenly
-    spread) with the matching native MERRA-2 days."""
-    run = read_downscaled(longrun_path, log_floor, days=longrun_days(longrun_path, max_frames),
-                          max_members=0)
-    with xr.open_dataset(merra2_path) as ds:
-        cube = ds[CUBE_VARIABLE]
-        # cells whose area overlaps the G5NR grid, so the native map covers the whole panel
-        half_lat = 0.5 * float(np.diff(cube["lat"].values).mean())
-        half_lon = 0.5 * float(np.diff(cube["lon"].values).mean())
-        cube = within(cube, [run.lat.min() - half_lat, run.lat.max() + half_lat],
-                      [run.lon.min() - half_lon, run.lon.max() + half_lon])
-        positions = positions_on(cube["time"].values, run.dates, merra2_path)
-        merra2 = cube.isel(time=positions).values.astype(np.float32)
-        merra2_lat, merra2_lon = cube["lat"].values, cube["lon"].values
-    return LongrunFrames(run.dates, run.mean, run.lat, run.lon, merra2, merra2_lat, merra2_lon)
-
-
-def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LOG_FLOOR,
-                  regrid_method="nearest") -> pd.DataFrame:
-    """Free-running skill of a long run against known truth (the synthetic world's daily means
-    after the G5NR record, ``aod`` on the G5NR grid), one row per day: date, lead_days (days
-    since the last G5NR day of ``g5nr_path``), rmse (ensemble mean), crps (fair), spread and
-    spread_skill (the day's spread with the (M+1)/M correction over its RMSE), psd_ratio
-    (member 1 at 25–80 km), and MERRA-2 put on the grid as the no-skill reference: merra2_rmse
-    and merra2_crps (a point forecast's CRPS is its MAE).
-    Read one day at a time. ValueError naming the truth file when it lacks a day or the grid."""
-    from .regrid import regrid  # noqa: PLC0415 - only this diagnostic puts MERRA-2 on the grid
-
-    with xr.open_dataset(g5nr_path) as ds:
-        last_g5nr_day = normalised_dates(ds["time"].values)[-1]
-    with open_downscaled(longrun_path) as run, xr.open_dataset(truth_path) as truth_ds, \
-            xr.open_dataset(merra2_path) as merra2_ds:
-        lat, lon = run["lat"].values, run["lon"].values
-        dates = normalised_dates(run["time"].values)
-        truth = truth_ds["aod"]
-        truth_days = normalised_dates(truth["time"].values)
-        missing = dates.difference(truth_days)
-        if not missing.empty:
-            raise ValueError(f"{truth_path}: the known truth lacks {len(missing)} days of the long run, first {missing[0]:%Y-%m-%d}")
-        try:
-            truth = truth.sel(lat=lat, lon=lon, method="nearest", tolerance=1e-6)
-        except KeyError as error:
-            raise ValueError(f"{truth_path}: its grid does not hold the long run's grid ({error})") from error
-        merra2 = merra2_ds[CUBE_VARIABLE]
-        merra2_days = normalised_dates(merra2["time"].values)
-        dx, dy = grid_spacing_km(lat, lon)
-        rows = []
-        for i, date in enumerate(dates):
-            members = log10_aod(run["aod_member"].isel(time=i).values, log_floor)  # (M, H, W)
-            target = log10_aod(truth.isel(time=truth_days.get_loc(date)).values, log_floor)
-            mean = log10_aod(run["aod_mean"].isel(time=i).values, log_floor)
-            coarse = merra2.isel(time=merra2_days.get_loc(date)).load()
-            on_grid = regrid(coarse, lat, lon, regrid_method).values
-            row = {"date": date, "lead_days": (date - last_g5nr_day).days, "rmse": metrics.rmse(mean, target),
-                   "merra2_rmse": metrics.rmse(on_grid, target), "merra2_crps": metrics.mae(on_grid, target),
-                   "psd_ratio": spatial.psd_ratio(members[0], target, dx, dy)}
-            if len(members) > 1:
-                row["crps"] = metrics.crps_fair(members, target)
-                row["spread_skill"] = metrics.spread_skill_ratio(members, target)
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def longrun_series(longrun_path, merra2_path, log_floor=LOG_FLOOR) -> pd.DataFrame:
-    """Area-mean daily log10 AOD of the long run and of MERRA-2 (native cells inside the
-    area) on the run's days. Columns date, longrun (ensemble mean), member_min, member_max
-    (range of the members' area means), merra2. Raises ValueError when MERRA-2 lacks a day."""
-    run_members = area_mean_series(longrun_path, "aod_member", log_floor=log_floor)  # (T, M)
-    run_mean = area_mean_series(longrun_path, "aod_mean", log_floor=log_floor)
-    with xr.open_dataset(longrun_path) as ds:
-        lat, lon = ds["lat"].values, ds["lon"].values
-    merra2 = area_mean_series(merra2_path, lat=lat, lon=lon).to_series()
-    missing = run_mean.indexes["time"].difference(merra2.index)
-    if not missing.empty:
-        raise ValueError(f"{merra2_path}: MERRA-2 lacks {len(missing)} days of the long run, "
-                         f"first {missing[0]:%Y-%m-%d}")
-    return pd.DataFrame({
-        "date": run_mean.indexes["time"],
-        "longrun": run_mean.values,
-        "member_min": run_members.min("member").values,
-        "member_max": run_members.max("member").values,
-        "merra2": merra2.reindex(run_mean.indexes["time"]).to_numpy(),
-    })

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from . import large, pretrain, variants
+from . import large_model_stage, small_unet_stage, variants
 from .contracts import CUBE_VARIABLE
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
 from .diffusion import DDIMSampler, DDPMSampler, MemberGenerators, NoiseSchedule, sample, x0_from_output
@@ -73,9 +73,9 @@ class Downscaler:
 
     def __init__(self, model_path, small_unet_path, static_path, settings: InferenceSettings,
                  device: torch.device, seed: int, base_path=None):
-        self.model, saved = large.load(model_path, device)
-        self.variant = large.VARIANTS[saved["model"]]
-        self.base = large.load_residual_base(saved, base_path, device)
+        self.model, saved = large_model_stage.load(model_path, device)
+        self.variant = variants.VARIANTS[saved["model"]]
+        self.base = large_model_stage.load_residual_base(saved, base_path, device)
         self.norm = {k: MinMax.from_dict(v) for k, v in saved["normalisation"].items()}
         self.tile = saved["tile"]
         self.settings, self.device, self.seed = settings, device, seed
@@ -85,9 +85,9 @@ class Downscaler:
         self.encoder = self.encoder_norm = None
         self.reads_history = variants.reads_history(saved["model"])
         if self.variant.history == "scratch":  # the model's own encoder, on the small U-Net's inputs
-            self.encoder, (_, self.encoder_norm) = self.model.history_encoder, pretrain.saved_shape(small_unet_path)
+            self.encoder, (_, self.encoder_norm) = self.model.history_encoder, small_unet_stage.saved_shape(small_unet_path)
         elif self.reads_history:
-            self.encoder, self.encoder_norm = pretrain.load_encoder(small_unet_path, device)
+            self.encoder, self.encoder_norm = small_unet_stage.load_encoder(small_unet_path, device)
         if self.variant.diffusion:
             schedule = NoiseSchedule(saved["timesteps"], saved["schedule"]).to(device)
             # only a normalised G5NR tile is known to lie in [0, 1]; the authors never clamp

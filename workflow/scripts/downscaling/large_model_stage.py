@@ -16,8 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import features as transfer
-from . import pretrain
+from . import small_unet_stage, transfer_features
 from .datasets import DownscalingTileDataset, MinMax, capped, load_area_fields, split_by_day
 from .diffusion import NoiseSchedule, denoising_loss, x0_error
 from .models.conditional_unet import ConditionalUNet, condition_channels
@@ -154,7 +153,7 @@ def train(
     `small_unet`: the pretrained model whose shape and normalisation the encoder takes.
     """
     variant, device, log = VARIANTS[model_name], run.device, run.log
-    feats, index = transfer.load(paths["features"], paths["index"])
+    feats, index = transfer_features.load(paths["features"], paths["index"])
     fields, norm = load_area_fields(
         paths["g5nr"], paths["merra2_on_g5nr"], paths["static"], train_dates=index.date.unique()
     )
@@ -163,7 +162,7 @@ def train(
     in_train = np.isin(samples[:, 0], train_days)
     inputs, encoder_kwargs = {"features": feats if reads_history(model_name) else None}, None
     if variant.history == "scratch":
-        encoder_kwargs, encoder_norm = pretrain.saved_shape(paths["small_unet"])
+        encoder_kwargs, encoder_norm = small_unet_stage.saved_shape(paths["small_unet"])
         g5nr = MinMax.from_dict(norm["g5nr"]).invert(fields.target)
         inputs = {"history": encoder_norm.apply(g5nr).astype(np.float32), "n_lag": encoder_kwargs["in_channels"]}
     datasets = {

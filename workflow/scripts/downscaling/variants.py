@@ -68,6 +68,26 @@ VARIANTS = {
     ),
 }
 
+def check_registry(variants: dict[str, Variant]) -> None:
+    """ValueError naming the entry when a residual variant cannot be built: its base must be a
+    deterministic variant of the registry fed the same history (a training batch carries one
+    kind of history input, which the base model reads too)."""
+    for name, variant in variants.items():
+        if variant.residual_of is None:
+            continue
+        base = variants.get(variant.residual_of)
+        if base is None or base.diffusion:
+            raise ValueError(f"variant {name!r}: residual_of={variant.residual_of!r} is not a deterministic variant")
+        if base.history != variant.history:
+            raise ValueError(
+                f"variant {name!r}: history={variant.history!r} differs from its base "
+                f"{variant.residual_of!r}'s ({base.history!r}); a residual variant reads its base's history"
+            )
+
+
+check_registry(VARIANTS)
+
+
 @dataclass(frozen=True)
 class Baseline:
     """A reference without a large model (downscaling/baselines.py makes its fields)."""
