@@ -130,6 +130,27 @@ def test_period_restricts_the_record(tmp_path):
     assert str(cube["time"].values[0])[:10] == "2005-01-02"
 
 
+def test_a_record_is_ingested_in_calendar_years_and_joined_to_the_whole(tmp_path):
+    assert manifest.period_parts(["2004-12-30", "2006-01-02"]) == {
+        "2004": ("2004-12-30", "2004-12-31"), "2005": ("2005-01-01", "2005-12-31"), "2006": ("2006-01-01", "2006-01-02")
+    }
+    assert manifest.period_parts(None) == {"all": None}
+    paths = write_merra2_days(tmp_path, "2004-12-30", 4)
+    settings = dict(pattern="*.nc4", variable="DUEXTTAU", area=AREA, margin_deg=0.5, log_floor=1e-6)
+    parts = []
+    for year, period in manifest.period_parts(["2004-12-30", "2005-01-02"]).items():
+        parts.append(tmp_path / f"{year}.nc")
+        ingest.write_daily_cube(paths, parts[-1], period=period, **settings)
+    ingest.write_daily_cube(paths, tmp_path / "whole.nc", period=("2004-12-30", "2005-01-02"), **settings)
+    ingest.join_parts(parts, tmp_path / "joined.nc")
+    with xr.open_dataset(tmp_path / "joined.nc") as joined, xr.open_dataset(tmp_path / "whole.nc") as whole:
+        xr.testing.assert_identical(joined["log10_aod"], whole["log10_aod"])
+        assert joined.attrs["provenance_parts"] == '["2004.nc", "2005.nc"]' and joined.attrs["title"] == whole.attrs["title"]
+    with pytest.raises(ingest.IngestError, match="2004.nc: starts on 2004-12-30, not the day after the last day 2005-01-02"):
+        ingest.join_parts([parts[1], parts[0]], tmp_path / "bad.nc")
+    assert not (tmp_path / "bad.nc").exists()
+
+
 def test_log10_floor_keeps_nan_and_floors_zero():
     out = contracts.log10_aod(np.array([0.0, 1e-9, 0.01, np.nan]), 1e-6)
     assert out.dtype == np.float32

@@ -32,7 +32,7 @@ SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 from downscaling import config_checks, longrun, variants
-from downscaling.manifest import ManifestError, write_manifest
+from downscaling.manifest import ManifestError, period_parts, write_manifest
 
 _config_problems = config_checks.problems(config)
 if _config_problems:
@@ -118,6 +118,16 @@ def raw_inputs(source):
         return _manifests[source]
 
     return manifest
+
+
+def ingest_parts(source):
+    """{part: (first, last) or None} of one source's record (merra2 or g5nr), one ingest job each
+    (downscaling.manifest.period_parts): calendar years of its period, which is periods.<source>,
+    else the synthetic world's period of that source; one part for the whole record if neither."""
+    period = config["periods"].get(source)
+    if period is None and config["synthetic"]["enabled"]:
+        period = config["synthetic"][f"{source}_period"]
+    return period_parts(period)
 
 
 def area_data(name):

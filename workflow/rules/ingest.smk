@@ -1,13 +1,14 @@
 rule ingest_merra2:
-    """MERRA-2 daily log10 AOD of one area on its native grid (area +- margin), whole record."""
+    """MERRA-2 daily log10 AOD of one area on its native grid (area +- margin), one part of the
+    record (a calendar year; the whole record when its period is not known)."""
     input:
         raw=raw_inputs("merra2"),
     output:
-        cube=area_data("merra2"),
+        cube=temp("results/data/{area}/parts/merra2/{part}.nc"),
     log:
-        "logs/ingest/{area}/merra2.log",
+        "logs/ingest/{area}/merra2/{part}.log",
     benchmark:
-        "benchmarks/ingest/{area}/merra2.tsv"
+        "benchmarks/ingest/{area}/merra2/{part}.tsv"
     conda:
         "../envs/downscaling.yaml"
     params:
@@ -17,21 +18,22 @@ rule ingest_merra2:
         area=lambda wildcards: config["areas"][wildcards.area],
         margin_deg=config["ingest"]["margin_deg"],
         log_floor=config["ingest"]["log_floor"],
-        period=config["periods"].get("merra2"),
+        period=lambda wildcards: ingest_parts("merra2")[wildcards.part],
     script:
         "../scripts/ingest_cube.py"
 
 
 rule ingest_g5nr:
-    """G5NR daily log10 AOD cropped exactly to the area (bounds inclusive)."""
+    """G5NR daily log10 AOD cropped exactly to the area (bounds inclusive), one part of the
+    record (a calendar year; the whole record when its period is not known)."""
     input:
         raw=raw_inputs("g5nr"),
     output:
-        cube=area_data("g5nr"),
+        cube=temp("results/data/{area}/parts/g5nr/{part}.nc"),
     log:
-        "logs/ingest/{area}/g5nr.log",
+        "logs/ingest/{area}/g5nr/{part}.log",
     benchmark:
-        "benchmarks/ingest/{area}/g5nr.tsv"
+        "benchmarks/ingest/{area}/g5nr/{part}.tsv"
     conda:
         "../envs/downscaling.yaml"
     params:
@@ -41,9 +43,28 @@ rule ingest_g5nr:
         area=lambda wildcards: config["areas"][wildcards.area],
         margin_deg=0.0,  # the G5NR grid of an area is exactly its box
         log_floor=config["ingest"]["log_floor"],
-        period=config["periods"].get("g5nr"),
+        period=lambda wildcards: ingest_parts("g5nr")[wildcards.part],
     script:
         "../scripts/ingest_cube.py"
+
+
+rule join_ingested:
+    """One area's cube of a source (merra2 or g5nr) from its parts, ingested side by side."""
+    input:
+        parts=lambda wildcards: expand(
+            "results/data/{{area}}/parts/{{source}}/{part}.nc",
+            part=ingest_parts(wildcards.source),
+        ),
+    output:
+        cube="results/data/{area}/{source}.nc",
+    log:
+        "logs/ingest/{area}/{source}.log",
+    wildcard_constraints:
+        source="merra2|g5nr",
+    conda:
+        "../envs/downscaling.yaml"
+    script:
+        "../scripts/join_ingested.py"
 
 
 rule regrid_merra2:

@@ -32,7 +32,7 @@ from .granules import (
     COORD_TOLERANCE_DEG, Box, IngestError, Window, coordinate_values, data_variable, file_step, find_window, grid_step, open_raw,
     read_window, step_times,
 )
-from .netcdf import write_cf
+from .netcdf import read_provenance, write_cf
 from .regrid import regrid
 
 log = logging.getLogger(__name__)
@@ -355,6 +355,28 @@ def source_provenance(paths: Paths, pattern: str, settings: dict[str, Any]) -> d
         "last_file": names[-1] if names else "",
         "settings": settings,
     }
+
+
+def join_parts(paths: Paths, output: str | os.PathLike) -> xr.Dataset:
+    """Rules join_merra2 / join_g5nr: the cubes of consecutive parts of one record (in order,
+    each written by :func:`write_daily_cube`) as one cube at ``output``. IngestError naming both
+    parts when days are missing or repeated between two of them."""
+    parts = [xr.open_dataset(path) for path in paths]
+    try:
+        for (before, a), (after, b) in zip(zip(paths, parts), zip(paths[1:], parts[1:])):
+            last, first = (day.astype("datetime64[D]") for day in (a["time"].values[-1], b["time"].values[0]))
+            if first != last + ONE_DAY:
+                raise IngestError(f"{after}: starts on {first}, not the day after the last day {last} of {before}")
+        cube = xr.concat([part[CUBE_VARIABLE] for part in parts], dim="time").load()
+        head = parts[0].attrs
+    finally:
+        for part in parts:
+            part.close()
+    provenance = {**read_provenance(head), "parts": [Path(path).name for path in paths]}
+    joined = xr.Dataset({CUBE_VARIABLE: cube}, attrs={"history": head.get("history", "")})
+    write_cf(joined, output, provenance, title=head.get("title"), summary=head.get("summary"),
+             history=f"join of {len(paths)} parts")
+    return joined
 
 
 # ----------------------------------------------------------------------------------------------

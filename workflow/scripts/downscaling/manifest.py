@@ -6,12 +6,14 @@ planning the paper's DAG takes ~9 s. Instead each source's glob is written to on
 manifest (path, size in bytes, modification time in ns), which is the ingest rules' only raw
 input. The manifest is rewritten only when its content would change, so its modification time
 moves exactly when a file of that source appears, disappears or changes, and Snakemake reruns
-that source's dependents and nothing else.
+that source's dependents and nothing else. A record is ingested in parts, a calendar year each
+(:func:`period_parts`), so that a cluster ingests its years side by side.
 """
 from __future__ import annotations
 
 import glob
 import os
+from datetime import date
 from pathlib import Path
 
 from .jobs import atomic_output
@@ -53,3 +55,16 @@ def read_manifest(manifest: str | os.PathLike) -> list[str]:
     if not lines or lines[0] + "\n" != HEADER:
         raise ManifestError(f"{manifest}: not an input manifest (expected the header {HEADER.strip()!r})")
     return [line.split("\t", 1)[0] for line in lines[1:]]
+
+
+def period_parts(period) -> dict[str, tuple[str, str] | None]:
+    """The calendar-year parts a record ``period`` = (first, last) ISO dates is ingested in, one
+    job each: {"2004": ("2004-01-01", "2004-12-31"), ...}, clipped to the period; {"all": None}
+    (one part, the whole record) when no period is known."""
+    if period is None:
+        return {"all": None}
+    first, last = (date.fromisoformat(str(day)) for day in period)
+    return {
+        str(year): (max(first, date(year, 1, 1)).isoformat(), min(last, date(year, 12, 31)).isoformat())
+        for year in range(first.year, last.year + 1)
+    }
