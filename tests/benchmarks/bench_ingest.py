@@ -7,8 +7,14 @@
    the ingest call. Goal: peak RSS within 20 % between record lengths.
 2. MERRA-2 put on the G5NR grid of that area: the vectorised nearest-neighbour lookup
    (``downscaling.regrid``) against a per-pixel ``argmin`` loop, same result, ratio printed.
+3. Full-size G5NR: one day of global 30-minute granules (48 files of 5760 x 2881, zlib-compressed
+   in chunks of (1, 721, 1440), a smooth field that compresses like the real ones) ingested for
+   the paper's Arabian area as one ingest job does (scan every file, then read the crops): seconds
+   per granule, and the hours the paper's 763 G5NR days and 25 years of MERRA-2 take, in one job
+   and in one job per calendar year side by side.
 
-Usage: python tests/benchmarks/bench_ingest.py [--years 1 4] [--days-for-regrid 30] [--keep DIR]
+Usage: python tests/benchmarks/bench_ingest.py [--years 1 4] [--days-for-regrid 30]
+       [--g5nr-granules 48] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -142,10 +148,61 @@ def regrid_table(days: int) -> None:
           f"bilinear finite: {bool(np.isfinite(bilinear).all())}")
 
 
+G5NR_LAT = -90.0 + 0.0625 * np.arange(2881)
+G5NR_LON = -180.0 + 0.0625 * np.arange(5760)
+ARABIA = {"lat": [10.650, 37.643], "lon": [34.275, 56.601]}  # config/paper.yaml
+PAPER_G5NR_DAYS = 763
+PAPER_MERRA2_YEARS = 25
+
+
+def write_global_g5nr_granules(directory: Path, count: int) -> list[str]:
+    """``count`` global 30-minute G5NR granules from 2006-07-01 00:00, one step each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lat, lon = np.radians(G5NR_LAT)[:, None], np.radians(G5NR_LON)[None, :]
+    smooth = (0.2 + 0.1 * np.sin(3 * lat) ** 2 * (1.2 + np.cos(5 * lon + 2 * lat))).astype(np.float32)
+    paths = []
+    for i in range(count):
+        time = np.datetime64("2006-07-01T00:00") + np.timedelta64(30 * i, "m")
+        path = directory / f"c1440_NR.inst30mn_2d_aer1_Nx.{str(time).replace('-', '').replace(':', '')[:13]}z.nc4"
+        if not path.exists():
+            write_mapl_file(path, "DUEXTTAU", (smooth * (1.0 + 0.01 * i))[None], np.array([time], dtype="datetime64[m]"),
+                            G5NR_LAT, G5NR_LON, time_increment=np.timedelta64(30, "m"), chunk_shape=(1, 721, 1440))
+        paths.append(str(path))
+    return paths
+
+
+def g5nr_table(directory: Path, count: int) -> None:
+    started = time.perf_counter()
+    paths = write_global_g5nr_granules(directory, count)
+    print(f"\nwrote {count} global G5NR granules ({sum(Path(p).stat().st_size for p in paths) / count / 2**20:.1f} MB "
+          f"each compressed) in {time.perf_counter() - started:.0f} s")
+    area = ingest.Box.from_config(ARABIA)
+    started = time.perf_counter()
+    record = ingest.scan_record(paths, "DUEXTTAU", area)
+    scan_s = time.perf_counter() - started
+    started = time.perf_counter()
+    ingest.daily_means(record)
+    read_s = time.perf_counter() - started
+    per_file = (scan_s + read_s) / count
+    granules = PAPER_G5NR_DAYS * 48
+    years = -(-PAPER_G5NR_DAYS // 365)
+    print(f"\n3) one day of global 30-min G5NR granules, crop {record.window.lat.size} x {record.window.lon.size} "
+          f"(the paper's Arabian area)")
+    print(f"{'what':<48} {'seconds':>9}")
+    print(f"{'scan (open, coordinates, times), per granule':<48} {scan_s / count:>9.3f}")
+    print(f"{'read the crop and average, per granule':<48} {read_s / count:>9.3f}")
+    print(f"{'per granule':<48} {per_file:>9.3f}")
+    print(f"paper G5NR record ({PAPER_G5NR_DAYS} days = {granules} granules): {granules * per_file / 3600:.1f} h "
+          f"in one job; in {years} calendar-year jobs side by side about "
+          f"{granules / years * (scan_s / count * years + read_s / count) / 3600:.1f} h each "
+          "(every job scans the whole record, reads only its year)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", type=int, nargs="+", default=[1, 4], help="record lengths to compare (default 1 4)")
     parser.add_argument("--days-for-regrid", type=int, default=30)
+    parser.add_argument("--g5nr-granules", type=int, default=48, help="global G5NR granules (48 = one day)")
     parser.add_argument("--keep", type=Path, help="directory for the generated input (kept, reused); default: a temporary one")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -156,6 +213,7 @@ def main() -> None:
     try:
         memory_table(workdir / "merra2_daily", sorted(args.years))
         regrid_table(args.days_for_regrid)
+        g5nr_table(workdir / "g5nr_global", args.g5nr_granules)
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)

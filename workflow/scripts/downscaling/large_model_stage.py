@@ -21,7 +21,7 @@ from .datasets import DownscalingTileDataset, MinMax, capped, load_area_fields, 
 from .diffusion import NoiseSchedule, denoising_loss, x0_error
 from .models.conditional_unet import ConditionalUNet, condition_channels
 from .models.small_unet import HistoryEncoder
-from .runtime import atomic_save, constructor_kwargs, load_checkpoint
+from .runtime import constructor_kwargs, load_model, save_model
 from .training import TrainingRun, TrainSettings, fit, mean_loss
 from .variants import VARIANTS, Variant, reads_history
 
@@ -224,32 +224,29 @@ def save(path, state_dict: dict, model_name: str, section: dict, feature_channel
          run_id: str, encoder_kwargs: dict | None = None, residual_scale: float | None = None) -> None:
     """Write a large model's weights with everything :func:`load` and inference need to use it
     (its constructor arguments, normalisation, noise schedule), atomically, weights-only."""
-    atomic_save(
-        {
-            "state_dict": state_dict,
-            "model": model_name,
-            "kwargs": model_kwargs(VARIANTS[model_name], section),
-            "feature_channels": feature_channels,
-            "history_encoder": encoder_kwargs,
-            "normalisation": norm,
-            "timesteps": section.get("timesteps"),
-            "schedule": section.get("schedule"),
-            "residual_scale": residual_scale,
-            "tile": tile,
-            "run_id": run_id,
-        },
-        path,
+    save_model(
+        path, state_dict, run_id,
+        model=model_name,
+        kwargs=model_kwargs(VARIANTS[model_name], section),
+        feature_channels=feature_channels,
+        history_encoder=encoder_kwargs,
+        normalisation=norm,
+        timesteps=section.get("timesteps"),
+        schedule=section.get("schedule"),
+        residual_scale=residual_scale,
+        tile=tile,
     )
 
 
 def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
     """A trained large model (eval mode) and what was saved with it (normalisation, sizes)."""
-    saved = load_checkpoint(model_path, map_location=device)
-    encoder_kwargs = saved.get("history_encoder")
-    model = build(VARIANTS[saved["model"]], saved["feature_channels"], constructor_kwargs(saved["kwargs"]),
-                  encoder_kwargs and constructor_kwargs(encoder_kwargs))
-    model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval(), saved
+
+    def untrained(saved):
+        encoder_kwargs = saved.get("history_encoder")
+        return build(VARIANTS[saved["model"]], saved["feature_channels"], constructor_kwargs(saved["kwargs"]),
+                     encoder_kwargs and constructor_kwargs(encoder_kwargs))
+
+    return load_model(model_path, untrained, device)
 
 
 def load_residual_base(saved: dict, base_path, device) -> ResidualBase | None:

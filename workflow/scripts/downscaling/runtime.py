@@ -16,6 +16,7 @@ import re
 import subprocess
 import zipfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -149,6 +150,21 @@ def constructor_kwargs(saved: dict) -> dict:
     """A saved model's constructor arguments as its constructor takes them (a weights-only
     checkpoint keeps the tuple of channel widths as a list)."""
     return dict(saved, channels=tuple(saved["channels"]))
+
+
+def save_model(path, state_dict: dict, run_id: str, **meta) -> None:
+    """Write a trained model of either stage, atomically and weights-only: its weights, then
+    ``meta`` (what its stage's ``load`` needs to rebuild and use it), then the training run's id."""
+    atomic_save({"state_dict": state_dict, **meta, "run_id": run_id}, path)
+
+
+def load_model(path, build: Callable[[dict], torch.nn.Module], device="cpu") -> tuple[torch.nn.Module, dict]:
+    """A model written by :func:`save_model`, in eval mode on ``device``, and everything saved
+    with it; ``build`` makes the untrained model from the saved dict."""
+    saved = load_checkpoint(path, map_location=device)
+    model = build(saved)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval(), saved
 
 
 def bf16_is_native(device: torch.device) -> bool:

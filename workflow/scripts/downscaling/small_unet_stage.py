@@ -12,7 +12,7 @@ import torch
 from .datasets import LagTileDataset, MinMax, capped, day_index, open_cube, split_by_day, with_history
 from .metrics import mae, r2
 from .models.small_unet import SmallUNet, TransferEncoder
-from .runtime import atomic_save, constructor_kwargs, load_checkpoint
+from .runtime import constructor_kwargs, load_checkpoint, load_model, save_model
 from .splits import read_split
 from .training import FitResult, TrainingRun, TrainSettings, fit
 
@@ -79,26 +79,14 @@ def save(path, state_dict: dict, kwargs: dict, norm: MinMax, n_lag: int, tile: i
          best_val_loss: float | None = None) -> None:
     """Write the small U-Net's weights with its constructor arguments and normalisation,
     atomically, weights-only (the history, with its timings, is in the training log)."""
-    atomic_save(
-        {
-            "state_dict": state_dict,
-            "kwargs": kwargs,
-            "normalisation": norm.to_dict(),
-            "n_lag": n_lag,
-            "tile": tile,
-            "best_val_loss": best_val_loss,
-            "run_id": run_id,
-        },
-        path,
-    )
+    save_model(path, state_dict, run_id, kwargs=kwargs, normalisation=norm.to_dict(), n_lag=n_lag, tile=tile,
+               best_val_loss=best_val_loss)
 
 
 def load(model_path, device="cpu") -> tuple[SmallUNet, MinMax]:
     """The trained small U-Net (eval mode) and its MERRA-2 normalisation."""
-    saved = load_checkpoint(model_path, map_location=device)
-    model = SmallUNet(**constructor_kwargs(saved["kwargs"]))
-    model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval(), MinMax.from_dict(saved["normalisation"])
+    model, saved = load_model(model_path, lambda saved: SmallUNet(**constructor_kwargs(saved["kwargs"])), device)
+    return model, MinMax.from_dict(saved["normalisation"])
 
 
 def saved_shape(model_path) -> tuple[dict, MinMax]:
