@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from downscaling import contracts, ingest, manifest, netcdf, regrid
+from downscaling import contracts, elevation, ingest, manifest, netcdf, regrid
 from downscaling.ingest import Box
 from downscaling.synthetic import write_mapl_file
 from raw_files import (
@@ -210,18 +210,18 @@ def test_elevation_is_put_on_the_target_grid_in_metres(tmp_path):
     lat, lon = np.arange(19.0, 24.0, 1 / 30), np.arange(39.0, 44.0, 1 / 30)
     plane = 100.0 + 50.0 * lat[:, None] + 20.0 * lon[None, :]
     attrs = {"units": "m", "long_name": "surface elevation"}
-    elevation = xr.DataArray(plane.astype(np.float32), dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, attrs=attrs)
-    source = xr.Dataset({"elevation": elevation})
+    field = xr.DataArray(plane.astype(np.float32), dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, attrs=attrs)
+    source = xr.Dataset({"elevation": field})
     path = tmp_path / "elevation.nc"
     netcdf.write_cf(source, path, {})
-    static = ingest.elevation_on_grid(path, "elevation", G5NR_LAT, G5NR_LON, "bilinear")["elevation"]
+    static = elevation.elevation_on_grid(path, "elevation", G5NR_LAT, G5NR_LON, "bilinear")["elevation"]
     assert static.dims == ("lat", "lon") and static.attrs["units"] == "m"
     np.testing.assert_allclose(static, 100.0 + 50.0 * G5NR_LAT[:, None] + 20.0 * G5NR_LON[None, :], rtol=1e-6)
     feet = source.copy()
     feet["elevation"].attrs["units"] = "ft"
     netcdf.write_cf(feet, tmp_path / "feet.nc", {})
     with pytest.raises(ingest.IngestError, match="feet.nc.*units 'ft'"):
-        ingest.elevation_on_grid(tmp_path / "feet.nc", "elevation", G5NR_LAT, G5NR_LON)
+        elevation.elevation_on_grid(tmp_path / "feet.nc", "elevation", G5NR_LAT, G5NR_LON)
 
 
 def test_write_cf_sets_conventions_fill_values_and_provenance_atomically(tmp_path):

@@ -17,7 +17,8 @@ import yaml
 import xarray as xr
 
 from downscaling import netcdf
-from downscaling.ingest import IngestError, elevation_on_grid, write_daily_cube
+from downscaling.elevation import elevation_on_grid
+from downscaling.ingest import IngestError, write_daily_cube
 from downscaling.synthetic import write_mapl_file
 from raw_files import AREA, G5NR_LAT, G5NR_LON, MERRA2_LAT, MERRA2_LON, dust, hourly_times, write_g5nr_merged_day, write_merra2_days
 

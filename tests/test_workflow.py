@@ -316,7 +316,7 @@ def test_a_killed_long_run_continues_from_its_last_finished_chunk(run):
 def test_the_wasserstein_target_builds_only_what_it_needs(run, tmp_path):
     areas = {"west": {"lat": [20.0, 24.0], "lon": [40.0, 45.0]}, "south": {"lat": [20.0, 24.0], "lon": [41.0, 46.0]}}
     jobs = planned_jobs(tmp_path, "results/diagnostics/wasserstein/west.json", config=raw_config(run, tmp_path, areas=areas))
-    assert set(jobs) == {"ingest_merra2", "ingest_g5nr", "regrid_merra2", "wasserstein"}
+    assert set(jobs) == {"ingest_merra2", "ingest_g5nr", "join_ingested", "regrid_merra2", "wasserstein"}
     assert all("/west" in o for paths in jobs.values() for o in paths)
 
 

@@ -123,7 +123,8 @@ def raw_inputs(source):
 def ingest_parts(source):
     """{part: (first, last) or None} of one source's record (merra2 or g5nr), one ingest job each
     (downscaling.manifest.period_parts): calendar years of its period, which is periods.<source>,
-    else the synthetic world's period of that source; one part for the whole record if neither."""
+    else the synthetic world's period of that source; one part for the whole record if neither.
+    """
     period = config["periods"].get(source)
     if period is None and config["synthetic"]["enabled"]:
         period = config["synthetic"][f"{source}_period"]

@@ -1,6 +1,6 @@
 """Rule ingest_elevation: surface elevation (m) on the area's G5NR grid -> static.nc."""
 
-from downscaling.ingest import write_elevation
+from downscaling.elevation import write_elevation
 from downscaling.jobs import log_to_file
 from downscaling.manifest import read_manifest
 
