@@ -85,6 +85,16 @@ def _bounds_variables(ds: xr.Dataset) -> set[str]:
     return {str(ds[name].attrs["bounds"]) for name in ds.coords if "bounds" in ds[name].attrs}
 
 
+def daily_bounds(days) -> np.ndarray:
+    """(n, 2) bounds of daily means: each spans its calendar day, [day, day + 1). ``days``:
+    datetime64 values, or numbers of days (``TIME_ENCODING``'s units) as the streamed writer has."""
+    days = np.asarray(days)
+    if np.issubdtype(days.dtype, np.datetime64):
+        start = days.astype("datetime64[D]")
+        return np.stack([start, start + np.timedelta64(1, "D")], axis=-1).astype("datetime64[ns]")
+    return np.stack([days, days + 1.0], axis=-1)
+
+
 def _with_daily_bounds(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with ``time_bnds`` spanning each calendar day when it holds daily means.
 
@@ -94,8 +104,7 @@ def _with_daily_bounds(ds: xr.Dataset) -> xr.Dataset:
     means = any("time: mean" in str(v.attrs.get("cell_methods", "")) for v in ds.data_vars.values())
     if "time" not in ds.coords or not means or "time_bnds" in ds:
         return ds
-    start = ds["time"].values.astype("datetime64[D]")
-    ds = ds.assign(time_bnds=(("time", "nv"), np.stack([start, start + 1], axis=1).astype("datetime64[ns]")))
+    ds = ds.assign(time_bnds=(("time", "nv"), daily_bounds(ds["time"].values)))
     ds["time"].attrs = {**ds["time"].attrs, "bounds": "time_bnds"}
     return ds
 

@@ -21,7 +21,8 @@ import pandas as pd
 
 from .jobs import atomic_output
 from .netcdf import (
-    CONVENTIONS, COORDINATE_ATTRS, KEYWORDS, REFERENCES, TIME_ENCODING, history_stamp, program_name, provenance_attrs,
+    CONVENTIONS, COORDINATE_ATTRS, KEYWORDS, REFERENCES, TIME_ENCODING, daily_bounds, history_stamp, program_name,
+    provenance_attrs,
 )
 
 FILL = np.float32(np.nan)  # as every output of the pipeline (see netcdf.write_cf)
@@ -150,7 +151,7 @@ class DailyWriter:
     def _append(self, time, members, mean, spread) -> None:
         i = self.n_days
         self.nc["time"][i] = time
-        self.nc["time_bnds"][i] = [time, time + 1.0]  # TIME_UNITS counts days
+        self.nc["time_bnds"][i] = daily_bounds(float(time))
         self.nc["aod_member"][i] = members
         self.nc["aod_mean"][i] = mean
         self.nc["log10_aod_spread"][i] = spread
