@@ -1,5 +1,6 @@
 """Ingest: daily means of granules and merged files, crops, grids, regridding and CF outputs."""
 import os
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -128,6 +129,17 @@ def test_period_restricts_the_record(tmp_path):
     cube = ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-02", "2005-01-03"))
     assert cube.sizes["time"] == 2
     assert str(cube["time"].values[0])[:10] == "2005-01-02"
+
+
+def test_a_period_opens_only_the_files_named_near_it(tmp_path):
+    paths = write_merra2_days(tmp_path, "2005-01-01", 6)
+    Path(paths[-1]).write_bytes(b"not netCDF")  # 2005-01-06: more than a day after the period
+    cube = ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-02", "2005-01-03"))
+    assert cube.sizes["time"] == 2
+    with pytest.raises(ingest.IngestError, match="not netCDF|HDF|NetCDF|Unknown file format"):
+        ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-04", "2005-01-05"))
+    with pytest.raises(ingest.IngestError, match="no file named by a date within the period 2006-01-01..2006-01-02"):
+        ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2006-01-01", "2006-01-02"))
 
 
 def test_a_record_is_ingested_in_calendar_years_and_joined_to_the_whole(tmp_path):

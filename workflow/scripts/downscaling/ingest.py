@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,9 +141,34 @@ def _check_days(files: list[SourceFile], period) -> tuple[np.ndarray, np.ndarray
     return unique_days, steps_per_day
 
 
+_NAME_DATE = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+
+
+def _named_near(paths: Paths, period) -> list[str]:
+    """The paths worth opening for ``period``: a file whose name holds one date (MERRA-2's
+    ``.20050101.``, G5NR's ``.20060616_2330z.``) more than a day outside the period is left
+    unopened, so each calendar-year job scans its own year rather than the whole record; files
+    named otherwise (merged over a period) are always opened. Their contents are checked as usual."""
+    paths = list(map(str, paths))
+    if period is None:
+        return paths
+    first, last = (np.datetime64(day, "D") for day in period)
+    kept = []
+    for path in paths:
+        dates = _NAME_DATE.findall(os.path.basename(path))
+        try:
+            named = np.datetime64("-".join(dates[0]), "D") if len(dates) == 1 else None
+        except ValueError:  # eight digits that are not a date
+            named = None
+        if named is None or first - ONE_DAY <= named <= last + ONE_DAY:
+            kept.append(path)
+    return kept
+
+
 def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0, period=None) -> Record:
     """Open every file once (coordinates and time only), check it, and plan the crop.
 
+    Files named by a date more than a day outside ``period`` are not opened (:func:`_named_near`).
     Checks, each raising IngestError naming the file: the variable exists with (time, lat, lon)
     dimensions; all files share one regular grid that covers ``area``; no duplicate stamps; each
     day's files share one time step that divides a day; every day (within ``period`` = (first,
@@ -152,7 +178,7 @@ def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0,
         raise IngestError(f"no input files for variable {variable!r}")
     files: list[SourceFile] = []
     reference_grid = None
-    for path in map(str, paths):
+    for path in _named_near(paths, period):
         with open_raw(path) as ds:
             var = data_variable(ds, variable, path)
             times = step_times(ds, var, path)
@@ -168,6 +194,8 @@ def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0,
             ):
                 raise IngestError(f"{path}: its lat/lon grid differs from that of {files[0].path}")
         files.append(SourceFile(path, times, step))
+    if not files:
+        raise IngestError(f"{paths[0]} .. {paths[-1]}: no file named by a date within the period {period[0]}..{period[1]}")
     files.sort(key=lambda f: f.times.min())
     days, steps_per_day = _check_days(files, period)
     return Record(variable, files, days, steps_per_day, window, attrs)
