@@ -123,9 +123,14 @@ def test_colour_limits_are_robust_and_never_empty():
 def test_maps_draw_the_coastline_from_the_shipped_land_mask():
     import matplotlib.pyplot as plt
 
-    fig, (gulf, desert) = plt.subplots(1, 2)
-    maps._map_axes(gulf, np.arange(24.0, 29.0, 0.0625), np.arange(48.0, 52.0, 0.0625))  # the Persian Gulf's coast
-    maps._map_axes(desert, np.arange(20.0, 22.0, 0.0625), np.arange(45.0, 47.0, 0.0625))  # all land: no line
+    land = maps.land_mask([19.0, 30.0], [44.0, 53.0])
+    assert land.sel(lat=27.0, lon=51.0, method="nearest") == 0  # the Persian Gulf
+    assert land.sel(lat=24.0, lon=46.0, method="nearest") == 1  # Riyadh
+    fig, (gulf, desert, none) = plt.subplots(1, 3)
+    maps._map_axes(gulf, np.arange(24.0, 29.0, 0.0625), np.arange(48.0, 52.0, 0.0625), land)  # the Gulf's coast
+    maps._map_axes(desert, np.arange(20.0, 22.0, 0.0625), np.arange(45.0, 47.0, 0.0625), land)  # all land: no line
+    maps._map_axes(none, np.arange(24.0, 29.0, 0.0625), np.arange(48.0, 52.0, 0.0625))  # no mask: no line
     assert len(gulf.collections) == 1 and len(gulf.collections[0].get_paths()) > 0
-    assert len(desert.collections) == 0
+    assert gulf.get_xlim() == pytest.approx((48.0 - 0.03125, 51.9375 + 0.03125))  # the mask's wider box is cut
+    assert len(desert.collections) == 0 and len(none.collections) == 0
     plt.close(fig)

@@ -127,6 +127,7 @@ OUTPUT_KINDS = {
     "ingested G5NR": ("results/data/west/g5nr.nc", 1),
     "MERRA-2 on the G5NR grid": ("results/data/west/merra2_on_g5nr.nc", 1),
     "elevation on the G5NR grid": ("results/data/west/static.nc", 1),
+    "land mask of the maps": ("results/data/west/coastline.nc", 1),
 }
 
 

@@ -132,7 +132,7 @@ def ingest_parts(source):
 
 
 def area_data(name):
-    """Path of one ingested cube of an area (name: merra2, g5nr, merra2_on_g5nr, static)."""
+    """Path of one file of an area's data (name: merra2, g5nr, merra2_on_g5nr, static, coastline)."""
     return f"results/data/{{area}}/{name}.nc"
 
 

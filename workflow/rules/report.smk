@@ -1,6 +1,23 @@
+rule coastline:
+    """The land mask of an area's maps (their coastline), cut once from the global 1-km mask."""
+    output:
+        coastline=area_data("coastline"),
+    log:
+        "logs/coastline/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
+    params:
+        box=lambda w: config["areas"][w.area],
+        # the domain overview shows MERRA-2 cells up to one cell beyond the ingest margin
+        pad_deg=config["ingest"]["margin_deg"] + 1.0,
+    script:
+        "../scripts/coastline.py"
+
+
 rule sample_map:
     """Maps of one sample test day (lowest, median or highest area-mean AOD, or a percentile)."""
     input:
+        coastline=area_data("coastline"),
         g5nr=area_data("g5nr"),
         merra2_on_g5nr=area_data("merra2_on_g5nr"),
         split="results/splits/g5nr/{season}.csv",
@@ -39,6 +56,7 @@ rule sample_map:
 rule longrun_maps:
     """The long run as an animated GIF beside MERRA-2, and its area-mean daily series."""
     input:
+        coastline=area_data("coastline"),
         longrun=lambda w: LONGRUN_FILES[w.area],
         merra2=area_data("merra2"),
     output:
@@ -83,6 +101,7 @@ rule longrun_maps:
 rule domain_overview:
     """One map per area: the study box, the inference tile grid and the elevation field."""
     input:
+        coastline=area_data("coastline"),
         merra2=area_data("merra2"),
         static=area_data("static"),
     output:

@@ -18,5 +18,6 @@ figure = maps.plot_domain(
     halo=snakemake.params.halo,
     title=f"{area}: study area and what inference runs on",
     elevation_units=elevation.attrs.get("units", "m"),
+    coast=maps.read_land_mask(snakemake.input.coastline),
 )
 plots.save_figure(figure, snakemake.output.figure)

@@ -13,7 +13,7 @@ frames = longrun_evaluation.longrun_frames(
 )
 log.info("animating %d days of the long run", len(frames.dates))
 title = f"{area} long run"
-maps.animate_longrun(frames, snakemake.output.gif, title)
+maps.animate_longrun(frames, snakemake.output.gif, title, coast=maps.read_land_mask(snakemake.input.coastline))
 Path(snakemake.output.page).write_text(
     maps.gif_page(snakemake.output.gif, f"{title}: downscaled (left) and MERRA-2 (right)")
 )

@@ -19,4 +19,5 @@ shown = evaluation.day_maps(
 which = {"min": "lowest", "median": "median", "max": "highest"}.get(day, f"{day[1:]}th-percentile")
 title = (f"{season}, {area}: {date:%Y-%m-%d}, the test day of {which} area-mean AOD "
          f"(strict mode)")
-plots.save_figure(maps.plot_day_maps(shown, title), snakemake.output.figure)
+plots.save_figure(maps.plot_day_maps(shown, title, maps.read_land_mask(snakemake.input.coastline)),
+                  snakemake.output.figure)

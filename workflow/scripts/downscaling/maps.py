@@ -1,23 +1,24 @@
 """The map figures: downscaled days beside G5NR and MERRA-2, the long run's animation, the
 domain overview (matplotlib, Agg backend, as :mod:`downscaling.plots`).
 
-Maps have lon/lat axes in degrees with coastlines from the land mask that ships inside
-``global_land_mask`` (nothing is downloaded), one shared colour scale per row of fields and a
-colour bar with units.
+Maps have lon/lat axes in degrees with coastlines, one shared colour scale per row of fields and
+a colour bar with units. The coastline is the 0.5 contour of a land mask that rule ``coastline``
+cuts once per area from the GLOBE 1-km mask shipped inside ``global_land_mask`` (nothing is
+downloaded); the package decompresses its whole 933 MB mask at import, which each map job would
+otherwise repeat.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-from functools import lru_cache
 from pathlib import Path
 
 from .plots import ERROR_CMAP, FIELD_CMAP, LOG_AOD, SPREAD_CMAP  # first: it selects the Agg backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from global_land_mask import globe  # noqa: E402
+import xarray as xr  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
@@ -25,9 +26,10 @@ COAST_STEP_DEG = 0.02  # the coastline's grid: about 2 km, finer than the 7-km f
 GIF_DPI = 72  # animation frames: about 700 px wide, a few hundred kB per 10 frames
 
 
-def _map_axes(ax, lat, lon):
+def _map_axes(ax, lat, lon, coast: xr.DataArray | None = None):
     """Degrees on both axes, an aspect that keeps a degree of lon cos(lat) as wide as one of
-    lat, so maps are not stretched, and the coastlines."""
+    lat, so maps are not stretched, and the coastlines of ``coast`` (a land mask, see
+    :func:`land_mask`) where it is given."""
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
     ax.set_aspect(1.0 / np.cos(np.radians(np.mean(lat))))
@@ -35,19 +37,34 @@ def _map_axes(ax, lat, lon):
     west, east = np.min(lon) - 0.5 * _step(lon), np.max(lon) + 0.5 * _step(lon)
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
-    coast_lat, coast_lon, land = _land_mask(round(south, 3), round(north, 3), round(west, 3), round(east, 3))
-    if 0 < land.mean() < 1:
-        ax.contour(coast_lon, coast_lat, land, levels=[0.5], colors="black", linewidths=0.6, alpha=0.7)
+    if coast is None:
+        return
+    pad = 2 * COAST_STEP_DEG
+    land = coast.sel(lat=slice(south - pad, north + pad), lon=slice(west - pad, east + pad))
+    if land.size and 0 < float(land.mean()) < 1:
+        ax.contour(land["lon"].values, land["lat"].values, land.values.astype(np.float32), levels=[0.5],
+                   colors="black", linewidths=0.6, alpha=0.7)
 
 
-@lru_cache(maxsize=8)
-def _land_mask(south, north, west, east, step=COAST_STEP_DEG):
-    """(lat, lon, land 0/1) on a grid of `step` degrees over the box, from the GLOBE 1-km land
-    mask that the global-land-mask package ships (nothing is downloaded): its 0.5 contour is the
-    coastline."""
-    lat, lon = np.arange(south, north + step, step), np.arange(west, east + step, step)
+def land_mask(lat_range, lon_range, step=COAST_STEP_DEG) -> xr.DataArray:
+    """Land (1) or sea (0) on a grid of ``step`` degrees over the box, from the GLOBE 1-km land
+    mask that the global-land-mask package ships: its 0.5 contour is the coastline."""
+    from global_land_mask import globe  # here: its import decompresses the whole global mask
+
+    (south, north), (west, east) = sorted(lat_range), sorted(lon_range)
+    lat, lon = np.arange(south, north + step / 2, step), np.arange(west, east + step / 2, step)
     lat_grid, lon_grid = np.meshgrid(np.clip(lat, -90, 90), (lon + 180) % 360 - 180, indexing="ij")
-    return lat, lon, globe.is_land(lat_grid, lon_grid).astype(np.float32)
+    land = globe.is_land(lat_grid, lon_grid).astype(np.int8)
+    return xr.DataArray(land, dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, name="land",
+                        attrs={"long_name": "land (1) or sea (0), GLOBE 1-km land mask", "units": "1",
+                               "flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "sea land",
+                               "coverage_content_type": "referenceInformation"})
+
+
+def read_land_mask(path) -> xr.DataArray:
+    """The land mask rule ``coastline`` wrote."""
+    with xr.open_dataset(path) as ds:
+        return ds["land"].load()
 
 
 def _step(axis) -> float:
@@ -71,7 +88,7 @@ def _map_width(lat, lon, height) -> float:
     return height * max(lon_km, 1e-6) / max(np.ptp(lat), 1e-6)
 
 
-def plot_day_maps(maps, title: str):
+def plot_day_maps(maps, title: str, coast: xr.DataArray | None = None):
     """The sample-day figure: a top row of log10 AOD fields on one shared colour scale
     (MERRA-2 input, G5NR truth, ddpm ensemble mean, ddpm member 1, unet; each titled with its
     RMSE against G5NR) and, below the ensemble mean and member, the error of the mean and the
@@ -91,7 +108,7 @@ def plot_day_maps(maps, title: str):
                               shading="nearest")
         score = maps.rmse.get(name)
         ax.set_title(name if score is None else f"{name}\nRMSE {score:.3f}", fontsize="medium")
-        _map_axes(ax, maps.lat, maps.lon)
+        _map_axes(ax, maps.lat, maps.lon, coast)
     top.colorbar(image, ax=list(field_axes), label=LOG_AOD)
 
     # the error sits under the ensemble mean, the spread under the member (columns 2 and 3)
@@ -112,7 +129,7 @@ def plot_day_maps(maps, title: str):
     spread_ax.set_title(f"{maps.model} ensemble spread\n(std over members)", fontsize="medium")
     bottom.colorbar(image, ax=spread_ax, label="std of log$_{10}$ AOD")
     for ax in (error_ax, spread_ax):
-        _map_axes(ax, maps.lat, maps.lon)
+        _map_axes(ax, maps.lat, maps.lon, coast)
     top.suptitle(title)  # on the subfigure: constrained layout then keeps it clear of the maps
     return fig
 
@@ -123,7 +140,7 @@ def _edges_extent(lat, lon):
             lat[0] - 0.5 * _step(lat), lat[-1] + 0.5 * _step(lat))
 
 
-def animate_longrun(frames, path, title: str, fps=4):
+def animate_longrun(frames, path, title: str, fps=4, coast: xr.DataArray | None = None):
     """Write an animated GIF of a long run: each frame the run's ensemble-mean map beside the
     native MERRA-2 map of the same day, one colour scale for all frames, the date in the
     title. frames: longrun_evaluation.LongrunFrames. Returns the figure, closed (2 maps + 1 colour
@@ -144,7 +161,7 @@ def animate_longrun(frames, path, title: str, fps=4):
     axes[0].set_title("downscaled (ensemble mean, G5NR grid)")
     axes[1].set_title("MERRA-2 (native grid)")
     for ax in axes:
-        _map_axes(ax, frames.lat, frames.lon)
+        _map_axes(ax, frames.lat, frames.lon, coast)
     fig.colorbar(run_image, ax=list(axes), label=LOG_AOD, shrink=0.9)
     heading = fig.suptitle(f"{title}: {frames.dates[0]:%Y-%m-%d}")
     fig.canvas.draw()
@@ -175,7 +192,7 @@ def gif_page(gif_path, title: str) -> str:
 
 
 def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
-                elevation_units="m"):
+                elevation_units="m", coast: xr.DataArray | None = None):
     """The domain overview: (left) the time-mean MERRA-2 field around the area with the study
     box; (right) elevation on the G5NR grid with the inference tile grid: thin lines at the
     tile origins, one tile outlined in full (dashed) and its kept core after the halo crop
@@ -193,7 +210,7 @@ def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
                                 edgecolor="tab:blue", linewidth=2, label="study box"))
     axes[0].legend(loc="upper right", fontsize="small")
     axes[0].set_title("MERRA-2 over its record (native grid, ingest margin)")
-    _map_axes(axes[0], lat, lon)
+    _map_axes(axes[0], lat, lon, coast)
 
     from .tiling import TileGrid  # here, not at the top: tiling imports torch (a 1 s import)
 
@@ -224,6 +241,6 @@ def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
     axes[1].set_title(f"G5NR grid and inference tiles: {tile} px = {tile * d_lat:.2f}°, stride "
                       f"{stride} px, {grid.shape[0]} × {grid.shape[1]} = {grid.n_tiles} tiles",
                       fontsize="medium")
-    _map_axes(axes[1], g_lat, g_lon)
+    _map_axes(axes[1], g_lat, g_lon, coast)
     fig.suptitle(title)
     return fig
