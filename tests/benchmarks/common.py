@@ -19,9 +19,12 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 
 def load_config(path) -> dict:
-    """A workflow config (YAML) as a dict."""
+    """A workflow config (YAML) as a dict with the schema's defaults filled in, as the workflow
+    sees it (e.g. ``inference.precision: auto``)."""
+    from downscaling.config_checks import with_defaults
+
     with open(path) as stream:
-        return yaml.safe_load(stream)
+        return with_defaults(yaml.safe_load(stream))
 
 
 class DemoPaths:
