@@ -1,31 +1,32 @@
-"""Inference per downscaled day: the project default against the authors' configuration, side by
-side in one run (a script that prints tables, not a test).
+"""Inference per downscaled day: the project default against the authors' configuration, at
+equal probabilistic skill, side by side in one run (a script that prints tables, not a test).
 
-Same trained ``ddpm`` model (results/models/ddpm/{season}/{area}/model.pt with its transfer
-encoder from results/models/small_unet/...), same test day, same number of ensemble members,
-true (lenient) history, the workflow's seed:
+Same trained model (default: the config's method, e.g. ``ddpm_residual`` on its ``unet``, with
+its transfer encoder), true (lenient) history, the workflow's seed:
 
-(a) the project default: the config's ``inference`` section (``InferenceSettings.from_config``;
-    DDIM with few steps, stride 6, the encoder once per tile and day, tiles batched to the
-    memory budget); timed ``--repeats`` times after one warm-up run, the median reported;
-(b) the authors' configuration: stride 2, halo 4, DDPM ancestral sampling with 1000 steps, the
-    transfer encoder re-run at every denoising step, tiles in batches of 240; timed once.
-    ``--authors-steps N`` runs only the first N of its 1000 steps and extrapolates: the time
-    spent in the sampling loop is scaled by 1000 / N, the rest (tiles, history, stitching) is
-    counted once. The output of a truncated run is not a sample, so its RMSE is not reported.
-
-Both print seconds per day, the ratio, and the RMSE (log10 AOD) of the ensemble mean against the
-G5NR truth of that day (MERRA-2 on the G5NR grid given for reference).
-
-(c) where the default's time goes: wall time inside the denoiser's and the encoder's ``forward``
-    (perf_counter accumulators, CUDA synchronised) against everything else, split into the
-    sampler loop's own arithmetic and the rest (tile extraction, history and condition building,
-    stitching, normalisation). Goal: everything else < 5 %.
+(a) the project default: the config's ``inference`` section (DDIM with few steps, stride 8, the
+    encoder once per tile and day, tiles batched to the memory budget, bf16 where native),
+    one test day of the whole area, timed ``--repeats`` times after a warm-up, median reported;
+(b) the authors' configuration on the same day: stride 2, halo 4, DDPM ancestral sampling with
+    1000 steps, the encoder re-run at every step, float32, batches of 240 tiles. ``--authors-steps
+    N`` times only its first N steps and extrapolates (the sampling loop scaled by 1000 / N, the
+    rest counted once);
+(c) where the default's time goes: model forwards against everything else (goal: < 5 %);
+(d) skill at equal inputs: CRPS, spread-skill, PSD ratio (25-80 km) and rank histogram of the
+    default, of the default sampler with 1/2, 2 and 4 times its steps, of ancestral sampling (the
+    authors' sampler) with 4, 8 and 16 times the default's steps, of the default at the authors'
+    stride, and of the authors' sampler with its 1000 steps — on a ``--crop`` x ``--crop`` px
+    window in the middle of the area over all the season's test days (a 1000-step sample of the
+    whole area takes hours on a CPU), ``--skill-members`` members. The speed-up at equal skill
+    is the authors' time (b) over that of the cheapest of the cheaper rows whose skill is not
+    worse than the 1000-step sampler's (CRPS within 1 %, spread-skill and PSD ratio no further
+    from 1 by more than 0.05), its whole-area time scaled from (a) by its time on the window;
+    the decomposition into steps, stride (tiles per day) and engineering (the rest) follows.
 
 Usage (after the demo has trained its models):
-    python tests/benchmarks/bench_inference.py --season JJA --area west --authors-steps 20
-    python tests/benchmarks/bench_inference.py --season JJA --area west          # full 1000 steps
-Options: --members, --day YYYY-MM-DD, --repeats, --threads, --device, --config, --results.
+    python tests/benchmarks/bench_inference.py --season JJA --area west --authors-steps 5
+Options: --model, --members, --day YYYY-MM-DD, --repeats, --crop, --skill-members, --threads,
+--device, --config, --results.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from common import (
     results_parser,
     synchronize,
 )
-from downscaling import inference  # noqa: E402  (common puts the library on sys.path)
+from downscaling import evaluation, inference, variants  # noqa: E402  (common puts the library on sys.path)
 from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import day_index, open_cube  # noqa: E402
 from downscaling.metrics import rmse  # noqa: E402
@@ -136,12 +137,17 @@ def downscale_day(downscaler, truth, merra2, dates, position, clock: InferenceCl
     return members, time.perf_counter() - start
 
 
-def make_downscaler(paths: DemoPaths, settings, device, seed, clock: InferenceClock, batch: int | None = None):
-    downscaler = inference.Downscaler(paths.model("ddpm"), paths.model("small_unet"), paths.data("static"),
-                                      settings, device, seed)
+def make_downscaler(paths: DemoPaths, model: str, settings, device, seed, clock: InferenceClock | None = None,
+                    batch: int | None = None, window=None):
+    base = variants.VARIANTS[model].residual_of
+    downscaler = inference.Downscaler(paths.model(model), paths.model("small_unet"), paths.data("static"),
+                                      settings, device, seed, base and paths.model(base))
+    if window is not None:
+        downscaler.crop(*window)
     if batch is not None:
         downscaler.batch = batch
-    clock.attach(downscaler)
+    if clock is not None:
+        clock.attach(downscaler)
     return downscaler
 
 
@@ -152,6 +158,9 @@ def tiles_of_day(downscaler) -> int:
 
 def main() -> None:
     parser = results_parser(__doc__)
+    parser.add_argument("--model", help="a diffusion model (default: the config's method)")
+    parser.add_argument("--crop", type=int, default=48, help="side (px) of the window of the skill runs (d)")
+    parser.add_argument("--skill-members", type=int, help="members of the skill runs (default: the config's)")
     parser.add_argument("--day", help="test day YYYY-MM-DD (default: the season's first G5NR test day)")
     parser.add_argument("--members", type=int, default=1, help="ensemble members in both runs (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of the default (median reported)")
@@ -171,8 +180,10 @@ def main() -> None:
     config = load_config(args.config)
     area = args.area or next(iter(config["areas"]))
     paths = DemoPaths(args.results, args.season, area)
+    model = args.model or config.get("method") or "ddpm"
+    base = variants.VARIANTS[model].residual_of
     paths.require(paths.data("g5nr"), paths.data("merra2_on_g5nr"), paths.data("static"), paths.split("g5nr"),
-                  paths.model("ddpm"), paths.model("small_unet"))
+                  paths.model(model), paths.model("small_unet"), *([paths.model(base)] if base else []))
     device = pick_device(args.device, args.threads)
 
     truth_cube, merra2_cube = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
@@ -186,25 +197,26 @@ def main() -> None:
     position = int(day_index(truth_cube, [day])[0])
 
     default_settings = dataclasses.replace(
-        inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, "ddpm")),
+        inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model)),
         members=args.members,
     )
     # The authors' 1000 steps, or all of a model trained with fewer diffusion steps (tiny test configs).
-    authors_steps = min(AUTHORS_STEPS, load_checkpoint(paths.model("ddpm"))["timesteps"])
+    authors_steps = min(AUTHORS_STEPS, load_checkpoint(paths.model(model))["timesteps"])
     steps_run = min(args.authors_steps or authors_steps, authors_steps)
     authors_settings = inference.InferenceSettings(
         sampler="ddpm", steps=authors_steps, eta=0.0, stride=args.authors_stride, halo=args.authors_halo,
         members=args.members, memory_budget_mb=default_settings.memory_budget_mb, encoder_every_step=True,
+        precision="float32",
     )
 
     print_machine(device)
     print(f"\nday {day:%Y-%m-%d}, season {args.season}, area {area} ({truth.shape[1]} x {truth.shape[2]} px), "
-          f"{args.members} member(s), model {paths.model('ddpm')}")
+          f"{args.members} member(s), model {paths.model(model)}")
 
     # (a) the project default: warm-up, then the median of the timed repeats.
     default_clock = InferenceClock(device)
     inference.sample = default_clock.sample
-    default = make_downscaler(paths, default_settings, device, config["seed"], default_clock)
+    default = make_downscaler(paths, model, default_settings, device, config["seed"], default_clock)
     downscale_day(default, truth, merra2, dates, position, default_clock)
     runs = []
     for _ in range(args.repeats):
@@ -217,7 +229,7 @@ def main() -> None:
     partial = steps_run < authors_steps
     authors_clock = InferenceClock(device, keep_steps=steps_run if partial else None)
     inference.sample = authors_clock.sample
-    authors = make_downscaler(paths, authors_settings, device, config["seed"], authors_clock, batch=AUTHORS_BATCH)
+    authors = make_downscaler(paths, model, authors_settings, device, config["seed"], authors_clock, batch=AUTHORS_BATCH)
     authors_members, measured = downscale_day(authors, truth, merra2, dates, position, authors_clock)
     inference.sample = library_sample
     authors_seconds = measured - authors_clock.loop + authors_clock.loop * authors_steps / steps_run
@@ -273,7 +285,79 @@ def main() -> None:
     share = other / default_seconds
     print(f"non-model share {100 * share:.1f} % ({'meets' if share < 0.05 else 'misses'} the < 5 % goal); "
           f"default runs: {', '.join(f'{run[0]:.3f}' for run in runs)} s")
+
+    # (d) skill at equal inputs on a window, and the speed-up at equal skill.
+    skill_settings = dataclasses.replace(default_settings, members=args.skill_members or configured_members(
+        config, args.season, area, model))
+    # cheaper configurations that might match the authors' sampler: the default sampler with 1/2,
+    # 1, 2 and 4 times its steps, and ancestral sampling (the authors' sampler) with 4, 8 and 16 times
+    candidates = [
+        ("default" if factor == 1 else f"default sampler, {round(skill_settings.steps * factor)} steps",
+         dataclasses.replace(skill_settings, steps=max(1, round(skill_settings.steps * factor))))
+        for factor in (0.5, 1, 2, 4)
+    ] + [
+        (f"ancestral (ddpm), {skill_settings.steps * factor} steps",
+         dataclasses.replace(skill_settings, sampler="ddpm", steps=min(skill_settings.steps * factor, authors_steps)))
+        for factor in (4, 8, 16) if skill_settings.steps * factor < authors_steps
+    ]
+    checks = [
+        ("default at the authors' stride", dataclasses.replace(skill_settings, stride=args.authors_stride,
+                                                               halo=args.authors_halo)),
+        (f"authors' sampler (ddpm, {authors_steps} steps)",
+         dataclasses.replace(skill_settings, sampler="ddpm", steps=authors_steps, eta=0.0)),
+    ]
+    size = min(args.crop, truth.shape[1], truth.shape[2])
+    top, left = (truth.shape[1] - size) // 2, (truth.shape[2] - size) // 2
+    window = (slice(top, top + size), slice(left, left + size))
+    test = np.sort(day_index(truth_cube, test_dates))
+    observed = truth[test][:, window[0], window[1]]
+    lat, lon = truth_cube["lat"].values[window[0]], truth_cube["lon"].values[window[1]]
+    cropped = (truth[:, window[0], window[1]], merra2[:, window[0], window[1]])
+    scores = {}
+    for name, settings in candidates + checks:
+        downscaler = make_downscaler(paths, model, settings, device, config["seed"], window=window)
+        start = time.perf_counter()
+        days = list(inference.downscale_test_days(downscaler, *cropped, dates, test, "lenient"))
+        seconds = (time.perf_counter() - start) / len(days)
+        fields = np.stack([members for _, members in days], axis=1)
+        scores[name] = (settings, seconds,
+                        evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"]))
+    rows = [(name, f"{st.sampler} {st.steps}, stride {st.stride}", f"{sc['crps']:.4f}", f"{sc['spread_skill']:.3f}",
+             f"{sc['psd_ratio']:.3f}", "{:.2f}-{:.2f}".format(*sc["rank_extremes"]), f"{sec:.2f}")
+            for name, (st, sec, sc) in scores.items()]
+    print_table(f"(d) skill on a {size} x {size} px window, {len(test)} test days, lenient, "
+                f"{skill_settings.members} members",
+                ("configuration", "sampler", "CRPS", "spread-skill", "PSD ratio", "rank bins min-max", "s / day"),
+                rows)
+    reference = scores[checks[-1][0]][2]
+
+    def as_good(sc) -> bool:
+        return (sc["crps"] <= 1.01 * reference["crps"]
+                and abs(1 - sc["spread_skill"]) <= abs(1 - reference["spread_skill"]) + 0.05
+                and abs(1 - sc["psd_ratio"]) <= abs(1 - reference["psd_ratio"]) + 0.05)
+
+    matching = sorted((scores[name][1], name) for name, _ in candidates if as_good(scores[name][2]))
+    matching = [name for _, name in matching]  # cheapest first
+    if not matching:
+        print("speed-up at equal skill: no default-sampler row matches the authors' sampler's skill "
+              f"(CRPS {reference['crps']:.4f}, spread-skill {reference['spread_skill']:.3f}, "
+              f"PSD ratio {reference['psd_ratio']:.3f})")
+    else:
+        name = matching[0]
+        settings, window_seconds = scores[name][:2]
+        seconds = default_seconds * window_seconds / scores["default"][1]
+        steps_factor = authors_steps / settings.steps
+        stride_factor = tiles_of_day(authors) / tiles_of_day(default)
+        speedup = authors_seconds / seconds
+        print(f"speed-up at equal skill: {name!r} ({seconds:.2f} s a day, whole area) vs the authors' "
+              f"{authors_seconds:.1f} s: {speedup:.0f}x = steps {steps_factor:.0f}x * stride (tiles per day) "
+              f"{stride_factor:.1f}x * engineering {speedup / steps_factor / stride_factor:.2f}x")
     print_load_at_end()
+
+
+def configured_members(config, season, area, model) -> int:
+    """The members the workflow draws for this model (per_model and overrides included)."""
+    return inference.InferenceSettings.from_config(merged_section(config, "inference", season, area, model)).members
 
 
 if __name__ == "__main__":

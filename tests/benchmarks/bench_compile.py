@@ -1,0 +1,95 @@
+"""torch.compile of the denoiser against eager mode, in float32 and under bf16 autocast, side by
+side in one run (a script that prints a table, not a test).
+
+One forward pass of the method's network (``ddpm_residual``: the conditional U-Net with the
+transfer features' condition stack and the unet's mean as an extra channel) on a batch of
+16 x 16 tiles, as inference runs it at every denoising step (``torch.inference_mode``), at the
+demo's and the paper's sizes; untrained weights (speed does not depend on them). For each
+configuration: compile time (first call), median seconds per batch over ``--repeats`` calls,
+tiles per second, speed-up over eager float32 and the largest difference from eager float32.
+Decides whether inference should compile: only where it is measurably faster on the device.
+
+Usage:
+    python tests/benchmarks/bench_compile.py                 # demo and paper sizes
+    python tests/benchmarks/bench_compile.py --sizes demo --batch 512 --repeats 20
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from common import pick_device, print_load_at_end, print_machine, print_table, synchronize
+
+SIZES = {  # (denoiser section, transfer feature width, tiles per batch)
+    "demo": ({"channels": [8, 16, 32], "res_blocks": 1, "attention": True, "groups": 4}, 32, 512),
+    "paper": ({"channels": [128, 256, 512], "res_blocks": 2, "attention": True, "groups": 8}, 256, 32),
+}
+
+
+def timed_forward(network, cond, x_t, device, bf16: bool, repeats: int):
+    """(first call seconds, median seconds of the next `repeats`, output of the last call)."""
+    import torch
+
+    def forward():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return network(cond, x_t, 999).float()
+
+    synchronize(device)
+    start = time.perf_counter()
+    out = forward()
+    synchronize(device)
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = forward()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["demo", "paper"])
+    parser.add_argument("--batch", type=int, help="tiles per batch (default: per size)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = parser.parse_args()
+
+    import torch
+
+    from downscaling import large_model_stage, variants  # noqa: E402  (common puts the library on sys.path)
+
+    device = pick_device(args.device, args.threads)
+    print_machine(device)
+    variant = variants.VARIANTS["ddpm_residual"]
+    rows = []
+    for size in args.sizes:
+        section, features, batch = SIZES[size]
+        batch = args.batch or batch
+        torch.manual_seed(0)
+        model = large_model_stage.build(variant, features, large_model_stage.model_kwargs(variant, section))
+        model = model.to(device).eval()
+        cond = torch.rand(batch, model.cond_channels, 16, 16, device=device)
+        x_t = torch.randn(batch, 1, 16, 16, device=device)
+        reference = None
+        for compiled in (False, True):
+            network = torch.compile(model) if compiled else model
+            for bf16 in (False, True):
+                first, seconds, out = timed_forward(network, cond, x_t, device, bf16, args.repeats)
+                if reference is None:
+                    reference, eager_seconds = out, seconds
+                rows.append((size, batch, "compiled" if compiled else "eager", "bf16" if bf16 else "float32",
+                             f"{first:.2f}", f"{seconds * 1e3:.1f}", f"{batch / seconds:.0f}",
+                             f"{eager_seconds / seconds:.2f}", f"{(out - reference).abs().max().item():.2e}"))
+            torch._dynamo.reset()
+    print_table("one denoiser forward (inference mode) on a batch of 16 x 16 tiles",
+                ("size", "batch", "mode", "arithmetic", "first call s", "ms / batch", "tiles / s",
+                 "speed-up vs eager float32", "max |diff| vs eager float32"), rows)
+    print_load_at_end()
+
+
+if __name__ == "__main__":
+    main()
