@@ -8,7 +8,7 @@ import pytest
 import torch
 import xarray as xr
 
-from downscaling import inference, large_model_stage, small_unet_stage, transfer_features, variants
+from downscaling import inference, large_model_stage, longrun, small_unet_stage, transfer_features, variants
 from downscaling.datasets import open_cube
 from downscaling.outputs import DailyWriter, SourceVariable
 from downscaling.splits import make_splits
@@ -302,3 +302,11 @@ def test_a_run_starts_from_the_g5nr_days_before_it_or_after_the_record_from_its_
         inference.start_of_run(cube, dates, "2005-01-10", "2005-01-20", 40)
     with pytest.raises(ValueError, match="ends before it starts"):
         inference.start_of_run(cube, dates, "2005-03-10", "2005-03-01", 40)
+
+
+def test_each_long_run_chunk_continues_from_the_one_before():
+    firsts = longrun.chunks("2006-06-17", "2006-08-15", 30)
+    assert firsts == ["2006-06-17", "2006-07-17"]
+    assert [longrun.previous_chunk("2006-06-17", first, 30) for first in firsts] == [None, "2006-06-17"]
+    with pytest.raises(ValueError, match="2006-06-20 is not the first day of a 30-day chunk"):
+        longrun.previous_chunk("2006-06-17", "2006-06-20", 30)

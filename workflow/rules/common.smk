@@ -188,15 +188,14 @@ def longrun_target():
 
 def longrun_previous_state(wildcards):
     """Input function: the state the member's chunk before left (nothing for its first chunk)."""
-    firsts = longrun.chunks(
-        wildcards.start, wildcards.end, config["longrun"]["chunk_days"]
+    previous = longrun.previous_chunk(
+        wildcards.start, wildcards.chunk, config["longrun"]["chunk_days"]
     )
-    position = firsts.index(wildcards.chunk)
-    if position == 0:
+    if previous is None:
         return []
     return (
         f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/"
-        f"member{wildcards.member}/{firsts[position - 1]}.state.npz"
+        f"member{wildcards.member}/{previous}.state.npz"
     )
 
 

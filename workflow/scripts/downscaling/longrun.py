@@ -20,6 +20,16 @@ def chunks(start, end, days: int) -> list[str]:
     return [f"{first:%Y-%m-%d}" for first in pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=f"{days}D")]
 
 
+def previous_chunk(start, first, days: int) -> str | None:
+    """The first day of the chunk before the one that starts on ``first`` (None for the run's
+    first chunk); ValueError when ``first`` is not a chunk's first day. O(1): Snakemake asks it
+    of every chunk job while planning (25 years x 8 members: ~2,700 jobs)."""
+    offset = (pd.Timestamp(first) - pd.Timestamp(start)).days
+    if offset < 0 or offset % days:
+        raise ValueError(f"{first} is not the first day of a {days}-day chunk of the run from {start}")
+    return f"{pd.Timestamp(first) - pd.Timedelta(days=days):%Y-%m-%d}" if offset else None
+
+
 def chunk_dates(first, end, days: int) -> pd.DatetimeIndex:
     """The days of the chunk that starts on ``first``: ``days`` of them, or fewer at ``end``."""
     first = pd.Timestamp(first)
