@@ -196,10 +196,8 @@ def main() -> None:
         raise SystemExit(f"{day:%Y-%m-%d} is not a {args.season} test day of {paths.split('g5nr')}")
     position = int(day_index(truth_cube, [day])[0])
 
-    default_settings = dataclasses.replace(
-        inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model)),
-        members=args.members,
-    )
+    configured = inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
+    default_settings = dataclasses.replace(configured, members=args.members)
     # The authors' 1000 steps, or all of a model trained with fewer diffusion steps (tiny test configs).
     authors_steps = min(AUTHORS_STEPS, load_checkpoint(paths.model(model))["timesteps"])
     steps_run = min(args.authors_steps or authors_steps, authors_steps)
@@ -287,8 +285,7 @@ def main() -> None:
           f"default runs: {', '.join(f'{run[0]:.3f}' for run in runs)} s")
 
     # (d) skill at equal inputs on a window, and the speed-up at equal skill.
-    skill_settings = dataclasses.replace(default_settings, members=args.skill_members or configured_members(
-        config, args.season, area, model))
+    skill_settings = dataclasses.replace(default_settings, members=args.skill_members or configured.members)
     # cheaper configurations that might match the authors' sampler: the default sampler with 1/2,
     # 1, 2 and 4 times its steps, and ancestral sampling (the authors' sampler) with 4, 8 and 16 times
     candidates = [
@@ -336,15 +333,14 @@ def main() -> None:
                 and abs(1 - sc["spread_skill"]) <= abs(1 - reference["spread_skill"]) + 0.05
                 and abs(1 - sc["psd_ratio"]) <= abs(1 - reference["psd_ratio"]) + 0.05)
 
-    matching = sorted((scores[name][1], name) for name, _ in candidates if as_good(scores[name][2]))
-    matching = [name for _, name in matching]  # cheapest first
+    matching = [(scores[name][1], name) for name, _ in candidates if as_good(scores[name][2])]
     if not matching:
         print("speed-up at equal skill: no default-sampler row matches the authors' sampler's skill "
               f"(CRPS {reference['crps']:.4f}, spread-skill {reference['spread_skill']:.3f}, "
               f"PSD ratio {reference['psd_ratio']:.3f})")
     else:
-        name = matching[0]
-        settings, window_seconds = scores[name][:2]
+        window_seconds, name = min(matching)  # the cheapest
+        settings = scores[name][0]
         seconds = default_seconds * window_seconds / scores["default"][1]
         steps_factor = authors_steps / settings.steps
         stride_factor = tiles_of_day(authors) / tiles_of_day(default)
@@ -354,10 +350,6 @@ def main() -> None:
               f"{stride_factor:.1f}x * engineering {speedup / steps_factor / stride_factor:.2f}x")
     print_load_at_end()
 
-
-def configured_members(config, season, area, model) -> int:
-    """The members the workflow draws for this model (per_model and overrides included)."""
-    return inference.InferenceSettings.from_config(merged_section(config, "inference", season, area, model)).members
 
 
 if __name__ == "__main__":

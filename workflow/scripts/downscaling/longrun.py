@@ -23,7 +23,7 @@ def chunks(start, end, days: int) -> list[str]:
 def previous_chunk(start, first, days: int) -> str | None:
     """The first day of the chunk before the one that starts on ``first`` (None for the run's
     first chunk); ValueError when ``first`` is not a chunk's first day. O(1): Snakemake asks it
-    of every chunk job while planning (25 years x 8 members: ~2,700 jobs)."""
+    of every chunk job while planning (config/paper.yaml: 3,424 of them)."""
     offset = (pd.Timestamp(first) - pd.Timestamp(start)).days
     if offset < 0 or offset % days:
         raise ValueError(f"{first} is not the first day of a {days}-day chunk of the run from {start}")
