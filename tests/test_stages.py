@@ -159,6 +159,25 @@ def test_conditions_built_per_batch_give_the_fields_of_held_conditions(area, mod
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
+def test_members_are_sampled_in_groups_that_fit_the_memory_budget(area, monkeypatch):
+    # strict mode at the paper's scale: the members' own transfer features do not fit at once
+    positions = np.array([200, 201, 202])
+    together = downscale(area, "ddpm_residual", "strict", positions, members=5)
+    groups = []
+    predict_members = inference.Downscaler._predict_members
+
+    def recorded(self, merra2_log, date, history_log, day_seed, members):
+        groups.append((members, len(history_log)))
+        return predict_members(self, merra2_log, date, history_log, day_seed, members)
+
+    monkeypatch.setattr(inference.Downscaler, "_predict_members", recorded)
+    monkeypatch.setattr(inference.Downscaler, "member_bytes", lambda self, own_history: 2**19 if own_history else 2**10)
+    grouped = downscale(area, "ddpm_residual", "strict", positions, members=5, memory_budget_mb=1)
+    assert groups == [([0, 1], 2), ([2, 3], 2), ([4], 1)] * len(positions)  # each with its own histories
+    for (_, x), (_, y) in zip(together, grouped):
+        np.testing.assert_allclose(x, y, atol=1e-5)  # other batches: float32 rounding only
+
+
 def test_the_residual_model_adds_sampled_residuals_to_the_unet_mean(area):
     unet = downscale(area, "unet", "lenient", np.array([200, 201]))
     residual = downscale(area, "ddpm_residual", "lenient", np.array([200, 201]), members=4)

@@ -3,14 +3,17 @@ side by side in one run (a script that prints a table, not a test).
 
 Each case runs in a process of its own (its peak RSS is the process's maximum resident set),
 with untrained models of the given sizes (memory does not depend on the weights): the paper's
-small U-Net (transfer features of width 256) and, by default, the demo-size denoiser, whose
-activations are bounded by the batch (inference.memory_budget_mb) whatever the area; the
-paper-size denoiser's own batch peak is measured apart (``--denoiser paper``, one batch, since
-a paper-size day takes hours on a CPU). One denoising step: the step count does not change the
-peak. Conditions are held when they fit the memory budget and built per batch otherwise.
+small U-Net (transfer features of width 256) and the demo-size denoiser against area and
+members, then the paper-size denoiser: one batch, and the whole Arabian day with 8 members
+(bfloat16 autocast where the CPU has it, as inference.precision auto). Activations are bounded
+by the batch (inference.memory_budget_mb) whatever the area; conditions are held when they fit
+the budget and built per batch otherwise; the members' own transfer features are held for as
+many members as fit the budget, the members sampled group after group. One denoising step: the
+step count does not change the peak.
 
 Usage:
     python tests/benchmarks/bench_memory.py                    # the paper's Arabian area, 1-8 members, 1/4-1 area
+    python tests/benchmarks/bench_memory.py --no-paper-day     # without the paper-size whole day
     python tests/benchmarks/bench_memory.py --budget-mb 1024 16000
 """
 from __future__ import annotations
@@ -64,7 +67,7 @@ def one_case(case: dict) -> dict:
     norms = {"g5nr": norm.to_dict(), "merra2": norm.to_dict(), "elevation": {"lo": 0.0, "hi": 2000.0}}
     large_model_stage.save(folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench")
     del model
-    settings = inference.InferenceSettings(steps=1, members=members, stride=4, halo=4, precision="float32",
+    settings = inference.InferenceSettings(steps=1, members=members, stride=4, halo=4, precision=case["precision"],
                                            memory_budget_mb=case["budget_mb"])
     downscaler = inference.Downscaler(folder / "ddpm.pt", folder / "small.pt", folder / "static.nc", settings,
                                       torch.device("cpu"), seed=1)
@@ -79,7 +82,8 @@ def one_case(case: dict) -> dict:
             downscaler.model(cond, torch.randn(downscaler.batch, 1, 16, 16), 999)
     else:
         downscaler.predict_day(merra2, pd.Timestamp("2007-07-01"), history, 0)
-    return {"tiles": downscaler.grid.n_tiles, "batch": downscaler.batch, "before_mb": before,
+    groups = downscaler.member_groups(list(range(members)), own_history=members > 1)
+    return {"tiles": downscaler.grid.n_tiles, "batch": downscaler.batch, "groups": len(groups), "before_mb": before,
             "peak_mb": peak_mb(), "seconds": time.perf_counter() - start}
 
 
@@ -97,28 +101,35 @@ def main() -> None:
     parser.add_argument("--area-fractions", type=float, nargs="+", default=[0.25, 1.0])
     parser.add_argument("--budget-mb", type=int, nargs="+", default=[1024])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--paper-day", action=argparse.BooleanOptionalAction, default=True,
+                        help="the paper-size denoiser's whole day at the most members (~15 min on 2 CPU cores)")
     args = parser.parse_args()
     if args.case:
         print(json.dumps(one_case(json.loads(args.case))))
         return
     print_machine()
     rows = []
+
+    def measured(height, width, members, budget, denoiser, precision, one_batch=False):
+        r = run_case({"height": height, "width": width, "members": members, "budget_mb": budget,
+                      "denoiser": denoiser, "precision": precision, "one_batch": one_batch, "threads": args.threads})
+        rows.append((f"{height} x {width}", "one batch" if one_batch else members, budget, denoiser, precision,
+                     r["tiles"], r["batch"], "" if one_batch else r["groups"], f"{r['before_mb']:.0f}",
+                     f"{r['peak_mb']:.0f}", f"{r['seconds']:.1f}"))
+        return r
+
     for budget in args.budget_mb:
         for fraction in args.area_fractions:
             height, width = (round(side * fraction**0.5) for side in ARABIA)
             for members in args.members:
-                case = {"height": height, "width": width, "members": members, "budget_mb": budget,
-                        "denoiser": "demo", "one_batch": False, "threads": args.threads}
-                r = run_case(case)
-                rows.append((f"{height} x {width}", members, budget, "demo", r["tiles"], r["batch"],
-                             f"{r['before_mb']:.0f}", f"{r['peak_mb']:.0f}", f"{r['seconds']:.1f}"))
-        r = run_case({"height": ARABIA[0], "width": ARABIA[1], "members": 1, "budget_mb": budget,
-                      "denoiser": "paper", "one_batch": True, "threads": args.threads})
-        rows.append((f"{ARABIA[0]} x {ARABIA[1]}", "one batch", budget, "paper", r["tiles"], r["batch"],
-                     f"{r['before_mb']:.0f}", f"{r['peak_mb']:.0f}", f"{r['seconds']:.1f}"))
+                measured(height, width, members, budget, "demo", "float32")
+        # the paper's default precision (auto: bfloat16 on CPUs with AVX512-BF16 or AMX)
+        r = measured(*ARABIA, 1, budget, "paper", "auto", one_batch=True)
+        if args.paper_day:
+            measured(*ARABIA, max(args.members), budget, "paper", "auto")
     print_table("one strict-mode day, stride 4, paper small U-Net (features 256 x 4 x 4), 1 denoising step",
-                ("area (px)", "members", "budget MB", "denoiser", "tiles", "batch", "RSS before MB", "peak RSS MB",
-                 "seconds"), rows)
+                ("area (px)", "members", "budget MB", "denoiser", "precision", "tiles", "batch", "member groups",
+                 "RSS before MB", "peak RSS MB", "seconds"), rows)
     # Planning: the denoiser passes of 25 years of the Arabian area at the paper's inference
     # settings, at the paper-size denoiser's throughput measured above (one batch, this device).
     tiles_per_second = r["batch"] / r["seconds"]

@@ -132,6 +132,24 @@ class Downscaler:
         field = torch.from_numpy(np.ascontiguousarray(field)).to(self.device)
         return extract_tiles(field, self.tile, self.settings.stride)[0]
 
+    def member_bytes(self, own_history: bool) -> int:
+        """Bytes a day holds per member: its noisy tiles and their x0 estimates at each step,
+        and with a history of its own also its transfer features and its base model's mean."""
+        per_tile = 3 * self.tile**2
+        if own_history:
+            if self.encoder is not None:
+                per_tile += self.encoder.out_channels * self.encoder.feature_size(self.tile) ** 2
+            per_tile += self.tile**2 if self.base is not None else 0
+        return 4 * self.grid.n_tiles * per_tile
+
+    def member_groups(self, members: list, own_history: bool) -> list[list]:
+        """The members split into as few equal groups as keep each group's held tensors
+        within the memory budget, sampled one group after the other: memory flat in the
+        ensemble size. One group when they fit (the demo); never less than one member."""
+        per_group = max(1, self.settings.memory_budget_mb * 2**20 // self.member_bytes(own_history))
+        n_groups = -(-len(members) // per_group)
+        return [[int(m) for m in group] for group in np.array_split(np.asarray(members), n_groups)]
+
     @torch.inference_mode()
     def predict_day(self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int,
                     members=None) -> np.ndarray:
@@ -140,7 +158,21 @@ class Downscaler:
         merra2_log: MERRA-2 on the G5NR grid that day (H, W); history_log: the previous n_lag
         days (M or 1, n_lag, H, W) in log10 (one shared history is used for every member);
         members: which members of the ensemble (default: all); each draws its noise from its
-        own stream of `day_seed`, so member m is the same run alone or with the others.
+        own stream of `day_seed`, so member m is the same run alone or with the others, and
+        the members can be sampled in groups (:meth:`member_groups`).
+        """
+        members = list(range(self.members) if members is None else members)
+        own_history = history_log is not None and len(history_log) > 1
+        fields, start = [], 0
+        for group in self.member_groups(members, own_history):
+            history = history_log[start : start + len(group)] if own_history else history_log
+            fields.append(self._predict_members(merra2_log, date, history, day_seed, group))
+            start += len(group)
+        return np.concatenate(fields)
+
+    def _predict_members(self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int,
+                         members: list) -> np.ndarray:
+        """predict_day for one group of members, all held at once.
 
         Everything that does not depend on the member is built once per tile: the covariates,
         and with a shared history the transfer features and the whole condition. Tiles are
@@ -187,7 +219,6 @@ class Downscaler:
             out = self._batched(lambda rows: self._net(self.model, condition(rows)), self.grid.n_tiles)
             field = self.overlap_add(out[:, 0]).unsqueeze(0)  # (1, H, W)
         else:
-            members = range(self.members) if members is None else members
             generator = MemberGenerators([member_seed(day_seed, m) for m in members], self.device)
             shape = (len(members), *self.static.shape[1:])
             field = sample(lambda x_t, t: self._x0_field(x_t, t, condition), shape, self.sampler,
