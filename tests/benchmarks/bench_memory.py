@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--budget-mb", type=int, nargs="+", default=[1024])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--paper-day", action=argparse.BooleanOptionalAction, default=True,
-                        help="the paper-size denoiser's whole day at the most members (~15 min on 2 CPU cores)")
+                        help="the paper-size denoiser's whole day at the most members (~16 min on 2 CPU cores)")
     args = parser.parse_args()
     if args.case:
         print(json.dumps(one_case(json.loads(args.case))))
