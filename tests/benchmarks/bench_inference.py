@@ -47,7 +47,7 @@ from common import (
     results_parser,
     synchronize,
 )
-from downscaling import evaluation, inference, variants  # noqa: E402  (common puts the library on sys.path)
+from downscaling import evaluation, inference  # noqa: E402  (common puts the library on sys.path)
 from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import day_index, open_cube  # noqa: E402
 from downscaling.metrics import rmse  # noqa: E402
@@ -139,9 +139,7 @@ def downscale_day(downscaler, truth, merra2, dates, position, clock: InferenceCl
 
 def make_downscaler(paths: DemoPaths, model: str, settings, device, seed, clock: InferenceClock | None = None,
                     batch: int | None = None, window=None):
-    base = variants.VARIANTS[model].residual_of
-    downscaler = inference.Downscaler(paths.model(model), paths.model("small_unet"), paths.data("static"),
-                                      settings, device, seed, base and paths.model(base))
+    downscaler = paths.downscaler(model, settings, device, seed)
     if window is not None:
         downscaler.crop(*window)
     if batch is not None:
@@ -181,9 +179,8 @@ def main() -> None:
     area = args.area or next(iter(config["areas"]))
     paths = DemoPaths(args.results, args.season, area)
     model = args.model or config.get("method") or "ddpm"
-    base = variants.VARIANTS[model].residual_of
     paths.require(paths.data("g5nr"), paths.data("merra2_on_g5nr"), paths.data("static"), paths.split("g5nr"),
-                  paths.model(model), paths.model("small_unet"), *([paths.model(base)] if base else []))
+                  *paths.model_files(model))
     device = pick_device(args.device, args.threads)
 
     truth_cube, merra2_cube = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))

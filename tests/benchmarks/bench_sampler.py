@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
-from downscaling import evaluation, inference, variants  # noqa: E402  (common puts the library on sys.path)
+from downscaling import evaluation, inference  # noqa: E402  (common puts the library on sys.path)
 from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import day_index, open_cube  # noqa: E402
 from downscaling.splits import read_split  # noqa: E402
@@ -42,9 +42,7 @@ from downscaling.splits import read_split  # noqa: E402
 def downscale(paths: DemoPaths, model: str, settings, device, seed: int, cubes, test):
     """Members (M, T, H, W) of every test day, and seconds per day."""
     truth, merra2, dates = cubes
-    base = variants.VARIANTS[model].residual_of
-    downscaler = inference.Downscaler(paths.model(model), paths.model("small_unet"), paths.data("static"),
-                                      settings, device, seed, base and paths.model(base))
+    downscaler = paths.downscaler(model, settings, device, seed)
     start = time.perf_counter()
     days = list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
     seconds = (time.perf_counter() - start) / len(days)
@@ -69,9 +67,7 @@ def main() -> None:
     area = args.area or next(iter(config["areas"]))
     model = args.model or config.get("method") or "ddpm"
     paths = DemoPaths(args.results, args.season, area)
-    base = variants.VARIANTS[model].residual_of
-    paths.require(paths.model(model), paths.model("unet"), paths.model("small_unet"), paths.data("g5nr"),
-                  *([paths.model(base)] if base else []))
+    paths.require(*paths.model_files(model), *paths.model_files("unet"), paths.data("g5nr"))
     device = pick_device(args.device, args.threads)
     print_machine(device)
 

@@ -47,6 +47,22 @@ class DemoPaths:
         folder = self.results / "features" / self.season / self.area
         return folder / "features.npy", folder / "index.csv"
 
+    def model_files(self, model: str) -> list[Path]:
+        """What downscaling with ``model`` reads: its checkpoint, the small U-Net (its transfer
+        encoder), and for a residual variant the deterministic model it builds on."""
+        from downscaling import variants
+
+        base = variants.VARIANTS[model].residual_of
+        return [self.model(model), self.model("small_unet"), *([self.model(base)] if base else [])]
+
+    def downscaler(self, model: str, settings, device, seed: int):
+        """An ``inference.Downscaler`` of ``model`` on this season x area, as the workflow builds it."""
+        from downscaling import inference
+
+        checkpoint, small_unet, *base = self.model_files(model)
+        return inference.Downscaler(checkpoint, small_unet, self.data("static"), settings, device, seed,
+                                    base[0] if base else None)
+
     def require(self, *paths: Path) -> None:
         """Raise FileNotFoundError naming every missing path (the demo has not produced it yet)."""
         missing = [str(path) for path in paths if not Path(path).exists()]
