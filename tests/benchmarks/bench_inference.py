@@ -170,6 +170,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     args = parser.parse_args()
+    if args.skill_members is not None and args.skill_members < 2:
+        parser.error(f"--skill-members must be at least 2 (CRPS and spread need an ensemble), got {args.skill_members}")
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     if args.authors_steps is not None and not 1 <= args.authors_steps <= AUTHORS_STEPS:
