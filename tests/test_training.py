@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from downscaling.runtime import CheckpointError, load_checkpoint, seed_everything
-from downscaling.training import TrainingRun, TrainingState, TrainSettings, epoch_indices, fit
+from downscaling.training import TrainingRun, TrainingState, TrainSettings, epoch_indices, fit, mean_loss
 
 SETTINGS = TrainSettings.from_config(
     {
@@ -229,7 +229,7 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     run_fit(path, settings=replace(SETTINGS, max_epochs=1), extra=extra)
     checkpoint = torch.load(path, weights_only=True)
     assert set(checkpoint) == {
-        "run_id", "epoch", "model", "optimizer", "scheduler", "generator", "rng",
+        "run_id", "epoch", "model", "optimizer", "scheduler", "ema", "generator", "rng",
         "best_val_loss", "best_state", "epochs_without_improvement", "history", "extra",
     }
     assert checkpoint["extra"] == extra and checkpoint["epoch"] == 1 and checkpoint["run_id"] == "run-a"
@@ -270,3 +270,33 @@ def test_the_training_state_round_trips_through_its_state_dict():
     assert restored.optimizer.param_groups[0]["lr"] == pytest.approx(5e-3)
     assert torch.equal(restored.generator.get_state(), state.generator.get_state())
     assert all(torch.equal(restored.best_state[k], state.best_state[k]) for k in state.best_state)
+
+
+EMA_SETTINGS = replace(SETTINGS, ema_halflife_tiles=16, lr=5e-2, early_stop=5)
+
+
+def test_the_moving_average_of_the_weights_is_validated_and_kept(tmp_path):
+    checkpoint = tmp_path / "ema.ckpt"
+    result = run_fit(checkpoint, settings=EMA_SETTINGS)
+    last = load_checkpoint(checkpoint)
+    model, val_set = TinyNet(), ShiftedTiles(16, seed=2)
+
+    def val_loss(state):
+        model.load_state_dict(state)
+        return mean_loss(model, noisy_l1, val_set, SETTINGS.batch_size, torch.device("cpu"), SETTINGS.seed)
+
+    # the loss recorded and the weights kept are the average's, not the last step's
+    assert val_loss(result.best_state) == pytest.approx(result.best_val_loss, rel=1e-6)
+    averaged = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert val_loss(averaged) == pytest.approx(result.history[-1]["val_loss"], rel=1e-6)
+    # on this noisy problem (large steps) the average is the better model
+    assert result.history[-1]["val_loss"] < val_loss(last["model"])
+
+
+def test_a_run_with_a_moving_average_resumes_bitwise_identical(tmp_path):
+    whole = run_fit(tmp_path / "whole.ckpt", settings=EMA_SETTINGS)
+    checkpoint = tmp_path / "stopped.ckpt"
+    run_fit(checkpoint, settings=replace(EMA_SETTINGS, max_epochs=2))  # the same run, stopped after epoch 2
+    resumed = run_fit(checkpoint, settings=EMA_SETTINGS)
+    assert_same_state(resumed.best_state, whole.best_state)
+    assert trajectory(resumed) == trajectory(whole)

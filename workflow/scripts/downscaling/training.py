@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
 from downscaling.jobs import config_hash, file_hash, log_to_file
@@ -50,12 +51,16 @@ class TrainSettings:
     early_stop: int  # epochs without a better validation loss before stopping
     grad_clip: float | None = None  # max global grad norm; None = no clipping
     tiles_per_epoch: int | None = None  # training items drawn per epoch; None = all of them once
+    # Exponential moving average of the weights, as diffusion models train (DDPM, EDM, CorrDiff):
+    # its half-life in training items; None = no average, the weights of the last step are used
+    ema_halflife_tiles: int | None = None
     seed: int = 0
 
     def __post_init__(self):
         counts = {"batch_size": self.batch_size, "max_epochs": self.max_epochs, "early_stop": self.early_stop}
-        if self.tiles_per_epoch is not None:
-            counts["tiles_per_epoch"] = self.tiles_per_epoch
+        for optional in ("tiles_per_epoch", "ema_halflife_tiles"):
+            if getattr(self, optional) is not None:
+                counts[optional] = getattr(self, optional)
         too_small = {key: value for key, value in counts.items() if value < 1}
         if too_small:
             raise ValueError(f"training settings must be >= 1: {too_small}")
@@ -71,7 +76,7 @@ class TrainSettings:
         missing = [key for key in required if key not in section]
         if missing:
             raise ValueError(f"training config section lacks {missing}; it has {sorted(section)}")
-        grad_clip, tiles = section.get("grad_clip"), section.get("tiles_per_epoch")
+        grad_clip, tiles, halflife = (section.get(key) for key in ("grad_clip", "tiles_per_epoch", "ema_halflife_tiles"))
         return cls(
             lr=float(section["lr"]),
             batch_size=int(section["batch_size"]),
@@ -82,6 +87,7 @@ class TrainSettings:
             early_stop=int(section["early_stop"]),
             grad_clip=None if grad_clip is None else float(grad_clip),
             tiles_per_epoch=None if tiles is None else int(tiles),
+            ema_halflife_tiles=None if halflife is None else int(halflife),
             seed=int(seed),
         )
 
@@ -157,8 +163,10 @@ def _train_epoch(
     generator: torch.Generator,
     device: torch.device,
     grad_clip: float | None,
+    ema: AveragedModel | None = None,
 ) -> tuple[float, float]:
-    """One pass over ``loader``; returns (mean loss per item, share of time spent fetching batches)."""
+    """One pass over ``loader``, updating ``ema`` (if any) after every step; returns (mean loss
+    per item, share of time spent fetching batches)."""
     model.train()
     loss_sum, n_items = torch.zeros((), device=device), 0
     fetch_seconds, start = 0.0, time.perf_counter()
@@ -176,6 +184,8 @@ def _train_epoch(
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         # Accumulate on the device: no host sync per step.
         loss_sum += loss.detach() * len(batch[0])
         n_items += len(batch[0])
@@ -231,14 +241,16 @@ def _resumable(checkpoint_path: Path, log: logging.Logger) -> dict[str, Any] | N
 @dataclass
 class TrainingState:
     """Everything a training run is at the end of an epoch, and all a resume needs: the model,
-    optimiser, LR schedule and the trainer's generator, the epoch count, the best weights and
-    validation loss, the patience count and the history. ``state_dict`` (with the process's
-    global RNG states) is the checkpoint; ``load_state_dict`` restores it exactly."""
+    optimiser, LR schedule, the moving average of the weights (if any) and the trainer's
+    generator, the epoch count, the best weights and validation loss, the patience count and the
+    history. ``state_dict`` (with the process's global RNG states) is the checkpoint;
+    ``load_state_dict`` restores it exactly."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
     generator: torch.Generator
+    ema: AveragedModel | None = None
     epoch: int = 0  # finished epochs
     best_val_loss: float = math.inf
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -247,13 +259,23 @@ class TrainingState:
 
     @classmethod
     def start(cls, model: nn.Module, settings: TrainSettings, device: torch.device) -> TrainingState:
-        """A fresh run's state: Adam, and ReduceLROnPlateau on the validation loss."""
+        """A fresh run's state: Adam, ReduceLROnPlateau on the validation loss, and with
+        ``ema_halflife_tiles`` torch's exponential moving average of the weights."""
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience,
             min_lr=settings.min_lr,
         )
-        return cls(model, optimizer, scheduler, torch.Generator(device=device))
+        ema = None
+        if settings.ema_halflife_tiles is not None:
+            decay = 0.5 ** (settings.batch_size / settings.ema_halflife_tiles)  # per optimiser step
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        return cls(model, optimizer, scheduler, torch.Generator(device=device), ema)
+
+    @property
+    def weights(self) -> nn.Module:
+        """The network that is validated and kept: the moving average when there is one."""
+        return self.model if self.ema is None else self.ema.module
 
     def end_epoch(self, val_loss: float, record: dict[str, float]) -> None:
         """Count a finished epoch: step the schedule, keep the best weights, log `record`."""
@@ -261,7 +283,7 @@ class TrainingState:
         self.scheduler.step(val_loss)
         if val_loss < self.best_val_loss:
             self.best_val_loss, self.epochs_without_improvement = val_loss, 0
-            self.best_state = _cpu_copy(self.model.state_dict())
+            self.best_state = _cpu_copy(self.weights.state_dict())
         else:
             self.epochs_without_improvement += 1
         self.history.append({"epoch": self.epoch, **record})
@@ -272,6 +294,7 @@ class TrainingState:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),
             "generator": self.generator.get_state(),
             "rng": rng_states(),
             "best_val_loss": self.best_val_loss,
@@ -284,6 +307,8 @@ class TrainingState:
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(checkpoint["ema"])
         self.generator.set_state(checkpoint["generator"])
         set_rng_states(checkpoint["rng"])
         self.epoch, self.best_val_loss = checkpoint["epoch"], checkpoint["best_val_loss"]
@@ -311,8 +336,11 @@ def fit(
     training starts over. ``extra`` (tensors and
     plain values only, e.g. normalisation) is stored in the checkpoint as ``extra``.
 
+    With ``settings.ema_halflife_tiles`` the validation loss and the best weights are those of
+    the moving average of the weights.
+
     The checkpoint, rewritten atomically after every epoch, holds: run_id, epoch (finished),
-    model, optimizer, scheduler, generator, rng, best_val_loss, best_state,
+    model, optimizer, scheduler, ema, generator, rng, best_val_loss, best_state,
     epochs_without_improvement, history, extra. On return the model holds the best weights.
     Raises FloatingPointError when an epoch's training loss is not finite.
     """
@@ -342,11 +370,11 @@ def fit(
             train_set, batch_size=settings.batch_size, sampler=indices, pin_memory=device.type == "cuda"
         )
         train_loss, data_share = _train_epoch(
-            model, loss_fn, loader, state.optimizer, state.generator, device, settings.grad_clip
+            model, loss_fn, loader, state.optimizer, state.generator, device, settings.grad_clip, state.ema
         )
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} in epoch {state.epoch + 1} (lr {lr:.2e})")
-        val_loss = mean_loss(model, loss_fn, val_set, settings.batch_size, device, settings.seed)
+        val_loss = mean_loss(state.weights, loss_fn, val_set, settings.batch_size, device, settings.seed)
         seconds = time.perf_counter() - start
         session_seconds.append(seconds)
         state.end_epoch(val_loss, {"train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds,
