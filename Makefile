@@ -16,8 +16,14 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 .PHONY: install demo test report
 install: $(VENV)/.installed
 
+# The rate limit is Snakemake's default (100 jobs a second) counted over 10 s: every pass of its
+# scheduling loop re-arms a timer of that span, and each finished job adds a chain of them, so
+# with the default 1-s span the loop ran ~N times a second after N jobs (a third of a core in
+# the demo); timers every 10 s cost a tenth of that, and up to 10 s at exit (README: Performance).
+SCHEDULER ?= --max-jobs-per-timespan 1000/10s
+
 demo: install
-	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --cores $(CORES) $(SCHEDULER)
 	$(VENV)/bin/snakemake --report results/report.html
 	@echo "The report: results/report.html (open it in a browser; the comparison table comes first)"
 

@@ -5,10 +5,12 @@ On the demo's ingested data (results/data, results/splits, results/features) for
 area, with the config's model sizes, batch sizes and tiles per epoch, a few epochs of
 
 - the small U-Net (``small_unet_stage.train``: 40 MERRA-2 lags -> next day, native grid),
-- the large models (``large_model_stage.train``; ``ddpm`` by default, ``--models`` adds ``ddpm_notransfer``
-  and ``unet``), reading the transfer features from the extraction stage's memory map,
+- the large models (``large_model_stage.train``; ``ddpm`` by default, ``--models`` adds ``ddpm_residual``
+  (on the demo's trained ``unet``), ``ddpm_notransfer`` and ``unet``), reading the transfer features from the
+  extraction stage's memory map,
 
-run through the library's real training entry points into a temporary folder. The training
+run through the library's real training entry points into a temporary folder, once per
+``--precision`` (float32, bfloat16 autocast, or auto as the workflow does), side by side. The training
 loop's own bookkeeping gives the share of step time spent fetching batches (``data_share`` of
 ``FitResult``, as in the per-epoch log line). Training epochs are timed by wrapping the loop's
 epoch function, so tiles/s excludes validation (timed apart); it is the median over the epochs
@@ -25,6 +27,7 @@ models, the per-epoch log of the small U-Net) and Snakemake's benchmark files ar
 Usage (after the demo has produced the season x area's features):
     python tests/benchmarks/bench_training.py --season JJA --area west
     python tests/benchmarks/bench_training.py --season JJA --area west --epochs 6 --models small_unet ddpm ddpm_notransfer unet
+    python tests/benchmarks/bench_training.py --season DJF --area west --models small_unet ddpm_residual --precision float32 bfloat16
 """
 from __future__ import annotations
 
@@ -53,9 +56,10 @@ from common import (
 from downscaling import large_model_stage, small_unet_stage, training, transfer_features  # noqa: E402
 from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import open_cube  # noqa: E402
+from downscaling.runtime import PRECISIONS  # noqa: E402
 from downscaling.training import TrainingRun  # noqa: E402
 
-LARGE_MODELS = ("ddpm", "ddpm_notransfer", "unet")
+LARGE_MODELS = ("ddpm", "ddpm_residual", "ddpm_notransfer", "unet")
 
 
 class EpochClock:
@@ -83,12 +87,15 @@ class EpochClock:
         training._train_epoch = self._train_epoch
 
 
-def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, device, workdir: Path, log) -> dict:
-    """Train ``name`` for ``epochs`` epochs (early stop and plateau as configured); figures as a dict."""
+def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, precision: str, device, workdir: Path,
+              log) -> dict:
+    """Train ``name`` for ``epochs`` epochs (early stop and plateau as configured) in ``precision``;
+    figures as a dict."""
     seed, n_lag, tiles = config["seed"], config["splits"]["n_lag"], config["tiles"]
     section = merged_section(config, "small_unet" if name == "small_unet" else "ddpm", paths.season, paths.area, name)
-    section["max_epochs"] = epochs
-    run = TrainingRun(workdir / f"{name}_checkpoint.pt", workdir / f"{name}.pt", device, log, "bench")
+    section.update(max_epochs=epochs, precision=precision)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{name}_{precision}_", dir=workdir))  # a fresh run, never a resume
+    run = TrainingRun(run_dir / "checkpoint.pt", run_dir / "model.pt", device, log, "bench")
     started = time.perf_counter()
     with EpochClock(device) as clock:
         if name == "small_unet":
@@ -98,7 +105,7 @@ def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, device, wo
         else:
             feature_path, index_path = paths.features()
             inputs = {cube: paths.data(cube) for cube in ("g5nr", "merra2_on_g5nr", "static")}
-            inputs.update(features=feature_path, index=index_path)
+            inputs.update(features=feature_path, index=index_path, base=paths.model("unet"))
             summary = large_model_stage.train(name, inputs, section, tiles["size"], seed, run)
             history = summary["history"]
     wall = time.perf_counter() - started
@@ -110,6 +117,8 @@ def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, device, wo
     train_all = sum(epoch["seconds"] for epoch in clock.epochs)
     return {
         "model": name,
+        "precision": result.precision if name == "small_unet" else summary["precision"],
+        "val_loss": min(row["val_loss"] for row in history),
         "epochs": len(clock.epochs),
         "batch": section["batch_size"],
         "tiles_per_epoch": clock.epochs[0]["items"],
@@ -196,6 +205,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["small_unet", "ddpm"],
                         choices=("small_unet",) + LARGE_MODELS)
     parser.add_argument("--feature-days", type=int, default=8, help="training days of G5NR tiles to encode")
+    parser.add_argument("--precision", nargs="+", default=["auto"], choices=PRECISIONS,
+                        help="training arithmetic(s), each trained and printed side by side")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--verbose", action="store_true", help="show the trainers' per-epoch log lines")
@@ -208,6 +219,8 @@ def main() -> None:
     needed += [paths.split("merra2"), paths.split("g5nr"), paths.model("small_unet")]
     if set(args.models) & set(LARGE_MODELS):
         needed += list(paths.features())
+    if "ddpm_residual" in args.models:
+        needed.append(paths.model("unet"))
     paths.require(*needed)
     device = pick_device(args.device, args.threads)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -219,21 +232,22 @@ def main() -> None:
     rows, logged_rows = [], []
     with tempfile.TemporaryDirectory(prefix="bench_training_") as workdir:
         for name in args.models:
-            figures = train_one(name, config, paths, args.epochs, device, Path(workdir), log)
-            rows.append((
-                name, figures["epochs"], figures["batch"], figures["tiles_per_epoch"],
-                f"{figures['train_tiles_per_s']:.0f}",
-                " ".join(f"{rate:.0f}" for rate in figures["epoch_tiles_per_s"]),
-                f"{100 * figures['data_share_mean']:.1f} %",
-                f"{100 * figures['data_share_max']:.1f} %", f"{figures['loader_tiles_per_s']:.0f}",
-                f"{figures['validation_s_per_epoch']:.2f}", f"{figures['other_s']:.1f}",
-            ))
+            for precision in args.precision:
+                figures = train_one(name, config, paths, args.epochs, precision, device, Path(workdir), log)
+                rows.append((
+                    name, figures["precision"], f"{figures['val_loss']:.5f}", figures["epochs"], figures["batch"],
+                    figures["tiles_per_epoch"], f"{figures['train_tiles_per_s']:.0f}",
+                    " ".join(f"{rate:.0f}" for rate in figures["epoch_tiles_per_s"]),
+                    f"{100 * figures['data_share_mean']:.1f} %",
+                    f"{100 * figures['data_share_max']:.1f} %", f"{figures['loader_tiles_per_s']:.0f}",
+                    f"{figures['validation_s_per_epoch']:.2f}", f"{figures['other_s']:.1f}",
+                ))
             logged_rows.append((name,) + demo_logged(args.results, paths, name))
         extraction = feature_throughput(config, paths, args.feature_days, device, Path(workdir))
     print_table("training throughput (training epochs only) and data-loading share of step time",
-                ("model", "epochs", "batch", "tiles/epoch", "tiles/s", "per epoch", "data share", "max epoch",
-                 "loader alone tiles/s", "validation s/epoch", "other s"), rows)
-    worst = max(float(row[6].rstrip(" %")) for row in rows)
+                ("model", "precision", "best val loss", "epochs", "batch", "tiles/epoch", "tiles/s", "per epoch",
+                 "data share", "max epoch", "loader alone tiles/s", "validation s/epoch", "other s"), rows)
+    worst = max(float(row[8].rstrip(" %")) for row in rows)
     print(f"largest mean data share {worst:.1f} % ({'meets' if worst < 10 else 'misses'} the < 10 % goal)")
     print_table("the demo's own training jobs of this season x area (from their logs, if present)",
                 ("model", "data share", "s/epoch (incl. validation)", "job s (benchmarks/)"), logged_rows)

@@ -202,6 +202,7 @@ def train(
         "epochs": result.epochs_run,
         "stopped_early": result.stopped_early,
         "data_share": result.data_share,
+        "precision": result.precision,
         "history": result.history,
     }
     if variant.diffusion:

@@ -182,9 +182,13 @@ def bf16_is_native(device: torch.device) -> bool:
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
+#: The values of a `precision` setting (inference and training).
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 def uses_bf16(precision: str, device: torch.device) -> bool:
     """Whether the setting `precision` (auto, float32, bfloat16) means bfloat16 autocast on `device`."""
-    if precision not in ("auto", "float32", "bfloat16"):
+    if precision not in PRECISIONS:
         raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
     return precision == "bfloat16" or (precision == "auto" and bf16_is_native(device))
 

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from downscaling.jobs import config_hash, file_hash, log_to_file
 from downscaling.runtime import (
+    PRECISIONS,
     CheckpointError,
     atomic_save,
     load_checkpoint,
@@ -32,6 +33,7 @@ from downscaling.runtime import (
     seed_everything,
     select_device,
     set_rng_states,
+    uses_bf16,
 )
 
 Batch = tuple[torch.Tensor, ...]
@@ -54,6 +56,9 @@ class TrainSettings:
     # Exponential moving average of the weights, as diffusion models train (DDPM, EDM, CorrDiff):
     # its half-life in training items; None = no average, the weights of the last step are used
     ema_halflife_tiles: int | None = None
+    # Arithmetic of the training steps' forward passes (validation stays float32): auto = bfloat16
+    # autocast where the device computes it natively (runtime.bf16_is_native), else float32
+    precision: str = "auto"
     seed: int = 0
 
     def __post_init__(self):
@@ -64,6 +69,8 @@ class TrainSettings:
         too_small = {key: value for key, value in counts.items() if value < 1}
         if too_small:
             raise ValueError(f"training settings must be >= 1: {too_small}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"training precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @classmethod
     def from_config(cls, section: dict[str, Any], seed: int) -> TrainSettings:
@@ -88,6 +95,7 @@ class TrainSettings:
             grad_clip=None if grad_clip is None else float(grad_clip),
             tiles_per_epoch=None if tiles is None else int(tiles),
             ema_halflife_tiles=None if halflife is None else int(halflife),
+            precision=str(section.get("precision", cls.precision)),
             seed=int(seed),
         )
 
@@ -129,6 +137,7 @@ class FitResult:
     epochs_run: int  # finished epochs in total, including those before a resume
     stopped_early: bool
     data_share: float  # mean share of training-step time spent fetching batches
+    precision: str  # of the training steps: bfloat16 (autocast) or float32
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -164,9 +173,11 @@ def _train_epoch(
     device: torch.device,
     grad_clip: float | None,
     ema: AveragedModel | None = None,
+    bf16: bool = False,
 ) -> tuple[float, float]:
-    """One pass over ``loader``, updating ``ema`` (if any) after every step; returns (mean loss
-    per item, share of time spent fetching batches)."""
+    """One pass over ``loader``, updating ``ema`` (if any) after every step; with ``bf16`` the
+    forward pass runs under bfloat16 autocast (weights, gradients and optimiser stay float32).
+    Returns (mean loss per item, share of time spent fetching batches)."""
     model.train()
     loss_sum, n_items = torch.zeros((), device=device), 0
     fetch_seconds, start = 0.0, time.perf_counter()
@@ -179,7 +190,8 @@ def _train_epoch(
         batch = _to_device(batch, device)
         fetch_seconds += time.perf_counter() - fetch_start
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, batch, generator)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model, batch, generator)
         loss.backward()
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -345,6 +357,8 @@ def fit(
     Raises FloatingPointError when an epoch's training loss is not finite.
     """
     checkpoint_path, device, log, run_id = Path(run.checkpoint_path), run.device, run.log, run.run_id
+    bf16 = uses_bf16(settings.precision, device)
+    log.info("training steps in %s on %s", "bfloat16 autocast" if bf16 else "float32", device)
     model.to(device)
     state = TrainingState.start(model, settings, device)
     checkpoint = _resumable(checkpoint_path, log)
@@ -370,7 +384,7 @@ def fit(
             train_set, batch_size=settings.batch_size, sampler=indices, pin_memory=device.type == "cuda"
         )
         train_loss, data_share = _train_epoch(
-            model, loss_fn, loader, state.optimizer, state.generator, device, settings.grad_clip, state.ema
+            model, loss_fn, loader, state.optimizer, state.generator, device, settings.grad_clip, state.ema, bf16
         )
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} in epoch {state.epoch + 1} (lr {lr:.2e})")
@@ -404,4 +418,5 @@ def fit(
         epochs_run=state.epoch,
         stopped_early=stopped_early,
         data_share=float(np.mean([row["data_share"] for row in state.history])),
+        precision="bfloat16" if bf16 else "float32",
     )
