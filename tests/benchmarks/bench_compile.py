@@ -1,5 +1,6 @@
-"""torch.compile of the denoiser against eager mode, in float32 and under bf16 autocast, side by
-side in one run (a script that prints a table, not a test).
+"""torch.compile of the denoiser against eager mode, in float32 and under bf16 autocast, and one
+training step in float32, bf16 autocast and channels-last, side by side in one run (a script that
+prints tables, not a test).
 
 One forward pass of the method's network (``ddpm_residual``: the conditional U-Net with the
 transfer features' condition stack and the unet's mean as an extra channel) on a batch of
@@ -9,9 +10,15 @@ configuration: compile time (first call), median seconds per batch over ``--repe
 tiles per second, speed-up over eager float32 and the largest difference from eager float32.
 Decides whether inference should compile: only where it is measurably faster on the device.
 
+The training step is the training loop's: the denoising loss (v-prediction, t drawn from the
+cosine schedule), backward, Adam, with the forward under autocast as ``training.precision``
+runs it; median seconds per step over ``--repeats`` steps after one warm-up step, and the loss of
+the first step beside float32's. Decides the training precision's default.
+
 Usage:
     python tests/benchmarks/bench_compile.py                 # demo and paper sizes
     python tests/benchmarks/bench_compile.py --sizes demo --batch 512 --repeats 20
+    python tests/benchmarks/bench_compile.py --sizes paper --no-inference   # the training step only
 """
 from __future__ import annotations
 
@@ -49,6 +56,36 @@ def timed_forward(network, cond, x_t, device, bf16: bool, repeats: int):
     return first, statistics.median(times), out
 
 
+def timed_training_step(model, cond, x0, device, bf16: bool, channels_last: bool, repeats: int):
+    """(median seconds per training step, loss of the first step) of ``model`` on one batch."""
+    import torch
+
+    from downscaling.diffusion import NoiseSchedule, denoising_loss  # noqa: E402
+
+    model = model.train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        cond = cond.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    schedule = NoiseSchedule(2000, "squaredcos_cap_v2").to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    times, first_loss = [], None
+    for step in range(repeats + 1):  # the first step warms the allocator and kernels up
+        synchronize(device)
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = denoising_loss(model, x0, cond, schedule, generator, "v")
+        loss.backward()
+        optimizer.step()
+        synchronize(device)
+        if step:
+            times.append(time.perf_counter() - start)
+        else:
+            first_loss = loss.item()
+    return statistics.median(times), first_loss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["demo", "paper"])
@@ -56,6 +93,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--no-inference", action="store_true", help="only the training step's table")
     args = parser.parse_args()
 
     import torch
@@ -65,7 +103,7 @@ def main() -> None:
     device = pick_device(args.device, args.threads)
     print_machine(device)
     variant = variants.VARIANTS["ddpm_residual"]
-    rows = []
+    rows, training_rows = [], []
     for size in args.sizes:
         section, features, batch = SIZES[size]
         batch = args.batch or batch
@@ -74,6 +112,18 @@ def main() -> None:
         model = model.to(device).eval()
         cond = torch.rand(batch, model.cond_channels, 16, 16, device=device)
         x_t = torch.randn(batch, 1, 16, 16, device=device)
+        for bf16, channels_last in ((False, False), (True, False), (False, True), (True, True)):
+            torch.manual_seed(0)  # the same initial weights in every arithmetic
+            fresh = large_model_stage.build(variant, features, large_model_stage.model_kwargs(variant, section))
+            seconds, loss = timed_training_step(fresh.to(device), cond, x_t, device, bf16, channels_last,
+                                                args.repeats)
+            if not (bf16 or channels_last):
+                float32_seconds, float32_loss = seconds, loss
+            training_rows.append((size, batch, "bf16" if bf16 else "float32", "yes" if channels_last else "no",
+                                  f"{seconds * 1e3:.0f}", f"{batch / seconds:.1f}", f"{float32_seconds / seconds:.2f}",
+                                  f"{loss:.5f}", f"{loss - float32_loss:+.1e}"))
+        if args.no_inference:
+            continue
         reference = None
         for compiled in (False, True):
             network = torch.compile(model) if compiled else model
@@ -85,6 +135,12 @@ def main() -> None:
                              f"{first:.2f}", f"{seconds * 1e3:.1f}", f"{batch / seconds:.0f}",
                              f"{eager_seconds / seconds:.2f}", f"{(out - reference).abs().max().item():.2e}"))
             torch._dynamo.reset()
+    print_table("one training step (denoising loss, backward, Adam; eager) on a batch of 16 x 16 tiles",
+                ("size", "batch", "arithmetic", "channels-last", "ms / step", "tiles / s", "speed-up vs float32",
+                 "first step's loss", "vs float32"), training_rows)
+    if args.no_inference:
+        print_load_at_end()
+        return
     print_table("one denoiser forward (inference mode) on a batch of 16 x 16 tiles",
                 ("size", "batch", "mode", "arithmetic", "first call s", "ms / batch", "tiles / s",
                  "speed-up vs eager float32", "max |diff| vs eager float32"), rows)
