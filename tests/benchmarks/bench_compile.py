@@ -10,9 +10,9 @@ configuration: compile time (first call), median seconds per batch over ``--repe
 tiles per second, speed-up over eager float32 and the largest difference from eager float32.
 Decides whether inference should compile: only where it is measurably faster on the device.
 
-The training step is the training loop's: the denoising loss (v-prediction, t drawn from the
-cosine schedule), backward, Adam, with the forward under autocast as ``training.precision``
-runs it; median seconds per step over ``--repeats`` steps after one warm-up step, and the loss of
+The training step is the training loop's (its epoch function on one batch): the denoising loss
+(v-prediction, t drawn from the cosine schedule), backward, Adam, with the forward under
+autocast as ``training.precision`` runs it; median seconds per step over ``--repeats`` steps after one warm-up step, and the loss of
 the first step beside float32's. Decides the training precision's default.
 
 Usage:
@@ -57,32 +57,35 @@ def timed_forward(network, cond, x_t, device, bf16: bool, repeats: int):
 
 
 def timed_training_step(model, cond, x0, device, bf16: bool, channels_last: bool, repeats: int):
-    """(median seconds per training step, loss of the first step) of ``model`` on one batch."""
+    """(median seconds per training step, loss of the first step) of ``model`` on one batch, each
+    step taken by the training loop's own epoch function (autocast as ``training.precision``
+    runs it, backward, Adam) on an epoch of that one batch."""
     import torch
 
     from downscaling.diffusion import NoiseSchedule, denoising_loss  # noqa: E402
+    from downscaling.training import _train_epoch  # noqa: E402
 
-    model = model.train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         cond = cond.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     schedule = NoiseSchedule(2000, "squaredcos_cap_v2").to(device)
     generator = torch.Generator(device=device).manual_seed(0)
+
+    def loss_fn(network, batch, generator):
+        target, condition = batch
+        return denoising_loss(network, target, condition, schedule, generator, "v")
+
     times, first_loss = [], None
     for step in range(repeats + 1):  # the first step warms the allocator and kernels up
         synchronize(device)
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = denoising_loss(model, x0, cond, schedule, generator, "v")
-        loss.backward()
-        optimizer.step()
+        loss, _ = _train_epoch(model, loss_fn, [(x0, cond)], optimizer, generator, device, None, bf16=bf16)
         synchronize(device)
         if step:
             times.append(time.perf_counter() - start)
         else:
-            first_loss = loss.item()
+            first_loss = loss
     return statistics.median(times), first_loss
 
 

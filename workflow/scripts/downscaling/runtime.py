@@ -186,10 +186,15 @@ def bf16_is_native(device: torch.device) -> bool:
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
-def uses_bf16(precision: str, device: torch.device) -> bool:
-    """Whether the setting `precision` (auto, float32, bfloat16) means bfloat16 autocast on `device`."""
+def check_precision(precision: str) -> None:
+    """ValueError unless `precision` is one of PRECISIONS."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether the setting `precision` (auto, float32, bfloat16) means bfloat16 autocast on `device`."""
+    check_precision(precision)
     return precision == "bfloat16" or (precision == "auto" and bf16_is_native(device))
 
 

@@ -25,9 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from downscaling.jobs import config_hash, file_hash, log_to_file
 from downscaling.runtime import (
-    PRECISIONS,
     CheckpointError,
     atomic_save,
+    check_precision,
     load_checkpoint,
     rng_states,
     seed_everything,
@@ -69,8 +69,7 @@ class TrainSettings:
         too_small = {key: value for key, value in counts.items() if value < 1}
         if too_small:
             raise ValueError(f"training settings must be >= 1: {too_small}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"training precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
 
     @classmethod
     def from_config(cls, section: dict[str, Any], seed: int) -> TrainSettings:
