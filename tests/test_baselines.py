@@ -32,10 +32,38 @@ def test_quantile_mapping_recovers_each_pixel_s_own_distribution():
     assert np.abs(merra2[test] - 2 * merra2[test]).mean() > 0.9  # what it started from
 
 
-def test_the_registry_says_where_each_baseline_applies():
-    assert variants.applies("persistence", "lenient") and not variants.applies("persistence", "strict")
-    assert all(variants.applies(m, mode) for m in ("interp", "interp_qm", "ddpm") for mode in ("strict", "lenient"))
+def test_the_stochastic_quantile_map_adds_training_residuals_one_per_member():
+    rng = np.random.default_rng(1)
+    merra2 = rng.normal(-1.0, 0.3, (240, 3, 4)).astype(np.float32)
+    texture = rng.normal(0.0, 0.1, (240, 3, 4)).astype(np.float32)  # what MERRA-2 cannot know
+    truth = merra2 + 0.2 + texture
+    train, test = np.arange(200), np.arange(200, 240)
+    mean = {d: f[0] for d, f in baselines.quantile_mapped(truth, merra2, DATES, train, test)}
+    drawn = list(baselines.stochastic_quantile_mapped(truth, merra2, DATES, train, test, members=6, seed=3))
+    assert all(fields.shape == (6, 3, 4) for _, fields in drawn)
+    residuals = truth[train] - np.stack([f[0] for _, f in baselines.quantile_mapped(truth, merra2, DATES, train, train)])
+    for date, fields in drawn:
+        added = fields - mean[date]
+        # each member is the deterministic field plus one training day's residual field, all different
+        matches = [np.flatnonzero(np.abs(residuals - member).max(axis=(1, 2)) < 1e-5) for member in added]
+        assert all(m.size == 1 for m in matches) and len({int(m[0]) for m in matches}) == 6
+    spread = np.mean([fields.std(axis=0).mean() for _, fields in drawn])
+    assert spread == pytest.approx(0.1, rel=0.25)  # the texture's own spread
+    again = list(baselines.stochastic_quantile_mapped(truth, merra2, DATES, train, test[5:], members=6, seed=3))
+    np.testing.assert_array_equal(again[0][1], drawn[5][1])  # a day's members do not depend on the other days
+
+
+def test_strict_persistence_carries_the_last_true_day_through_a_run_of_test_days():
+    truth = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), dtype=np.float32)
+    strict = {date: field[0, 0, 0] for date, field in baselines.persistence(truth, DATES[:10], [3, 4, 5, 8], "strict")}
+    lenient = {date: field[0, 0, 0] for date, field in baselines.persistence(truth, DATES[:10], [3, 4, 5, 8])}
+    assert list(strict.values()) == [2, 2, 2, 7]  # days 4 and 5 follow predicted days 3 and 4
+    assert list(lenient.values()) == [2, 3, 4, 7]
+
+
+def test_the_registry_names_each_baseline():
     assert "quantile mapping" in variants.formulation("interp_qm")
+    assert "strict" in variants.formulation("persistence")
 
 
 def test_the_registry_refuses_a_residual_variant_it_cannot_build():

@@ -1,5 +1,8 @@
 """A config that is wrong beyond its schema is refused when Snakemake plans, naming key and value."""
 import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -10,7 +13,8 @@ from downscaling import config_checks
 from downscaling.ingest import Box
 from test_ingest_errors import run_snakemake, tiny_config
 
-TINY = yaml.safe_load((Path(__file__).resolve().parent / "configs" / "tiny.yaml").read_text())
+REPO = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
 
 
 def with_change(change) -> dict:
@@ -65,6 +69,50 @@ def test_each_problem_names_the_key_and_the_value(change, expected):
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
+def set_in(*keys_and_value):
+    """A change that sets config[k1][k2]...[kn] = value, making the dicts on the way."""
+    *keys, value = keys_and_value
+
+    def change(config):
+        for key in keys[:-1]:
+            config = config.setdefault(key, {})
+        config[keys[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (set_in("tiles", "size", 6),
+         "tiles.size: 6 is not divisible by 4: the U-Net of small_unet.channels [8, 16, 32] halves the tile 2 times"),
+        (set_in("small_unet", "groups", 3),
+         "small_unet.groups: 3 does not divide the widths [8, 16, 32] of small_unet.channels"),
+        (set_in("overrides", "west", "JJA", "ddpm", "groups", 3),
+         "overrides.west.JJA.ddpm.groups: 3 does not divide the widths [8, 16, 32] of ddpm.channels"),
+        (set_in("inference", "halo", 4),
+         "inference.halo: 4 must be in 0..3: it is cut from both edges of a tile of tiles.size 8"),
+        (lambda c: c["inference"].update(stride=8, halo=2),
+         "inference.stride: 8 must be at most tiles.size - 2 * inference.halo = 4, else the cropped tiles leave gaps"),
+        (set_in("inference", "steps", 500),
+         "inference.steps: 500 is more than the model's 200 diffusion timesteps"),
+        (set_in("per_model", "ddpm", "inference", "halo", 4),
+         "per_model.ddpm.inference.halo: 4 must be in 0..3"),
+        (lambda c: c["areas"].update(west={"lat": [20.0, 20.25], "lon": [40.0, 40.25]}),
+         "areas.west: 5 x 5 G5NR pixels, smaller than one tile of tiles.size 8"),
+        (set_in("seasons", ["DJF", "JJA"]),
+         "seasons: DJF has no G5NR test day: no day of the season in the record has 40 days of history before "
+         "it (splits.n_lag) (record ['2005-04-01', '2005-08-20'])"),
+        (set_in("periods", "g5nr", ["2005-04-01", "2005-05-31"]),
+         "seasons: JJA has no G5NR test day"),
+        (set_in("ingest", "valid_range", [10, 0]),
+         "ingest.valid_range: [10, 0] must be [low, high] with low < high"),
+    ],
+)
+def test_relations_between_values_are_checked_naming_the_key(change, expected):
+    found = config_checks.problems(with_change(change))
+    assert any(line.startswith(expected) for line in found), found
+
+
 def test_box_from_config_refuses_what_the_check_refuses():
     with pytest.raises(ValueError, match=r"lat \[36, 28\] must be \[south, north\]"):
         Box.from_config({"lat": [36, 28], "lon": [40, 45]})
@@ -77,6 +125,17 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     assert done.returncode != 0
     assert "areas.a: lat [36, 28] must be [south, north]" in done.stdout
     assert "overrides.b: no such area" in done.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_refuses_unrelated_values_before_any_job(tmp_path):
+    config = with_change(lambda c: (c["tiles"].update(size=6), c["small_unet"].update(groups=3),
+                                    c["inference"].update(halo=4)))
+    done = run_snakemake(tmp_path, config, "-n")
+    assert done.returncode != 0
+    for expected in ("tiles.size: 6 is not divisible by 4", "small_unet.groups: 3 does not divide",
+                     "inference.halo: 4 must be in 0..2"):
+        assert expected in done.stdout, done.stdout
     assert not (tmp_path / "results").exists()
 
 
@@ -116,3 +175,40 @@ def test_the_library_fills_the_schema_defaults_as_snakemake_does():
     assert "precision" not in TINY["inference"]  # a copy: the caller's config is untouched
     with pytest.raises(jsonschema.ValidationError, match="'many' is not of type 'integer'"):
         config_checks.with_defaults(with_change(lambda c: c["inference"].update(steps="many")))
+
+
+BROKEN_YAML = "seed: 7\nareas:\n  west: { lat: [20.0, 24.0], lon: [40.0, 45.0]\nseasons: [MAM]\n"
+
+
+def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(BROKEN_YAML)
+    with pytest.raises(config_checks.ConfigError, match=r"config.yaml: line 4, column 1: not valid YAML"):
+        config_checks.load(path)
+
+
+def test_the_default_config_with_a_syntax_error_is_named_with_its_line(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(BROKEN_YAML)
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
+                           "--directory", str(tmp_path), "-n"], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "config/config.yaml: line 4, column 1: not valid YAML" in done.stdout + done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_check_command_says_what_the_workflow_would_refuse(tmp_path):
+    command = [sys.executable, "-m", "downscaling.cli", "check-config"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
+    broken, bad, good = tmp_path / "broken.yaml", tmp_path / "bad.yaml", tmp_path / "good.yaml"
+    broken.write_text(BROKEN_YAML)
+    bad.write_text(yaml.safe_dump(with_change(lambda c: c["inference"].update(halo=4, stride="wide"))))
+    good.write_text(yaml.safe_dump(TINY))
+    said = {path: subprocess.run(command + [str(path)], capture_output=True, text=True, env=env, timeout=120)
+            for path in (broken, bad, good)}
+    assert said[broken].returncode == 1 and "broken.yaml: line 4, column 1: not valid YAML" in said[broken].stderr
+    assert said[bad].returncode == 1 and "inference.stride: 'wide' is not of type 'integer'" in said[bad].stderr
+    assert said[good].returncode == 0 and said[good].stderr == ""
+    bad.write_text(yaml.safe_dump(with_change(lambda c: c["inference"].update(halo=4))))
+    related = subprocess.run(command + [str(bad)], capture_output=True, text=True, env=env, timeout=120)
+    assert related.returncode == 1 and "inference.halo: 4 must be in 0..3" in related.stderr

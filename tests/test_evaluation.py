@@ -9,6 +9,7 @@ from statsmodels.tsa.stattools import acf
 
 from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
 from downscaling import comparison, contracts, evaluation, longrun_evaluation, spatial, variants
+from downscaling.paired_tests import PairedTest
 
 DATES = pd.to_datetime(["2005-07-01", "2005-07-03"])
 LAT, LON = np.array([20.0, 20.5, 21.0]), np.array([40.0, 40.5, 41.0, 41.5])
@@ -145,7 +146,7 @@ def write_per_day(metrics_path, rmse, crps=None):
     frame.to_csv(comparison.per_day_path(metrics_path), index=False, date_format="%Y-%m-%d")
 
 
-def test_paired_differences_with_bootstrap_intervals_decide_what_is_bolded(tmp_path):
+def test_paired_differences_with_their_intervals_decide_what_is_bolded(tmp_path):
     rng = np.random.default_rng(0)
     days = 0.1 + 0.03 * rng.standard_normal(20)  # how hard each test day is, shared by every model
     paths = {
@@ -156,21 +157,23 @@ def test_paired_differences_with_bootstrap_intervals_decide_what_is_bolded(tmp_p
     write_per_day(paths["ddpm_residual"], days - 0.020 + 0.002 * rng.standard_normal(20), crps=days - 0.05)
     write_per_day(paths["unet"], days - 0.020 + 0.002 * rng.standard_normal(20))  # a tie within noise
     write_per_day(paths["interp"], days + 0.05 + 0.002 * rng.standard_normal(20))
-    table = comparison.summary_table(list(paths.values()), method="ddpm_residual", seed=1)
+    test = PairedTest(comparison.read_per_day(list(paths.values())), "random", seed=1)
+    table = comparison.summary_table(list(paths.values()), method="ddpm_residual", test=test)
     rows = table.set_index("model")
     assert np.isnan(rows.at["ddpm_residual", "rmse_diff"])
     assert rows.at["interp", "rmse_diff"] == pytest.approx(-0.07, abs=0.003)
     assert rows.at["interp", "rmse_diff_low"] < rows.at["interp", "rmse_diff"] < rows.at["interp", "rmse_diff_high"] < 0
     assert rows.at["unet", "rmse_diff_low"] < 0 < rows.at["unet", "rmse_diff_high"]
     assert rows.at["interp", "crps_diff"] == pytest.approx(-0.1, abs=0.003)  # interp's CRPS is its MAE
-    per_day = comparison.read_per_day(list(paths.values()))
+    assert rows.at["interp", "rmse_diff_p"] == pytest.approx(1 / 20001)  # all 20 days better: no drawn pattern as extreme
+    assert rows.at["unet", "rmse_diff_p"] > 0.05
     # RMSE: the method is best, but not clearly better than unet: nothing bolded
-    assert not comparison.best_in_group(table, per_day, seed=1)["rmse"].any()
+    assert not comparison.best_in_group(table, test)["rmse"].any()
     assert list(comparison.best_in_group(table)["rmse"]) == [True, False, False]  # without the per-day test
     # CRPS: clearly better than the runner-up (unet's MAE): bolded
-    assert list(comparison.best_in_group(table, per_day, seed=1)["crps"]) == [True, False, False]
-    page = comparison.summary_html(table, "Comparison", per_day, seed=1, method="ddpm_residual")
-    assert "rmse: method − model [95 %]" in page and "-0.07" in page
+    assert list(comparison.best_in_group(table, test)["crps"]) == [True, False, False]
+    page = comparison.summary_html(table, "Comparison", test, method="ddpm_residual")
+    assert "rmse: method − model [95 %] p" in page and "-0.07" in page and "sign-flip" in page
     sentence, = comparison.findings(table, "ddpm_residual")
     assert sentence.startswith("JJA west, lenient: ddpm_residual's RMSE is lower than that of interp (-0.07")
     assert "higher than that of none; not distinguishable from unet (" in sentence
@@ -307,6 +310,29 @@ def test_longrun_skill_against_the_known_truth(area):
     assert (skill["psd_ratio"] > 1).all()  # white noise adds power at 25-80 km
 
 
+def test_longrun_skill_beside_the_statistical_references(area):
+    summer = longrun_evaluation.SeasonTraining.read(area["g5nr"], area["merra2_on_g5nr"], area["split"])
+    assert len(summer.dates) == summer.g5nr.shape[0] == summer.merra2.shape[0] > 50
+    # the run covers autumn and winter; the fake split has summer only: learn from it for both
+    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"],
+                                             training={"SON": summer, "DJF": summer}, seed=1)
+    # MERRA-2 knows the day's large scales, the climatology does not; the drawn residuals add the
+    # fine scales MERRA-2 lacks, as a spread that follows the error (~0.9) and a lower CRPS
+    assert skill["interp_qm_rmse"].mean() < 0.6 * skill["climatology_rmse"].mean()
+    assert skill["interp_qm_stochastic_crps"].mean() < 0.8 * skill["interp_qm_crps"].mean()
+    assert 0.7 < skill["interp_qm_stochastic_spread_skill"].mean() < 1.1 and "interp_qm_spread_skill" not in skill
+    sentences = longrun_evaluation.lead_summary(skill)
+    assert [s.split(":")[0] for s in sentences] == ["Against MERRA-2 on the grid", "Against interp_qm",
+                                                    "Against the stochastic interp_qm", "Against the G5NR climatology"]
+    assert sentences[0].startswith("Against MERRA-2 on the grid: CRPS lower in 14 of 14 5-day blocks of lead "
+                                   "(better at every lead")
+    worse = skill.assign(crps=skill["merra2_crps"] + np.where(skill["lead_days"] > 30, 0.01, -0.01))
+    assert "no better from lead day 31 on" in longrun_evaluation.lead_summary(worse)[0]
+    late = skill.assign(crps=skill["merra2_crps"] + np.where(skill["lead_days"] > 30, -0.01, 0.01))
+    assert "CRPS lower in 8 of 14 5-day blocks of lead (better again in the last block" in \
+        longrun_evaluation.lead_summary(late)[0]
+
+
 def test_longrun_skill_needs_the_truth_on_every_day(area, tmp_path):
     with xr.open_dataset(area["known_truth"]) as ds:
         ds.isel(time=slice(0, 10)).to_netcdf(tmp_path / "short.nc")
@@ -334,8 +360,8 @@ def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(t
     for model, rmse in per_day_rmse.items():
         paths.append(write_metrics(tmp_path, model, "lenient", rmse=float(rmse.mean())))
         write_per_day(paths[-1], rmse + 0.002 * rng.standard_normal(20))
-    per_day = comparison.read_per_day(paths)
-    ablation = comparison.transfer_ablation(per_day, list(per_day_rmse), seed=1).set_index("effect")
+    test = PairedTest(comparison.read_per_day(paths), "random", seed=1)
+    ablation = comparison.transfer_ablation(test, list(per_day_rmse)).set_index("effect")
     assert list(ablation.index) == ["transfer", "history"]
     assert tuple(ablation.loc["transfer", ["model", "minus"]]) == ("ddpm", "ddpm_scratch")
     assert ablation.at["transfer", "rmse_diff"] == pytest.approx(-0.02, abs=0.002)
@@ -345,4 +371,4 @@ def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(t
     assert transfer.startswith("Transfer (ddpm minus ddpm_scratch): RMSE lower in 1, higher in 0, not distinguishable in 0 of 1")
     assert history.startswith("History (ddpm_scratch minus ddpm_notransfer): RMSE lower in 0, higher in 0, not distinguishable in 1 of 1")
     table = comparison.summary_table(paths)
-    assert transfer in comparison.summary_html(table, "Comparison", per_day, 1, None, ablation.reset_index())
+    assert transfer in comparison.summary_html(table, "Comparison", test, None, ablation.reset_index())

@@ -80,6 +80,62 @@ def test_day_that_is_all_fill_values(tmp_path):
     assert "20050103.nc4" in message and "day 2005-01-03 is all fill values" in message
 
 
+def with_values(change):
+    """The :func:`dust` values with ``change(values, times)`` applied: a source of bad granules."""
+    def values(times, lat, lon):
+        field = dust(times, lat, lon)
+        change(field, times)
+        return field
+    return values
+
+
+@pytest.mark.parametrize("bad, shown", [(-0.5, "-0.5..-0.5"), (1e6, "1e+06..1e+06")])
+def test_implausible_values_name_the_file_the_count_and_the_date(tmp_path, bad, shown):
+    def block_on_day_two(field, times):
+        if str(times[0])[:10] == "2005-01-02":
+            field[5:, 2:4, 1:4] = bad  # the last 19 hours of 2 x 3 cells
+    paths = write_merra2_days(tmp_path, "2005-01-01", 3, values=with_values(block_on_day_two))
+    message = ingest_fails(paths, tmp_path)
+    assert "20050102.nc4: 114 cells of 'DUEXTTAU' lie outside its valid range [0, 10]" in message
+    assert f"values {shown}" in message and "first on 2005-01-02T05:30:00" in message
+    assert "ingest.valid_range" in message
+
+
+def test_round_off_negatives_within_the_tolerance_become_the_floor_with_a_warning(tmp_path, caplog):
+    def round_off(field, times):
+        field[:, 3, 2] = -1e-4
+    paths = write_merra2_days(tmp_path, "2005-01-01", 2, values=with_values(round_off))
+    assert "outside its valid range" in ingest_fails(paths, tmp_path)  # no tolerance by default
+    output = tmp_path / "tolerated.nc"
+    cube = write_daily_cube(paths, output, pattern="*.nc4", variable="DUEXTTAU", area=AREA, margin_deg=0.5,
+                            log_floor=1e-6, plausibility={"negative_tolerance": 1e-3})
+    floored = cube["log10_aod"].values == -6.0
+    assert floored.sum() == 2 and floored.any(axis=(1, 2)).all()  # the one cell, on both days
+    assert "48 cells of DUEXTTAU between -0.001 and 0 were set to 0" in caplog.text
+
+
+def with_units(path: str, units: str) -> None:
+    """Rewrite the units attribute of a raw file's DUEXTTAU in place."""
+    import netCDF4
+    with netCDF4.Dataset(path, "a") as ds:
+        ds.variables["DUEXTTAU"].units = units
+
+
+def test_a_file_with_other_units_names_both_files_and_both_units(tmp_path):
+    paths = write_merra2_days(tmp_path, "2005-01-01", 3)
+    with_units(paths[1], "kg m-2")
+    message = ingest_fails(paths, tmp_path)
+    assert "20050102.nc4: variable 'DUEXTTAU' has units 'kg m-2', but" in message
+    assert "20050101.nc4 has units '1'" in message
+
+
+def test_units_must_be_the_configured_ones(tmp_path):
+    paths = write_merra2_days(tmp_path, "2005-01-01", 1)
+    with_units(paths[0], "kg m-2")
+    message = ingest_fails(paths, tmp_path)
+    assert "20050101.nc4: variable 'DUEXTTAU' has units 'kg m-2'; expected '1' (config key ingest.units)" in message
+
+
 def test_missing_cells_in_the_elevation_file(tmp_path):
     lat, lon = np.arange(19.0, 24.0, 1 / 30), np.arange(39.0, 44.0, 1 / 30)
     values = np.full((lat.size, lon.size), 300.0, dtype=np.float32)
@@ -103,6 +159,9 @@ def tiny_config(**changes) -> dict:
         "inputs": {"merra2": "raw/MERRA2_*.nc4", "g5nr": "raw/c1440_NR.*.nc4", "elevation": "raw/elevation.nc"},
         "areas": {"a": AREA},
         "ingest": {"margin_deg": 0.5},
+        # the area holds 6 x 4 MERRA-2 cells: tiles of 4, which the default networks can halve twice
+        "tiles": {"size": 4, "train_stride": 2},
+        "inference": {"halo": 1, "stride": 2},
         "small_unet": {},
         "ddpm": {},
     }
@@ -152,3 +211,57 @@ def test_g5nr_period_not_inside_the_merra2_record(tmp_path):
     assert "IngestError" in log and cause in log
     # The console says it too, with the log's path (the onerror handler), not only "check log file(s)".
     assert re.search(r"rule regrid_merra2 failed \(logs/ingest/a/merra2_on_g5nr\.log\):\n    \S*IngestError: .*" + re.escape(cause), done.stdout)
+
+
+def test_an_implausible_granule_stops_the_workflow_and_a_rerun_after_the_fix_works(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_merra2_days(raw, "2005-06-01", 2)
+
+    def negative_block(field, times):
+        field[:, 2:4, 1:4] = -0.5
+    bad = write_merra2_days(raw, "2005-06-03", 1, values=with_values(negative_block))[0]
+    done = run_snakemake(tmp_path, tiny_config(), "results/data/a/merra2.nc")
+    assert done.returncode != 0
+    assert re.search(r"rule ingest_merra2 failed \(.*\):\n    \S*IngestError: \S*20050603.nc4: 144 cells of 'DUEXTTAU' "
+                     r"lie outside its valid range \[0, 10\]", done.stdout), done.stdout[-3000:]
+    assert not (tmp_path / "results/data/a/merra2.nc").exists()
+    write_merra2_days(raw, "2005-06-03", 1)  # the granule fixed: the manifest sees it changed
+    assert bad.endswith("20050603.nc4")
+    again = run_snakemake(tmp_path, tiny_config(), "results/data/a/merra2.nc")
+    assert again.returncode == 0, again.stdout[-3000:]
+
+
+def test_a_season_without_test_days_stops_at_the_splits_when_the_periods_are_unknown(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_merra2_days(raw, "2005-06-01", 3)
+    write_g5nr_merged_day(raw, "2005-06-02")
+    done = run_snakemake(tmp_path, tiny_config(seasons=["JJA"]), "results/splits/g5nr/JJA.csv")
+    assert done.returncode != 0
+    assert "seasons: JJA has no G5NR test day: no day of the season in the record has 40 days of history" in done.stdout
+    assert not (tmp_path / "results/splits/g5nr/JJA.csv").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 kB file system (tmpfs; needs root), unmounted after the test."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here ({mounted.stderr.strip()})")
+    yield mount_point
+    subprocess.run(["umount", "--lazy", str(mount_point)], check=True)  # the netCDF library may hold a handle
+
+
+def test_a_full_disk_names_the_file_and_the_reason_and_leaves_nothing(small_disk):
+    rng = np.random.default_rng(0)
+    noise = xr.DataArray(rng.normal(size=(30, 64, 64)).astype(np.float32), dims=("time", "lat", "lon"),
+                         attrs={"units": "1", "long_name": "noise that does not compress"})
+    output = small_disk / "cube.nc"
+    with pytest.raises(OSError) as error:
+        netcdf.write_cf(xr.Dataset({"log10_aod": noise}), output, {})
+    assert str(error.value).startswith(f"{output}: cannot be written: no space left on device")
+    assert os.listdir(small_disk) == []

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from downscaling.splits import SEASONS, has_history, make_splits, season_of
+from downscaling.splits import SEASONS, has_history, make_splits, predicted_history, season_of
 
 G5NR = pd.date_range("2005-05-15", "2007-06-16")
 MERRA2 = pd.date_range("2000-01-01", "2008-12-31")
@@ -112,3 +112,10 @@ def test_a_blocked_design_that_leaves_no_training_day_is_a_clear_error():
     one_year = pd.date_range("2005-05-15", "2006-06-16")
     with pytest.raises(ValueError, match="leaves no training day .* lower splits.gap_days"):
         make_splits(one_year, one_year, **{**SETTINGS, "buffer_days": 0}, test_design="blocked", gap_days=60)
+
+
+def test_strict_mode_predicts_only_the_earlier_test_days_of_a_history():
+    test_dates = pd.to_datetime(["2005-06-10", "2005-06-11", "2005-06-30", "2005-08-15"])
+    counts, yesterday = predicted_history(test_dates, n_lag=40)
+    assert counts.tolist() == [0, 1, 2, 0]  # 2005-08-15's window (from 07-06) holds no test day
+    assert yesterday.tolist() == [False, True, False, False]

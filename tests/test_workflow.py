@@ -26,7 +26,7 @@ import cf_tools
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
-MODELS = ["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet", "interp", "interp_qm", "persistence"]
+MODELS = ["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet", "interp", "interp_qm", "interp_qm_stochastic", "persistence"]
 SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
 
 
@@ -89,8 +89,10 @@ def test_contract_outputs_exist_and_are_sane(run):
         split = pd.read_csv(run / f"results/splits/g5nr/{season}.csv")
         assert set(split.columns) == {"date", "split"} and (split.split == "test").any()
     summary = pd.read_csv(run / "results/metrics/summary.csv")
-    assert len(summary) == (len(MODELS) * len(MODES) - 1) * len(SEASONS)  # no strict persistence
-    assert set(summary.query("model == 'persistence'")["mode"]) == {"lenient"}
+    assert len(summary) == len(MODELS) * len(MODES) * len(SEASONS)
+    strict = summary.query("mode == 'strict'")
+    assert (strict["predicted_history_median"] >= 0).all() and strict["predicted_yesterday_days"].notna().all()
+    assert summary.query("mode == 'lenient'")["predicted_history_median"].isna().all()
     for row in summary.itertuples():
         metrics = json.loads((run / f"results/metrics/{row.model}/{row.season}/{row.area}/{row.mode}.json").read_text())
         assert {"rmse", "mae", "r2", "nse", "kge", "n_days"} <= set(metrics)
@@ -198,7 +200,7 @@ def test_editing_one_seasons_override_reruns_exactly_that_season(run):
 
 def test_switching_to_the_blocked_design_reruns_the_splits_and_what_depends_on_them(run):
     config = yaml.safe_load((run / "config.yaml").read_text())
-    config["splits"]["test_design"] = "blocked"
+    config["splits"].update(test_design="blocked", gap_days=7)  # the default gap leaves MAM no training day
     edited = run / "config_blocked.yaml"
     edited.write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(run, config=edited)
@@ -356,3 +358,11 @@ def test_the_command_downscales_a_period_as_the_workflow_does(run, tmp_path):
     early = subprocess.run(command + args + ["--start", "2005-01-02", "--end", "2005-01-03", "--out", str(tmp_path / "no.nc")],
                            capture_output=True, text=True, env=env, timeout=600)
     assert early.returncode == 1 and "the history needs 40" in early.stderr and not (tmp_path / "no.nc").exists()
+    # settings the models cannot sample with: the config check's line, before any work
+    for option, expected in ((["--members", "0"], "inference.members: 0 must be at least 1"),
+                             (["--halo", "4"], "inference.halo: 4 must be in 0..3")):
+        refused = subprocess.run(command + args + ["--start", "2005-08-21", "--end", "2005-08-22", *option,
+                                                   "--out", str(tmp_path / "refused.nc")],
+                                 capture_output=True, text=True, env=env, timeout=600)
+        assert refused.returncode == 1 and expected in refused.stderr, refused.stderr[-2000:]
+        assert not (tmp_path / "refused.nc").exists()

@@ -28,9 +28,6 @@ VERIFICATION = f"{config['synthetic'].get('outdir', 'resources/synthetic')}/veri
 SEASONS = config["seasons"]
 MODELS = config["models"]
 MODES = config["modes"]
-SCRIPTS = Path(workflow.basedir) / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
 from downscaling import config_checks, longrun, variants
 from downscaling.manifest import ManifestError, period_parts, write_manifest
 
@@ -71,26 +68,40 @@ def settings(section, season=None, area=None, model=None):
     )
 
 
-for _area in config["longrun"]["areas"] if config.get("longrun") else []:
-    _members = {s: settings("inference", s, _area, METHOD)["members"] for s in SEASONS}
-    if (
-        len(set(_members.values())) != 1
-    ):  # each member carries its own history through the run
-        raise WorkflowError(
-            f"overrides: the long run of {_area} needs one number of inference members in every "
-            f"season, got {_members}"
-        )
-
-
 def model_inference(wildcards):
-    """Params: the inference settings a model samples with; none for the baselines, which do
-    not sample, so that a sampler change leaves them as they are."""
-    if wildcards.model not in variants.VARIANTS:
-        return {}
-    return settings("inference", wildcards.season, wildcards.area, wildcards.model)
+    """Params: the inference settings a model samples with; for the baselines, which do not
+    sample, only the member count of an ensemble baseline (the method's), so that a sampler
+    change leaves them as they are."""
+    if wildcards.model in variants.VARIANTS:
+        return settings("inference", wildcards.season, wildcards.area, wildcards.model)
+    if variants.BASELINES[wildcards.model].ensemble:
+        method = settings("inference", wildcards.season, wildcards.area, METHOD)
+        return {"members": method["members"]}
+    return {}
 
 
-_manifests = {}  # source -> manifest path, written by raw_inputs
+_manifests = (
+    {}
+)  # source -> manifest path or the ManifestError of its glob, by write_manifests
+RAW_SOURCES = ("merra2", "g5nr", "elevation")
+
+
+def write_manifests():
+    """Write the manifest of every raw source at once, the first time one is asked for.
+
+    Snakemake lists a directory once while it plans: a manifest written into results/inputs/
+    after that listing would be "missing" (a target that needs two sources, e.g. static.nc, in
+    a fresh folder). A glob that matches nothing is an error only for a job that needs it.
+    """
+    if _manifests:
+        return
+    for source in RAW_SOURCES:
+        try:
+            _manifests[source] = str(
+                write_manifest(config["inputs"][source], f"results/inputs/{source}.tsv")
+            )
+        except ManifestError as error:
+            _manifests[source] = WorkflowError(f"inputs.{source}: {error}")
 
 
 def raw_inputs(source):
@@ -106,15 +117,9 @@ def raw_inputs(source):
     def manifest(wildcards):
         if config["synthetic"]["enabled"]:
             checkpoints.synthetic_data.get()
-        if source not in _manifests:  # glob and stat once per Snakemake process
-            try:
-                _manifests[source] = str(
-                    write_manifest(
-                        config["inputs"][source], f"results/inputs/{source}.tsv"
-                    )
-                )
-            except ManifestError as error:
-                raise WorkflowError(f"inputs.{source}: {error}") from error
+        write_manifests()  # glob and stat once per Snakemake process
+        if isinstance(_manifests[source], WorkflowError):
+            raise _manifests[source]
         return _manifests[source]
 
     return manifest
@@ -224,7 +229,6 @@ def scored_files(suffix):
         for area in AREAS
         for mode in MODES
         for model in MODELS
-        if variants.applies(model, mode)
     ]
 
 

@@ -1,8 +1,7 @@
-ENSEMBLE_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
-# the models with a strict-mode prediction (persistence has none), and those predictions
-STRICT_MODELS = [m for m in MODELS if variants.applies(m, "strict")]
+ENSEMBLE_MODELS = [m for m in MODELS if variants.has_members(m)]  # the figure's
+# every model's strict-mode predictions of a season x area
 STRICT_DOWNSCALED = expand(
-    "results/downscaled/{model}/{{season}}/{{area}}/strict.nc", model=STRICT_MODELS
+    "results/downscaled/{model}/{{season}}/{{area}}/strict.nc", model=MODELS
 )
 # {area: its long run} for the areas the config runs one in
 LONGRUN_FILES = {
@@ -29,6 +28,7 @@ rule evaluate:
         log_floor=config["ingest"]["log_floor"],
         stride=lambda w: model_inference(w).get("stride"),  # the tiling's seams: none for baselines
         definitions=config["evaluation"]["definitions"],
+        n_lag=config["splits"]["n_lag"],
     script:
         "../scripts/evaluate.py"
 
@@ -126,7 +126,7 @@ rule spectra:
     conda:
         "../envs/downscaling.yaml"
     params:
-        models=STRICT_MODELS,
+        models=MODELS,
         log_floor=config["ingest"]["log_floor"],
     script:
         "../scripts/spectra.py"
@@ -159,7 +159,7 @@ rule variograms:
     conda:
         "../envs/downscaling.yaml"
     params:
-        models=STRICT_MODELS,
+        models=MODELS,
         variogram=config["evaluation"]["variogram"],
         seed=config["seed"],
         log_floor=config["ingest"]["log_floor"],
@@ -222,6 +222,9 @@ rule longrun_skill:
         truth=VERIFICATION,
         g5nr=area_data("g5nr"),
         merra2=area_data("merra2"),
+        # what the statistical references learn from: each season's G5NR training days
+        merra2_on_g5nr=area_data("merra2_on_g5nr"),
+        splits=expand("results/splits/g5nr/{season}.csv", season=SEASONS),
     output:
         table="results/evaluation/longrun/{area}/skill.csv",
         figure=report(
@@ -238,6 +241,8 @@ rule longrun_skill:
     params:
         log_floor=config["ingest"]["log_floor"],
         regrid=config["ingest"]["regrid"],
+        seasons=SEASONS,
+        seed=config["seed"],
     script:
         "../scripts/longrun_skill.py"
 

@@ -1,3 +1,9 @@
+from downscaling.ingest import PLAUSIBILITY_KEYS
+
+# What a raw value may be (downscaling.ingest.Plausibility): checked in every file at ingest.
+PLAUSIBILITY = {key: config["ingest"][key] for key in PLAUSIBILITY_KEYS}
+
+
 rule ingest_merra2:
     """MERRA-2 daily log10 AOD of one area on its native grid (area +- margin), one part of the
     record (a calendar year; the whole record when its period is not known)."""
@@ -19,6 +25,7 @@ rule ingest_merra2:
         margin_deg=config["ingest"]["margin_deg"],
         log_floor=config["ingest"]["log_floor"],
         period=lambda wildcards: ingest_parts("merra2")[wildcards.part],
+        plausibility=PLAUSIBILITY,
     script:
         "../scripts/ingest_cube.py"
 
@@ -44,6 +51,7 @@ rule ingest_g5nr:
         margin_deg=0.0,  # the G5NR grid of an area is exactly its box
         log_floor=config["ingest"]["log_floor"],
         period=lambda wildcards: ingest_parts("g5nr")[wildcards.part],
+        plausibility=PLAUSIBILITY,
     script:
         "../scripts/ingest_cube.py"
 

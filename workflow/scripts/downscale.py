@@ -27,11 +27,16 @@ described = {
 }
 if wildcards.model == "interp":
     members, days = 1, baselines.interpolated(merra2.values, dates, test_days)
-elif wildcards.model == "interp_qm":
+elif wildcards.model in ("interp_qm", "interp_qm_stochastic"):
     train_days = day_index(truth, split.date[split.split == "train"])
-    members, days = 1, baselines.quantile_mapped(truth.values, merra2.values, dates, train_days, test_days)
+    if wildcards.model == "interp_qm":
+        members, days = 1, baselines.quantile_mapped(truth.values, merra2.values, dates, train_days, test_days)
+    else:
+        members = params.inference["members"]
+        days = baselines.stochastic_quantile_mapped(truth.values, merra2.values, dates, train_days, test_days,
+                                                    members, params.seed)
 elif wildcards.model == "persistence":
-    members, days = 1, baselines.persistence(truth.values, dates, test_days)
+    members, days = 1, baselines.persistence(truth.values, dates, test_days, wildcards.mode)
 else:
     downscaler = inference.Downscaler(
         inputs.model, inputs.get("small_unet"), inputs.static, settings,

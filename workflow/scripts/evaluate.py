@@ -13,6 +13,8 @@ overall, per_day = evaluation.evaluate_downscaled(
     stride=snakemake.params.stride,
     definitions=snakemake.params.definitions,
 )
+if snakemake.wildcards.mode == "strict":  # how much of the history strict mode predicted
+    overall.update(evaluation.strict_history(snakemake.input.split, snakemake.params.n_lag))
 log.info("%s", {k: v for k, v in overall.items() if k != "rank_histogram"})
 contracts.write_json(overall, snakemake.output.metrics)
 per_day.to_csv(snakemake.output.per_day, index=False, date_format="%Y-%m-%d")

@@ -16,4 +16,5 @@ write_daily_cube(
     log_floor=params.log_floor,
     period=params.period,
     dataset=params.dataset,
+    plausibility=params.plausibility,
 )

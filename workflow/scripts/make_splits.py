@@ -1,7 +1,7 @@
 """Write one season's train/test days of one time axis (see downscaling.splits)."""
 
 from downscaling.jobs import log_to_file
-from downscaling.splits import make_splits, record_dates
+from downscaling.splits import make_splits, record_dates, season_problems
 
 log = log_to_file(snakemake.log[0])
 g5nr_dates = record_dates(snakemake.input.g5nr)
@@ -18,7 +18,11 @@ splits = make_splits(
     block_days=cfg["block_days"],
     gap_days=cfg.get("gap_days"),
 )
-table = splits[snakemake.wildcards.source][snakemake.wildcards.season]
+source, season = snakemake.wildcards.source, snakemake.wildcards.season
+for problem in season_problems(splits[source], [season], source, cfg["n_lag"]):
+    # the config check refuses this at planning when the config knows the records' periods
+    raise ValueError(f"seasons: {problem} ({snakemake.input.g5nr[0]})")
+table = splits[source][season]
 log.info("%s %s: %s", snakemake.wildcards.source, snakemake.wildcards.season,
          table["split"].value_counts().to_dict())
 table.to_csv(snakemake.output[0], index=False, date_format="%Y-%m-%d")

@@ -4,15 +4,16 @@ transfer ablation (CSV, and a section of the HTML)."""
 from pathlib import Path
 
 from downscaling import comparison, plots
+from downscaling.paired_tests import PairedTest
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 params = snakemake.params
-per_day = comparison.read_per_day(snakemake.input.metrics)
-table = comparison.summary_table(snakemake.input.metrics, method=params.method, seed=params.seed, per_day=per_day)
+splits = params.splits
+test = PairedTest(comparison.read_per_day(snakemake.input.metrics), splits["test_design"], seed=params.seed)
+table = comparison.summary_table(snakemake.input.metrics, method=params.method, test=test)
 log.info("summary of %d metrics files", len(table))
 table.to_csv(snakemake.output.table, index=False, float_format="%.6g")
-splits = params.splits
 design = (
     "test days drawn at random between training days (the authors' design)"
     if splits["test_design"] == "random"
@@ -20,10 +21,10 @@ design = (
     f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days kept out of training around each"
 )
 title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
-ablation = comparison.transfer_ablation(per_day, params.models, params.seed)
+ablation = comparison.transfer_ablation(test, params.models)
 ablation.to_csv(snakemake.output.ablation, index=False, float_format="%.6g")
 Path(snakemake.output.html).write_text(
-    comparison.summary_html(table, title, per_day, params.seed, params.method, ablation)
+    comparison.summary_html(table, title, test, params.method, ablation)
 )
 for sentence in comparison.findings(table, params.method) + comparison.ablation_findings(ablation):
     log.info("%s", sentence)

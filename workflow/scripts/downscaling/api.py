@@ -30,7 +30,7 @@ import torch
 
 from . import config_checks, inference, variants
 from .datasets import open_cube
-from .ingest import Box, ingest_daily_log10
+from .ingest import Box, Plausibility, ingest_daily_log10
 from .outputs import DailyWriter, SourceVariable
 from .runtime import provenance, select_device
 from .splits import SEASONS
@@ -123,6 +123,13 @@ def downscale_period(results, area: str, start, end, merra2: str, out, model: st
     settings, other = settings_from_config(config, area, model, paths)
     if overrides:
         settings = {s: inference.InferenceSettings(**{**vars(v), **overrides}) for s, v in settings.items()}
+    filled = config_checks.with_defaults(config) if config else {}
+    tile = filled.get("tiles", {}).get("size")
+    for season, chosen in settings.items():
+        timesteps = config_checks.merged_section(filled, "ddpm", season, area, model).get("timesteps") if config else None
+        problems = config_checks.inference_problems(vars(chosen), tile, timesteps)
+        if problems:
+            raise ValueError("; ".join(problems))
     if len({s.members for s in settings.values()}) != 1:
         raise ValueError(f"a run across seasons needs one number of members, got "
                          f"{ {season: s.members for season, s in settings.items()} }")
@@ -140,8 +147,10 @@ def downscale_period(results, area: str, start, end, merra2: str, out, model: st
     box = Box.from_config(config["areas"][area]) if area in config.get("areas", {}) else \
         Box.from_config({"lat": [float(lat.min()), float(lat.max())], "lon": [float(lon.min()), float(lon.max())]})
     log.info("%s %s: MERRA-2 %s..%s from %d files", area, model, dates[0].date(), dates[-1].date(), len(files))
+    plausibility = Plausibility.from_config(filled.get("ingest"))
     merra2_cube = ingest_daily_log10(files, other["variable"], box, margin_deg=other["margin_deg"],
-                                     log_floor=other["log_floor"], period=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"))
+                                     log_floor=other["log_floor"], period=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"),
+                                     plausibility=plausibility)
     merra2_of_date = inference.Merra2OnGrid(merra2_cube, lat, lon, other["regrid"])
     described = {
         "model": model,

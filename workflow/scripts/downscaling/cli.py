@@ -6,6 +6,11 @@
 downscales a period of one area with the models a finished run trained (see
 :func:`downscaling.api.downscale_period`). Errors are one line naming the file or setting, with
 exit status 1; the output appears only when complete.
+
+    downscaling check-config my-config.yaml
+
+says everything the workflow would refuse in a config file, one line each (YAML syntax with its
+line, schema, relations between values), before Snakemake reads it; exit status 1 if anything.
 """
 
 from __future__ import annotations
@@ -15,9 +20,8 @@ import logging
 import sys
 
 import torch
-import yaml
 
-from . import __version__, api
+from . import __version__, api, config_checks
 from .ingest import IngestError
 from .runtime import CheckpointError, select_device
 
@@ -42,17 +46,28 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads")
     for name, kind in INFERENCE_OPTIONS.items():
         run.add_argument(f"--{name}", type=kind, help=f"inference {name} (default: the config's)")
+    check = commands.add_parser("check-config", help="say everything the workflow would refuse in a config file")
+    check.add_argument("config", help="the config file (YAML)")
     return main
+
+
+def check_config(path: str) -> int:
+    problems = config_checks.check_file(path)
+    for problem in problems:
+        print(f"downscaling: {path}: {problem}" if not problem.startswith(str(path)) else f"downscaling: {problem}",
+              file=sys.stderr)
+    if not problems:
+        print(f"{path}: no problem found")
+    return 1 if problems else 0
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
-        config = None
-        if args.config:
-            with open(args.config) as stream:
-                config = yaml.safe_load(stream)
+        config = config_checks.load(args.config) if args.config else None
         overrides = {name: getattr(args, name) for name in INFERENCE_OPTIONS if getattr(args, name) is not None}
         out = api.downscale_period(args.results, args.area, args.start, args.end, args.merra2, args.out,
                                    model=args.model, config=config, overrides=overrides,

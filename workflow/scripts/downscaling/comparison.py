@@ -1,5 +1,6 @@
-"""The comparison of models: the summary table, paired per-day differences with block-bootstrap
-intervals, the best model per season × area × mode, the findings and the HTML page.
+"""The comparison of models: the summary table, paired per-day differences with intervals that
+hold their level for the test design (:mod:`downscaling.paired_tests`), the best model per
+season × area × mode, the findings and the HTML page.
 
 Reads the metrics JSONs and per-day CSVs the evaluate rule writes
 (``results/metrics/{model}/{season}/{area}/{mode}.json`` and ``…_per_day.csv``).
@@ -13,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import metrics, variants
+from . import variants
+from .paired_tests import PairedTest
 
 
 #: Metric keys of a metrics JSON that go into the summary table, in column order.
 SUMMARY_COLUMNS = ["rmse", "mae", "r2", "nse", "kge", "n_days", "crps", "spread_skill", "rank_min",
-                   "rank_max", "psd_ratio", "seam_ratio"]
+                   "rank_max", "psd_ratio", "seam_ratio", "predicted_history_median", "predicted_yesterday_days"]
 
 
 #: Direction of "better" for each summary metric ("one": closest to 1).
@@ -30,7 +32,7 @@ BETTER = {"rmse": "min", "mae": "min", "crps": "min", "r2": "max", "nse": "max",
 RELIABLE_BAND = (0.7, 1.3)
 
 
-#: Scores compared day by day (paired differences, block-bootstrap intervals) in the summary.
+#: Scores compared day by day (paired differences and their intervals) in the summary.
 PAIRED_METRICS = ("rmse", "crps")
 
 
@@ -72,22 +74,23 @@ def read_per_day(metric_paths) -> dict[tuple, pd.DataFrame]:
     return frames
 
 
-def paired_difference(first: pd.DataFrame, second: pd.DataFrame, metric: str, seed: int) -> tuple[float, float, float]:
-    """Mean per-day difference first - second of ``metric`` over their common days, and its
-    block-bootstrap 95 % interval (days in date order)."""
-    differences = (first[metric] - second[metric]).dropna().sort_index()
-    return (float(differences.mean()), *metrics.block_bootstrap_interval(differences.values, seed=seed))
+#: The columns of one paired comparison of a metric: mean difference, interval, p-value.
+DIFFERENCE_SUFFIXES = ("", "_low", "_high", "_p")
 
 
-def summary_table(metric_paths, method: str | None = None, seed: int = 0, per_day: dict | None = None) -> pd.DataFrame:
+def difference_columns(metric: str) -> list[str]:
+    return [f"{metric}_diff{suffix}" for suffix in DIFFERENCE_SUFFIXES]
+
+
+def summary_table(metric_paths, method: str | None = None, test: PairedTest | None = None) -> pd.DataFrame:
     """The comparison table: one row per metrics JSON, in the order given.
 
     Columns model, season, area, mode, then :data:`SUMMARY_COLUMNS` (crps and spread_skill are
     NaN for deterministic models, which have none). With ``method``, each row also holds the
     method's per-day paired difference to the row's model (method - model: negative where the
-    method is better) for each of :data:`PAIRED_METRICS`, with its block-bootstrap 95 %
-    interval: ``<metric>_diff``, ``<metric>_diff_low``, ``<metric>_diff_high``. ``per_day``: the
-    per-day scores if the caller has read them already (:func:`read_per_day`).
+    method is better) for each of :data:`PAIRED_METRICS`, with its interval and p-value from
+    ``test`` (default: the random design's, on the files' per-day scores):
+    ``<metric>_diff``, ``<metric>_diff_low``, ``<metric>_diff_high``, ``<metric>_diff_p``.
     """
     table = pd.DataFrame(read_metrics(metric_paths))
     if "rank_extremes" in table:  # the rank histogram's smallest and largest bin / uniform share
@@ -100,27 +103,26 @@ def summary_table(metric_paths, method: str | None = None, seed: int = 0, per_da
     table = table[["model", "formulation", "season", "area", "mode", *SUMMARY_COLUMNS]]
     table = table.astype({c: float for c in SUMMARY_COLUMNS if c != "n_days"})
     if method:
-        per_day = per_day if per_day is not None else read_per_day(metric_paths)
+        test = test or PairedTest(read_per_day(metric_paths))
         for metric in PAIRED_METRICS:
-            columns = [f"{metric}_diff", f"{metric}_diff_low", f"{metric}_diff_high"]
             values = []
             for row in table.itertuples():
-                own, reference = (row.model, row.season, row.area, row.mode), (method, row.season, row.area, row.mode)
-                if row.model == method or reference not in per_day:
-                    values.append((np.nan, np.nan, np.nan))
+                group = (row.season, row.area, row.mode)
+                if row.model == method or (method, *group) not in test.per_day:
+                    values.append((np.nan,) * len(DIFFERENCE_SUFFIXES))
                 else:
-                    values.append(paired_difference(per_day[reference], per_day[own], metric, seed))
-            table[columns] = values
+                    values.append(test.compare(method, row.model, group, metric))
+            table[difference_columns(metric)] = values
     return table
 
 
-def best_in_group(table: pd.DataFrame, per_day: dict | None = None, seed: int = 0) -> pd.DataFrame:
+def best_in_group(table: pd.DataFrame, test: PairedTest | None = None) -> pd.DataFrame:
     """Boolean frame (same index, the metric columns) marking each season × area × mode's best
     model per metric (see :data:`BETTER`); ties are all marked, NaN never.
 
-    With ``per_day`` (see :func:`read_per_day`), a best model by one of :data:`PAIRED_METRICS`
-    is marked only where the block-bootstrap 95 % interval of its per-day differences to the
-    runner-up excludes 0: a difference the test days cannot tell from noise is no best.
+    With ``test`` (the study's per-day scores and design), a best model by one of
+    :data:`PAIRED_METRICS` is marked only where the 95 % interval of its per-day differences to
+    the runner-up excludes 0: a difference the test days cannot tell from noise is no best.
     """
     columns = [c for c in BETTER if c in table]
     marks = pd.DataFrame(False, index=table.index, columns=columns)
@@ -132,10 +134,10 @@ def best_in_group(table: pd.DataFrame, per_day: dict | None = None, seed: int = 
                 values = (-(values - 1.0).abs()).where(inside)
             best = values.min() if BETTER[column] == "min" else values.max()
             marks.loc[group.index, column] = values == best
-            if per_day is not None and column in PAIRED_METRICS and values.notna().sum() > 1:
+            if test is not None and column in PAIRED_METRICS and values.notna().sum() > 1:
                 ranked = values.dropna().sort_values(ascending=BETTER[column] == "min").index
-                first, second = (per_day[(group.at[i, "model"], season, area, mode)] for i in ranked[:2])
-                _, low, high = paired_difference(first, second, column, seed)
+                first, second = (group.at[i, "model"] for i in ranked[:2])
+                _, low, high, _ = test.compare(first, second, (season, area, mode), column)
                 if not (high < 0 or low > 0):
                     marks.loc[group.index, column] = False
     return marks
@@ -170,16 +172,17 @@ def findings(table: pd.DataFrame, method: str) -> list[str]:
     return sentences
 
 
-def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, seed: int = 0,
+def summary_html(table: pd.DataFrame, title: str, test: PairedTest | None = None,
                  method: str | None = None, ablation: pd.DataFrame | None = None) -> str:
     """The comparison table as a standalone HTML page, best model per season × area × mode in
     bold (the Snakemake report renders HTML, not CSV; see :func:`best_in_group`), after one
     sentence per season × area × mode on the method against every other model (:func:`findings`)
     and the transfer ablation (:func:`transfer_ablation`), if given."""
-    marks = best_in_group(table, per_day, seed)
+    marks = best_in_group(table, test)
+    how = test.described if test is not None else "paired t-interval (95 %)"
     shown = table.copy()
     for column in SUMMARY_COLUMNS:
-        digits = 0 if column == "n_days" else 3
+        digits = 0 if column in ("n_days", "predicted_history_median", "predicted_yesterday_days") else 3
         shown[column] = [
             "" if pd.isna(value) else
             (f"<b>{value:.{digits}f}</b>" if column in marks and marks.at[i, column]
@@ -188,11 +191,11 @@ def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, s
         ]
     for metric in PAIRED_METRICS:
         if f"{metric}_diff" in table:
-            parts = table[[f"{metric}_diff", f"{metric}_diff_low", f"{metric}_diff_high"]]
+            parts = table[difference_columns(metric)]
             shown = shown.drop(columns=parts.columns)
-            shown[f"{metric}: method − model [95 %]"] = [
-                "" if pd.isna(mean) else f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
-                for mean, low, high in parts.itertuples(index=False)
+            shown[f"{metric}: method − model [95 %] p"] = [
+                "" if pd.isna(mean) else f"{mean:+.4f} [{low:+.4f}, {high:+.4f}] {p:.3f}"
+                for mean, low, high, p in parts.itertuples(index=False)
             ]
     body = shown.to_html(index=False, escape=False, border=0, classes="summary")
     return (
@@ -201,8 +204,8 @@ def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, s
         "table.summary{border-collapse:collapse;font-size:13px}"
         "table.summary th,table.summary td{padding:3px 9px;border-bottom:1px solid #ddd;"
         "text-align:right}table.summary th{background:#eee}"
-        f"</style></head><body><h3>{title}</h3>{_findings_html(table, method)}"
-        f"{_ablation_html(ablation)}{body}"
+        f"</style></head><body><h3>{title}</h3>{_findings_html(table, method, how)}"
+        f"{_ablation_html(ablation, how)}{body}"
         "<p>Scores on log10 AOD over the season's test days. Bold: best of the models in each "
         "season × area × mode (lowest RMSE/MAE/CRPS, highest R²/NSE/KGE; spread-skill, PSD "
         f"ratio and seam ratio closest to 1, credited only within {RELIABLE_BAND[0]}–"
@@ -210,10 +213,10 @@ def summary_html(table: pd.DataFrame, title: str, per_day: dict | None = None, s
         "bin over the uniform share (1 and 1 when flat). psd_ratio: power of member 1 over "
         "G5NR's at 25–80 km. seam_ratio: mean jump between neighbouring pixels at the worst "
         "phase of the tiling stride over the median phase. RMSE and CRPS are bolded only "
-        "where the block-bootstrap 95 % interval of the best model's per-day differences to the "
+        f"where the 95 % interval ({how}) of the best model's per-day differences to the "
         "runner-up excludes 0. method − model: the method's mean per-day score minus the row's "
-        "model's (negative: the method is better), with that interval (a deterministic model's "
-        "CRPS is its MAE).</p></body></html>\n"
+        "model's (negative: the method is better), with that interval and the p-value of a zero "
+        "difference (a deterministic model's CRPS is its MAE).</p></body></html>\n"
     )
 
 
@@ -224,13 +227,14 @@ ABLATION_EFFECTS = (
 )
 
 
-def transfer_ablation(per_day: dict, models, seed: int = 0) -> pd.DataFrame:
+def transfer_ablation(test: PairedTest, models) -> pd.DataFrame:
     """The transfer effect isolated, per season × area × mode: for each triple of
     :func:`variants.transfer_ablations` (history with transfer, without transfer, no history),
     the per-day paired differences of :data:`PAIRED_METRICS` for each of :data:`ABLATION_EFFECTS`
-    with block-bootstrap 95 % intervals (negative: the first is better). One row per triple,
+    with ``test``'s 95 % intervals and p-values (negative: the first is better). One row per triple,
     group and effect; effects whose models were not both run are left out."""
     rows = []
+    per_day = test.per_day
     groups = list(dict.fromkeys(key[1:] for key in per_day))  # (season, area, mode), in table order
     for triple in variants.transfer_ablations(models):
         for season, area, mode in groups:
@@ -241,12 +245,11 @@ def transfer_ablation(per_day: dict, models, seed: int = 0) -> pd.DataFrame:
                     continue
                 row = {"effect": effect, "model": pair[0], "minus": pair[1], "season": season, "area": area, "mode": mode}
                 for metric in PAIRED_METRICS:
-                    row.update(zip([f"{metric}_diff", f"{metric}_diff_low", f"{metric}_diff_high"],
-                                   paired_difference(per_day[keys[0]], per_day[keys[1]], metric, seed)))
+                    row.update(zip(difference_columns(metric), test.compare(*pair, (season, area, mode), metric)))
                 row["meaning_if_negative"] = meaning
                 rows.append(row)
     return pd.DataFrame(rows, columns=["effect", "model", "minus", "season", "area", "mode",
-                                       *(f"{m}_diff{s}" for m in PAIRED_METRICS for s in ("", "_low", "_high")),
+                                       *(c for m in PAIRED_METRICS for c in difference_columns(m)),
                                        "meaning_if_negative"])
 
 
@@ -264,29 +267,30 @@ def ablation_findings(ablation: pd.DataFrame) -> list[str]:
     return sentences
 
 
-def _ablation_html(ablation: pd.DataFrame | None) -> str:
+def _ablation_html(ablation: pd.DataFrame | None, how: str) -> str:
     if ablation is None or ablation.empty:
         return ""
     items = "".join(f"<li>{sentence}</li>" for sentence in ablation_findings(ablation))
     shown = ablation[["effect", "model", "minus", "season", "area", "mode"]].copy()
     for metric in PAIRED_METRICS:
-        parts = ablation[[f"{metric}_diff", f"{metric}_diff_low", f"{metric}_diff_high"]]
-        shown[f"{metric}: model − minus [95 %]"] = [f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}]" for m, lo, hi in parts.itertuples(index=False)]
+        parts = ablation[difference_columns(metric)]
+        shown[f"{metric}: model − minus [95 %] p"] = [f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}] {p:.3f}"
+                                                     for m, lo, hi, p in parts.itertuples(index=False)]
     return (
         "<p>Transfer ablation (no history / history without transfer / history with transfer; "
-        "per-day paired differences, 95 % block-bootstrap interval; negative: the first model is "
+        f"per-day paired differences, {how}; negative: the first model is "
         f"better):</p><ul>{items}</ul>"
         + shown.to_html(index=False, escape=False, border=0, classes="summary")
     )
 
 
-def _findings_html(table, method) -> str:
+def _findings_html(table, method, how: str) -> str:
     sentences = findings(table, method)
     if not sentences:
         return ""
     items = "".join(f"<li>{sentence}</li>" for sentence in sentences)
-    return (f"<p>Findings (RMSE, {method} minus the other model, per-day paired differences, 95 % "
-            f"block-bootstrap interval; negative: {method} is better):</p><ul>{items}</ul>")
+    return (f"<p>Findings (RMSE, {method} minus the other model, per-day paired differences, "
+            f"{how}; negative: {method} is better):</p><ul>{items}</ul>")
 
 
 def _ratio_word(column, value) -> str:

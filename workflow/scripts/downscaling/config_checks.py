@@ -1,8 +1,11 @@
 """Checks of a validated config that its JSON schema cannot express, run when Snakemake plans.
 
 The schema checks types and names; these check what relates values to each other (a period's
-order, a box's corners, an override for an area that exists). Each problem names the config key
-and the value, so that a bad config is refused before any job runs. Torch- and xarray-free.
+order, a box's corners, an override for an area that exists, a tile that the networks can halve,
+a halo that leaves a tile interior, an area that holds a tile, a season with days to test on).
+Each problem names the config key and the value, so that a bad config is refused before any job
+runs. The workflow, the ``downscaling`` command and the API use these same checks. Torch- and
+xarray-free.
 """
 import copy
 from collections.abc import Mapping, Sequence
@@ -13,9 +16,52 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import variants
+from . import splits, variants
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+#: Grid steps (degrees) of the products: G5NR 0.0625 x 0.0625, MERRA-2 0.5 (lat) x 0.625 (lon).
+G5NR_STEP_DEG = {"lat": 0.0625, "lon": 0.0625}
+MERRA2_STEP_DEG = {"lat": 0.5, "lon": 0.625}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or parsed: the message names the file and the line."""
+
+
+def load(path: str | Path) -> dict:
+    """The config file at ``path`` as a dict; ConfigError naming the file and the line of a YAML
+    syntax error (Snakemake's own loader says only that the file is not valid YAML)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from error
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        context, opened = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and opened:
+            context += f" that starts on line {opened.line + 1}:"
+        problem = " ".join(filter(None, [context, getattr(error, "problem", None)]))
+        raise ConfigError(f"{path}: {where}not valid YAML ({problem or error})") from error
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(config).__name__}")
+    return config
+
+
+def check_file(path: str | Path, schema_path: Path = SCHEMA) -> list[str]:
+    """Everything wrong with the config file at ``path``, as the workflow would refuse it:
+    YAML syntax (with the line), the schema (each key), the relations between values."""
+    try:
+        config = load(path)
+    except ConfigError as error:
+        return [str(error)]
+    schema = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+    invalid = [f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}"
+               for error in schema.iter_errors(config)]
+    return invalid or problems(config, schema_path)
 
 
 def box_problem(box: Mapping[str, Sequence[float]]) -> str | None:
@@ -57,6 +103,139 @@ def model_problems(config: Mapping[str, Any]) -> list[str]:
     found += [f"per_model.{name}: {name!r} is not a trained model; those are {list(variants.VARIANTS)}"
               for name in config.get("per_model", {}) if name not in variants.VARIANTS]
     return found
+
+
+def key_of(config: Mapping[str, Any], section: str, key: str, season=None, area=None, model=None) -> str:
+    """The config key that gives ``section.key`` its value for one season x area and model
+    (the most specific of overrides, per_model and the section; see :func:`merged_section`)."""
+    if key in config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}):
+        return f"overrides.{area}.{season}.{section}.{key}"
+    if key in config.get("per_model", {}).get(model, {}).get(section, {}):
+        return f"per_model.{model}.{section}.{key}"
+    return f"{section}.{key}"
+
+
+def network_problems(network: Mapping[str, Any], tile: int, key=lambda name: name) -> list[str]:
+    """What keeps a U-Net of ``network`` (channels, groups) from running on ``tile`` x ``tile``
+    tiles; ``key(name)`` names the config key of a setting."""
+    if "channels" not in network or "groups" not in network:
+        return []  # the training job names a missing setting
+    channels, groups = list(network["channels"]), network["groups"]
+    found = []
+    factor = 2 ** (len(channels) - 1)
+    if tile % factor:
+        found.append(f"tiles.size: {tile} is not divisible by {factor}: the U-Net of {key('channels')} "
+                     f"{channels} halves the tile {len(channels) - 1} times")
+    undivided = [width for width in channels if width % groups]
+    if undivided:
+        found.append(f"{key('groups')}: {groups} does not divide the widths {undivided} of {key('channels')} "
+                     f"{channels} (GroupNorm splits each width into groups)")
+    return found
+
+
+def inference_problems(inference: Mapping[str, Any], tile: int | None = None, timesteps: int | None = None,
+                       key=lambda name: f"inference.{name}") -> list[str]:
+    """What keeps stitched sampling with ``inference`` settings from running on ``tile`` x
+    ``tile`` tiles of a model with ``timesteps`` diffusion steps (each check needs its numbers)."""
+    found = []
+    for name in ("members", "steps", "stride"):
+        if name in inference and inference[name] < 1:
+            found.append(f"{key(name)}: {inference[name]} must be at least 1")
+    halo, stride = inference.get("halo"), inference.get("stride")
+    if tile is not None and halo is not None:
+        if not 0 <= 2 * halo < tile:
+            found.append(f"{key('halo')}: {halo} must be in 0..{(tile - 1) // 2}: it is cut from both "
+                         f"edges of a tile of tiles.size {tile}")
+        elif stride is not None and stride > tile - 2 * halo:
+            found.append(f"{key('stride')}: {stride} must be at most tiles.size - 2 * {key('halo')} = "
+                         f"{tile - 2 * halo}, else the cropped tiles leave gaps")
+    steps = inference.get("steps")
+    if timesteps is not None and steps is not None and steps > timesteps:
+        found.append(f"{key('steps')}: {steps} is more than the model's {timesteps} diffusion timesteps "
+                     "(ddpm.timesteps)")
+    return found
+
+
+def _most_points(box: Mapping[str, Sequence[float]], steps: Mapping[str, float], margin: float = 0.0) -> dict:
+    """The most grid points of spacing ``steps`` that the box +- ``margin`` can hold per axis."""
+    return {axis: int((box[axis][1] - box[axis][0] + 2 * margin) / steps[axis] + 1e-9) + 1 for axis in ("lat", "lon")}
+
+
+def area_problems(config: Mapping[str, Any]) -> list[str]:
+    """Areas too small for one tile: in G5NR pixels (the large models, inference) and in
+    MERRA-2 cells around them (the small U-Net trains on native MERRA-2 tiles)."""
+    tile, margin = config["tiles"]["size"], config["ingest"]["margin_deg"]
+    found = []
+    for name, box in config["areas"].items():
+        for grid, steps, extra in (("G5NR pixels", G5NR_STEP_DEG, 0.0), ("MERRA-2 cells", MERRA2_STEP_DEG, margin)):
+            points = _most_points(box, steps, extra)
+            if min(points.values()) < tile:
+                within = f" (with ingest.margin_deg {margin:g})" if extra else ""
+                found.append(f"areas.{name}: {points['lat']} x {points['lon']} {grid}{within}, smaller than one "
+                             f"tile of tiles.size {tile}; enlarge the area or lower tiles.size")
+                break
+    return found
+
+
+def record_period(config: Mapping[str, Any], source: str) -> tuple[str, str] | None:
+    """[first, last] day of a source's record as the config knows it before ingest: periods.<source>,
+    else the synthetic world's; None when only the files know."""
+    period = config.get("periods", {}).get(source)
+    synthetic = config.get("synthetic", {})
+    if period is None and synthetic.get("enabled"):
+        period = synthetic.get(f"{source}_period")
+    return tuple(period) if period else None
+
+
+def season_problems(config: Mapping[str, Any]) -> list[str]:
+    """Seasons without days to test on or to train with, from the records' periods (when the
+    config knows them; otherwise the splits job checks the same on the ingested records)."""
+    g5nr, merra2 = record_period(config, "g5nr"), record_period(config, "merra2")
+    if g5nr is None:
+        return []
+    g5nr_dates = splits.pd.date_range(*g5nr)
+    merra2_dates = splits.pd.date_range(*merra2) if merra2 else g5nr_dates
+    cfg = config["splits"]
+    try:
+        tables = splits.make_splits(g5nr_dates, merra2_dates, cfg["n_lag"], cfg["test_ratio"], cfg["buffer_days"],
+                                    config.get("seed", 0), cfg["test_design"], cfg["block_days"], cfg.get("gap_days"))
+    except ValueError as error:
+        return [f"splits: {error}"]
+    periods = {"g5nr": g5nr, "merra2": merra2 or g5nr}
+    return [f"seasons: {problem} (record {list(periods[source])})"
+            for source, per_season in tables.items()
+            for problem in splits.season_problems(per_season, config["seasons"], source, cfg["n_lag"])]
+
+
+def relation_problems(config: Mapping[str, Any]) -> list[str]:
+    """The relations between values of a config with the schema's defaults filled in: networks
+    and tiles, inference and tiles, areas and tiles, seasons and records."""
+    tile = config["tiles"]["size"]
+    found = []
+    for season in config["seasons"]:
+        for area in config["areas"]:
+            def key(section, model=None):
+                return lambda name: key_of(config, section, name, season, area, model)
+            found += network_problems(merged_section(config, "small_unet", season, area), tile, key("small_unet"))
+            for model in (m for m in config["models"] if m in variants.VARIANTS):
+                ddpm = merged_section(config, "ddpm", season, area, model)
+                found += network_problems(ddpm, tile, key("ddpm", model))
+                inference = merged_section(config, "inference", season, area, model)
+                timesteps = ddpm.get("timesteps") if variants.VARIANTS[model].diffusion else None
+                found += inference_problems(inference, tile, timesteps, key("inference", model))
+    run = config.get("longrun")
+    method = config.get("method") or variants.default_method(config["models"])
+    for area in run["areas"] if run and method else []:  # each member carries its own history
+        members = {s: merged_section(config, "inference", s, area, method)["members"] for s in config["seasons"]}
+        if len(set(members.values())) != 1:
+            found.append(f"overrides: the long run of {area} needs one number of inference members in every "
+                         f"season, got {members}")
+    low, high = config["ingest"]["valid_range"]
+    if not low < high:
+        found.append(f"ingest.valid_range: {[low, high]} must be [low, high] with low < high")
+    found += area_problems(config)
+    found += season_problems(config)
+    return list(dict.fromkeys(found))  # each once, in order, though many season x areas share it
 
 
 def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]:
@@ -101,6 +280,11 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
         for error in sections_only.iter_errors(sections):
             where = ".".join(str(part) for part in error.absolute_path)
             found.append(f"{prefix}{'.' + where if where else ''}: {error.message}")
+    if not found:  # values related to each other, once each is known to be well formed
+        try:
+            found += relation_problems(with_defaults(config, schema_path))
+        except jsonschema.ValidationError:
+            pass  # Snakemake's validation, or the caller's, reports it
     return found
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .jobs import atomic_output
 from .splits import read_split
 
 
@@ -243,5 +244,6 @@ def write_json(values: dict, path) -> None:
             return [clean(v) for v in value]
         return value
 
-    Path(path).write_text(json.dumps(clean(values), indent=2) + "\n")
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(clean(values), indent=2) + "\n")
 

@@ -25,6 +25,7 @@ from .contracts import (
     CUBE_VARIABLE, LOG_FLOOR, Downscaled, area_mean_series, downscaled_positions, normalised_dates,
     positions_on, read_cube_days, read_downscaled, spaced_days, test_days, within,
 )
+from .splits import predicted_history, read_split
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,17 @@ LAG_CURVE_MAX_DAYS = 800
 # --------------------------------------------------------------------------------------------
 # Scores of one downscaled file
 # --------------------------------------------------------------------------------------------
+
+def strict_history(split_csv, n_lag: int) -> dict:
+    """What strict mode predicted of the test days' histories (:func:`splits.predicted_history`):
+    the median and largest count of predicted days among the ``n_lag`` history days, and on how
+    many test days the day before was predicted."""
+    split = read_split(split_csv)
+    counts, yesterday = predicted_history(split.date[split.split == "test"], n_lag)
+    return {"predicted_history_median": float(np.median(counts)) if counts.size else float("nan"),
+            "predicted_history_max": int(counts.max()) if counts.size else 0,
+            "predicted_yesterday_days": int(yesterday.sum())}
+
 
 def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=LOG_FLOOR, stride=None,
                         definitions="project"):

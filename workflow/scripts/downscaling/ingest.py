@@ -73,6 +73,37 @@ class Record:
     attrs: dict[str, str] = field(default_factory=dict)
 
 
+PLAUSIBILITY_KEYS = ("units", "valid_range", "negative_tolerance")  # config keys of section ingest
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    """What a raw variable's values may be (config section ``ingest``): its ``units`` in every
+    file, and the physical ``valid_range`` [low, high] of its values. Values in
+    [-``negative_tolerance``, 0) are set to 0 (the cube's log floor) with a warning that counts
+    them: real reanalysis files hold such round-off negatives; any other value outside the range
+    is an error. A file's own CF ``valid_range``/``valid_min``/``valid_max`` marks values outside
+    it as missing, as CF says (netCDF4 masks them when reading)."""
+
+    units: str = "1"
+    valid_range: tuple[float, float] = (0.0, 10.0)
+    negative_tolerance: float = 0.0
+
+    # the spellings of "dimensionless" in CF and in the files we have met
+    DIMENSIONLESS = ("1", "", "-", "dimensionless", "none")
+
+    @classmethod
+    def from_config(cls, ingest: dict[str, Any] | None) -> "Plausibility":
+        """From the config section ``ingest`` (its other keys ignored; defaults where absent)."""
+        return cls(**{key: tuple(value) if isinstance(value, list) else value
+                      for key, value in (ingest or {}).items() if key in PLAUSIBILITY_KEYS})
+
+    def units_match(self, units: str) -> bool:
+        if self.units.strip().lower() in self.DIMENSIONLESS:
+            return units.strip().lower() in self.DIMENSIONLESS
+        return units.strip() == self.units.strip()
+
+
 def _minutes(step: np.timedelta64) -> str:
     return f"{step.astype('timedelta64[m]').astype(int)} minutes"
 
@@ -165,22 +196,42 @@ def _named_near(paths: Paths, period) -> list[str]:
     return kept
 
 
-def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0, period=None) -> Record:
+def _check_units(path: str, variable: str, units: str, first: tuple[str, str] | None, expected: Plausibility) -> None:
+    """IngestError unless the file's ``units`` are the expected ones and those of the first file."""
+    if first is not None and units != first[1]:
+        raise IngestError(
+            f"{path}: variable {variable!r} has units {units!r}, but {first[0]} has units {first[1]!r}; "
+            "every file of a record must have the same units"
+        )
+    if not expected.units_match(units):
+        raise IngestError(
+            f"{path}: variable {variable!r} has units {units!r}; expected {expected.units!r} "
+            "(config key ingest.units)"
+        )
+
+
+def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0, period=None,
+                plausibility: Plausibility = Plausibility()) -> Record:
     """Open every file once (coordinates and time only), check it, and plan the crop.
 
     Files named by a date more than a day outside ``period`` are not opened (:func:`_named_near`).
     Checks, each raising IngestError naming the file: the variable exists with (time, lat, lon)
     dimensions; all files share one regular grid that covers ``area``; no duplicate stamps; each
     day's files share one time step that divides a day; every day (within ``period`` = (first,
-    last) ISO dates, if given) is complete and none is missing between the first and the last.
+    last) ISO dates, if given) is complete and none is missing between the first and the last;
+    every file's variable has the units of ``plausibility`` and of the first file.
     """
     if not paths:
         raise IngestError(f"no input files for variable {variable!r}")
     files: list[SourceFile] = []
     reference_grid = None
+    first_units = None  # (path, units) of the first file opened
     for path in _named_near(paths, period):
         with open_raw(path) as ds:
             var = data_variable(ds, variable, path)
+            units = str(getattr(var, "units", ""))
+            _check_units(path, variable, units, first_units, plausibility)
+            first_units = first_units or (path, units)
             times = step_times(ds, var, path)
             step = file_step(ds, var, times, path)
             grid = (coordinate_values(ds, var.dimensions[-2]), coordinate_values(ds, var.dimensions[-1]))
@@ -222,17 +273,42 @@ class _DaySums:
             return np.where(self.valid > 0, self.total / np.maximum(self.valid, 1), np.nan)
 
 
-def daily_means(record: Record) -> xr.DataArray:
+def _plausible(values: np.ndarray, source: SourceFile, variable: str, expected: Plausibility) -> tuple[np.ndarray, int]:
+    """``values`` (steps, lat, lon) with round-off negatives set to 0, and how many there were;
+    IngestError naming the file, the variable, the count of cells and the first date of any
+    other value outside ``expected.valid_range``."""
+    low, high = expected.valid_range
+    with np.errstate(invalid="ignore"):
+        round_off = (values < 0) & (values >= -expected.negative_tolerance) & (low <= 0)
+        outside = ((values < low) | (values > high)) & ~round_off
+    if outside.any():
+        first = np.nonzero(outside.any(axis=(1, 2)))[0][0]
+        raise IngestError(
+            f"{source.path}: {int(outside.sum())} cells of {variable!r} lie outside its valid range "
+            f"[{low:g}, {high:g}] (values {np.nanmin(values[outside]):g}..{np.nanmax(values[outside]):g}, "
+            f"first on {source.times[first].astype('datetime64[s]')}); config keys ingest.valid_range "
+            "and ingest.negative_tolerance"
+        )
+    n_round_off = int(round_off.sum())
+    if n_round_off:
+        values = np.where(round_off, np.float32(0), values)
+    return values, n_round_off
+
+
+def daily_means(record: Record, plausibility: Plausibility = Plausibility()) -> xr.DataArray:
     """Stream the record file by file into daily means over its window: (time, lat, lon) float32.
 
     Steps are grouped by calendar date; fill values are ignored (a pixel with no valid step in a
-    day is NaN). Raises IngestError naming the file when a day is all fill values over the window.
+    day is NaN). Raises IngestError naming the file when a day is all fill values over the window
+    or a value is implausible (:class:`Plausibility`); round-off negatives within its tolerance
+    become 0, with one warning that counts them.
     Memory: the output plus one file's crop and the sums of the days still open.
     """
     window = record.window
     day_index = {day: i for i, day in enumerate(record.days)}
     cube = np.full((record.days.size, window.lat.size, window.lon.size), np.nan, dtype=np.float32)
     open_days: dict[np.datetime64, _DaySums] = {}
+    n_round_off = 0
     for n, source in enumerate(record.files, start=1):
         step_days = source.times.astype("datetime64[D]")
         wanted = np.isin(step_days, record.days)
@@ -240,6 +316,8 @@ def daily_means(record: Record) -> xr.DataArray:
             continue
         with open_raw(source.path) as ds:
             values = read_window(ds.variables[record.variable], window)  # (steps, lat, lon)
+        values, found = _plausible(values, source, record.variable, plausibility)
+        n_round_off += found
         for day in np.unique(step_days[wanted]):
             sums = open_days.setdefault(day, _DaySums())
             sums.add(values[step_days == day])
@@ -254,6 +332,11 @@ def daily_means(record: Record) -> xr.DataArray:
             cube[day_index[day]] = sums.mean()
         if n % max(1, len(record.files) // 10) == 0:
             log.info("read %d of %d files (%s)", n, len(record.files), Path(source.path).name)
+    if n_round_off:
+        log.warning(
+            "%d cells of %s between -%g and 0 were set to 0 (ingest.negative_tolerance)",
+            n_round_off, record.variable, plausibility.negative_tolerance,
+        )
     coords = {"time": record.days.astype("datetime64[ns]"), "lat": window.lat, "lon": window.lon}
     return xr.DataArray(cube, dims=("time", "lat", "lon"), coords=coords, attrs=record.attrs, name=record.variable)
 
@@ -283,14 +366,15 @@ def log10_dataset(daily: xr.DataArray, log_floor: float) -> xr.Dataset:
 
 
 def ingest_daily_log10(
-    paths: Paths, variable: str, area: Box, *, margin_deg: float = 0.0, log_floor: float = 1e-6, period=None
+    paths: Paths, variable: str, area: Box, *, margin_deg: float = 0.0, log_floor: float = 1e-6, period=None,
+    plausibility: Plausibility = Plausibility(),
 ) -> xr.Dataset:
     """Raw granules or merged files -> daily ``log10_aod`` cube of ``area`` +- ``margin_deg``.
 
     ``period`` = (first, last) ISO dates restricts the record (it must lie inside it). Raises
     IngestError (see :func:`scan_record` and :func:`daily_means`).
     """
-    record = scan_record(paths, variable, area, margin_deg, period)
+    record = scan_record(paths, variable, area, margin_deg, period, plausibility)
     steps, n_days = np.unique(record.steps_per_day, return_counts=True)
     log.info(
         "%s: %d files, %d days %s..%s (steps per day: %s), crop %d x %d",
@@ -298,7 +382,7 @@ def ingest_daily_log10(
         ", ".join(f"{s} on {n} days" for s, n in zip(steps, n_days)),
         record.window.lat.size, record.window.lon.size,
     )
-    return log10_dataset(daily_means(record), log_floor)
+    return log10_dataset(daily_means(record, plausibility), log_floor)
 
 
 def merra2_on_g5nr(merra2: xr.Dataset, g5nr: xr.Dataset, method: str = "nearest") -> xr.Dataset:
@@ -378,14 +462,18 @@ def write_daily_cube(
     log_floor: float,
     period=None,
     dataset: str = "MERRA-2",
+    plausibility: dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Rules ingest_merra2 / ingest_g5nr: :func:`ingest_daily_log10` of the raw files ``paths``
     (matched by the glob ``pattern``) of ``dataset`` for the config ``area`` box, written to
-    ``output``."""
+    ``output``. ``plausibility``: the config keys of :class:`Plausibility` (defaults if None)."""
     box = Box.from_config(area)
-    cube = ingest_daily_log10(paths, variable, box, margin_deg=margin_deg, log_floor=log_floor, period=period)
+    expected = Plausibility.from_config(plausibility)
+    cube = ingest_daily_log10(paths, variable, box, margin_deg=margin_deg, log_floor=log_floor, period=period,
+                              plausibility=expected)
     settings = {
-        "variable": variable, "area": area, "margin_deg": margin_deg, "log_floor": log_floor, "period": period
+        "variable": variable, "area": area, "margin_deg": margin_deg, "log_floor": log_floor, "period": period,
+        **({"plausibility": plausibility} if plausibility else {}),
     }
     provenance = source_provenance(paths, pattern, settings)
     write_cf(

@@ -5,6 +5,7 @@ most jobs (ingest, splits, evaluation, figures) never use it.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -37,14 +38,50 @@ def log_to_file(path: str | os.PathLike, name: str = "downscaling") -> logging.L
     return logging.getLogger(name)
 
 
+class OutputError(OSError):
+    """An output could not be written: the message names the file and the operating system's reason."""
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _full(directory: Path) -> bool:
+    """Whether the file system of ``directory`` has (next to) no space left for us."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 1 << 20
+
+
+def output_error(path: Path, error: BaseException) -> OutputError | None:
+    """The error of writing ``path`` as an :class:`OutputError` naming it, or None when
+    ``error`` is no input/output failure (a bug or bad data, which keeps its own message).
+    Libraries report a full disk in their own words (netCDF-4: "NetCDF: HDF error"), so a
+    failure on a full file system is called what it is."""
+    if isinstance(error, OSError) and error.errno is not None:
+        reason = os.strerror(error.errno).lower()
+        if error.errno == errno.ENOSPC:
+            reason = "no space left on device"
+    elif isinstance(error, (OSError, RuntimeError)) and _full(path.parent):
+        reason = f"no space left on device ({error})"
+    else:
+        return None
+    return OutputError(error.errno if isinstance(error, OSError) else errno.ENOSPC, f"{path}: cannot be written: {reason}")
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; when the block ends normally it is
     renamed over ``path`` (atomic on one file system), on any error it is removed. So a kill or a
     failure leaves the old file or none, never a torn one. The name is unique per writer (other
-    processes, other hosts on a shared file system). ``fsync``: flush it to disk first."""
+    processes, other hosts on a shared file system). ``fsync``: flush it to disk first.
+    A failure to write (a full disk, no permission) is an :class:`OutputError` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise output_error(path, error) from error
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         yield temporary
@@ -52,6 +89,11 @@ def atomic_output(path: str | os.PathLike, fsync: bool = False) -> Iterator[Path
             with open(temporary, "rb+") as stream:
                 os.fsync(stream.fileno())
         os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:
+        described = None if isinstance(error, OutputError) else output_error(path, error)
+        if described is None:
+            raise
+        raise described from error
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -19,6 +19,7 @@ from .contracts import (
     open_downscaled, positions_on, read_downscaled, spaced_days, within,
 )
 from .evaluation import Field, grid_spacing_km, merra2_field, prediction_fields
+from .splits import read_split, season_of
 
 # Bounds on the days read from a long run, so that memory does not grow with it:
 LONGRUN_VARIOGRAM_DAYS = 365  # variograms, days spread over the run
@@ -73,15 +74,68 @@ def longrun_frames(longrun_path, merra2_path, max_frames=ANIMATION_MAX_FRAMES,
     return LongrunFrames(run.dates, run.mean, run.lat, run.lon, merra2, merra2_lat, merra2_lon)
 
 
+@dataclass(frozen=True)
+class SeasonTraining:
+    """What the long run's statistical references learn from one season's G5NR training days:
+    G5NR and MERRA-2 on its grid (T, H, W) log10 on those days, and their dates."""
+
+    g5nr: np.ndarray
+    merra2: np.ndarray
+    dates: pd.DatetimeIndex
+
+    @classmethod
+    def read(cls, g5nr_path, merra2_on_g5nr_path, split_csv) -> "SeasonTraining":
+        split = read_split(split_csv)
+        dates = pd.DatetimeIndex(split.date[split.split == "train"]).sort_values()
+        with xr.open_dataset(g5nr_path) as g5nr, xr.open_dataset(merra2_on_g5nr_path) as merra2:
+            g5nr_values = g5nr[CUBE_VARIABLE].isel(time=positions_on(g5nr["time"].values, dates, g5nr_path)).values
+            merra2_values = merra2[CUBE_VARIABLE].isel(
+                time=positions_on(merra2["time"].values, dates, merra2_on_g5nr_path)).values
+        return cls(g5nr_values.astype(np.float32), merra2_values.astype(np.float32), dates)
+
+
+def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, members: int, seed: int) -> dict:
+    """The long run's references on ``dates`` (MERRA-2 of those days on the G5NR grid,
+    ``merra2_days`` (T, H, W) log10), each (T, M, H, W): interp_qm and interp_qm_stochastic
+    (:mod:`downscaling.baselines`, trained on the season's training days) and the G5NR
+    climatology of those days (their per-pixel mean)."""
+    from .baselines import quantile_mapped, stochastic_quantile_mapped  # noqa: PLC0415 - xsdba, here only
+
+    n_train = len(training.dates)
+    g5nr = np.concatenate([training.g5nr, np.full_like(merra2_days, np.nan)])
+    merra2 = np.concatenate([training.merra2, merra2_days.astype(np.float32)])
+    all_dates = training.dates.append(pd.DatetimeIndex(dates))
+    train, run = np.arange(n_train), np.arange(n_train, len(all_dates))
+    qm = np.stack([f for _, f in quantile_mapped(g5nr, merra2, all_dates, train, run)])
+    drawn = np.stack([f for _, f in stochastic_quantile_mapped(g5nr, merra2, all_dates, train, run, members, seed)])
+    climatology = np.broadcast_to(training.g5nr.mean(axis=0), qm.shape)
+    return {"interp_qm": qm, "interp_qm_stochastic": drawn, "climatology": climatology}
+
+
+def _scores(prefix: str, members: np.ndarray, target: np.ndarray, dx, dy) -> dict:
+    """One day's scores of ``members`` (M, H, W): rmse of their mean, crps (fair; MAE for one
+    field), psd_ratio of the first, and spread_skill for an ensemble; keys ``<prefix>_<score>``
+    (no prefix for the long run itself)."""
+    key = (lambda name: f"{prefix}_{name}") if prefix else (lambda name: name)
+    scores = {key("rmse"): metrics.rmse(members.mean(axis=0), target),
+              key("crps"): metrics.crps_fair(members, target) if len(members) > 1 else metrics.mae(members[0], target),
+              key("psd_ratio"): spatial.psd_ratio(members[0], target, dx, dy)}
+    if len(members) > 1:
+        scores[key("spread_skill")] = metrics.spread_skill_ratio(members, target)
+    return scores
+
+
 def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LOG_FLOOR,
-                  regrid_method="nearest") -> pd.DataFrame:
+                  regrid_method="nearest", training: dict | None = None, seed: int = 0) -> pd.DataFrame:
     """Free-running skill of a long run against known truth (the synthetic world's daily means
     after the G5NR record, ``aod`` on the G5NR grid), one row per day: date, lead_days (days
-    since the last G5NR day of ``g5nr_path``), rmse (ensemble mean), crps (fair), spread and
-    spread_skill (the day's spread with the (M+1)/M correction over its RMSE), psd_ratio
-    (member 1 at 25–80 km), and MERRA-2 put on the grid as the no-skill reference: merra2_rmse
-    and merra2_crps (a point forecast's CRPS is its MAE).
-    Read one day at a time. ValueError naming the truth file when it lacks a day or the grid."""
+    since the last G5NR day of ``g5nr_path``), rmse (ensemble mean), crps (fair), spread_skill
+    (the day's spread with the (M+1)/M correction over its RMSE), psd_ratio (member 1 at
+    25–80 km); the same scores of the references, as ``<reference>_<score>``: MERRA-2 put on the
+    grid (``merra2``) and, with ``training`` ({season: :class:`SeasonTraining`}), interp_qm, the
+    stochastic interp_qm with as many members as the run, and the G5NR climatology of the
+    season's training days (:func:`reference_fields`). A single field's CRPS is its MAE.
+    ValueError naming the truth file when it lacks a day or the grid."""
     from .regrid import regrid  # noqa: PLC0415 - only this diagnostic puts MERRA-2 on the grid
 
     with xr.open_dataset(g5nr_path) as ds:
@@ -101,20 +155,24 @@ def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LO
             raise ValueError(f"{truth_path}: its grid does not hold the long run's grid ({error})") from error
         merra2 = merra2_ds[CUBE_VARIABLE]
         merra2_days = normalised_dates(merra2["time"].values)
+        on_grid = np.stack([regrid(merra2.isel(time=merra2_days.get_loc(date)).load(), lat, lon, regrid_method).values
+                            for date in dates])  # (T, H, W): one area's days, small
+        n_members = run.sizes["member"]
+        references = {}  # name -> (T, M, H, W), filled season by season
+        seasons = season_of(dates)
+        for season in dict.fromkeys(seasons) if training else []:
+            days = np.flatnonzero(seasons == season)
+            for name, fields in reference_fields(training[season], on_grid[days], dates[days], n_members, seed).items():
+                references.setdefault(name, np.empty((len(dates), *fields.shape[1:]), np.float32))[days] = fields
         dx, dy = grid_spacing_km(lat, lon)
         rows = []
         for i, date in enumerate(dates):
             members = log10_aod(run["aod_member"].isel(time=i).values, log_floor)  # (M, H, W)
             target = log10_aod(truth.isel(time=truth_days.get_loc(date)).values, log_floor)
-            mean = log10_aod(run["aod_mean"].isel(time=i).values, log_floor)
-            coarse = merra2.isel(time=merra2_days.get_loc(date)).load()
-            on_grid = regrid(coarse, lat, lon, regrid_method).values
-            row = {"date": date, "lead_days": (date - last_g5nr_day).days, "rmse": metrics.rmse(mean, target),
-                   "merra2_rmse": metrics.rmse(on_grid, target), "merra2_crps": metrics.mae(on_grid, target),
-                   "psd_ratio": spatial.psd_ratio(members[0], target, dx, dy)}
-            if len(members) > 1:
-                row["crps"] = metrics.crps_fair(members, target)
-                row["spread_skill"] = metrics.spread_skill_ratio(members, target)
+            row = {"date": date, "lead_days": (date - last_g5nr_day).days, **_scores("", members, target, dx, dy),
+                   **_scores("merra2", on_grid[i][None], target, dx, dy)}
+            for name, fields in references.items():
+                row.update(_scores(name, fields[i], target, dx, dy))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -139,3 +197,33 @@ def longrun_series(longrun_path, merra2_path, log_floor=LOG_FLOOR) -> pd.DataFra
         "member_max": run_members.max("member").values,
         "merra2": merra2.reindex(run_mean.indexes["time"]).to_numpy(),
     })
+
+
+#: The references the long run's lead sentences compare against, with how they are named.
+LEAD_REFERENCES = {"merra2": "MERRA-2 on the grid", "interp_qm": "interp_qm",
+                   "interp_qm_stochastic": "the stochastic interp_qm", "climatology": "the G5NR climatology"}
+
+
+def lead_summary(skill: pd.DataFrame, block_days: int = 5) -> list[str]:
+    """One sentence per reference in the table: in how many ``block_days``-day blocks of lead
+    the run's CRPS (the MAE of a single field) is below the reference's, and from which lead on,
+    if any, it is no better in any later block."""
+    blocks = (skill["lead_days"] - skill["lead_days"].min()) // block_days
+    means = skill.groupby(blocks).mean(numeric_only=True)
+    first_lead = skill.groupby(blocks)["lead_days"].min().to_numpy()
+    sentences = []
+    for reference, name in LEAD_REFERENCES.items():
+        column = f"{reference}_crps"
+        if column not in means or "crps" not in means:
+            continue
+        better = (means["crps"] < means[column]).to_numpy()
+        if better.all():
+            tail = "better at every lead"
+        elif better[-1]:
+            tail = "better again in the last block"
+        else:
+            after_last_better = np.flatnonzero(better)[-1] + 1 if better.any() else 0
+            tail = f"no better from lead day {first_lead[after_last_better]} on"
+        sentences.append(f"Against {name}: CRPS lower in {int(better.sum())} of {len(better)} {block_days}-day "
+                         f"blocks of lead ({tail}; mean {means['crps'].mean():.4f} vs {means[column].mean():.4f}).")
+    return sentences

@@ -198,23 +198,3 @@ def rank_histogram(members, truth, rng):
     n_equal = np.sum(members == truth, axis=0)
     ranks = n_below + rng.integers(0, n_equal + 1)
     return np.bincount(ranks, minlength=members.shape[0] + 1)
-
-
-def block_bootstrap_interval(
-    values, block: int = 3, n_boot: int = 2000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile interval of the mean of ``values`` (a series in time order, e.g. per-day
-    paired differences) by the moving-block bootstrap: resampled blocks of ``block``
-    consecutive values keep neighbouring days' correlation. (NaN, NaN) for fewer than two
-    finite values."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    n = len(values)
-    if n < 2:
-        return float("nan"), float("nan")
-    block = min(block, n)
-    n_blocks = -(-n // block)
-    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(n_boot, n_blocks))
-    samples = values[(starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n]]
-    low, high = np.quantile(samples.mean(axis=1), [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)

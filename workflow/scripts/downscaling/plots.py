@@ -34,9 +34,14 @@ SOURCE_COLOURS = {
     "unet": "tab:blue",
     "interp": "tab:green",
     "interp_qm": "tab:olive",
+    "interp_qm_stochastic": "darkgoldenrod",
+    "climatology": "tan",
     "persistence": "tab:pink",
     "long run": "tab:purple",
 }
+#: The long-run skill table's references: column prefix -> legend name (and colour).
+LONGRUN_REFERENCES = {"merra2": "MERRA-2", "interp_qm": "interp_qm",
+                      "interp_qm_stochastic": "interp_qm_stochastic", "climatology": "climatology"}
 FIELD_CMAP = "YlOrBr"  # sequential, dust-coloured
 SPREAD_CMAP = "viridis"
 ERROR_CMAP = "RdBu_r"  # diverging: red where the prediction is too high
@@ -267,31 +272,33 @@ def plot_longrun_series(series: pd.DataFrame, title: str):
     return fig
 
 
-def plot_longrun_skill(skill: pd.DataFrame, title: str):
+def plot_longrun_skill(skill: pd.DataFrame, title: str, notes=()):
     """Free-running skill against the known truth by lead (days since the last G5NR day):
-    RMSE (and MERRA-2's), CRPS, spread-skill and PSD ratio (4 axes)."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharex=True, constrained_layout=True)
-    run, reference = colour_of("long run"), colour_of("MERRA-2")
+    RMSE, CRPS (a deterministic reference's MAE), spread-skill and PSD ratio (4 axes), each
+    beside the references the table holds (columns ``<reference>_<score>``); ``notes``: lines
+    written under the title (e.g. the lead sentences)."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5 + 0.22 * len(notes)), sharex=True, constrained_layout=True)
     lead = skill["lead_days"]
     panels = [
-        (axes[0, 0], "rmse", "RMSE, ensemble mean (log$_{10}$ AOD)", "merra2_rmse", None),
-        (axes[0, 1], "crps", "fair CRPS (log$_{10}$ AOD)", "merra2_crps", None),
-        (axes[1, 0], "spread_skill", "spread-skill ratio", None, 1.0),
-        (axes[1, 1], "psd_ratio", "PSD ratio, member 1, 25–80 km", None, 1.0),
+        (axes[0, 0], "rmse", "RMSE, ensemble mean (log$_{10}$ AOD)", None),
+        (axes[0, 1], "crps", "fair CRPS; MAE of a single field (log$_{10}$ AOD)", None),
+        (axes[1, 0], "spread_skill", "spread-skill ratio", 1.0),
+        (axes[1, 1], "psd_ratio", "PSD ratio, member 1, 25–80 km", 1.0),
     ]
-    for ax, column, label, reference_column, ideal in panels:
+    for ax, column, label, ideal in panels:
         if column in skill:
-            ax.plot(lead, skill[column], color=run, marker=".", label="long run")
-        if reference_column:
-            ax.plot(lead, skill[reference_column], color=reference, label="MERRA-2 on the G5NR grid")
-            ax.legend(fontsize="small")
+            ax.plot(lead, skill[column], color=colour_of("long run"), marker=".", label="long run")
+        for reference, name in LONGRUN_REFERENCES.items():
+            if f"{reference}_{column}" in skill:
+                ax.plot(lead, skill[f"{reference}_{column}"], color=colour_of(name), label=name, linewidth=1)
         if ideal is not None:
             ax.axhline(ideal, color="black", linewidth=0.8, linestyle="--")
         ax.set_ylabel(label)
         ax.grid(alpha=0.25)
+    axes[0, 0].legend(fontsize="small")
     for ax in axes[1]:
         ax.set_xlabel("days since the last G5NR day")
-    fig.suptitle(title)
+    fig.suptitle("\n".join([title, *notes]), fontsize="medium")
     return fig
 
 

@@ -191,6 +191,33 @@ def make_splits(
     return splits
 
 
+def predicted_history(test_dates, n_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Strict mode's share of predictions in each test day's history: (how many of its ``n_lag``
+    history days are earlier test days, which strict mode replaces by the model's predictions;
+    whether the day before is one). Strict mode is the authors' partial autoregression over a
+    season's test days, not a free run: under the random design most history days stay true."""
+    days = np.sort(_day_numbers(test_dates))
+    counts = np.array([np.sum((days >= day - n_lag) & (days < day)) for day in days], dtype=int)
+    yesterday = np.isin(days - 1, days)
+    return counts, yesterday
+
+
+def season_problems(per_season: dict, seasons, source: str, n_lag: int) -> list[str]:
+    """What keeps each of ``seasons`` from training and testing on one axis of
+    :func:`make_splits` (``source``: g5nr or merra2): no test day (no core day of the season
+    with ``n_lag`` days of history), or no training day. One line per season; empty if none."""
+    name = {"g5nr": "G5NR", "merra2": "MERRA-2"}[source]
+    found = []
+    for season in seasons:
+        counts = per_season[season]["split"].value_counts()
+        if not counts.get("test", 0):
+            found.append(f"{season} has no {name} test day: no day of the season in the record has "
+                         f"{n_lag} days of history before it (splits.n_lag)")
+        elif not counts.get("train", 0):
+            found.append(f"{season} has no {name} training day")
+    return found
+
+
 def read_split(path) -> pd.DataFrame:
     """A split CSV as a DataFrame with a datetime ``date`` column."""
     return pd.read_csv(path, parse_dates=["date"])

@@ -93,7 +93,7 @@ class Baseline:
     """A reference without a large model (downscaling/baselines.py makes its fields)."""
 
     formulation: str
-    modes: tuple[str, ...] = ("strict", "lenient")  # where it is a baseline at all
+    ensemble: bool = False  # members drawn at random, as many as the method samples
 
 
 BASELINES = {
@@ -102,16 +102,19 @@ BASELINES = {
         "MERRA-2 on the G5NR grid, bias-adjusted per pixel by empirical quantile mapping "
         "(xsdba EQM) learnt on the season's training days"
     ),
-    # in strict mode the day before is the model's own prediction: not a baseline
-    "persistence": Baseline("the day before's G5NR (lenient mode only)", modes=("lenient",)),
+    "interp_qm_stochastic": Baseline(
+        "interp_qm plus G5NR-minus-interp_qm residual fields of training days drawn at random, "
+        "one per member", ensemble=True,
+    ),
+    "persistence": Baseline("the day before's G5NR (strict: its own forecast where that day is a test day)"),
 }
 MODELS = (*VARIANTS, *BASELINES)
 ENSEMBLE_MODELS = tuple(name for name, v in VARIANTS.items() if v.diffusion)
 
 
-def applies(model: str, mode: str) -> bool:
-    """Whether `model` is downscaled and scored in `mode` (strict or lenient)."""
-    return model not in BASELINES or mode in BASELINES[model].modes
+def has_members(model: str) -> bool:
+    """Whether `model` writes an ensemble: a diffusion variant or an ensemble baseline."""
+    return model in ENSEMBLE_MODELS or (model in BASELINES and BASELINES[model].ensemble)
 
 
 def formulation(model: str) -> str:
