@@ -96,7 +96,7 @@ def test_implausible_values_name_the_file_the_count_and_the_date(tmp_path, bad, 
             field[5:, 2:4, 1:4] = bad  # the last 19 hours of 2 x 3 cells
     paths = write_merra2_days(tmp_path, "2005-01-01", 3, values=with_values(block_on_day_two))
     message = ingest_fails(paths, tmp_path)
-    assert "20050102.nc4: 114 cells of 'DUEXTTAU' lie outside its valid range [0, 10]" in message
+    assert "20050102.nc4: 114 cells of 'DUEXTTAU' lie outside its valid range [0, 50]" in message
     assert f"values {shown}" in message and "first on 2005-01-02T05:30:00" in message
     assert "ingest.valid_range" in message
 
@@ -224,7 +224,7 @@ def test_an_implausible_granule_stops_the_workflow_and_a_rerun_after_the_fix_wor
     done = run_snakemake(tmp_path, tiny_config(), "results/data/a/merra2.nc")
     assert done.returncode != 0
     assert re.search(r"rule ingest_merra2 failed \(.*\):\n    \S*IngestError: \S*20050603.nc4: 144 cells of 'DUEXTTAU' "
-                     r"lie outside its valid range \[0, 10\]", done.stdout), done.stdout[-3000:]
+                     r"lie outside its valid range \[0, 50\]", done.stdout), done.stdout[-3000:]
     assert not (tmp_path / "results/data/a/merra2.nc").exists()
     write_merra2_days(raw, "2005-06-03", 1)  # the granule fixed: the manifest sees it changed
     assert bad.endswith("20050603.nc4")

@@ -86,7 +86,7 @@ class Plausibility:
     it as missing, as CF says (netCDF4 masks them when reading)."""
 
     units: str = "1"
-    valid_range: tuple[float, float] = (0.0, 10.0)
+    valid_range: tuple[float, float] = (0.0, 50.0)  # far above any observed optical depth (storms: ~10)
     negative_tolerance: float = 0.0
 
     # the spellings of "dimensionless" in CF and in the files we have met
