@@ -256,6 +256,11 @@ def test_temporal_tables(area):
     assert lags.loc[lags["source"] == "G5NR", "n_pairs"].tolist() == [149, 148, 147, 146]
     # MERRA-2 over the G5NR period only: 150 days as well
     assert lags.loc[lags["source"] == "MERRA-2 (G5NR period)", "n_pairs"].iloc[0] == 149
+    # the long run's diagnostics are those of a member (truth + noise here), not of the smoother mean
+    with xr.open_dataset(area["longrun"]) as ds:
+        member = np.log10(ds["aod_member"].isel(member=0)).mean(("lat", "lon")).values.astype(np.float64)
+    assert acf_table.loc[acf_table["source"] == "long run", "acf"].to_numpy() == pytest.approx(
+        acf(member, nlags=30, fft=True), abs=1e-5)
 
 
 def test_acf_needs_a_gap_free_series():

@@ -308,8 +308,9 @@ def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
     """ACF/PACF and lag-k tables of an area (``longrun_path`` may be None).
 
     ACF/PACF: the area-mean daily log10 AOD of G5NR (its whole record), of MERRA-2 (its whole
-    record, native cells inside the G5NR grid's extent) and of the long run (ensemble mean).
-    Lag-k: G5NR, MERRA-2 over the G5NR period (native cells), and the long run's ensemble mean;
+    record, native cells inside the G5NR grid's extent) and of the long run's first member (a
+    member is what a user gets: the ensemble mean is smoother from day to day, so more persistent).
+    Lag-k: G5NR, MERRA-2 over the G5NR period (native cells), and the long run's first member;
     each uses at most ``max_days`` days, in runs of 5 × max_lag consecutive days when the
     record is longer (memory stays bounded). ``definitions``: of the PACF and the lag curves,
     see :data:`metrics.DEFINITIONS`. Returns (acf, lags) DataFrames with a source column.
@@ -331,11 +332,11 @@ def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
         "MERRA-2 (G5NR period)": read_cube_positions(merra2_path, merra2_positions, lat, lon),
     }
     if longrun_path is not None:
-        run_mean = area_mean_series(longrun_path, "aod_mean", log_floor=log_floor)
-        series["long run"] = run_mean.to_series()
-        run = read_downscaled(longrun_path, log_floor, max_members=0,
-                              days=spaced_days(run_mean.sizes["time"], max_days, 5 * max_lag))
-        cubes["long run"] = (run.mean, run.dates)
+        member = area_mean_series(longrun_path, "aod_member", log_floor=log_floor).isel(member=0)
+        series["long run"] = member.to_series()
+        run = read_downscaled(longrun_path, log_floor, max_members=1,
+                              days=spaced_days(member.sizes["time"], max_days, 5 * max_lag))
+        cubes["long run"] = (run.members[0], run.dates)
     return acf_table(series, nlags, definitions), lag_table(cubes, max_lag, definitions)
 
 
