@@ -11,7 +11,11 @@ method) against the deterministic ``unet``:
 - PSD ratio: radially averaged power of member 1 over G5NR's at wavelengths 25-80 km (goal 0.75-1.33);
 - seam ratio: mean |jump| between neighbouring pixels at the worst phase of the inference
   stride over the median phase, the worse axis (goal <= 1.15; G5NR itself is about 1.0);
-- rank histogram: smallest and largest bin over the uniform share (goal: within 0.5-2).
+- rank histogram: smallest and largest bin over the uniform share (goal: within 0.5-2);
+
+and a second table of the method against the baselines of the same rows, where they were run:
+RMSE of the ensemble mean against interp_qm's and persistence's, and the fair CRPS against
+the stochastic interp_qm's fair CRPS and interp_qm's MAE (goal: the method better in every row).
 
 Usage (after `make demo`):
     python tests/benchmarks/check_generative.py [--model ddpm_residual] [--results results]
@@ -88,14 +92,22 @@ def seam_ratio(stack: np.ndarray, stride: int) -> float:
     return float(max(worst))
 
 
+def fair_crps(members: np.ndarray, truth: np.ndarray) -> float:
+    """Fair CRPS of members (M, ...) against truth (...); the MAE of a single member."""
+    m = members.shape[0]
+    skill = np.abs(members - truth).mean(axis=0)
+    if m == 1:
+        return float(skill.mean())
+    pairs = np.abs(members[:, None] - members[None]).sum(axis=(0, 1)) / (2 * m * (m - 1))
+    return float(np.mean(skill - pairs))
+
+
 def ensemble_row(members, truth, unet, stride, rng):
     m = members.shape[0]
     mean = members.mean(axis=0)
     rmse = np.sqrt(np.mean((mean - truth) ** 2))
     spread = np.sqrt(np.mean(members.var(axis=0, ddof=1)) * (m + 1) / m)
-    skill = np.abs(members - truth).mean(axis=0)
-    pairs = np.abs(members[:, None] - members[None]).sum(axis=(0, 1)) / (2 * m * (m - 1))
-    crps = float(np.mean(skill - pairs))
+    crps = fair_crps(members, truth)
     ranks = (members < truth).sum(axis=0) + rng.integers(0, (members == truth).sum(axis=0) + 1)
     shares = np.bincount(ranks.ravel(), minlength=m + 1) / ranks.size * (m + 1)
     unet_rmse = np.sqrt(np.mean((unet - truth) ** 2))
@@ -107,6 +119,36 @@ def ensemble_row(members, truth, unet, stride, rng):
         "rank_min": shares.min(),
         "rank_max": shares.max(),
     }
+
+
+BASELINE_COLUMNS = {"interp_qm": "rmse", "persistence": "rmse", "interp_qm_stochastic": "crps"}
+
+
+def baseline_rows(results, model, config):
+    """(rows, wins): the method's RMSE and CRPS beside each baseline's, per season x area x mode."""
+    rows, wins = [], {}
+    for season in config["seasons"]:
+        for area in config["areas"]:
+            for mode in config["modes"]:
+                members, dates = read_members(results / "downscaled" / model / season / area / f"{mode}.nc")
+                truth, _, _ = read_truth(results / "data" / area / "g5nr.nc", dates)
+                own = {"rmse": float(np.sqrt(np.mean((members.mean(axis=0) - truth) ** 2))),
+                       "crps": fair_crps(members, truth)}
+                row = [f"{season} {area} {mode}", f"{own['rmse']:.4f}", f"{own['crps']:.4f}"]
+                for baseline, score in BASELINE_COLUMNS.items():
+                    path = results / "downscaled" / baseline / season / area / f"{mode}.nc"
+                    if not path.exists():
+                        row.append("-")
+                        continue
+                    fields, _ = read_members(path)
+                    theirs = {"rmse": float(np.sqrt(np.mean((fields.mean(axis=0) - truth) ** 2))),
+                              "crps": fair_crps(fields, truth)}
+                    wins.setdefault(baseline, [0, 0])
+                    wins[baseline][0] += own[score] < theirs[score]
+                    wins[baseline][1] += 1
+                    row.append(f"{theirs['rmse']:.4f} / {theirs['crps']:.4f}")
+                rows.append(tuple(row))
+    return rows, wins
 
 
 def main() -> None:
@@ -147,6 +189,11 @@ def main() -> None:
         ("seam ratio <= 1.15", f"{goals['seam']}/{n}"),
         ("rank bins within 0.5-2x uniform", f"{goals['rank']}/{n}"),
     ])
+    rows, wins = baseline_rows(args.results, model, config)
+    print_table(f"{model} against the baselines (RMSE of the mean / fair CRPS; a single field's CRPS is its MAE)",
+                ("season area mode", f"{model} RMSE", f"{model} CRPS", *BASELINE_COLUMNS), rows)
+    print_table("the method better than the baseline (rows)", ("baseline", "by", "rows"), [
+        (baseline, BASELINE_COLUMNS[baseline], f"{won}/{of}") for baseline, (won, of) in wins.items()])
 
 
 if __name__ == "__main__":
