@@ -80,9 +80,8 @@ def model_inference(wildcards):
     return {}
 
 
-_manifests = (
-    {}
-)  # source -> manifest path or the ManifestError of its glob, by write_manifests
+# source -> its manifest's path, or the WorkflowError of a glob without files (write_manifests)
+_manifests = {}
 RAW_SOURCES = ("merra2", "g5nr", "elevation")
 
 

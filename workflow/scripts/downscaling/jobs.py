@@ -54,11 +54,15 @@ def _full(directory: Path) -> bool:
     return stat.f_bavail * stat.f_frsize < 1 << 20
 
 
-def output_error(path: Path, error: BaseException) -> OutputError | None:
-    """The error of writing ``path`` as an :class:`OutputError` naming it, or None when
-    ``error`` is no input/output failure (a bug or bad data, which keeps its own message).
-    Libraries report a full disk in their own words (netCDF-4: "NetCDF: HDF error"), so a
-    failure on a full file system is called what it is."""
+def output_error(path: Path, error: BaseException, temporary: Path | None = None) -> OutputError | None:
+    """The error of writing ``path`` (through ``temporary``) as an :class:`OutputError` naming
+    it, or None when ``error`` is no failure to write it (a bug, bad data, or an OS error about
+    another file, which keep their own message). Libraries report a full disk in their own words
+    (netCDF-4: "NetCDF: HDF error"), so a failure on a full file system is called what it is."""
+    other_file = isinstance(error, OSError) and error.filename not in (None, str(path), str(temporary),
+                                                                      str(path.parent))
+    if other_file:
+        return None
     if isinstance(error, OSError) and error.errno is not None:
         reason = os.strerror(error.errno).lower()
         if error.errno == errno.ENOSPC:
@@ -78,19 +82,16 @@ def atomic_output(path: str | os.PathLike, fsync: bool = False) -> Iterator[Path
     processes, other hosts on a shared file system). ``fsync``: flush it to disk first.
     A failure to write (a full disk, no permission) is an :class:`OutputError` naming ``path``."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise output_error(path, error) from error
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield temporary
         if fsync:
             with open(temporary, "rb+") as stream:
                 os.fsync(stream.fileno())
         os.replace(temporary, path)
     except (OSError, RuntimeError) as error:
-        described = None if isinstance(error, OutputError) else output_error(path, error)
+        described = None if isinstance(error, OutputError) else output_error(path, error, temporary)
         if described is None:
             raise
         raise described from error

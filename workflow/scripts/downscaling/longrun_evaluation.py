@@ -7,6 +7,7 @@ the data; long runs are read a day or a bounded selection of days at a time.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,9 +97,10 @@ class SeasonTraining:
 
 def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, members: int, seed: int) -> dict:
     """The long run's references on ``dates`` (MERRA-2 of those days on the G5NR grid,
-    ``merra2_days`` (T, H, W) log10), each (T, M, H, W): interp_qm and interp_qm_stochastic
-    (:mod:`downscaling.baselines`, trained on the season's training days) and the G5NR
-    climatology of those days (their per-pixel mean)."""
+    ``merra2_days`` (T, H, W) log10): {name: an iterator of one (M, H, W) field a day}, for
+    interp_qm and interp_qm_stochastic (:mod:`downscaling.baselines`, trained on the season's
+    training days) and the G5NR climatology of those days (their per-pixel mean). Each member
+    field is made when its day is reached, so memory does not grow with the members."""
     from .baselines import quantile_mapped, stochastic_quantile_mapped  # noqa: PLC0415 - xsdba, here only
 
     n_train = len(training.dates)
@@ -106,10 +108,12 @@ def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, m
     merra2 = np.concatenate([training.merra2, merra2_days.astype(np.float32)])
     all_dates = training.dates.append(pd.DatetimeIndex(dates))
     train, run = np.arange(n_train), np.arange(n_train, len(all_dates))
-    qm = np.stack([f for _, f in quantile_mapped(g5nr, merra2, all_dates, train, run)])
-    drawn = np.stack([f for _, f in stochastic_quantile_mapped(g5nr, merra2, all_dates, train, run, members, seed)])
-    climatology = np.broadcast_to(training.g5nr.mean(axis=0), qm.shape)
-    return {"interp_qm": qm, "interp_qm_stochastic": drawn, "climatology": climatology}
+    return {
+        "interp_qm": (f for _, f in quantile_mapped(g5nr, merra2, all_dates, train, run)),
+        "interp_qm_stochastic": (f for _, f in stochastic_quantile_mapped(g5nr, merra2, all_dates, train, run,
+                                                                           members, seed)),
+        "climatology": itertools.repeat(training.g5nr.mean(axis=0)[None]),
+    }
 
 
 def _scores(prefix: str, members: np.ndarray, target: np.ndarray, dx, dy) -> dict:
@@ -155,25 +159,24 @@ def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LO
             raise ValueError(f"{truth_path}: its grid does not hold the long run's grid ({error})") from error
         merra2 = merra2_ds[CUBE_VARIABLE]
         merra2_days = normalised_dates(merra2["time"].values)
-        on_grid = np.stack([regrid(merra2.isel(time=merra2_days.get_loc(date)).load(), lat, lon, regrid_method).values
-                            for date in dates])  # (T, H, W): one area's days, small
-        n_members = run.sizes["member"]
-        references = {}  # name -> (T, M, H, W), filled season by season
-        seasons = season_of(dates)
-        for season in dict.fromkeys(seasons) if training else []:
-            days = np.flatnonzero(seasons == season)
-            for name, fields in reference_fields(training[season], on_grid[days], dates[days], n_members, seed).items():
-                references.setdefault(name, np.empty((len(dates), *fields.shape[1:]), np.float32))[days] = fields
         dx, dy = grid_spacing_km(lat, lon)
         rows = []
-        for i, date in enumerate(dates):
-            members = log10_aod(run["aod_member"].isel(time=i).values, log_floor)  # (M, H, W)
-            target = log10_aod(truth.isel(time=truth_days.get_loc(date)).values, log_floor)
-            row = {"date": date, "lead_days": (date - last_g5nr_day).days, **_scores("", members, target, dx, dy),
-                   **_scores("merra2", on_grid[i][None], target, dx, dy)}
-            for name, fields in references.items():
-                row.update(_scores(name, fields[i], target, dx, dy))
-            rows.append(row)
+        # run by run of days of one season, so that memory holds one season's days, not the run's
+        for season, run_days in itertools.groupby(range(len(dates)), key=lambda i: season_of(dates[i:i + 1])[0]):
+            days = list(run_days)
+            on_grid = np.stack([regrid(merra2.isel(time=merra2_days.get_loc(dates[i])).load(), lat, lon,
+                                       regrid_method).values for i in days])  # (T, H, W)
+            references = reference_fields(training[season], on_grid, dates[days], run.sizes["member"], seed) \
+                if training else {}
+            for i, coarse in zip(days, on_grid):
+                date = dates[i]
+                members = log10_aod(run["aod_member"].isel(time=i).values, log_floor)  # (M, H, W)
+                target = log10_aod(truth.isel(time=truth_days.get_loc(date)).values, log_floor)
+                row = {"date": date, "lead_days": (date - last_g5nr_day).days, **_scores("", members, target, dx, dy),
+                       **_scores("merra2", coarse[None], target, dx, dy)}
+                for name, fields in references.items():
+                    row.update(_scores(name, next(fields), target, dx, dy))
+                rows.append(row)
     return pd.DataFrame(rows)
 
 
