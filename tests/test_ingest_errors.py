@@ -265,3 +265,12 @@ def test_a_full_disk_names_the_file_and_the_reason_and_leaves_nothing(small_disk
         netcdf.write_cf(xr.Dataset({"log10_aod": noise}), output, {})
     assert str(error.value).startswith(f"{output}: cannot be written: no space left on device")
     assert os.listdir(small_disk) == []
+
+
+def test_an_error_about_another_file_keeps_its_own_message(tmp_path):
+    from downscaling.jobs import OutputError, atomic_output
+    with pytest.raises(FileNotFoundError) as error:
+        with atomic_output(tmp_path / "out.nc"):
+            open(tmp_path / "missing_input.nc")  # an input read while writing: not the output's fault
+    assert not isinstance(error.value, OutputError) and "missing_input.nc" in str(error.value)
+    assert os.listdir(tmp_path) == []
