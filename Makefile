@@ -2,7 +2,7 @@
 # `make test` (install, then run the test suite). Both install into .venv on first use.
 VENV ?= .venv
 CORES ?= all
-# CPU wheel by default; GPU users install the CUDA build of torch first (see README).
+# CPU wheel by default; GPU users install the CUDA build of torch first (see README and docs/performance.md).
 TORCH ?= torch==2.13.0
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 # The rate limit is Snakemake's default (100 jobs a second) counted over 10 s: every pass of its
 # scheduling loop re-arms a timer of that span, and each finished job adds a chain of them, so
 # with the default 1-s span the loop ran ~N times a second after N jobs (a third of a core in
-# the demo); timers every 10 s cost a tenth of that, and up to 10 s at exit (README: Performance).
+# the demo); timers every 10 s cost a tenth of that, and up to 10 s at exit (docs/performance.md).
 SCHEDULER ?= --max-jobs-per-timespan 1000/10s
 
 demo: install

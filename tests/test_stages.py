@@ -305,7 +305,7 @@ def test_bfloat16_inference_stays_close_to_float32_and_is_reproducible(area, mod
     again = downscale(area, model, "strict", np.array([200, 201]), precision="bfloat16")
     for (_, x), (_, y), (_, z) in zip(float32, bf16, again):
         np.testing.assert_array_equal(y, z)
-        # the stated tolerance (README): 0.02 log10 AOD at most per pixel
+        # the stated tolerance (docs/performance.md): 0.02 log10 AOD at most per pixel
         assert 0 < np.abs(x - y).max() < 0.02
 
 

@@ -1,4 +1,4 @@
-"""Every kind of target the README names works from an empty folder on real-layout raw files
+"""Every kind of target the docs name works from an empty folder on real-layout raw files
 (no synthetic world): the cheap ones are built, the others planned (a dry run builds the DAG,
 which is where a target used to fail in a fresh folder)."""
 import os
