@@ -39,7 +39,8 @@ def area(tmp_path_factory):
     base = np.cumsum(rng.normal(size=(len(dates), 1, 1)) * 0.05, 0) - 1
     g5nr = base + 0.1 * rng.normal(size=(len(dates), 24, 32))
     write_cube(d / "g5nr.nc", g5nr, lat, lon, dates)
-    write_cube(d / "merra2_on_g5nr.nc", 0.9 * g5nr + 0.1, lat, lon, dates)
+    # not a per-pixel linear map of G5NR: matching its moments must leave an anomaly to learn
+    write_cube(d / "merra2_on_g5nr.nc", 0.9 * g5nr + 0.1 + 0.05 * rng.normal(size=g5nr.shape), lat, lon, dates)
     write_cube(d / "merra2.nc", base + 0.1 * rng.normal(size=(len(dates), 20, 20)),
                18 + 0.5 * np.arange(20), 38 + 0.625 * np.arange(20), dates)
     xr.Dataset({"elevation": (("lat", "lon"), rng.uniform(0, 1000, (24, 32)).astype(np.float32))},
@@ -97,12 +98,13 @@ def test_the_scratch_encoder_has_the_transfer_encoders_shape_and_its_own_trained
     assert large_model_stage.load(area / "ddpm.pt")[0].history_encoder is None
 
 
-def downscale(area, model, mode, positions, batch=None, **settings):
+def downscale(area, model, mode, positions, batch=None, prefix="", **settings):
+    """Fields of `model` (the file {prefix}{model}.pt and its base's alike) on test days."""
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
     settings = inference.InferenceSettings(**{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, **settings})
     base = variants.VARIANTS[model].residual_of
-    downscaler = inference.Downscaler(area / f"{model}.pt", area / "small.pt", area / "static.nc",
-                                      settings, torch.device("cpu"), seed=3, base_path=base and area / f"{base}.pt")
+    downscaler = inference.Downscaler(area / f"{prefix}{model}.pt", area / "small.pt", area / "static.nc", settings,
+                                      torch.device("cpu"), seed=3, base_path=base and area / f"{prefix}{base}.pt")
     downscaler.batch = batch or downscaler.batch
     dates = pd.DatetimeIndex(truth["time"].values)
     return list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
@@ -329,3 +331,111 @@ def test_each_long_run_chunk_continues_from_the_one_before():
     assert [longrun.previous_chunk("2006-06-17", first, 30) for first in firsts] == [None, "2006-06-17"]
     with pytest.raises(ValueError, match="2006-06-20 is not the first day of a 30-day chunk"):
         longrun.previous_chunk("2006-06-17", "2006-06-20", 30)
+
+
+@pytest.fixture(scope="module")
+def climatology_models(area):
+    """unet and its residual model trained with the per-pixel climatology inputs, beside the others."""
+    paths = {k: area / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
+    paths.update(features=area / "features.npy", index=area / "index.csv", small_unet=area / "small.pt")
+    section = dict(LARGE, climatology_inputs=True)
+    anomaly = dict(section, predict_anomaly=True)
+    for prefix, model, settings, extra in (
+        ("clim_", "unet", section, {}), ("clim_", "ddpm_residual", section, {"base": area / "clim_unet.pt"}),
+        ("anom_", "unet", anomaly, {}), ("anom_", "ddpm_residual", section, {"base": area / "anom_unet.pt"}),
+        ("anom_", "ddpm_notransfer", anomaly, {}),
+    ):
+        large_model_stage.train(model, {**paths, **extra}, settings, TILE, 1,
+                                TrainingRun(area / f"ck_{prefix}{model}.pt", area / f"{prefix}{model}.pt",
+                                            torch.device("cpu"), LOG, "run"))
+    return area
+
+
+def test_climatology_inputs_are_the_training_days_per_pixel_moments_saved_with_the_model(climatology_models):
+    area = climatology_models
+    model, saved = large_model_stage.load(area / "clim_unet.pt")
+    assert model.cond_channels == 32 + 5 + 5
+    assert large_model_stage.load(area / "clim_ddpm_residual.pt")[0].cond_channels == 32 + 5 + 5 + 1
+    norm = {k: large_model_stage.MinMax.from_dict(v) for k, v in saved["normalisation"].items()}
+    index = pd.read_csv(area / "index.csv", parse_dates=["date"])
+    g5nr, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
+    train = g5nr.time.to_index().isin(index.date.unique())
+    assert 0 < train.sum() < len(train)  # test days are not training days: they must not count
+    target, coarse = norm["g5nr"].apply(g5nr.values[train]), norm["merra2"].apply(merra2.values[train])
+    expected = np.stack([target.mean(0), target.std(0), coarse.mean(0), coarse.std(0)])
+    np.testing.assert_allclose(saved["climatology"].numpy(), expected, rtol=1e-5, atol=1e-6)
+    # and what a model without them saved has none
+    assert "climatology" not in large_model_stage.load(area / "unet.pt")[1]
+
+
+def test_a_model_with_climatology_inputs_downscales_and_reads_them(climatology_models):
+    area, days = climatology_models, np.array([200, 201])
+    for model in ("unet", "ddpm_residual"):
+        plain = downscale(area, model, "lenient", days)
+        with_maps = downscale(area, model, "lenient", days, prefix="clim_")
+        assert all(np.isfinite(x).all() and np.abs(x - y).max() > 1e-4 for (_, x), (_, y) in zip(with_maps, plain))
+    # the maps enter the condition: other maps, another field
+    downscaler = inference.Downscaler(area / "clim_unet.pt", area / "small.pt", area / "static.nc",
+                                      inference.InferenceSettings(stride=STRIDE, halo=2), torch.device("cpu"), 3)
+    truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
+    history = truth.values[None, 200 - N_LAG : 200]
+    before = downscaler.predict_day(merra2.values[200], truth.time.values[200], history, 0)
+    downscaler.climatology_tiles = downscaler.climatology_tiles + 0.5
+    after = downscaler.predict_day(merra2.values[200], truth.time.values[200], history, 0)
+    assert np.abs(after - before).max() > 1e-4
+
+
+def test_a_residual_model_and_its_base_must_agree_on_the_climatology_inputs(climatology_models):
+    area = climatology_models
+    with pytest.raises(ValueError, match="ddpm_residual was trained with per-pixel climatology inputs and its base unet without"):
+        inference.Downscaler(area / "clim_ddpm_residual.pt", area / "small.pt", area / "static.nc",
+                             inference.InferenceSettings(stride=STRIDE, halo=2), torch.device("cpu"), 3,
+                             base_path=area / "unet.pt")
+
+
+def matched_merra2_field(area, saved, day):
+    """The day's MERRA-2 matched to each pixel's G5NR moments, log10, from the cubes and the
+    model's saved maps (an independent recomputation of the anomaly models' base)."""
+    norm = {k: large_model_stage.MinMax.from_dict(v) for k, v in saved["normalisation"].items()}
+    g5nr_mean, g5nr_std, merra2_mean, merra2_std = saved["climatology"].numpy()
+    merra2 = norm["merra2"].apply(open_cube(area / "merra2_on_g5nr.nc").values[day])
+    return norm["g5nr"].invert(g5nr_mean + (merra2 - merra2_mean) * g5nr_std / np.maximum(merra2_std, 1e-3))
+
+
+@pytest.mark.parametrize("model", ["unet", "ddpm_notransfer"])
+def test_a_model_that_predicts_the_anomaly_adds_its_output_to_the_matched_merra2(climatology_models, model):
+    area = climatology_models
+    network, saved = large_model_stage.load(area / f"anom_{model}.pt")
+    assert saved["predicts_anomaly"] and not network.bounded and saved["residual_scale"] > 0
+    fields = downscale(area, model, "lenient", np.array([200, 201]), prefix="anom_")
+    assert all(np.isfinite(x).all() for _, x in fields)
+    # a network whose output is 0 predicts the matched MERRA-2 itself, whatever its members' noise
+    downscaler = inference.Downscaler(area / f"anom_{model}.pt", area / "small.pt", area / "static.nc",
+                                      inference.InferenceSettings(steps=2, members=2, stride=STRIDE, halo=2),
+                                      torch.device("cpu"), 3)
+    last = [m for m in downscaler.model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.zero_(), last.bias.zero_()
+    truth = open_cube(area / "g5nr.nc")
+    members = downscaler.predict_day(open_cube(area / "merra2_on_g5nr.nc").values[200], truth.time.values[200],
+                                     truth.values[None, 200 - N_LAG : 200], 0)
+    for member in members:
+        np.testing.assert_allclose(member, matched_merra2_field(area, saved, 200), atol=2e-5)
+
+
+def test_a_residual_model_on_an_anomaly_base_centres_its_members_on_that_base(climatology_models):
+    area, days = climatology_models, np.array([200, 201])
+    base = downscale(area, "unet", "lenient", days, prefix="anom_")
+    members = downscale(area, "ddpm_residual", "lenient", days, prefix="anom_", members=4)
+    for (_, mean), (_, ensemble) in zip(base, members):
+        assert ensemble.std(axis=0).mean() > 1e-3
+        assert np.abs(ensemble.mean(0) - mean[0]).mean() < np.abs(ensemble[0] - mean[0]).mean()
+
+
+def test_predict_anomaly_without_climatology_inputs_is_refused_before_training(area):
+    paths = {k: area / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
+    paths.update(features=area / "features.npy", index=area / "index.csv", small_unet=area / "small.pt")
+    with pytest.raises(ValueError, match="unet: predict_anomaly needs climatology_inputs"):
+        large_model_stage.train("unet", paths, dict(LARGE, predict_anomaly=True), TILE, 1,
+                                TrainingRun(area / "ck_x.pt", area / "x.pt", torch.device("cpu"), LOG, "run"))
+    assert not (area / "x.pt").exists()

@@ -161,6 +161,30 @@ def _most_points(box: Mapping[str, Sequence[float]], steps: Mapping[str, float],
     return {axis: int((box[axis][1] - box[axis][0] + 2 * margin) / steps[axis] + 1e-9) + 1 for axis in ("lat", "lon")}
 
 
+def climatology_problems(config: Mapping[str, Any], model: str, season: str, area: str) -> list[str]:
+    """A residual model and its base read one covariate stack: both with the per-pixel
+    climatology inputs, or neither. The anomaly is of the matched MERRA-2, one of those inputs,
+    and a residual model learns the difference from its base instead."""
+    section = merged_section(config, "ddpm", season, area, model)
+    base = variants.VARIANTS[model].residual_of
+    if section.get("predict_anomaly", False):
+        where = key_of(config, "ddpm", "predict_anomaly", season, area, model)
+        if base is not None:
+            return [f"{where}: {model} learns the difference from its base {base}; set predict_anomaly for {base}"]
+        if not section.get("climatology_inputs", False):
+            return [f"{where}: the anomaly is taken from the matched MERRA-2 of the climatology inputs; "
+                    f"set {key_of(config, 'ddpm', 'climatology_inputs', season, area, model)}: true"]
+    if base is None:
+        return []
+    values = {name: bool(merged_section(config, "ddpm", season, area, name).get("climatology_inputs", False))
+              for name in (model, base)}
+    if values[model] == values[base]:
+        return []
+    where = {name: key_of(config, "ddpm", "climatology_inputs", season, area, name) for name in (model, base)}
+    return [f"{where[model]}: {values[model]} for {model} but {where[base]}: {values[base]} for its base {base}; "
+            "a residual model and its base must both have the climatology inputs or neither"]
+
+
 def area_problems(config: Mapping[str, Any]) -> list[str]:
     """Areas too small for one tile: in G5NR pixels (the large models, inference) and in
     MERRA-2 cells around them (the small U-Net trains on native MERRA-2 tiles)."""
@@ -223,6 +247,7 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
                 inference = merged_section(config, "inference", season, area, model)
                 timesteps = ddpm.get("timesteps") if variants.VARIANTS[model].diffusion else None
                 found += inference_problems(inference, tile, timesteps, key("inference", model))
+                found += climatology_problems(config, model, season, area)
     run = config.get("longrun")
     method = config.get("method") or variants.default_method(config["models"])
     for area in run["areas"] if run and method else []:  # each member carries its own history

@@ -19,6 +19,17 @@ from .tiling import TileGrid
 
 #: Condition channels after the transfer features, in this order (see ConditionalUNet).
 COVARIATES = ("merra2", "elevation", "lat", "lon", "year")
+#: Per-pixel maps saved with a model trained with ``climatology_inputs``: the mean and standard
+#: deviation over the season's training days of normalised G5NR and MERRA-2. A per-pixel
+#: quantile map of MERRA-2 knows each pixel's climatology and bias; a network that sees 16-px
+#: tiles and lat/lon would otherwise have to learn them as a function of position.
+CLIMATOLOGY = ("g5nr_mean", "g5nr_std", "merra2_mean", "merra2_std")
+#: The condition channels they add after COVARIATES: the maps, then the day's MERRA-2 matched
+#: to G5NR's per-pixel mean and standard deviation (a product a convolutional network does not
+#: form easily, and on the demo a better bias correction than quantile mapping).
+CLIMATOLOGY_CHANNELS = (*CLIMATOLOGY, "merra2_matched")
+#: Standard deviations below this (normalised units) are taken as this in the matching.
+MIN_STD = 1e-3
 #: Years are mapped to (year - YEAR_ZERO) / YEAR_SPAN, so 2000-2025 spans [0, 1].
 YEAR_ZERO, YEAR_SPAN = 2000.0, 25.0
 
@@ -113,6 +124,7 @@ class AreaFields:
 
     target: G5NR (T, H, W); merra2: MERRA-2 on the G5NR grid (T, H, W); static: elevation,
     lat, lon maps (3, H, W); year: (T,). All in [0, 1] (by training-day min-max).
+    climatology: the CLIMATOLOGY maps (4, H, W) on the same scales, or None.
     """
 
     dates: pd.DatetimeIndex
@@ -122,19 +134,46 @@ class AreaFields:
     year: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
+    climatology: np.ndarray | None = None
 
     def condition(self, day: int, rows=slice(None), cols=slice(None)) -> np.ndarray:
-        """Covariate channels (len(COVARIATES), h, w) of one day, optionally one window."""
-        return covariate_stack(self.merra2[day, rows, cols], self.static[:, rows, cols], self.year[day])
+        """Covariate channels (len(COVARIATES) [+ len(CLIMATOLOGY_CHANNELS)], h, w) of one
+        day, optionally one window."""
+        climatology = None if self.climatology is None else self.climatology[:, rows, cols]
+        return covariate_stack(self.merra2[day, rows, cols], self.static[:, rows, cols], self.year[day], climatology)
 
 
-def covariate_stack(merra2, static, year: float):
-    """(..., 5, h, w) covariates in COVARIATES order from normalised MERRA-2 (..., h, w) and
-    static maps (..., 3, h, w): numpy arrays (one day of a training window) or torch tensors
-    (the tiles of a day at inference)."""
+def covariate_stack(merra2, static, year: float, climatology=None):
+    """(..., 5 [+ 5], h, w) covariates in COVARIATES [+ CLIMATOLOGY_CHANNELS] order from
+    normalised MERRA-2 (..., h, w), static maps (..., 3, h, w) and the CLIMATOLOGY maps
+    (..., 4, h, w) or None: numpy arrays (one day of a training window) or torch tensors (the
+    tiles of a day at inference)."""
     xp = torch if isinstance(merra2, torch.Tensor) else np
     channel = (..., None, slice(None), slice(None))
-    return xp.concatenate([merra2[channel], static, xp.full_like(merra2, year)[channel]], axis=-3)
+    parts = [merra2[channel], static, xp.full_like(merra2, year)[channel]]
+    if climatology is not None:
+        g5nr_mean, g5nr_std, merra2_mean, merra2_std = (climatology[..., k, :, :] for k in range(len(CLIMATOLOGY)))
+        matched = g5nr_mean + (merra2 - merra2_mean) * g5nr_std / xp.maximum(merra2_std, xp.full_like(merra2_std, MIN_STD))
+        parts += [climatology, matched[channel]]
+    return xp.concatenate(parts, axis=-3)
+
+
+#: Position of the matched MERRA-2 among the covariates of a model with climatology inputs.
+MATCHED_CHANNEL = len(COVARIATES) + CLIMATOLOGY_CHANNELS.index("merra2_matched")
+
+
+def matched_merra2(covariates: torch.Tensor) -> torch.Tensor:
+    """The matched MERRA-2 channel (B, 1, h, w) of covariates (B, 5 + 5, h, w)."""
+    if covariates.shape[1] <= MATCHED_CHANNEL:
+        raise ValueError(f"covariates of {covariates.shape[1]} channels have no matched MERRA-2 "
+                         "(a model without climatology_inputs)")
+    return covariates[:, MATCHED_CHANNEL : MATCHED_CHANNEL + 1]
+
+
+def pixel_climatology(target: np.ndarray, merra2: np.ndarray) -> np.ndarray:
+    """The CLIMATOLOGY maps (4, H, W) float32 of normalised G5NR and MERRA-2 cubes (T, H, W) of
+    training days: each pixel's mean and standard deviation over those days."""
+    return np.stack([target.mean(axis=0), target.std(axis=0), merra2.mean(axis=0), merra2.std(axis=0)]).astype(np.float32)
 
 
 def read_elevation(static_path) -> np.ndarray:
@@ -155,12 +194,14 @@ def static_maps(static_path, elevation_norm: MinMax) -> np.ndarray:
 
 
 def load_area_fields(
-    g5nr_path, merra2_on_g5nr_path, static_path, norm: dict | None = None, train_dates=None
+    g5nr_path, merra2_on_g5nr_path, static_path, norm: dict | None = None, train_dates=None,
+    climatology: bool = False,
 ) -> tuple[AreaFields, dict]:
     """Read an area's cubes and normalise them.
 
     Either ``norm`` (a saved normalisation dict) is given, or it is fitted on ``train_dates``
-    (per source: g5nr, merra2; elevation over the area). Returns (fields, norm).
+    (per source: g5nr, merra2; elevation over the area). With ``climatology``, the fields carry
+    the per-pixel CLIMATOLOGY maps of ``train_dates``. Returns (fields, norm).
     """
     g5nr = open_cube(g5nr_path)
     merra2 = open_cube(merra2_on_g5nr_path)
@@ -187,6 +228,9 @@ def load_area_fields(
         lat=lat,
         lon=lon,
     )
+    if climatology:
+        train = day_index(g5nr, train_dates)
+        fields.climatology = pixel_climatology(fields.target[train], fields.merra2[train])
     return fields, norm
 
 
@@ -198,7 +242,7 @@ class DownscalingTileDataset(Dataset):
     row at a time so it never has to fit in memory); or history: a normalised (T, H, W) cube
     whose previous n_lag days of the tile a trainable encoder reads; or neither, when the
     model has no history. Item -> (x0 (1, t, t), features (C, h, w), history (n_lag, t, t) or
-    nothing (0, 1, 1), covariates (5, t, t)).
+    nothing (0, 1, 1), covariates (5 [+ 5], t, t)).
     """
 
     def __init__(self, fields: AreaFields, samples: np.ndarray, rows, tile: int, features=None,

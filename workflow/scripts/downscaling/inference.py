@@ -75,12 +75,14 @@ class Downscaler:
                  device: torch.device, seed: int, base_path=None):
         self.model, saved = large_model_stage.load(model_path, device)
         self.variant = variants.VARIANTS[saved["model"]]
-        self.base = large_model_stage.load_residual_base(saved, base_path, device)
+        self.base = large_model_stage.load_base(saved, base_path, device)  # what the network's output is added to
         self.norm = {k: MinMax.from_dict(v) for k, v in saved["normalisation"].items()}
         self.tile = saved["tile"]
         self.settings, self.device, self.seed = settings, device, seed
         self.bf16 = uses_bf16(settings.precision, device)
         self.static = static_maps(static_path, self.norm["elevation"])
+        climatology = saved.get("climatology")  # per-pixel maps of the training days, or None
+        self.climatology = None if climatology is None else climatology.cpu().numpy()
         self.members = settings.members if self.variant.diffusion else 1
         self.encoder = self.encoder_norm = None
         self.reads_history = variants.reads_history(saved["model"])
@@ -91,7 +93,7 @@ class Downscaler:
         if self.variant.diffusion:
             schedule = NoiseSchedule(saved["timesteps"], saved["schedule"]).to(device)
             # only a normalised G5NR tile is known to lie in [0, 1]; the authors never clamp
-            clip = self.variant.bounded if settings.clip_x0 is None else settings.clip_x0
+            clip = self.model.bounded if settings.clip_x0 is None else settings.clip_x0
             spacing = settings.timestep_spacing
             self.sampler = (
                 DDIMSampler(schedule, eta=settings.eta, clip_x0=clip, spacing=spacing)
@@ -109,6 +111,7 @@ class Downscaler:
         """Tile grid, static tiles, overlap-add and batch size of the static maps' area."""
         self.grid = TileGrid(*self.static.shape[1:], self.tile, self.settings.stride)
         self.static_tiles = self._tiles(self.static)  # (N, 3, t, t): once per area, not every day
+        self.climatology_tiles = None if self.climatology is None else self._tiles(self.climatology)  # (N, 4, t, t)
         self.overlap_add = OverlapAdd(self.grid, self.settings.halo, device=self.device)
         self.batch = self._budget_batch
         if self.batch > self.grid.n_tiles:
@@ -121,6 +124,8 @@ class Downscaler:
         alike); lat/lon keep the whole area's scaling, so the model sees the inputs it was
         trained on. For benchmarks that need many samples of a small region."""
         self.static = np.ascontiguousarray(self.static[:, rows, cols])
+        if self.climatology is not None:
+            self.climatology = np.ascontiguousarray(self.climatology[:, rows, cols])
         self._set_grid()
 
     @property
@@ -181,7 +186,8 @@ class Downscaler:
         memory budget, so memory grows with the features (C x 4 x 4 a tile), not the conditions.
         """
         merra2 = self._tiles(self.norm["merra2"].apply(merra2_log).astype(np.float32, copy=False))  # (N, t, t)
-        covariates = covariate_stack(merra2, self.static_tiles, year_covariate([date])[0])  # (N, 5, t, t)
+        covariates = covariate_stack(merra2, self.static_tiles, year_covariate([date])[0],
+                                     self.climatology_tiles)  # (N, 5 [+ 5], t, t)
         every_step = self.variant.history is not None and self.settings.encoder_every_step
         history = None
         n_rows = self.grid.n_tiles  # rows of the shared tensors: one per tile, or per tile and history
@@ -196,16 +202,18 @@ class Downscaler:
         features = means = None
         if self.reads_history and not (every_step and self.base is None):
             features = self._batched(encoded, n_rows)  # (Mh * N, C, h, w): the encoder once per tile
-        if self.base is not None:  # residual: the base model's mean, also a condition channel
-            means = self._batched(lambda rows: self._net(self.base, rows_of(features, *rows), rows_of(covariates, *rows)),
-                                  n_rows)  # (Mh * N, 1, t, t)
+        if self.base is not None:  # the mean the output is added to (a residual model also sees it)
+            def mean(rows):
+                return self._net(self.base, None if features is None else rows_of(features, *rows), rows_of(covariates, *rows))
+
+            means = self._batched(mean, n_rows)  # (Mh * N, 1, t, t)
 
         def built(rows):
             if every_step:  # the authors' way: the encoder again at every denoising step
                 used = encoded(rows)
             else:
                 used = rows_of(features, *rows) if self.variant.history else None
-            extra = None if means is None else rows_of(means, *rows)
+            extra = rows_of(means, *rows) if self.variant.residual_of else None
             return self.model.condition(used, rows_of(covariates, *rows), extra)
 
         condition = built

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from . import small_unet_stage, transfer_features
-from .datasets import DownscalingTileDataset, MinMax, capped, load_area_fields, split_by_day
+from .datasets import (CLIMATOLOGY_CHANNELS, DownscalingTileDataset, MinMax, capped, load_area_fields,
+                       matched_merra2, split_by_day)
 from .diffusion import NoiseSchedule, denoising_loss, x0_error
 from .models.conditional_unet import ConditionalUNet, condition_channels
 from .models.small_unet import HistoryEncoder
@@ -29,37 +30,59 @@ from .variants import VARIANTS, Variant, reads_history
 RESIDUAL_SCALE_TILES = 4096
 
 
-class ResidualBase:
+class MatchedMerra2(torch.nn.Module):
+    """The base of a model trained with ``predict_anomaly``: the day's MERRA-2 matched to each
+    pixel's G5NR mean and standard deviation (a covariate channel). The model learns and
+    predicts (target - base) / scale, its anomaly (unit RMS over training tiles)."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, features, covariates) -> torch.Tensor:
+        """The base (B, 1, H, W) on the normalised G5NR scale."""
+        return matched_merra2(covariates)
+
+
+class ResidualBase(torch.nn.Module):
     """The deterministic model a residual variant builds on: its prediction is the mean, and
     (target - mean) / scale is what the diffusion model learns and samples (unit RMS over
-    training tiles, as the noise). The mean is also a condition channel of the diffusion model."""
+    training tiles, as the noise). The mean is also a condition channel of the diffusion model.
+    anomaly: the base model's own base, when it was trained with ``predict_anomaly``."""
 
-    def __init__(self, model: ConditionalUNet, scale: float = 1.0):
-        self.model, self.scale = model.eval(), scale
+    def __init__(self, model: ConditionalUNet, scale: float = 1.0, anomaly: MatchedMerra2 | None = None):
+        super().__init__()
+        self.model, self.scale, self.anomaly = model.eval(), scale, anomaly
 
     @torch.no_grad()
-    def __call__(self, features, covariates) -> torch.Tensor:
+    def forward(self, features, covariates) -> torch.Tensor:
         """The mean (B, 1, H, W) on the normalised G5NR scale."""
-        return self.model(self.model.condition(features, covariates))
+        out = self.model(self.model.condition(features, covariates))
+        return out if self.anomaly is None else self.anomaly(features, covariates) + self.anomaly.scale * out
 
 
-def condition_and_target(model, variant: Variant, batch, base: ResidualBase | None):
-    """(condition, what the model learns) of a training batch: the G5NR tile, or for a residual
-    variant its scaled residual from the base model's mean. The batch's second item is the
-    transfer features, or for a scratch encoder the normalised history it encodes."""
+Base = ResidualBase | MatchedMerra2
+
+
+def condition_and_target(model, variant: Variant, batch, base: Base | None):
+    """(condition, what the model learns) of a training batch: the G5NR tile, or its scaled
+    difference from a base (a residual variant's base model, or the matched MERRA-2 of a model
+    that predicts the anomaly). The batch's second item is the transfer features, or for a
+    scratch encoder the normalised history it encodes."""
     x0, batch_features, covariates = batch
     features = None
     if variant.history == "transfer":
         features = batch_features
     elif variant.history == "scratch":
         features = model.history_encoder(batch_features)
-    if variant.residual_of is None:
+    if base is None:
         return model.condition(features, covariates), x0
     mean = base(batch_features, covariates)
-    return model.condition(features, covariates, extra=mean), (x0 - mean) / base.scale
+    extra = mean if variant.residual_of else None  # a residual model also sees the mean it adds to
+    return model.condition(features, covariates, extra=extra), (x0 - mean) / base.scale
 
 
-def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: ResidualBase | None = None):
+def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: Base | None = None):
     """Training loss of a variant: denoising loss at a random noise level, or plain MSE."""
 
     def loss(model, batch, generator):
@@ -71,7 +94,7 @@ def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: ResidualBa
     return loss
 
 
-def x0_error_by_t(model, variant: Variant, dataset, schedule: NoiseSchedule, base: ResidualBase | None,
+def x0_error_by_t(model, variant: Variant, dataset, schedule: NoiseSchedule, base: Base | None,
                   batch_size: int, device, seed: int, fractions=(0.01, 0.1, 0.25, 0.5, 0.75, 1.0)) -> dict:
     """{t: MSE of the x0 estimated from x_t at timestep t} over `dataset` (on the scale the model
     samples: normalised G5NR, or the scaled residual). A denoiser that uses x_t has a much
@@ -96,22 +119,25 @@ def merra2_as_prediction_loss(model, batch, generator, norm: dict) -> torch.Tens
     return F.mse_loss(MinMax.from_dict(norm["g5nr"]).apply(merra2_log), x0)
 
 
-def build(variant: Variant, feature_channels: int, kwargs: dict, encoder_kwargs: dict | None = None) -> ConditionalUNet:
+def build(variant: Variant, feature_channels: int, kwargs: dict, encoder_kwargs: dict | None = None,
+          climatology_channels: int = 0) -> ConditionalUNet:
     """The network of a variant; `encoder_kwargs` (the small U-Net's constructor arguments)
-    shape the history encoder a scratch variant trains."""
+    shape the history encoder a scratch variant trains; `climatology_channels`: per-pixel
+    climatology channels among its covariates (0 or len(CLIMATOLOGY_CHANNELS))."""
     encoder = HistoryEncoder(**encoder_kwargs) if variant.history == "scratch" else None
     used = feature_channels if variant.history else 0
     extra = 1 if variant.residual_of else 0  # the residual model also sees the mean it adds to
-    return ConditionalUNet(condition_channels(used) + extra, feature_channels=used, history_encoder=encoder, **kwargs)
+    return ConditionalUNet(condition_channels(used, climatology_channels) + extra, feature_channels=used,
+                           history_encoder=encoder, **kwargs)
 
 
-def residual_scale(base: ResidualBase, dataset, batch_size: int, device, seed: int) -> float:
+def residual_scale(base: Base, dataset, batch_size: int, device, seed: int) -> float:
     """RMS of (target - base mean) over `dataset` (normalised G5NR units)."""
     def squared_residual(model, batch, generator):
         x0, batch_features, covariates = batch
         return F.mse_loss(base(batch_features, covariates), x0)
 
-    return max(float(np.sqrt(mean_loss(base.model, squared_residual, dataset, batch_size, device, seed))), 1e-6)
+    return max(float(np.sqrt(mean_loss(base, squared_residual, dataset, batch_size, device, seed))), 1e-6)
 
 
 def feature_statistics(features, rows: np.ndarray, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +159,8 @@ def model_kwargs(variant: Variant, section: dict) -> dict:
         "attention": section["attention"],
         "groups": section["groups"],
         "diffusion": variant.diffusion,
-        "bounded": variant.bounded,
+        # an anomaly is unbounded; only a normalised G5NR tile lies in [0, 1]
+        "bounded": variant.bounded and not section.get("predict_anomaly", False),
     }
 
 
@@ -155,7 +182,8 @@ def train(
     variant, device, log = VARIANTS[model_name], run.device, run.log
     feats, index = transfer_features.load(paths["features"], paths["index"])
     fields, norm = load_area_fields(
-        paths["g5nr"], paths["merra2_on_g5nr"], paths["static"], train_dates=index.date.unique()
+        paths["g5nr"], paths["merra2_on_g5nr"], paths["static"], train_dates=index.date.unique(),
+        climatology=bool(section.get("climatology_inputs", False)),
     )
     train_days, val_days = split_by_day(index.day.unique(), section["val_fraction"], seed)
     samples = index[["day", "row", "col"]].to_numpy()
@@ -177,15 +205,25 @@ def train(
     )
     schedule = NoiseSchedule(section["timesteps"], section["schedule"]).to(device) if variant.diffusion else None
     settings = TrainSettings.from_config(section, seed)
+    if section.get("predict_anomaly", False) and (variant.residual_of or fields.climatology is None):
+        raise ValueError(f"{model_name}: predict_anomaly needs climatology_inputs (the matched MERRA-2 is one of "
+                         "them), and is for models other than residual variants (those learn the difference from "
+                         "their base model)")
     base = None
     if variant.residual_of:
-        base_model, _ = load(paths["base"], device)
-        base = ResidualBase(base_model)
+        base_model, base_saved = load(paths["base"], device)
+        check_same_climatology(model_name, fields.climatology, variant.residual_of, base_saved.get("climatology"))
+        base = ResidualBase(base_model, anomaly=anomaly_base(base_saved))
+    elif section.get("predict_anomaly", False):
+        base = MatchedMerra2()
+    if base is not None:
         base.scale = residual_scale(base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed),
                                     settings.batch_size, device, seed)
-        log.info("%s: residual of %s, RMS %.5f (normalised units)", model_name, variant.residual_of, base.scale)
+        log.info("%s: learns the difference from %s, RMS %.5f (normalised units)", model_name,
+                 variant.residual_of or "the matched MERRA-2", base.scale)
     torch.manual_seed(seed)
-    model = build(variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs)
+    climatology_channels = 0 if fields.climatology is None else len(CLIMATOLOGY_CHANNELS)
+    model = build(variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs, climatology_channels)
     if variant.transfer:
         model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
     loss = make_loss(variant, schedule, base)
@@ -217,14 +255,16 @@ def train(
         model_name, result.best_val_loss, baseline,
     )
     save(run.model_path, result.best_state, model_name, section, int(feats.shape[1]), norm, tile, run.run_id,
-         encoder_kwargs, base.scale if base else None)
+         encoder_kwargs, base.scale if base else None, fields.climatology)  # residual_scale: either base's
     return summary
 
 
 def save(path, state_dict: dict, model_name: str, section: dict, feature_channels: int, norm: dict, tile: int,
-         run_id: str, encoder_kwargs: dict | None = None, residual_scale: float | None = None) -> None:
+         run_id: str, encoder_kwargs: dict | None = None, residual_scale: float | None = None,
+         climatology: np.ndarray | None = None) -> None:
     """Write a large model's weights with everything :func:`load` and inference need to use it
-    (its constructor arguments, normalisation, noise schedule), atomically, weights-only."""
+    (its constructor arguments, normalisation, per-pixel climatology maps, noise schedule),
+    atomically, weights-only."""
     save_model(
         path, state_dict, run_id,
         model=model_name,
@@ -236,6 +276,8 @@ def save(path, state_dict: dict, model_name: str, section: dict, feature_channel
         schedule=section.get("schedule"),
         residual_scale=residual_scale,
         tile=tile,
+        **({} if climatology is None else {"climatology": torch.from_numpy(climatology)}),
+        **({"predicts_anomaly": True} if section.get("predict_anomaly") else {}),
     )
 
 
@@ -244,15 +286,37 @@ def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
 
     def untrained(saved):
         encoder_kwargs = saved.get("history_encoder")
+        climatology = saved.get("climatology")
         return build(VARIANTS[saved["model"]], saved["feature_channels"], constructor_kwargs(saved["kwargs"]),
-                     encoder_kwargs and constructor_kwargs(encoder_kwargs))
+                     encoder_kwargs and constructor_kwargs(encoder_kwargs),
+                     0 if climatology is None else len(CLIMATOLOGY_CHANNELS))
 
     return load_model(model_path, untrained, device)
 
 
-def load_residual_base(saved: dict, base_path, device) -> ResidualBase | None:
-    """The base model of a loaded residual variant (None for the others), at its saved scale."""
-    if not VARIANTS[saved["model"]].residual_of:
-        return None
-    base_model, _ = load(base_path, device)
-    return ResidualBase(base_model, saved["residual_scale"])
+def load_base(saved: dict, base_path, device) -> Base | None:
+    """What a loaded model's prediction builds on, at its saved scale: a residual variant's base
+    model, the matched MERRA-2 of a model trained with ``predict_anomaly``, else None."""
+    residual_of = VARIANTS[saved["model"]].residual_of
+    if not residual_of:
+        return anomaly_base(saved)
+    base_model, base_saved = load(base_path, device)
+    check_same_climatology(saved["model"], saved.get("climatology"), residual_of, base_saved.get("climatology"))
+    return ResidualBase(base_model, saved["residual_scale"], anomaly_base(base_saved))
+
+
+def anomaly_base(saved: dict) -> MatchedMerra2 | None:
+    """The matched-MERRA-2 base of a loaded model trained with ``predict_anomaly`` (else None)."""
+    return MatchedMerra2(saved["residual_scale"]) if saved.get("predicts_anomaly") else None
+
+
+def check_same_climatology(model_name: str, climatology, base_name: str, base_climatology) -> None:
+    """ValueError unless a residual model and its base read the same per-pixel climatology maps
+    (both or neither): they are fed one covariate stack."""
+    if (climatology is None) != (base_climatology is None):
+        def has(maps):
+            return "with" if maps is not None else "without"
+        raise ValueError(
+            f"{model_name} was trained {has(climatology)} per-pixel climatology inputs and its base "
+            f"{base_name} {has(base_climatology)}; set climatology_inputs alike for both (ddpm section "
+            f"or per_model) and retrain")

@@ -21,9 +21,10 @@ from .blocks import TimestepEmbedding, UNetDecoder, UNetEncoder, output_head
 STATIC_CONDITION_CHANNELS = 5
 
 
-def condition_channels(feature_channels: int) -> int:
-    """Channels of `build_condition`'s output: feature channels (0 for the ablation) + 5."""
-    return feature_channels + STATIC_CONDITION_CHANNELS
+def condition_channels(feature_channels: int, climatology_channels: int = 0) -> int:
+    """Channels of `ConditionalUNet.condition`'s output before extra maps: feature channels
+    (0 for the ablation) + 5 + the per-pixel climatology maps (0 without them)."""
+    return feature_channels + STATIC_CONDITION_CHANNELS + climatology_channels
 
 
 @lru_cache(maxsize=16)
@@ -108,15 +109,19 @@ class ConditionalUNet(nn.Module):
     def condition(self, features: torch.Tensor | None, covariates: torch.Tensor,
                   extra: torch.Tensor | None = None) -> torch.Tensor:
         """The network's condition from transfer features (B, Cf, h, w) (None for the ablation),
-        covariates (B, 5, H, W) and optional extra maps (B, Ce, H, W), appended last. Built once
-        per tile, not at every denoising step; the features are standardised at their own
-        resolution, which is the same as after `build_condition`'s bilinear upsampling (its
-        weights sum to one)."""
+        covariates (B, 5 + Cc, H, W) (the five of `build_condition`, then Cc per-pixel
+        climatology maps, appended as they are) and optional extra maps (B, Ce, H, W), appended
+        last. Built once per tile, not at every denoising step; the features are standardised
+        at their own resolution, which is the same as after `build_condition`'s bilinear
+        upsampling (its weights sum to one)."""
         with torch.autocast(covariates.device.type, enabled=False):  # float32 under bf16 inference too
             if features is not None:
                 features = (features.to(covariates.dtype) - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
-            cond = build_condition(features, *covariates.split(1, dim=1))
-            return cond if extra is None else torch.cat([cond, extra.to(cond.dtype)], dim=1)
+            first, more = covariates.split([STATIC_CONDITION_CHANNELS, covariates.shape[1] - STATIC_CONDITION_CHANNELS], dim=1)
+            parts = [build_condition(features, *first.split(1, dim=1)), more]
+            if extra is not None:
+                parts.append(extra.to(covariates.dtype))
+            return torch.cat(parts, dim=1)
 
     def forward(self, cond: torch.Tensor, x_t: torch.Tensor | None = None,
                 t: torch.Tensor | None = None) -> torch.Tensor:
