@@ -106,14 +106,14 @@ def set_in(*keys_and_value):
          "seasons: JJA has no G5NR test day"),
         (set_in("ingest", "valid_range", [10, 0]),
          "ingest.valid_range: [10, 0] must be [low, high] with low < high"),
-        (set_in("per_model", "ddpm_residual", "ddpm", "climatology_inputs", True),
-         "per_model.ddpm_residual.ddpm.climatology_inputs: True for ddpm_residual but ddpm.climatology_inputs: "
-         "False for its base unet"),
+        (set_in("per_model", "ddpm_residual", "ddpm", "climatology_inputs", False),
+         "per_model.ddpm_residual.ddpm.climatology_inputs: False for ddpm_residual but "
+         "per_model.unet.ddpm.climatology_inputs: True for its base unet"),
         (set_in("per_model", "ddpm_residual", "ddpm", "predict_anomaly", True),
          "per_model.ddpm_residual.ddpm.predict_anomaly: ddpm_residual learns the difference from its base unet"),
-        (set_in("per_model", "unet", "ddpm", "predict_anomaly", True),
+        (set_in("per_model", "unet", "ddpm", "climatology_inputs", False),
          "per_model.unet.ddpm.predict_anomaly: the anomaly is taken from the matched MERRA-2 of the climatology "
-         "inputs; set ddpm.climatology_inputs: true"),
+         "inputs; set per_model.unet.ddpm.climatology_inputs: true"),
     ],
 )
 def test_relations_between_values_are_checked_naming_the_key(change, expected):
