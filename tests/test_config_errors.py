@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from downscaling import config_checks
+from downscaling import config_checks, variants
 from downscaling.ingest import Box
 from test_ingest_errors import run_snakemake, tiny_config
 
@@ -27,6 +27,25 @@ def test_the_tiny_and_demo_configs_have_no_problem():
     demo = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
     paper = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "paper.yaml").read_text())
     assert config_checks.problems(TINY) == config_checks.problems(demo) == config_checks.problems(paper) == []
+
+
+def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its_models_settings():
+    from snakemake.utils import update_config
+
+    folder = Path(__file__).resolve().parents[1] / "config"
+    study = yaml.safe_load((folder / "config.yaml").read_text())
+    update_config(study, yaml.safe_load((folder / "transfer_study.yaml").read_text()))  # as --configfile does
+    assert config_checks.problems(study) == []
+    families = {family["transfer"]: family for family in variants.transfer_ablations(study["models"])}
+    assert families["unet"] == {"transfer": "unet", "finetuned": "unet_finetuned", "scratch": "unet_scratch",
+                                None: "unet_notransfer"}
+    assert families["ddpm"] == {"transfer": "ddpm", "finetuned": "ddpm_finetuned", "scratch": "ddpm_scratch",
+                                None: "ddpm_notransfer"}
+    study = config_checks.with_defaults(study)
+    for family in families.values():  # an ablation differs from its model in the history alone
+        for section in ("ddpm", "inference"):
+            settings = [config_checks.merged_section(study, section, "JJA", "west", m) for m in family.values()]
+            assert all(s == settings[0] for s in settings), (section, family)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +74,7 @@ def test_the_tiny_and_demo_configs_have_no_problem():
         (lambda c: c["longrun"].update(areas=["north"]),
          "longrun.areas: 'north' is not one of areas"),
         (lambda c: c.update(models=["ddpm", "ddpm_transfer"], method="ddpm"),
-         "models: 'ddpm_transfer' is not a model; models are ['ddpm_residual', 'ddpm', 'ddpm_scratch'"),
+         "models: 'ddpm_transfer' is not a model; models are ['ddpm_residual', 'ddpm', 'ddpm_finetuned', 'ddpm_scratch'"),
         (lambda c: c.update(models=["ddpm_residual", "interp"], method="ddpm_residual"),
          "models: ddpm_residual builds on unet; add unet to models"),
         (lambda c: c.update(models=["ddpm", "unet"], method="unet"),

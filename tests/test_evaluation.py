@@ -355,8 +355,11 @@ def test_longrun_needs_merra2_on_every_day(area, tmp_path):
 
 def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(tmp_path):
     assert variants.transfer_ablations(["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet"]) == [
-        ("ddpm", "ddpm_scratch", "ddpm_notransfer")]
-    assert variants.transfer_ablations(["ddpm", "ddpm_notransfer"]) == [("ddpm", None, "ddpm_notransfer")]
+        {"transfer": "ddpm", "scratch": "ddpm_scratch", None: "ddpm_notransfer"}]
+    assert variants.transfer_ablations(["ddpm", "ddpm_notransfer"]) == [{"transfer": "ddpm", None: "ddpm_notransfer"}]
+    assert variants.transfer_ablations(["unet", "unet_finetuned", "unet_scratch", "ddpm", "ddpm_finetuned"]) == [
+        {"transfer": "unet", "finetuned": "unet_finetuned", "scratch": "unet_scratch"},
+        {"transfer": "ddpm", "finetuned": "ddpm_finetuned"}]
     assert variants.transfer_ablations(["ddpm_residual", "unet", "ddpm"]) == []  # nothing to compare
     rng = np.random.default_rng(0)
     days = 0.1 + 0.03 * rng.standard_normal(20)

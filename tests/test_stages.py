@@ -1,5 +1,6 @@
 """Stage code end to end on tiny fake cubes: pretrain -> features -> large models -> inference."""
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -98,6 +99,33 @@ def test_the_scratch_encoder_has_the_transfer_encoders_shape_and_its_own_trained
     assert large_model_stage.load(area / "ddpm.pt")[0].history_encoder is None
 
 
+def test_the_finetuned_encoder_starts_from_the_pretrained_weights_and_stays_near_them(area):
+    tuned = large_model_stage.load(area / "ddpm_finetuned.pt")[0].history_encoder.state_dict()
+    scratch = large_model_stage.load(area / "ddpm_scratch.pt")[0].history_encoder.state_dict()
+    pretrained = small_unet_stage.load_encoder(area / "small.pt")[0].state_dict()
+    weights = [k for k in tuned if k.endswith("weight")]
+    assert any(not torch.equal(tuned[k], pretrained[k]) for k in weights)  # trained with the model
+    moved = sum(float((tuned[k] - pretrained[k]).norm()) for k in weights)
+    apart = sum(float((scratch[k] - pretrained[k]).norm()) for k in weights)
+    assert moved < 0.2 * apart  # from the pretrained weights, at a tenth of the learning rate (measured 0.08)
+
+
+def test_a_finetuned_encoder_learns_at_its_share_of_the_learning_rate():
+    from downscaling.training import TrainSettings, TrainingState
+
+    variant = variants.VARIANTS["unet_finetuned"]
+    model = large_model_stage.build(variant, 32, large_model_stage.model_kwargs(variant, LARGE),
+                                    dict(in_channels=N_LAG, channels=(8, 16, 32), res_blocks=1, attention=True, groups=4))
+    settings = TrainSettings.from_config(LARGE, 1)
+    groups = TrainingState.start(model, settings, torch.device("cpu")).optimizer.param_groups
+    assert [len(g["params"]) for g in groups] == [len(list(model.parameters()))]  # factor 1: one group
+    tuned = TrainingState.start(model, dataclasses.replace(settings, encoder_lr_factor=0.1), torch.device("cpu"))
+    rest, encoder = tuned.optimizer.param_groups
+    assert encoder["lr"] == pytest.approx(0.1 * rest["lr"]) and rest["lr"] == LARGE["lr"]
+    assert {id(p) for p in encoder["params"]} == {id(p) for p in model.history_encoder.parameters()}
+    assert len(rest["params"]) + len(encoder["params"]) == len(list(model.parameters()))
+
+
 def downscale(area, model, mode, positions, batch=None, prefix="", **settings):
     """Fields of `model` (the file {prefix}{model}.pt and its base's alike) on test days."""
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
@@ -110,7 +138,7 @@ def downscale(area, model, mode, positions, batch=None, prefix="", **settings):
     return list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
 
 
-@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "ddpm_scratch", "unet"])
+@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "ddpm_scratch", "ddpm_finetuned", "unet", "unet_scratch"])
 def test_strict_and_lenient_agree_on_the_first_day_and_then_differ(area, model):
     positions = np.arange(200, 204)  # consecutive test days
     strict = downscale(area, model, "strict", positions)

@@ -165,10 +165,11 @@ def trained_models(model):
     )
 
 
-def scratch_encoder_shape(wildcards):
-    """Input function: the small U-Net whose shape and normalisation a scratch-trained history
-    encoder takes (nothing for the other variants)."""
-    if variants.VARIANTS[wildcards.large_model].history != "scratch":
+def trained_encoder_start(wildcards):
+    """Input function: the small U-Net whose shape and normalisation (and for a fine-tuned
+    encoder, weights) a history encoder trained with the model takes (nothing for the others).
+    """
+    if not variants.VARIANTS[wildcards.large_model].trains_encoder:
         return []
     return rules.train_small_unet.output.model
 

@@ -7,7 +7,7 @@ rule train_ddpm:
         features=rules.extract_features.output.features,
         index=rules.extract_features.output.index,
         base=residual_base,
-        small_unet=scratch_encoder_shape,
+        small_unet=trained_encoder_start,
     output:
         model="results/models/{large_model}/{season}/{area}/model.pt",
         summary="results/models/{large_model}/{season}/{area}/training.json",

@@ -220,26 +220,31 @@ def summary_html(table: pd.DataFrame, title: str, test: PairedTest | None = None
     )
 
 
-#: The transfer ablation's comparisons: (name, which of a triple minus which, what negative means).
+#: The transfer ablation's comparisons: (name, history kind, minus history kind, what negative
+#: means); kinds as in variants.HISTORY_ENCODERS.
 ABLATION_EFFECTS = (
-    ("transfer", 0, 1, "the pretrained encoder beats the same encoder trained from scratch"),
-    ("history", 1, 2, "the history (encoder trained from scratch) beats no history"),
+    ("transfer", "transfer", "scratch", "the frozen pretrained encoder beats the same encoder trained from scratch"),
+    ("fine-tuned transfer", "finetuned", "scratch",
+     "the pretrained encoder fine-tuned with the model beats the same encoder trained from scratch"),
+    ("freezing", "transfer", "finetuned", "the frozen pretrained encoder beats it fine-tuned"),
+    ("history", "scratch", None, "the history (encoder trained from scratch) beats no history"),
 )
 
 
 def transfer_ablation(test: PairedTest, models) -> pd.DataFrame:
-    """The transfer effect isolated, per season × area × mode: for each triple of
-    :func:`variants.transfer_ablations` (history with transfer, without transfer, no history),
-    the per-day paired differences of :data:`PAIRED_METRICS` for each of :data:`ABLATION_EFFECTS`
-    with ``test``'s 95 % intervals and p-values (negative: the first is better). One row per triple,
-    group and effect; effects whose models were not both run are left out."""
+    """The transfer effect isolated, per season × area × mode: for each family of
+    :func:`variants.transfer_ablations` (the same model with the history through the frozen
+    pretrained encoder, fine-tuned, from scratch, none), the per-day paired differences of
+    :data:`PAIRED_METRICS` for each of :data:`ABLATION_EFFECTS` with ``test``'s 95 % intervals
+    and p-values (negative: the first is better). One row per family, group and effect; effects
+    whose models were not both run are left out."""
     rows = []
     per_day = test.per_day
     groups = list(dict.fromkeys(key[1:] for key in per_day))  # (season, area, mode), in table order
-    for triple in variants.transfer_ablations(models):
+    for family in variants.transfer_ablations(models):
         for season, area, mode in groups:
             for effect, first, second, meaning in ABLATION_EFFECTS:
-                pair = (triple[first], triple[second])
+                pair = (family.get(first), family.get(second))
                 keys = [(model, season, area, mode) for model in pair]
                 if None in pair or not all(key in per_day for key in keys):
                     continue
@@ -277,7 +282,8 @@ def _ablation_html(ablation: pd.DataFrame | None, how: str) -> str:
         shown[f"{metric}: model − minus [95 %] p"] = [f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}] {p:.3f}"
                                                      for m, lo, hi, p in parts.itertuples(index=False)]
     return (
-        "<p>Transfer ablation (no history / history without transfer / history with transfer; "
+        "<p>Transfer ablation (history through the frozen pretrained encoder, fine-tuned, from "
+        "scratch, none; "
         f"per-day paired differences, {how}; negative: the first model is "
         f"better):</p><ul>{items}</ul>"
         + shown.to_html(index=False, escape=False, border=0, classes="summary")

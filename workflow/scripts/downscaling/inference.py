@@ -86,7 +86,7 @@ class Downscaler:
         self.members = settings.members if self.variant.diffusion else 1
         self.encoder = self.encoder_norm = None
         self.reads_history = variants.reads_history(saved["model"])
-        if self.variant.history == "scratch":  # the model's own encoder, on the small U-Net's inputs
+        if self.variant.trains_encoder:  # the model's own encoder, on the small U-Net's inputs
             self.encoder, (_, self.encoder_norm) = self.model.history_encoder, small_unet_stage.saved_shape(small_unet_path)
         elif self.reads_history:
             self.encoder, self.encoder_norm = small_unet_stage.load_encoder(small_unet_path, device)

@@ -5,12 +5,15 @@ The variants (downscaling.variants) share data, training loop and file format:
 - ``ddpm_residual``: residual diffusion (CorrDiff, Mardani et al. 2025): the deterministic
   ``unet`` gives the mean, a DDPM with v-prediction samples G5NR minus that mean;
 - ``ddpm_scratch``: the transfer ablation, ``ddpm`` whose history encoder (same shape) is
-  trained from scratch with it instead of pretrained on MERRA-2 and frozen;
+  trained from scratch with it instead of pretrained on MERRA-2 and frozen; ``ddpm_finetuned``:
+  the pretrained encoder trained further with it (the same for ``unet``: ``unet_*``);
 - ``ddpm_notransfer``: the paper's ablation, the same DDPM as ``ddpm`` without any history;
 - ``unet``: deterministic, the same inputs minus the noisy target and timestep, MSE to target.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -28,6 +31,10 @@ from .variants import VARIANTS, Variant, reads_history
 
 #: Training tiles whose residual sets a residual model's scale.
 RESIDUAL_SCALE_TILES = 4096
+#: A fine-tuned encoder's learning rate over the model's (setting ``finetune_lr_factor``): the
+#: usual practice of fine-tuning, which keeps the pretrained weights from being overwritten in
+#: the first steps, when the rest of the network is still random.
+FINETUNE_LR_FACTOR = 0.1
 
 
 class MatchedMerra2(torch.nn.Module):
@@ -73,7 +80,7 @@ def condition_and_target(model, variant: Variant, batch, base: Base | None):
     features = None
     if variant.history == "transfer":
         features = batch_features
-    elif variant.history == "scratch":
+    elif variant.trains_encoder:
         features = model.history_encoder(batch_features)
     if base is None:
         return model.condition(features, covariates), x0
@@ -124,7 +131,7 @@ def build(variant: Variant, feature_channels: int, kwargs: dict, encoder_kwargs:
     """The network of a variant; `encoder_kwargs` (the small U-Net's constructor arguments)
     shape the history encoder a scratch variant trains; `climatology_channels`: per-pixel
     climatology channels among its covariates (0 or len(CLIMATOLOGY_CHANNELS))."""
-    encoder = HistoryEncoder(**encoder_kwargs) if variant.history == "scratch" else None
+    encoder = HistoryEncoder(**encoder_kwargs) if variant.trains_encoder else None
     used = feature_channels if variant.history else 0
     extra = 1 if variant.residual_of else 0  # the residual model also sees the mean it adds to
     return ConditionalUNet(condition_channels(used, climatology_channels) + extra, feature_channels=used,
@@ -189,7 +196,7 @@ def train(
     samples = index[["day", "row", "col"]].to_numpy()
     in_train = np.isin(samples[:, 0], train_days)
     inputs, encoder_kwargs = {"features": feats if reads_history(model_name) else None}, None
-    if variant.history == "scratch":
+    if variant.trains_encoder:
         encoder_kwargs, encoder_norm = small_unet_stage.saved_shape(paths["small_unet"])
         g5nr = MinMax.from_dict(norm["g5nr"]).invert(fields.target)
         inputs = {"history": encoder_norm.apply(g5nr).astype(np.float32), "n_lag": encoder_kwargs["in_channels"]}
@@ -205,6 +212,8 @@ def train(
     )
     schedule = NoiseSchedule(section["timesteps"], section["schedule"]).to(device) if variant.diffusion else None
     settings = TrainSettings.from_config(section, seed)
+    if variant.history == "finetuned":
+        settings = replace(settings, encoder_lr_factor=float(section.get("finetune_lr_factor", FINETUNE_LR_FACTOR)))
     if section.get("predict_anomaly", False) and (variant.residual_of or fields.climatology is None):
         raise ValueError(f"{model_name}: predict_anomaly needs climatology_inputs (the matched MERRA-2 is one of "
                          "them), and is for models other than residual variants (those learn the difference from "
@@ -224,7 +233,9 @@ def train(
     torch.manual_seed(seed)
     climatology_channels = 0 if fields.climatology is None else len(CLIMATOLOGY_CHANNELS)
     model = build(variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs, climatology_channels)
-    if variant.transfer:
+    if variant.history == "finetuned":  # starts from the pretrained weights, as the transfer variant's frozen copy
+        model.history_encoder.load_state_dict(small_unet_stage.load_encoder(paths["small_unet"])[0].state_dict())
+    if variant.history in ("transfer", "finetuned"):  # the pretrained encoder's features: standardised
         model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
     loss = make_loss(variant, schedule, base)
     result = fit(model, loss, datasets["train"], datasets["val"], settings, run)

@@ -59,6 +59,9 @@ class TrainSettings:
     # Arithmetic of the training steps' forward passes (validation stays float32): auto = bfloat16
     # autocast where the device computes it natively (runtime.bf16_is_native), else float32
     precision: str = "auto"
+    # Learning rate of the parameters under the model's `history_encoder` over `lr` (a fine-tuned
+    # pretrained encoder learns more slowly than the rest)
+    encoder_lr_factor: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
@@ -249,6 +252,17 @@ def _resumable(checkpoint_path: Path, log: logging.Logger) -> dict[str, Any] | N
         return None
 
 
+def parameter_groups(model: nn.Module, settings: TrainSettings) -> list[dict]:
+    """The optimiser's parameter groups: one, or with an `encoder_lr_factor` other than 1 the
+    parameters of the model's `history_encoder` apart at that share of the learning rate."""
+    encoder = getattr(model, "history_encoder", None)
+    if settings.encoder_lr_factor == 1.0 or encoder is None:
+        return [{"params": list(model.parameters())}]
+    ids = {id(parameter) for parameter in encoder.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) not in ids]},
+            {"params": list(encoder.parameters()), "lr": settings.lr * settings.encoder_lr_factor}]
+
+
 @dataclass
 class TrainingState:
     """Everything a training run is at the end of an epoch, and all a resume needs: the model,
@@ -272,7 +286,7 @@ class TrainingState:
     def start(cls, model: nn.Module, settings: TrainSettings, device: torch.device) -> TrainingState:
         """A fresh run's state: Adam, ReduceLROnPlateau on the validation loss, and with
         ``ema_halflife_tiles`` torch's exponential moving average of the weights."""
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        optimizer = torch.optim.Adam(parameter_groups(model, settings), lr=settings.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience,
             min_lr=settings.min_lr,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 
-HISTORY_ENCODERS = ("transfer", "scratch", None)
+HISTORY_ENCODERS = ("transfer", "finetuned", "scratch", None)
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,10 @@ class Variant:
 
     diffusion: bool  # sampled: an ensemble of members; else one deterministic field
     # How the previous n_lag G5NR days enter: through the frozen encoder of the small U-Net
-    # pretrained on MERRA-2 ("transfer"), through an encoder of the same shape trained from
-    # scratch with this model ("scratch": the transfer ablation), or not at all (None).
+    # pretrained on MERRA-2 ("transfer"), through that encoder trained further with this model
+    # ("finetuned", at a lower learning rate: the usual practice of transfer learning), through
+    # an encoder of the same shape trained from scratch with this model ("scratch"), or not at
+    # all (None). The last three are the transfer ablation.
     history: str | None
     # CorrDiff: the diffusion model samples G5NR minus the prediction of this deterministic model
     residual_of: str | None = None
@@ -36,10 +38,34 @@ class Variant:
         return self.history == "transfer"
 
     @property
+    def trains_encoder(self) -> bool:
+        """Whether it trains a history encoder of its own (fine-tuned or from scratch)."""
+        return self.history in ("finetuned", "scratch")
+
+    @property
     def bounded(self) -> bool:
         """Whether the network's output is a normalised G5NR tile in [0, 1] (sigmoid head)."""
         return self.prediction == "x0" and self.residual_of is None
 
+
+#: Each history kind of the transfer ablation: (the name's suffix, how the formulation says it).
+ABLATION_KINDS = {
+    "finetuned": ("_finetuned", "history through the pretrained encoder fine-tuned with it"),
+    "scratch": ("_scratch", "history without transfer: the same encoder trained from scratch with it"),
+    None: ("_notransfer", "no history"),
+}
+
+
+def transfer_ablation_of(name: str, variant: Variant) -> dict[str, Variant]:
+    """The transfer ablation of a variant whose history goes through the frozen pretrained
+    encoder: the same variant with each other history kind, named `{name}{suffix}`."""
+    return {f"{name}{suffix}": replace(variant, history=kind, formulation=f"{name}, {words}")
+            for kind, (suffix, words) in ABLATION_KINDS.items()}
+
+
+_DDPM = Variant(diffusion=True, history="transfer",
+                formulation="the paper's: DDPM predicting x0, history with transfer (pretrained encoder)")
+_UNET = Variant(diffusion=False, history="transfer", formulation="deterministic U-Net, ddpm's inputs, MSE")
 
 #: In order of preference for the config's default `method` (the first one in `models`).
 VARIANTS = {
@@ -47,26 +73,14 @@ VARIANTS = {
         diffusion=True, history="transfer", residual_of="unet", prediction="v",
         formulation="residual diffusion (CorrDiff): unet + sampled residual, v-prediction",
     ),
-    "ddpm": Variant(
-        diffusion=True, history="transfer",
-        formulation="the paper's: DDPM predicting x0, history with transfer (pretrained encoder)",
-    ),
-    # The transfer ablation: ddpm_scratch differs from ddpm only in its encoder's weights
-    # (trained with the DDPM instead of pretrained on MERRA-2 and frozen), ddpm_notransfer has
-    # no history at all. Read together: no history / history without transfer / with transfer.
-    "ddpm_scratch": Variant(
-        diffusion=True, history="scratch",
-        formulation="ddpm, history without transfer: the same encoder trained from scratch with it",
-    ),
-    "ddpm_notransfer": Variant(
-        diffusion=True, history=None,
-        formulation="the paper's ablation: ddpm with no history",
-    ),
-    "unet": Variant(
-        diffusion=False, history="transfer",
-        formulation="deterministic U-Net, ddpm's inputs, MSE",
-    ),
+    "ddpm": _DDPM,
+    # The transfer ablations differ from their model in how the history enters alone (the demo
+    # runs ddpm_scratch and ddpm_notransfer; config/transfer_study.yaml the others)
+    **transfer_ablation_of("ddpm", _DDPM),
+    "unet": _UNET,
+    **transfer_ablation_of("unet", _UNET),
 }
+
 
 def check_registry(variants: dict[str, Variant]) -> None:
     """ValueError naming the entry when a residual variant cannot be built: its base must be a
@@ -134,7 +148,8 @@ def default_method(models) -> str | None:
 
 def needs_small_unet(model: str) -> bool:
     """Whether training or downscaling `model` reads the small U-Net: its encoder makes the
-    transfer features, and its shape and normalisation are those of a scratch encoder."""
+    transfer features, and its shape, normalisation (and for a fine-tuned encoder its weights)
+    are those of an encoder the model trains."""
     return reads_history(model)
 
 
@@ -146,22 +161,22 @@ def trained_inputs(model: str) -> list[str]:
     return [model] + ([residual_of] if residual_of else [])
 
 
-def transfer_ablations(models) -> list[tuple[str, str | None, str | None]]:
-    """(history with transfer, history without transfer, no history) triples among `models`:
-    variants that differ in nothing but how the history enters (None where one is not run);
-    only triples with the transfer variant and at least one of its ablations."""
+def transfer_ablations(models) -> list[dict[str | None, str]]:
+    """{history kind: model} for each family of variants among `models` that differ in nothing
+    but how the history enters (HISTORY_ENCODERS' kinds, those run); only families with the
+    transfer variant and at least one of its ablations."""
     def rest(name):
         return replace(VARIANTS[name], history=None, formulation="")
 
     trained = [name for name in models if name in VARIANTS]
-    triples = []
+    families = []
     for name in trained:
         if VARIANTS[name].history != "transfer":
             continue
         partners = {VARIANTS[other].history: other for other in trained if other != name and rest(other) == rest(name)}
         if partners:
-            triples.append((name, partners.get("scratch"), partners.get(None)))
-    return triples
+            families.append({"transfer": name, **partners})
+    return families
 
 
 def wildcard_pattern(names) -> str:
