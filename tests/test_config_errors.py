@@ -29,6 +29,16 @@ def test_the_tiny_and_demo_configs_have_no_problem():
     assert config_checks.problems(TINY) == config_checks.problems(demo) == config_checks.problems(paper) == []
 
 
+def test_the_long_run_config_merged_over_the_demo_runs_to_the_end_of_the_known_truth():
+    from snakemake.utils import update_config
+
+    folder = Path(__file__).resolve().parents[1] / "config"
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((folder / "longrun_long.yaml").read_text()))
+    assert config_checks.problems(config) == []
+    assert config["longrun"]["start"] == "2006-06-17" and config["longrun"]["end"] == config["synthetic"]["merra2_period"][1]
+
+
 def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its_models_settings():
     from snakemake.utils import update_config
 

@@ -313,6 +313,24 @@ def test_longrun_skill_against_the_known_truth(area):
     assert (skill["merra2_rmse"] > 1.5 * skill["rmse"]).all()  # MERRA-2 carries a +0.05 bias
     assert (skill["crps"] > 0).all() and (skill["spread_skill"] > 1).all()  # truth has no noise: wide
     assert (skill["psd_ratio"] > 1).all()  # white noise adds power at 25-80 km
+    assert skill["bias"].abs().max() < 0.005 and skill["merra2_bias"].mean() == pytest.approx(0.05, abs=0.01)
+
+
+def test_the_drift_checks_count_the_months_within_each_goal(area):
+    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    monthly = longrun_evaluation.drift_by_month(skill)
+    months = pd.DatetimeIndex(skill["date"]).to_period("M")
+    assert list(monthly["month"]) == sorted(set(months.astype(str))) and monthly["days"].sum() == len(skill)
+    first = skill[months == months[0]]
+    assert monthly.at[0, "bias"] == pytest.approx(first["bias"].mean())
+    bias, psd, spread = longrun_evaluation.drift_summary(monthly)
+    n = len(monthly)
+    assert bias.startswith(f"Drift, area-mean bias by month: within -0.02..0.02 in {n} of {n} months")
+    assert psd.startswith(f"Drift, PSD ratio by month: within 0.9..1.1 in 0 of {n} months")  # white noise: > 1
+    # a run whose area mean drifts away by 0.01 a month fails the bias check from its third month
+    drifting = skill.assign(bias=skill["bias"] + 0.01 * np.searchsorted(np.unique(months), months))
+    assert longrun_evaluation.drift_summary(longrun_evaluation.drift_by_month(drifting))[0].startswith(
+        f"Drift, area-mean bias by month: within -0.02..0.02 in 2 of {n} months")
 
 
 def test_longrun_skill_beside_the_statistical_references(area):

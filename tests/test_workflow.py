@@ -113,6 +113,8 @@ def test_downscaled_files_are_cf_with_provenance(run):
     assert longrun.sizes["time"] == 11
     skill = pd.read_csv(run / "results/evaluation/longrun/west/skill.csv")  # against the known truth
     assert list(skill["lead_days"]) == list(range(1, 12)) and skill["rmse"].notna().all()
+    drift = pd.read_csv(run / "results/evaluation/longrun/west/drift.csv")
+    assert list(drift["month"]) == ["2005-08"] and drift.at[0, "days"] == 11
     assert longrun.attrs["provenance_model"] == "ddpm_residual"  # the config's method
     residual = xr.open_dataset(run / "results/downscaled/ddpm_residual/JJA/west/strict.nc")
     assert residual.attrs["provenance_checkpoint_sha256_base"] != residual.attrs["provenance_checkpoint_sha256_model"]

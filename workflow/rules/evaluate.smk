@@ -227,6 +227,7 @@ rule longrun_skill:
         splits=expand("results/splits/g5nr/{season}.csv", season=SEASONS),
     output:
         table="results/evaluation/longrun/{area}/skill.csv",
+        drift="results/evaluation/longrun/{area}/drift.csv",
         figure=report(
             "results/evaluation/longrun/{area}/skill.png",
             caption="../report/longrun_skill.rst",

@@ -13,7 +13,9 @@ training = {
 skill = longrun_evaluation.longrun_skill(inputs.longrun, inputs.truth, inputs.g5nr, inputs.merra2,
                                          params.log_floor, params.regrid, training, params.seed)
 skill.to_csv(snakemake.output.table, index=False, float_format="%.6g", date_format="%Y-%m-%d")
-notes = longrun_evaluation.lead_summary(skill)
+monthly = longrun_evaluation.drift_by_month(skill)
+monthly.to_csv(snakemake.output.drift, index=False, float_format="%.6g")
+notes = longrun_evaluation.lead_summary(skill) + longrun_evaluation.drift_summary(monthly)
 for line in notes:
     log.info("%s", line)
 title = f"Long run of {snakemake.wildcards.area} against the known truth"

@@ -117,11 +117,13 @@ def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, m
 
 
 def _scores(prefix: str, members: np.ndarray, target: np.ndarray, dx, dy) -> dict:
-    """One day's scores of ``members`` (M, H, W): rmse of their mean, crps (fair; MAE for one
-    field), psd_ratio of the first, and spread_skill for an ensemble; keys ``<prefix>_<score>``
-    (no prefix for the long run itself)."""
+    """One day's scores of ``members`` (M, H, W): rmse of their mean, bias (area mean of their
+    mean minus the truth's), crps (fair; MAE for one field), psd_ratio of the first, and
+    spread_skill for an ensemble; keys ``<prefix>_<score>`` (no prefix for the long run itself)."""
     key = (lambda name: f"{prefix}_{name}") if prefix else (lambda name: name)
-    scores = {key("rmse"): metrics.rmse(members.mean(axis=0), target),
+    mean = members.mean(axis=0)
+    scores = {key("rmse"): metrics.rmse(mean, target),
+              key("bias"): float(np.nanmean(mean - target)),
               key("crps"): metrics.crps_fair(members, target) if len(members) > 1 else metrics.mae(members[0], target),
               key("psd_ratio"): spatial.psd_ratio(members[0], target, dx, dy)}
     if len(members) > 1:
@@ -133,7 +135,8 @@ def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LO
                   regrid_method="nearest", training: dict | None = None, seed: int = 0) -> pd.DataFrame:
     """Free-running skill of a long run against known truth (the synthetic world's daily means
     after the G5NR record, ``aod`` on the G5NR grid), one row per day: date, lead_days (days
-    since the last G5NR day of ``g5nr_path``), rmse (ensemble mean), crps (fair), spread_skill
+    since the last G5NR day of ``g5nr_path``), rmse (ensemble mean), bias (its area mean minus
+    the truth's), crps (fair), spread_skill
     (the day's spread with the (M+1)/M correction over its RMSE), psd_ratio (member 1 at
     25–80 km); the same scores of the references, as ``<reference>_<score>``: MERRA-2 put on the
     grid (``merra2``) and, with ``training`` ({season: :class:`SeasonTraining`}), interp_qm, the
@@ -229,4 +232,36 @@ def lead_summary(skill: pd.DataFrame, block_days: int = 5) -> list[str]:
             tail = f"no better from lead day {first_lead[after_last_better]} on"
         sentences.append(f"Against {name}: CRPS lower in {int(better.sum())} of {len(better)} {block_days}-day "
                          f"blocks of lead ({tail}; mean {means['crps'].mean():.4f} vs {means[column].mean():.4f}).")
+    return sentences
+
+
+#: The drift checks of a long run, per month: (score, goal band, how the sentence names it).
+DRIFT_GOALS = (("bias", (-0.02, 0.02), "area-mean bias"), ("psd_ratio", (0.9, 1.1), "PSD ratio"),
+               ("spread_skill", (0.9, 1.1), "spread-skill ratio"))
+
+
+def drift_by_month(skill: pd.DataFrame) -> pd.DataFrame:
+    """The long run's scores by calendar month of the run: days, and the mean of each daily
+    score of the run (rmse, bias, crps, spread_skill, psd_ratio), one row per month in order;
+    a long run must hold its bias, texture and calibration however long it runs."""
+    scores = [column for column in ("rmse", "bias", "crps", "spread_skill", "psd_ratio") if column in skill]
+    months = pd.DatetimeIndex(skill["date"]).to_period("M")
+    table = skill.groupby(months)[scores].mean()
+    table.insert(0, "days", skill.groupby(months).size())
+    table.index = table.index.astype(str)
+    return table.rename_axis("month").reset_index()
+
+
+def drift_summary(monthly: pd.DataFrame) -> list[str]:
+    """One sentence per drift check: in how many months the score lies in its goal band, and
+    its range over the months."""
+    sentences = []
+    for column, (low, high), name in DRIFT_GOALS:
+        if column not in monthly:
+            continue
+        values = monthly[column]
+        inside = int(values.between(low, high).sum())
+        sentences.append(f"Drift, {name} by month: within {low:g}..{high:g} in {inside} of {len(values)} months "
+                         f"(from {values.iloc[0]:+.3f} in the first to {values.iloc[-1]:+.3f} in the last; "
+                         f"range {values.min():+.3f}..{values.max():+.3f}).")
     return sentences
