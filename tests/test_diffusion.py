@@ -257,3 +257,15 @@ def test_leading_timestep_spacing_is_diffusers_default():
     assert linspace.timesteps.tolist() == [1999, 0]
     with pytest.raises(ValueError, match="timestep spacing"):
         DDPMSampler(schedule, spacing="trailing")
+
+
+def test_the_x0_bias_is_the_mean_error_of_the_estimate_at_each_noise_level():
+    from downscaling.diffusion import x0_bias, x0_error
+
+    schedule = NoiseSchedule(100, "squaredcos_cap_v2")
+    x0, cond = torch.full((4, 1, 8, 8), 0.5), torch.zeros(4, 1, 8, 8)
+    biased = lambda cond, x_t, t: torch.full_like(x_t, 0.6)  # noqa: E731 - a denoiser off by +0.1
+    for t in (0, 50, 99):
+        generator = torch.Generator().manual_seed(0)
+        assert float(x0_bias(biased, x0, cond, schedule, t, "x0", generator)) == pytest.approx(0.1, abs=1e-6)
+        assert float(x0_error(biased, x0, cond, schedule, t, "x0", generator)) == pytest.approx(0.01, abs=1e-6)

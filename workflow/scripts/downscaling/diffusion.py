@@ -124,14 +124,26 @@ def x0_from_output(output: torch.Tensor, x_t: torch.Tensor, abar_t, prediction: 
     raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
 
 
+def x0_estimate(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule, t: int,
+                prediction: str, generator: torch.Generator) -> torch.Tensor:
+    """The x0 a denoiser estimates from x0 noised to timestep t (the same t for the batch)."""
+    t_batch = torch.full((x0.shape[0],), t, dtype=torch.long, device=x0.device)
+    _, x_t = _noised(x0, schedule, t_batch, generator)
+    return x0_from_output(model(cond, x_t, t_batch), x_t, schedule.alpha_bar(t_batch, x0), prediction)
+
+
 def x0_error(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule, t: int,
              prediction: str, generator: torch.Generator) -> torch.Tensor:
     """MSE of the x0 estimated at timestep t: the check that a denoiser uses x_t (its error
     must fall clearly below the error at t = T-1, where x_t is pure noise)."""
-    t_batch = torch.full((x0.shape[0],), t, dtype=torch.long, device=x0.device)
-    _, x_t = _noised(x0, schedule, t_batch, generator)
-    estimate = x0_from_output(model(cond, x_t, t_batch), x_t, schedule.alpha_bar(t_batch, x0), prediction)
-    return F.mse_loss(estimate, x0)
+    return F.mse_loss(x0_estimate(model, x0, cond, schedule, t, prediction, generator), x0)
+
+
+def x0_bias(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule, t: int,
+            prediction: str, generator: torch.Generator) -> torch.Tensor:
+    """Mean of (estimated - true) x0 at timestep t: a bias at any noise level is carried into
+    every sample by the sampler's steps (the signal behind past sampler drifts)."""
+    return (x0_estimate(model, x0, cond, schedule, t, prediction, generator) - x0).mean()
 
 
 class Sampler(ABC):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from . import small_unet_stage, transfer_features
 from .datasets import (CLIMATOLOGY_CHANNELS, DownscalingTileDataset, MinMax, capped, load_area_fields,
                        matched_merra2, split_by_day)
-from .diffusion import NoiseSchedule, denoising_loss, x0_error
+from .diffusion import NoiseSchedule, denoising_loss, x0_bias, x0_error
 from .models.conditional_unet import ConditionalUNet, condition_channels
 from .models.small_unet import HistoryEncoder
 from .runtime import constructor_kwargs, load_model, save_model
@@ -102,18 +102,20 @@ def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: Base | Non
 
 
 def x0_error_by_t(model, variant: Variant, dataset, schedule: NoiseSchedule, base: Base | None,
-                  batch_size: int, device, seed: int, fractions=(0.01, 0.1, 0.25, 0.5, 0.75, 1.0)) -> dict:
-    """{t: MSE of the x0 estimated from x_t at timestep t} over `dataset` (on the scale the model
-    samples: normalised G5NR, or the scaled residual). A denoiser that uses x_t has a much
-    smaller error at small t than at t = T-1, where x_t is pure noise and only the condition
-    is left; one that ignores x_t has about the same error at every t."""
+                  batch_size: int, device, seed: int, fractions=(0.01, 0.1, 0.25, 0.5, 0.75, 1.0),
+                  score=x0_error) -> dict:
+    """{t: `score` of the x0 estimated from x_t at timestep t} over `dataset` (on the scale the
+    model samples: normalised G5NR, or the scaled residual); by default its MSE. A denoiser that
+    uses x_t has a much smaller error at small t than at t = T-1, where x_t is pure noise and
+    only the condition is left; one that ignores x_t has about the same error at every t.
+    `score=x0_bias`: the mean error, which a sampler carries into every sample."""
     errors = {}
     for fraction in fractions:
         t = min(schedule.T - 1, max(0, round(fraction * schedule.T) - 1))
 
         def error_at_t(m, batch, generator, t=t):
             cond, target = condition_and_target(m, variant, batch, base)
-            return x0_error(m, target, cond, schedule, t, variant.prediction, generator)
+            return score(m, target, cond, schedule, t, variant.prediction, generator)
 
         errors[t] = mean_loss(model, error_at_t, dataset, batch_size, device, seed)
     return errors
@@ -259,6 +261,9 @@ def train(
         by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed)
         summary["val_x0_error_by_t"] = {str(t): error for t, error in by_t.items()}
         summary["val_loss_from_pure_noise"] = by_t[schedule.T - 1]
+        bias = x0_error_by_t(model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed,
+                             score=x0_bias)
+        summary["val_x0_bias_by_t"] = {str(t): value for t, value in bias.items()}
         log.info("%s: validation x0 error by timestep %s", model_name,
                  ", ".join(f"t={t}: {e:.5f}" for t, e in by_t.items()))
     log.info(
