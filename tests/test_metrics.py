@@ -163,3 +163,19 @@ def test_the_authors_nse_and_kge_with_missing_pixels():
     whole = np.array([1.5, 2.0, 2.5, 5.0])  # without NaN both definitions agree
     assert metrics.kge(whole, truth, "authors") == metrics.kge(whole, truth)
     assert metrics.all_metrics(pred, truth, "authors")["nse"] == pytest.approx(0.8)
+
+
+def test_the_spread_error_slope_is_one_when_the_spread_follows_the_error_and_zero_when_it_does_not():
+    rng = np.random.default_rng(0)
+    sigma = rng.uniform(0.02, 0.3, size=(1, 40, 40))  # each pixel's own uncertainty
+    truth = rng.normal(0.0, sigma[0], size=(30, 40, 40))
+    reliable = rng.normal(0.0, sigma, size=(8, 30, 40, 40))  # members and truth from one distribution
+    spread, error = metrics.spread_error_curve(reliable, truth)
+    assert np.all(np.diff(spread) > 0) and np.allclose(error, spread, rtol=0.1)  # on the diagonal
+    assert metrics.spread_error_slope(reliable, truth) == pytest.approx(1.0, abs=0.08)
+    narrow = rng.normal(0.0, 0.5 * sigma, size=(8, 30, 40, 40))  # follows the error, half as wide
+    assert metrics.spread_error_slope(narrow, truth) == pytest.approx(2.0, abs=0.2)
+    uniform = rng.normal(0.0, sigma.mean(), size=(8, 30, 40, 40))  # the right mean spread, everywhere alike
+    assert abs(metrics.spread_error_slope(uniform, truth)) < 0.3
+    with pytest.raises(ValueError, match="at least 4 members"):
+        metrics.spread_error_slope(reliable[:3], truth)

@@ -19,13 +19,14 @@ from .paired_tests import PairedTest
 
 
 #: Metric keys of a metrics JSON that go into the summary table, in column order.
-SUMMARY_COLUMNS = ["rmse", "mae", "r2", "nse", "kge", "n_days", "crps", "spread_skill", "rank_min",
-                   "rank_max", "psd_ratio", "seam_ratio", "predicted_history_median", "predicted_yesterday_days"]
+SUMMARY_COLUMNS = ["rmse", "mae", "r2", "nse", "kge", "n_days", "crps", "spread_skill", "spread_error_slope",
+                   "rank_min", "rank_max", "psd_ratio", "seam_ratio", "predicted_history_median",
+                   "predicted_yesterday_days"]
 
 
 #: Direction of "better" for each summary metric ("one": closest to 1).
 BETTER = {"rmse": "min", "mae": "min", "crps": "min", "r2": "max", "nse": "max", "kge": "max",
-          "spread_skill": "one", "psd_ratio": "one", "seam_ratio": "one"}
+          "spread_skill": "one", "spread_error_slope": "one", "psd_ratio": "one", "seam_ratio": "one"}
 
 
 #: Ratios that are only credited (bolded) inside this band; outside it the HTML says why.
@@ -36,7 +37,8 @@ RELIABLE_BAND = (0.7, 1.3)
 PAIRED_METRICS = ("rmse", "crps")
 
 
-RATIO_WORDS = {"spread_skill": ("under-dispersed", "over-dispersed"), "psd_ratio": ("too smooth", "too noisy")}
+RATIO_WORDS = {"spread_skill": ("under-dispersed", "over-dispersed"), "psd_ratio": ("too smooth", "too noisy"),
+               "spread_error_slope": ("spread varies more than the error, or says little", "spread varies too little")}
 
 
 def metrics_key(path) -> dict:

@@ -86,7 +86,8 @@ def field_scores(members, truth, lat, lon, stride, seed, definitions="project") 
     members; the fine-scale realism of member 1: psd_ratio (its power over G5NR's at 25-80 km,
     1 is realistic, < 1 too smooth) and seam_ratio (tile-period signature at the inference
     stride, about 1 without seams; None without a stride); for M > 1 the ensemble's crps
-    (fair), spread_skill (about 1 when reliable, < 1 under-dispersed), rank_histogram (M + 1
+    (fair), spread_skill (about 1 when reliable, < 1 under-dispersed), spread_error_slope
+    (about 1 when the spread follows the error in space and time), rank_histogram (M + 1
     counts, ties broken with a Generator seeded with ``seed``) and rank_extremes (the smallest
     and largest bin over the uniform share: both 1 for a flat histogram).
     """
@@ -99,6 +100,8 @@ def field_scores(members, truth, lat, lon, stride, seed, definitions="project") 
     if members.shape[0] > 1:
         overall["crps"] = metrics.crps_fair(members, truth)
         overall["spread_skill"] = metrics.spread_skill_ratio(members, truth)
+        if members.shape[0] >= 4:
+            overall["spread_error_slope"] = metrics.spread_error_slope(members, truth)
         counts = metrics.rank_histogram(members, truth, np.random.default_rng(seed))
         overall["rank_histogram"] = counts.tolist()
         shares = counts / counts.sum() * len(counts)

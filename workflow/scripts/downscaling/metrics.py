@@ -186,6 +186,40 @@ def spread_skill_ratio(members, truth):
     return float(spread / skill)
 
 
+def spread_error_curve(members, truth, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The spread-reliability curve: pixels (of every day) in ``bins`` equal-count bins of their
+    ensemble spread, and per bin (the RMS spread, the RMSE of the ensemble mean), the spread
+    with the (M + 1) / M correction of the spread-skill ratio. For a reliable ensemble the two
+    are equal in every bin: the spread says where the error is large.
+
+    The pixels are binned by the spread of the even-numbered members and the bin's spread is
+    that of the odd-numbered ones: binned by the spread it reports, a bin of small spreads would
+    hold the pixels whose few members came out close by chance, and even a reliable 8-member
+    ensemble would fall below the diagonal at small spreads and above it at large ones (a slope
+    of 0.5-0.75 in the test's simulation). Needs M >= 4."""
+    members, truth = _finite_ensemble(members, truth)
+    n_members = members.shape[0]
+    if n_members < 4:
+        raise ValueError(f"the spread-error curve needs at least 4 members, got {n_members}")
+    binned_by = members[0::2].var(axis=0, ddof=1)
+    variance = members[1::2].var(axis=0, ddof=1) * (n_members + 1) / n_members
+    squared_error = (members.mean(axis=0) - truth) ** 2
+    groups = np.array_split(np.argsort(binned_by, kind="stable"), bins)
+    spread = np.array([np.sqrt(variance[g].mean()) for g in groups])
+    error = np.array([np.sqrt(squared_error[g].mean()) for g in groups])
+    return spread, error
+
+
+def spread_error_slope(members, truth, bins: int = 10) -> float:
+    """Least-squares slope of the RMSE of the mean on the spread over the bins of
+    :func:`spread_error_curve`: 1 when the spread follows the error; below 1 when the spread
+    varies more than the error, 0 when it says nothing about where the error is; above 1 when
+    it varies less (too uniform, e.g. the same fine texture around a mean whose errors come in
+    large patches)."""
+    spread, error = spread_error_curve(members, truth, bins)
+    return float(np.polyfit(spread, error, 1)[0])
+
+
 def rank_histogram(members, truth, rng):
     """Counts of the truth's rank among the M members at each finite pixel: shape (M + 1,).
 
