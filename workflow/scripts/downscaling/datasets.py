@@ -153,7 +153,7 @@ def covariate_stack(merra2, static, year: float, climatology=None):
     parts = [merra2[channel], static, xp.full_like(merra2, year)[channel]]
     if climatology is not None:
         g5nr_mean, g5nr_std, merra2_mean, merra2_std = (climatology[..., k, :, :] for k in range(len(CLIMATOLOGY)))
-        matched = g5nr_mean + (merra2 - merra2_mean) * g5nr_std / xp.maximum(merra2_std, xp.full_like(merra2_std, MIN_STD))
+        matched = g5nr_mean + (merra2 - merra2_mean) * g5nr_std / merra2_std.clip(min=MIN_STD)
         parts += [climatology, matched[channel]]
     return xp.concatenate(parts, axis=-3)
 
@@ -210,8 +210,8 @@ def load_area_fields(
             f"{merra2_on_g5nr_path} has shape {merra2.shape}, {g5nr_path} has {g5nr.shape}"
         )
     lat, lon = g5nr["lat"].values, g5nr["lon"].values
+    train = None if train_dates is None else day_index(g5nr, train_dates)
     if norm is None:
-        train = day_index(g5nr, train_dates)
         norm = {
             "g5nr": MinMax.fit(g5nr.values[train]).to_dict(),
             "merra2": MinMax.fit(merra2.values[train]).to_dict(),
@@ -229,7 +229,6 @@ def load_area_fields(
         lon=lon,
     )
     if climatology:
-        train = day_index(g5nr, train_dates)
         fields.climatology = pixel_climatology(fields.target[train], fields.merra2[train])
     return fields, norm
 

@@ -129,14 +129,15 @@ def merra2_as_prediction_loss(model, batch, generator, norm: dict) -> torch.Tens
 
 
 def build(variant: Variant, feature_channels: int, kwargs: dict, encoder_kwargs: dict | None = None,
-          climatology_channels: int = 0) -> ConditionalUNet:
+          climatology: bool = False) -> ConditionalUNet:
     """The network of a variant; `encoder_kwargs` (the small U-Net's constructor arguments)
-    shape the history encoder a scratch variant trains; `climatology_channels`: per-pixel
-    climatology channels among its covariates (0 or len(CLIMATOLOGY_CHANNELS))."""
+    shape the history encoder a scratch variant trains; `climatology`: whether its covariates
+    hold the CLIMATOLOGY_CHANNELS."""
     encoder = HistoryEncoder(**encoder_kwargs) if variant.trains_encoder else None
     used = feature_channels if variant.history else 0
     extra = 1 if variant.residual_of else 0  # the residual model also sees the mean it adds to
-    return ConditionalUNet(condition_channels(used, climatology_channels) + extra, feature_channels=used,
+    return ConditionalUNet(condition_channels(used, len(CLIMATOLOGY_CHANNELS) if climatology else 0) + extra,
+                           feature_channels=used,
                            history_encoder=encoder, **kwargs)
 
 
@@ -214,9 +215,10 @@ def train(
     )
     schedule = NoiseSchedule(section["timesteps"], section["schedule"]).to(device) if variant.diffusion else None
     settings = TrainSettings.from_config(section, seed)
+    anomaly = bool(section.get("predict_anomaly", False))
     if variant.history == "finetuned":
         settings = replace(settings, encoder_lr_factor=float(section.get("finetune_lr_factor", FINETUNE_LR_FACTOR)))
-    if section.get("predict_anomaly", False) and (variant.residual_of or fields.climatology is None):
+    if anomaly and (variant.residual_of or fields.climatology is None):
         raise ValueError(f"{model_name}: predict_anomaly needs climatology_inputs (the matched MERRA-2 is one of "
                          "them), and is for models other than residual variants (those learn the difference from "
                          "their base model)")
@@ -225,7 +227,7 @@ def train(
         base_model, base_saved = load(paths["base"], device)
         check_same_climatology(model_name, fields.climatology, variant.residual_of, base_saved.get("climatology"))
         base = ResidualBase(base_model, anomaly=anomaly_base(base_saved))
-    elif section.get("predict_anomaly", False):
+    elif anomaly:
         base = MatchedMerra2()
     if base is not None:
         base.scale = residual_scale(base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed),
@@ -233,8 +235,8 @@ def train(
         log.info("%s: learns the difference from %s, RMS %.5f (normalised units)", model_name,
                  variant.residual_of or "the matched MERRA-2", base.scale)
     torch.manual_seed(seed)
-    climatology_channels = 0 if fields.climatology is None else len(CLIMATOLOGY_CHANNELS)
-    model = build(variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs, climatology_channels)
+    model = build(variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs,
+                  fields.climatology is not None)
     if variant.history == "finetuned":  # starts from the pretrained weights, as the transfer variant's frozen copy
         model.history_encoder.load_state_dict(small_unet_stage.load_encoder(paths["small_unet"])[0].state_dict())
     if variant.history in ("transfer", "finetuned"):  # the pretrained encoder's features: standardised
@@ -302,10 +304,8 @@ def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
 
     def untrained(saved):
         encoder_kwargs = saved.get("history_encoder")
-        climatology = saved.get("climatology")
         return build(VARIANTS[saved["model"]], saved["feature_channels"], constructor_kwargs(saved["kwargs"]),
-                     encoder_kwargs and constructor_kwargs(encoder_kwargs),
-                     0 if climatology is None else len(CLIMATOLOGY_CHANNELS))
+                     encoder_kwargs and constructor_kwargs(encoder_kwargs), saved.get("climatology") is not None)
 
     return load_model(model_path, untrained, device)
 

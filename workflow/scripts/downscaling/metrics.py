@@ -196,7 +196,7 @@ def spread_error_curve(members, truth, bins: int = 10) -> tuple[np.ndarray, np.n
     that of the odd-numbered ones: binned by the spread it reports, a bin of small spreads would
     hold the pixels whose few members came out close by chance, and even a reliable 8-member
     ensemble would fall below the diagonal at small spreads and above it at large ones (a slope
-    of 0.5-0.75 in the test's simulation). Needs M >= 4."""
+    of 0.75 in the test's simulation). Needs M >= 4."""
     members, truth = _finite_ensemble(members, truth)
     n_members = members.shape[0]
     if n_members < 4:
