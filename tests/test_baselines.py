@@ -32,6 +32,24 @@ def test_quantile_mapping_recovers_each_pixel_s_own_distribution():
     assert np.abs(merra2[test] - 2 * merra2[test]).mean() > 0.9  # what it started from
 
 
+def test_moment_matching_recovers_each_pixel_s_mean_and_spread_from_training_days_only():
+    rng = np.random.default_rng(2)
+    merra2 = rng.normal(-1.0, 0.3, (240, 3, 4)).astype(np.float32)
+    gain = np.linspace(0.5, 2.0, 12, dtype=np.float32).reshape(3, 4)  # spread and bias of its own per pixel
+    shift = np.linspace(-0.2, 0.4, 12, dtype=np.float32).reshape(3, 4)
+    truth = gain * merra2 + shift
+    train, test = np.arange(200), np.arange(200, 240)
+    matched = list(baselines.moment_matched(truth, merra2, DATES, train, test))
+    assert [d for d, _ in matched] == list(DATES[test]) and matched[0][1].shape == (1, 3, 4)
+    np.testing.assert_allclose(np.stack([f[0] for _, f in matched]), truth[test], atol=1e-5)
+    # the test days' own values play no part: changing them changes only their own fields
+    changed = truth.copy()
+    changed[test] += 5.0
+    again = np.stack([f[0] for _, f in baselines.moment_matched(changed, merra2, DATES, train, test)])
+    np.testing.assert_allclose(again, truth[test], atol=1e-5)
+    assert "standard deviation" in variants.formulation("interp_mm")
+
+
 def test_the_stochastic_quantile_map_adds_training_residuals_one_per_member():
     rng = np.random.default_rng(1)
     merra2 = rng.normal(-1.0, 0.3, (240, 3, 4)).astype(np.float32)

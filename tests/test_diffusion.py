@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from downscaling.diffusion import (DDIMSampler, DDPMSampler, NoiseSchedule, cosine_alphas_cumprod,
+from downscaling.diffusion import (DDIMSampler, DDPMSampler, LOGSNR_START, NoiseSchedule, make_sampler, cosine_alphas_cumprod,
                                    cosine_betas, denoising_loss, sample, x0_error, x0_from_output, x0_loss)
 from downscaling.models.conditional_unet import ConditionalUNet
 
@@ -269,3 +269,57 @@ def test_the_x0_bias_is_the_mean_error_of_the_estimate_at_each_noise_level():
         generator = torch.Generator().manual_seed(0)
         assert float(x0_bias(biased, x0, cond, schedule, t, "x0", generator)) == pytest.approx(0.1, abs=1e-6)
         assert float(x0_error(biased, x0, cond, schedule, t, "x0", generator)) == pytest.approx(0.01, abs=1e-6)
+
+
+def gaussian_denoiser(schedule: NoiseSchedule, mean: float, std: float):
+    """The exact x0 estimate E[x0 | x_t] for data x0 ~ N(mean, std^2): the probability-flow ODE
+    then carries N(0, 1) noise to that distribution, so a sampler's error can be measured."""
+
+    def denoise(x_t, t):
+        abar = schedule.alphas_cumprod[t].double()
+        gain = abar.sqrt() * std**2 / (abar * std**2 + 1 - abar)
+        return mean + gain * (x_t.double() - abar.sqrt() * mean)
+
+    return denoise
+
+
+def test_dpm_solver_is_ddim_on_its_first_step_and_second_order_after():
+    schedule = NoiseSchedule(T)
+    denoise = gaussian_denoiser(schedule, 0.0, 1.0)  # unit variance, as a residual model's target
+
+    def solve(name, n_steps, spacing="logsnr"):
+        sampler = make_sampler(name, schedule, clip_x0=False, spacing=spacing)
+        return sample(denoise, (4000,), sampler, n_steps, torch.Generator().manual_seed(3), "cpu")
+
+    reference = solve("ddim", T, "linspace")  # the ODE's solution (std 1.008 on these draws)
+    error = {(name, n): (solve(name, n) - reference).abs().mean().item()
+             for name in ("ddim", "dpmpp2m") for n in (8, 12, 16, 32)}
+    for n_steps in (8, 12, 16, 32):  # on the same steps, the second-order solver is much closer ...
+        assert error["dpmpp2m", n_steps] < error["ddim", n_steps] / 3
+    assert error["dpmpp2m", 32] < error["dpmpp2m", 8] / 3  # ... and converges
+    # DDIM with few steps shrinks the spread (the ODE's curvature is cut off); DPM-Solver++ keeps it.
+    assert solve("ddim", 8, "linspace").std() < 0.9 < 0.95 < solve("dpmpp2m", 12).std() < 1.1
+    # With one step there is nothing to extrapolate from: the same step as DDIM.
+    x_t = torch.randn(5, generator=torch.Generator().manual_seed(4))
+    one = [make_sampler(name, schedule, clip_x0=False) for name in ("ddim", "dpmpp2m")]
+    for sampler in one:
+        sampler.set_timesteps(1)
+    torch.testing.assert_close(one[0].step(denoise(x_t, T - 1), T - 1, x_t), one[1].step(denoise(x_t, T - 1), T - 1, x_t))
+
+
+def test_logsnr_spacing_runs_from_lambda_minus_5_to_clean_in_even_steps_of_log_snr():
+    schedule = NoiseSchedule(T)
+    sampler = DDIMSampler(schedule, spacing="logsnr")
+    sampler.set_timesteps(12)
+    steps = sampler.timesteps.tolist()
+    assert len(steps) == 12 and steps[-1] == 0 and steps == sorted(set(steps), reverse=True)
+    abar = schedule.alphas_cumprod.double()[steps]
+    lam = 0.5 * torch.log(abar / (1 - abar))
+    assert lam[0].item() == pytest.approx(LOGSNR_START, abs=0.1)  # not the schedule's -10.6 at T - 1
+    increments = torch.diff(lam)
+    assert increments.min() > 0.9 * increments.mean() and increments.max() < 1.1 * increments.mean()
+
+
+def test_unknown_sampler_is_refused():
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        make_sampler("euler", NoiseSchedule(T))

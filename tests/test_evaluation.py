@@ -342,10 +342,11 @@ def test_longrun_skill_beside_the_statistical_references(area):
     # MERRA-2 knows the day's large scales, the climatology does not; the drawn residuals add the
     # fine scales MERRA-2 lacks, as a spread that follows the error (~0.9) and a lower CRPS
     assert skill["interp_qm_rmse"].mean() < 0.6 * skill["climatology_rmse"].mean()
+    assert skill["interp_mm_rmse"].mean() < 0.6 * skill["climatology_rmse"].mean() and "interp_mm_spread_skill" not in skill
     assert skill["interp_qm_stochastic_crps"].mean() < 0.8 * skill["interp_qm_crps"].mean()
     assert 0.7 < skill["interp_qm_stochastic_spread_skill"].mean() < 1.1 and "interp_qm_spread_skill" not in skill
     sentences = longrun_evaluation.lead_summary(skill)
-    assert [s.split(":")[0] for s in sentences] == ["Against MERRA-2 on the grid", "Against interp_qm",
+    assert [s.split(":")[0] for s in sentences] == ["Against MERRA-2 on the grid", "Against interp_qm", "Against interp_mm",
                                                     "Against the stochastic interp_qm", "Against the G5NR climatology"]
     assert sentences[0].startswith("Against MERRA-2 on the grid: CRPS lower in 14 of 14 5-day blocks of lead "
                                    "(better at every lead")

@@ -26,7 +26,7 @@ import cf_tools
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
-MODELS = ["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet", "interp", "interp_qm", "interp_qm_stochastic", "persistence"]
+MODELS = ["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet", "interp", "interp_qm", "interp_mm", "interp_qm_stochastic", "persistence"]
 SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
 
 

@@ -21,7 +21,8 @@ Usage (after the demo has trained its models):
     python tests/benchmarks/bench_sampler.py --season JJA --area west
     python tests/benchmarks/bench_sampler.py --steps 1 2 4 8 16 32 --members 8 --model ddpm_residual
     python tests/benchmarks/bench_sampler.py --steps 8 --precision float32 bfloat16
-Options: --eta, --sampler, --stride, --halo, --precision, --threads, --device, --config, --results.
+    python tests/benchmarks/bench_sampler.py --sampler ddim dpmpp2m --spacing linspace logsnr --steps 8 16
+Options: --eta, --sampler, --spacing, --stride, --halo, --precision, --threads, --device, --config, --results.
 """
 from __future__ import annotations
 
@@ -36,17 +37,20 @@ from common import DemoPaths, load_config, pick_device, print_load_at_end, print
 from downscaling import evaluation, inference  # noqa: E402  (common puts the library on sys.path)
 from downscaling.config_checks import merged_section  # noqa: E402
 from downscaling.datasets import day_index, open_cube  # noqa: E402
+from downscaling.diffusion import SAMPLERS, Sampler  # noqa: E402
 from downscaling.splits import read_split  # noqa: E402
 
 
 def downscale(paths: DemoPaths, model: str, settings, device, seed: int, cubes, test):
-    """Members (M, T, H, W) of every test day, and seconds per day."""
+    """Members (M, T, H, W) of every test day, seconds per day, and network passes per tile and
+    day (the sampler's timesteps: a spacing may merge two of the steps asked for)."""
     truth, merra2, dates = cubes
     downscaler = paths.downscaler(model, settings, device, seed)
     start = time.perf_counter()
     days = list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
     seconds = (time.perf_counter() - start) / len(days)
-    return np.stack([members for _, members in days], axis=1), seconds
+    passes = len(downscaler.sampler.timesteps) if downscaler.variant.diffusion else 1
+    return np.stack([members for _, members in days], axis=1), seconds, passes
 
 
 def bias(members: np.ndarray, observed: np.ndarray) -> float:
@@ -60,7 +64,8 @@ def main() -> None:
     parser.add_argument("--model", help="a diffusion model (default: the config's method)")
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--members", type=int, nargs="+", default=None, help="default: the config's")
-    parser.add_argument("--sampler", choices=["ddpm", "ddim"], help="default: the config's")
+    parser.add_argument("--sampler", nargs="+", choices=SAMPLERS, help="default: the config's")
+    parser.add_argument("--spacing", nargs="+", choices=Sampler.SPACINGS, help="timestep spacing (default: the config's)")
     parser.add_argument("--eta", type=float, nargs="+",
                         help="DDIM's stochasticity, 0 deterministic to 1 ancestral (default: the config's)")
     parser.add_argument("--stride", type=int)
@@ -87,29 +92,31 @@ def main() -> None:
     lat, lon = truth["lat"].values, truth["lon"].values
     cubes = (truth, merra2, dates)
     configured = inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
-    overrides = {k: v for k, v in (("sampler", args.sampler), ("stride", args.stride), ("halo", args.halo)) if v is not None}
+    overrides = {k: v for k, v in (("stride", args.stride), ("halo", args.halo)) if v is not None}
     configured = dataclasses.replace(configured, **overrides)
 
-    unet, unet_seconds = downscale(paths, "unet", configured, device, config["seed"], cubes, test)
+    unet, unet_seconds, _ = downscale(paths, "unet", configured, device, config["seed"], cubes, test)
     unet_scores = evaluation.field_scores(unet, observed, lat, lon, configured.stride, config["seed"])
-    rows = [("unet (deterministic)", configured.precision, "-", "-", 1, "-", f"{unet_scores['mae']:.4f}",
+    rows = [("unet (deterministic)", "-", configured.precision, "-", "-", 1, 1, "-", f"{unet_scores['mae']:.4f}",
              f"{unet_scores['mae']:.4f}", f"{bias(unet, observed):+.4f}", "-", "1.000", f"{unet_scores['psd_ratio']:.3f}",
              f"{unet_scores['seam_ratio']:.3f}", "-", f"{unet_seconds:.2f}")]
-    runs = itertools.product(args.precision or [configured.precision], args.eta or [configured.eta],
+    runs = itertools.product(args.sampler or [configured.sampler], args.spacing or [configured.timestep_spacing],
+                             args.precision or [configured.precision], args.eta or [configured.eta],
                              args.members or [configured.members], args.steps)
-    for precision, eta, members, steps in runs:
-        settings = dataclasses.replace(configured, steps=steps, members=members, precision=precision, eta=eta)
-        fields, seconds = downscale(paths, model, settings, device, config["seed"], cubes, test)
+    for sampler, spacing, precision, eta, members, steps in runs:
+        settings = dataclasses.replace(configured, sampler=sampler, timestep_spacing=spacing, steps=steps,
+                                       members=members, precision=precision, eta=eta)
+        fields, seconds, passes = downscale(paths, model, settings, device, config["seed"], cubes, test)
         s = evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"])
-        rows.append((model, precision, eta, steps, members, f"{s['crps']:.4f}", f"{s['mae']:.4f}",
+        rows.append((model, f"{sampler} {spacing}", precision, eta if sampler == "ddim" else "-", steps, passes, members, f"{s['crps']:.4f}", f"{s['mae']:.4f}",
                      f"{unet_scores['mae']:.4f}", f"{bias(fields, observed):+.4f}",
                      f"{s['spread_skill']:.3f}", f"{s['rmse'] / unet_scores['rmse']:.3f}",
                      f"{s['psd_ratio']:.3f}", f"{s['seam_ratio']:.3f}",
                      "{:.2f}-{:.2f}".format(*s["rank_extremes"]), f"{seconds:.2f}"))
     print_table(
-        f"{args.season} {area}, lenient, {len(test)} test days, {configured.sampler} sampler, stride "
+        f"{args.season} {area}, lenient, {len(test)} test days, stride "
         f"{configured.stride}, halo {configured.halo}",
-        ("model", "precision", "eta", "steps", "members", "CRPS", "MAE (mean)", "MAE unet", "bias (mean)",
+        ("model", "sampler", "precision", "eta", "steps", "passes", "members", "CRPS", "MAE (mean)", "MAE unet", "bias (mean)",
          "spread-skill", "RMSE / unet",
          "PSD ratio 25-80 km", "seam ratio", "rank bins min-max", "s / day"),
         rows,

@@ -14,7 +14,7 @@ method) against the deterministic ``unet``:
 - rank histogram: smallest and largest bin over the uniform share (goal: within 0.5-2);
 
 and a second table of the method against the baselines of the same rows, where they were run:
-RMSE of the ensemble mean against interp_qm's and persistence's, and the fair CRPS against
+RMSE of the ensemble mean against interp_qm's, interp_mm's and persistence's, and the fair CRPS against
 the stochastic interp_qm's fair CRPS and interp_qm's MAE (goal: the method better in every row).
 
 Usage (after `make demo`):
@@ -121,7 +121,7 @@ def ensemble_row(members, truth, unet, stride, rng):
     }
 
 
-BASELINE_COLUMNS = {"interp_qm": "rmse", "persistence": "rmse", "interp_qm_stochastic": "crps"}
+BASELINE_COLUMNS = {"interp_qm": "rmse", "interp_mm": "rmse", "persistence": "rmse", "interp_qm_stochastic": "crps"}
 
 
 def baseline_rows(results, model, config):

@@ -15,7 +15,7 @@ truth, merra2 = open_cube(inputs.g5nr), open_cube(inputs.merra2_on_g5nr)
 dates = pd.DatetimeIndex(truth["time"].values).normalize()
 split = read_split(inputs.split)
 test_days = day_index(truth, split.date[split.split == "test"])
-train_days = day_index(truth, split.date[split.split == "train"])  # what interp_qm learns from
+train_days = day_index(truth, split.date[split.split == "train"])  # what interp_qm and interp_mm learn from
 settings = inference.InferenceSettings.from_config(params.inference)
 device = select_device(snakemake.threads)
 checkpoints = {name: inputs[name] for name in ("model", "base", "small_unet") if inputs.get(name)}
@@ -30,6 +30,8 @@ if wildcards.model == "interp":
     members, days = 1, baselines.interpolated(merra2.values, dates, test_days)
 elif wildcards.model == "interp_qm":
     members, days = 1, baselines.quantile_mapped(truth.values, merra2.values, dates, train_days, test_days)
+elif wildcards.model == "interp_mm":
+    members, days = 1, baselines.moment_matched(truth.values, merra2.values, dates, train_days, test_days)
 elif wildcards.model == "interp_qm_stochastic":
     members = params.inference["members"]
     days = baselines.stochastic_quantile_mapped(truth.values, merra2.values, dates, train_days, test_days,

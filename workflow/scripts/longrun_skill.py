@@ -1,5 +1,5 @@
 """Free-running skill of one area's long run against the synthetic world's known truth, beside
-MERRA-2, interp_qm, the stochastic interp_qm and the G5NR climatology of each season's training days."""
+MERRA-2, interp_qm, interp_mm, the stochastic interp_qm and the G5NR climatology of each season's training days."""
 
 from downscaling import longrun_evaluation, plots
 from downscaling.jobs import log_to_file

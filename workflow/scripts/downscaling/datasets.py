@@ -152,10 +152,16 @@ def covariate_stack(merra2, static, year: float, climatology=None):
     channel = (..., None, slice(None), slice(None))
     parts = [merra2[channel], static, xp.full_like(merra2, year)[channel]]
     if climatology is not None:
-        g5nr_mean, g5nr_std, merra2_mean, merra2_std = (climatology[..., k, :, :] for k in range(len(CLIMATOLOGY)))
-        matched = g5nr_mean + (merra2 - merra2_mean) * g5nr_std / merra2_std.clip(min=MIN_STD)
-        parts += [climatology, matched[channel]]
+        parts += [climatology, match_moments(merra2, climatology)[channel]]
     return xp.concatenate(parts, axis=-3)
+
+
+def match_moments(merra2, climatology):
+    """MERRA-2 (..., h, w) with each pixel's mean and standard deviation over the training days
+    replaced by G5NR's: ``g5nr_mean + (merra2 - merra2_mean) * g5nr_std / merra2_std``, from
+    the CLIMATOLOGY maps (..., 4, h, w) on MERRA-2's scale (numpy or torch)."""
+    g5nr_mean, g5nr_std, merra2_mean, merra2_std = (climatology[..., k, :, :] for k in range(len(CLIMATOLOGY)))
+    return g5nr_mean + (merra2 - merra2_mean) * g5nr_std / merra2_std.clip(min=MIN_STD)
 
 
 #: Position of the matched MERRA-2 among the covariates of a model with climatology inputs.

@@ -1,7 +1,7 @@
 """Diffusion pieces, each small and separately testable: the cosine noise schedule, the forward
-noising `add_noise`, the x0-prediction training loss, and two samplers with the diffusers
-interface `set_timesteps(n)` / `step(x0_pred, t, x_t)` (DDPM ancestral, DDIM with eta), plus
-the sampling loop.
+noising `add_noise`, the x0-prediction training loss, and three samplers with the diffusers
+interface `set_timesteps(n)` / `step(x0_pred, t, x_t)` (DDPM ancestral, DDIM with eta,
+DPM-Solver++(2M)), plus the sampling loop.
 
 The network predicts either x0 directly (the paper's: targets min-max normalised to [0, 1]) or
 v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022). With v, x0 = sqrt(abar) x_t -
@@ -146,6 +146,13 @@ def x0_bias(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule
     return (x0_estimate(model, x0, cond, schedule, t, prediction, generator) - x0).mean()
 
 
+#: Where "logsnr" spacing starts: lambda = -5, where the signal is 0.7 % of the noise, so a
+#: start from N(0, I) is exact to that; below it the cosine schedule's clipped tail spends steps
+#: (lambda -10.6 at T - 1) on fields that hold no signal. DPM-Solver truncates the cosine
+#: schedule likewise (at t = 0.9946, lambda about -4.8).
+LOGSNR_START = -5.0
+
+
 class Sampler(ABC):
     """Shared sampler machinery. A step goes from timestep t to the next entry of `timesteps`
     (or to "t = -1", the clean data, after the last) by
@@ -157,7 +164,7 @@ class Sampler(ABC):
     moves data between host and device.
     """
 
-    SPACINGS = ("linspace", "leading")
+    SPACINGS = ("linspace", "leading", "logsnr")
 
     def __init__(self, schedule: NoiseSchedule, clip_x0: bool = True, spacing: str = "linspace"):
         if spacing not in self.SPACINGS:
@@ -173,11 +180,19 @@ class Sampler(ABC):
         """Use n timesteps, descending. "linspace": evenly spaced over [0, T-1], both ends
         included (n == T gives T-1, ..., 0), so that sampling starts from pure noise.
         "leading" (diffusers' default, the authors'): multiples of T // n from 0, so n = 2 on
-        T = 2000 gives [1000, 0] and the first step starts from a half-noised field."""
+        T = 2000 gives [1000, 0] and the first step starts from a half-noised field. "logsnr":
+        evenly spaced in lambda = log(sqrt(abar / (1 - abar))) from LOGSNR_START to timestep 0,
+        each taken to the nearest timestep (fewer than n if two round to one): DPM-Solver's
+        spacing, whose multistep extrapolation assumes steps of similar size in lambda."""
         if not 1 <= n <= self.T:
             raise ValueError(f"number of sampling steps must be in [1, {self.T}], got {n}")
         if self.spacing == "leading":
             steps = (np.arange(n, dtype=np.int64) * (self.T // n))[::-1]
+        elif self.spacing == "logsnr":
+            abar = np.asarray(self._alphas_cumprod)
+            lam = 0.5 * np.log(abar / (1.0 - abar))  # increasing as t decreases
+            wanted = np.linspace(max(lam[-1], LOGSNR_START), lam[0], n)
+            steps = np.unique(np.abs(lam[None, :] - wanted[:, None]).argmin(axis=1))[::-1]
         else:  # spacing >= 1 keeps them distinct
             steps = np.unique(np.round(np.linspace(self.T - 1, 0, n)).astype(np.int64))[::-1]
         self.timesteps = torch.from_numpy(steps.copy())  # (n,) descending
@@ -245,6 +260,61 @@ class DDIMSampler(Sampler):
         c_xt = direction / math.sqrt(1.0 - abar_t)
         c_x0 = math.sqrt(abar_prev) - c_xt * math.sqrt(abar_t)
         return c_x0, c_xt, sigma
+
+
+class DPMSolverPP2M(DDIMSampler):
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): the probability-flow ODE solved to second
+    order with one network pass per step. Its step is DDIM's deterministic one with the x0
+    estimate replaced by an extrapolation through the previous step's,
+
+        D = (1 + 1 / (2 r)) x0_t - 1 / (2 r) x0_last,   r = h_last / h,
+
+    where h is the step's increase of lambda = log(sqrt(abar) / sqrt(1 - abar)). The first step
+    has no previous estimate and the last (to the clean data, h infinite) uses the current one
+    alone, as diffusers' ``lower_order_final``: both are DDIM steps. Stateful within one
+    reverse process; `set_timesteps` starts a new one.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, clip_x0: bool = True, spacing: str = "linspace"):
+        super().__init__(schedule, eta=0.0, clip_x0=clip_x0, spacing=spacing)
+        self._last = None  # (lambda at the last step's t, its x0 estimate)
+
+    def set_timesteps(self, n: int) -> None:
+        super().set_timesteps(n)
+        self._last = None
+
+    def _lambda(self, abar: float) -> float:
+        return 0.5 * math.log(abar / (1.0 - abar))
+
+    def step(self, x0_pred: torch.Tensor, t, x_t: torch.Tensor,
+             generator: torch.Generator | MemberGenerators | None = None) -> torch.Tensor:
+        if self.clip_x0:
+            x0_pred = x0_pred.clamp(0.0, 1.0)
+        abar_t, abar_prev = self._alpha_bars(int(t))
+        lambda_t = self._lambda(abar_t)
+        x0_used = x0_pred
+        if self._last is not None and abar_prev < 1.0:
+            lambda_last, x0_last = self._last
+            r = (lambda_t - lambda_last) / (self._lambda(abar_prev) - lambda_t)
+            x0_used = (1.0 + 0.5 / r) * x0_pred - (0.5 / r) * x0_last
+        self._last = (lambda_t, x0_pred)
+        c_x0, c_xt, _ = self._coefficients(abar_t, abar_prev)
+        return c_x0 * x0_used + c_xt * x_t
+
+
+SAMPLERS = ("ddim", "ddpm", "dpmpp2m")
+
+
+def make_sampler(name: str, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True,
+                 spacing: str = "linspace") -> Sampler:
+    """The sampler called `name` (one of SAMPLERS); eta is DDIM's alone."""
+    if name == "ddim":
+        return DDIMSampler(schedule, eta=eta, clip_x0=clip_x0, spacing=spacing)
+    if name == "ddpm":
+        return DDPMSampler(schedule, clip_x0=clip_x0, spacing=spacing)
+    if name == "dpmpp2m":
+        return DPMSolverPP2M(schedule, clip_x0=clip_x0, spacing=spacing)
+    raise ValueError(f"sampler must be one of {SAMPLERS}, got {name!r}")
 
 
 class MemberGenerators:

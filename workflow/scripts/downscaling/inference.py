@@ -25,7 +25,7 @@ import xarray as xr
 from . import large_model_stage, small_unet_stage, variants
 from .contracts import CUBE_VARIABLE
 from .datasets import MinMax, covariate_stack, static_maps, year_covariate
-from .diffusion import DDIMSampler, DDPMSampler, MemberGenerators, NoiseSchedule, sample, x0_from_output
+from .diffusion import MemberGenerators, NoiseSchedule, make_sampler, sample, x0_from_output
 from .regrid import regrid
 from .runtime import uses_bf16
 from .splits import season_of
@@ -94,12 +94,7 @@ class Downscaler:
             schedule = NoiseSchedule(saved["timesteps"], saved["schedule"]).to(device)
             # only a normalised G5NR tile is known to lie in [0, 1]; the authors never clamp
             clip = self.model.bounded if settings.clip_x0 is None else settings.clip_x0
-            spacing = settings.timestep_spacing
-            self.sampler = (
-                DDIMSampler(schedule, eta=settings.eta, clip_x0=clip, spacing=spacing)
-                if settings.sampler == "ddim"
-                else DDPMSampler(schedule, clip_x0=clip, spacing=spacing)
-            )
+            self.sampler = make_sampler(settings.sampler, schedule, settings.eta, clip, settings.timestep_spacing)
         self._budget_batch = tiles_per_batch(saved["kwargs"]["channels"], self.tile, self.model.cond_channels,
                                              settings.memory_budget_mb)
         if device.type == "cpu":

@@ -98,10 +98,10 @@ class SeasonTraining:
 def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, members: int, seed: int) -> dict:
     """The long run's references on ``dates`` (MERRA-2 of those days on the G5NR grid,
     ``merra2_days`` (T, H, W) log10): {name: an iterator of one (M, H, W) field a day}, for
-    interp_qm and interp_qm_stochastic (:mod:`downscaling.baselines`, trained on the season's
-    training days) and the G5NR climatology of those days (their per-pixel mean). Each member
+    interp_qm, interp_mm and interp_qm_stochastic (:mod:`downscaling.baselines`, trained on the
+    season's training days) and the G5NR climatology of those days (their per-pixel mean). Each member
     field is made when its day is reached, so memory does not grow with the members."""
-    from .baselines import quantile_mapped, stochastic_quantile_mapped  # noqa: PLC0415 - xsdba, here only
+    from .baselines import moment_matched, quantile_mapped, stochastic_quantile_mapped  # noqa: PLC0415 - xsdba, here only
 
     n_train = len(training.dates)
     g5nr = np.concatenate([training.g5nr, np.full_like(merra2_days, np.nan)])
@@ -110,6 +110,7 @@ def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, m
     train, run = np.arange(n_train), np.arange(n_train, len(all_dates))
     return {
         "interp_qm": (f for _, f in quantile_mapped(g5nr, merra2, all_dates, train, run)),
+        "interp_mm": (f for _, f in moment_matched(g5nr, merra2, all_dates, train, run)),
         "interp_qm_stochastic": (f for _, f in stochastic_quantile_mapped(g5nr, merra2, all_dates, train, run,
                                                                            members, seed)),
         "climatology": itertools.repeat(training.g5nr.mean(axis=0)[None]),
@@ -206,7 +207,7 @@ def longrun_series(longrun_path, merra2_path, log_floor=LOG_FLOOR) -> pd.DataFra
 
 
 #: The references the long run's lead sentences compare against, with how they are named.
-LEAD_REFERENCES = {"merra2": "MERRA-2 on the grid", "interp_qm": "interp_qm",
+LEAD_REFERENCES = {"merra2": "MERRA-2 on the grid", "interp_qm": "interp_qm", "interp_mm": "interp_mm",
                    "interp_qm_stochastic": "the stochastic interp_qm", "climatology": "the G5NR climatology"}
 
 

@@ -38,13 +38,14 @@ SOURCE_COLOURS = {
     "unet_notransfer": "slategray",
     "interp": "tab:green",
     "interp_qm": "tab:olive",
+    "interp_mm": "goldenrod",
     "interp_qm_stochastic": "darkgoldenrod",
     "climatology": "tan",
     "persistence": "tab:pink",
     "long run": "tab:purple",
 }
 #: The long-run skill table's references: column prefix -> legend name (and colour).
-LONGRUN_REFERENCES = {"merra2": "MERRA-2", "interp_qm": "interp_qm",
+LONGRUN_REFERENCES = {"merra2": "MERRA-2", "interp_qm": "interp_qm", "interp_mm": "interp_mm",
                       "interp_qm_stochastic": "interp_qm_stochastic", "climatology": "climatology"}
 FIELD_CMAP = "YlOrBr"  # sequential, dust-coloured
 SPREAD_CMAP = "viridis"

@@ -116,6 +116,10 @@ BASELINES = {
         "MERRA-2 on the G5NR grid, bias-adjusted per pixel by empirical quantile mapping "
         "(xsdba EQM) learnt on the season's training days"
     ),
+    "interp_mm": Baseline(
+        "MERRA-2 on the G5NR grid with each pixel's mean and standard deviation matched to G5NR's "
+        "over the season's training days"
+    ),
     "interp_qm_stochastic": Baseline(
         "interp_qm plus G5NR-minus-interp_qm residual fields of training days drawn at random, "
         "one per member", ensemble=True,
