@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet -e .  # the library and its `downscaling` command
 	touch $@
 
-.PHONY: install demo test report
+.PHONY: install demo test test-fast report
 install: $(VENV)/.installed
 
 # The rate limit is Snakemake's default (100 jobs a second) counted over 10 s: every pass of its
@@ -32,3 +32,7 @@ demo: install
 test: install
 	$(VENV)/bin/python -m pytest tests/test_slurm.py
 	$(VENV)/bin/python -m pytest tests --ignore=tests/test_slurm.py
+
+# The inner loop: everything but the tests marked slow (whole Snakemake runs, the SLURM cluster).
+test-fast: install
+	$(VENV)/bin/python -m pytest tests -m "not slow" --ignore=tests/test_slurm.py

@@ -6,6 +6,7 @@ Where a checker is missing the tests that use it skip, unless the environment va
 CI installs them (.ci/run: Debian's cdo and libudunits2; requirements.txt: cfchecker and
 compliance-checker), so there a missing checker fails.
 """
+
 import ctypes.util
 import importlib.util
 import json
@@ -41,14 +42,26 @@ def cf_problems(path) -> str:
         _missing("the udunits2 library of cfchecks")
     standard_names = Path(spec.origin).parent / "data" / "cf-standard-name-table.xml"
     done = subprocess.run(
-        [_tool("cfchecks"), "-s", str(standard_names), "-a", str(TABLES / "area-type-table.xml"),
-         "-r", str(TABLES / "standardized-region-list.xml"), str(path)],
-        capture_output=True, text=True,
+        [
+            _tool("cfchecks"),
+            "-s",
+            str(standard_names),
+            "-a",
+            str(TABLES / "area-type-table.xml"),
+            "-r",
+            str(TABLES / "standardized-region-list.xml"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
     )
     if "ERRORS detected: 0" in done.stdout and "WARNINGS given: 0" in done.stdout:
         return ""
-    return "\n".join(line for line in (done.stdout + done.stderr).splitlines()
-                     if line.startswith(("ERROR", "WARN", "FATAL", "Traceback", "OSError")))
+    return "\n".join(
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if line.startswith(("ERROR", "WARN", "FATAL", "Traceback", "OSError"))
+    )
 
 
 def acdd_highly_recommended(path) -> dict[str, list[str]]:
@@ -56,7 +69,8 @@ def acdd_highly_recommended(path) -> dict[str, list[str]]:
     place they are missing from ('Global Attributes', 'variable "x" ...')."""
     done = subprocess.run(
         [_tool("compliance-checker"), "--test", "acdd:1.3", "--format", "json", "--output", "-", str(path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     report = json.loads(done.stdout)["acdd:1.3"]
     return {item["name"]: item["msgs"] for item in report["high_priorities"] if item["msgs"]}

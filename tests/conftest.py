@@ -1,4 +1,5 @@
 """Shared pytest setup: the library lives in workflow/scripts/downscaling."""
+
 import sys
 from pathlib import Path
 

@@ -4,6 +4,7 @@ Ingested cubes (``log10_aod`` (time, lat, lon)), split CSVs, downscaled files (`
 ``aod_mean``, ``log10_aod_spread``) and long runs, following the contracts in DESIGN.md and
 the inference issue, on a small area so that every diagnostic runs in a fraction of a second.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,12 @@ BOX = {"lat": [20.0, 23.0], "lon": [40.0, 44.0]}
 
 def write_cube(path, values, dates, lat, lon, variable="log10_aod", units="1"):
     """An ingested cube: ``variable`` (time, lat, lon) float32 with CF-ish attributes."""
-    da = xr.DataArray(np.asarray(values, dtype=np.float32), dims=("time", "lat", "lon"),
-                      coords={"time": pd.DatetimeIndex(dates), "lat": lat, "lon": lon},
-                      attrs={"units": units})
+    da = xr.DataArray(
+        np.asarray(values, dtype=np.float32),
+        dims=("time", "lat", "lon"),
+        coords={"time": pd.DatetimeIndex(dates), "lat": lat, "lon": lon},
+        attrs={"units": units},
+    )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     da.to_dataset(name=variable).to_netcdf(path)
 
@@ -31,16 +35,20 @@ def write_cube(path, values, dates, lat, lon, variable="log10_aod", units="1"):
 def write_downscaled(path, log10_members, dates, lat, lon):
     """A downscaled file from log10 members (M, T, H, W), as inference writes it."""
     log10_members = np.asarray(log10_members, dtype=np.float64)
-    coords = {"member": np.arange(log10_members.shape[0]), "time": pd.DatetimeIndex(dates),
-              "lat": lat, "lon": lon}
+    coords = {"member": np.arange(log10_members.shape[0]), "time": pd.DatetimeIndex(dates), "lat": lat, "lon": lon}
     ds = xr.Dataset(
         {
-            "aod_member": (("time", "member", "lat", "lon"),
-                           (10.0 ** log10_members.swapaxes(0, 1)).astype(np.float32), {"units": "1"}),
-            "aod_mean": (("time", "lat", "lon"),
-                         (10.0 ** log10_members.mean(axis=0)).astype(np.float32), {"units": "1"}),
-            "log10_aod_spread": (("time", "lat", "lon"),
-                                 log10_members.std(axis=0).astype(np.float32), {"units": "1"}),
+            "aod_member": (
+                ("time", "member", "lat", "lon"),
+                (10.0 ** log10_members.swapaxes(0, 1)).astype(np.float32),
+                {"units": "1"},
+            ),
+            "aod_mean": (
+                ("time", "lat", "lon"),
+                (10.0 ** log10_members.mean(axis=0)).astype(np.float32),
+                {"units": "1"},
+            ),
+            "log10_aod_spread": (("time", "lat", "lon"), log10_members.std(axis=0).astype(np.float32), {"units": "1"}),
         },
         coords=coords,
         attrs={"provenance_config_hash": "test"},
@@ -50,8 +58,12 @@ def write_downscaled(path, log10_members, dates, lat, lon):
 
 
 def write_split(path, train_days, test_days):
-    rows = pd.concat([pd.DataFrame({"date": pd.DatetimeIndex(train_days), "split": "train"}),
-                      pd.DataFrame({"date": pd.DatetimeIndex(test_days), "split": "test"})])
+    rows = pd.concat(
+        [
+            pd.DataFrame({"date": pd.DatetimeIndex(train_days), "split": "train"}),
+            pd.DataFrame({"date": pd.DatetimeIndex(test_days), "split": "test"}),
+        ]
+    )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     rows.sort_values("date").to_csv(path, index=False, date_format="%Y-%m-%d")
 
@@ -103,8 +115,10 @@ def fake_area(root, n_members=3, season="JJA", n_test=5, longrun_days=70):
     merra2_on_g5nr = merra2[in_g5nr][:, row][:, :, col]
     write_cube(data / "merra2_on_g5nr.nc", merra2_on_g5nr, g5nr_dates, G5NR_LAT, G5NR_LON)
     elevation = 500 + 400 * np.sin(G5NR_LAT[:, None] / 2) * np.cos(G5NR_LON[None, :] / 3)
-    xr.Dataset({"elevation": (("lat", "lon"), elevation.astype(np.float32), {"units": "m"})},
-               coords={"lat": G5NR_LAT, "lon": G5NR_LON}).to_netcdf(data / "static.nc")
+    xr.Dataset(
+        {"elevation": (("lat", "lon"), elevation.astype(np.float32), {"units": "m"})},
+        coords={"lat": G5NR_LAT, "lon": G5NR_LON},
+    ).to_netcdf(data / "static.nc")
 
     season_days = g5nr_dates[g5nr_dates.month.isin({"JJA": (6, 7, 8)}[season])]
     test = season_days[np.linspace(45, len(season_days) - 1, n_test).astype(int)]
@@ -128,18 +142,30 @@ def fake_area(root, n_members=3, season="JJA", n_test=5, longrun_days=70):
 
     run_dates = pd.date_range(g5nr_dates[-1] + pd.Timedelta(days=1), periods=longrun_days)
     run_truth = world[merra2_dates.isin(run_dates)]
-    longrun = root / "results" / "longrun" / "west" / (
-        f"{run_dates[0]:%Y-%m-%d}_{run_dates[-1]:%Y-%m-%d}.nc")
-    write_downscaled(longrun, run_truth + rng.normal(0, 0.05, (n_members, *run_truth.shape)),
-                     run_dates, G5NR_LAT, G5NR_LON)
+    longrun = root / "results" / "longrun" / "west" / (f"{run_dates[0]:%Y-%m-%d}_{run_dates[-1]:%Y-%m-%d}.nc")
+    write_downscaled(
+        longrun, run_truth + rng.normal(0, 0.05, (n_members, *run_truth.shape)), run_dates, G5NR_LAT, G5NR_LON
+    )
     known_truth = root / "resources" / "synthetic" / "verification" / "g5nr_after_record.nc"
     known_truth.parent.mkdir(parents=True, exist_ok=True)
-    xr.Dataset({"aod": (("time", "lat", "lon"), (10.0**run_truth).astype(np.float32), {"units": "1"})},
-               coords={"time": run_dates, "lat": G5NR_LAT, "lon": G5NR_LON}).to_netcdf(known_truth)
+    xr.Dataset(
+        {"aod": (("time", "lat", "lon"), (10.0**run_truth).astype(np.float32), {"units": "1"})},
+        coords={"time": run_dates, "lat": G5NR_LAT, "lon": G5NR_LON},
+    ).to_netcdf(known_truth)
     return {
-        "root": root, "season": season, "area": "west", "g5nr": data / "g5nr.nc",
-        "merra2": data / "merra2.nc", "merra2_on_g5nr": data / "merra2_on_g5nr.nc",
-        "static": data / "static.nc", "split": split, "test_days": test, "truth": truth,
-        "downscaled": downscaled, "longrun": longrun, "run_dates": run_dates, "known_truth": known_truth,
+        "root": root,
+        "season": season,
+        "area": "west",
+        "g5nr": data / "g5nr.nc",
+        "merra2": data / "merra2.nc",
+        "merra2_on_g5nr": data / "merra2_on_g5nr.nc",
+        "static": data / "static.nc",
+        "split": split,
+        "test_days": test,
+        "truth": truth,
+        "downscaled": downscaled,
+        "longrun": longrun,
+        "run_dates": run_dates,
+        "known_truth": known_truth,
         "predictions": predictions,
     }

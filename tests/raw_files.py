@@ -5,6 +5,7 @@ synthetic dataset, so they carry the real layout (int32 minutes since the first 
 ``time_increment``, 1e15 fill values). Values come from :func:`dust`, a known smooth function of
 time and position, so tests can compute what ingest must return.
 """
+
 import numpy as np
 
 from downscaling.synthetic import write_mapl_file
@@ -34,7 +35,9 @@ def hourly_times(day: str) -> np.ndarray:
     return np.datetime64(day, "m") + 30 + np.arange(24) * HOUR
 
 
-def write_merra2_days(directory, first_day: str, n_days: int, lat=MERRA2_LAT, lon=MERRA2_LON, variable="DUEXTTAU", values=dust):
+def write_merra2_days(
+    directory, first_day: str, n_days: int, lat=MERRA2_LAT, lon=MERRA2_LON, variable="DUEXTTAU", values=dust
+):
     """One hourly ``tavg1`` granule per day (24 steps); returns the paths in time order."""
     paths = []
     for day in np.arange(np.datetime64(first_day), np.datetime64(first_day) + n_days):
@@ -59,8 +62,15 @@ def write_g5nr_granules(directory, day: str, lat=G5NR_LAT, lon=G5NR_LON, variabl
     for time in np.datetime64(day, "m") + np.arange(48) * 30:
         stamp = str(time).replace("-", "").replace("T", "_").replace(":", "")
         path = directory / f"c1440_NR.inst30mn_2d_aer1_Nx.{stamp}z.nc4"
-        write_mapl_file(path, variable, dust(np.array([time]), lat, lon), np.array([time]), lat, lon,
-                        time_increment=np.timedelta64(30, "m"))
+        write_mapl_file(
+            path,
+            variable,
+            dust(np.array([time]), lat, lon),
+            np.array([time]),
+            lat,
+            lon,
+            time_increment=np.timedelta64(30, "m"),
+        )
         paths.append(str(path))
     return paths
 

@@ -1,4 +1,5 @@
 """The baselines: persistence and quantile-mapped MERRA-2 on arrays with known answers; the registry."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -59,7 +60,9 @@ def test_the_stochastic_quantile_map_adds_training_residuals_one_per_member():
     mean = {d: f[0] for d, f in baselines.quantile_mapped(truth, merra2, DATES, train, test)}
     drawn = list(baselines.stochastic_quantile_mapped(truth, merra2, DATES, train, test, members=6, seed=3))
     assert all(fields.shape == (6, 3, 4) for _, fields in drawn)
-    residuals = truth[train] - np.stack([f[0] for _, f in baselines.quantile_mapped(truth, merra2, DATES, train, train)])
+    residuals = truth[train] - np.stack(
+        [f[0] for _, f in baselines.quantile_mapped(truth, merra2, DATES, train, train)]
+    )
     for date, fields in drawn:
         added = fields - mean[date]
         # each member is the deterministic field plus one training day's residual field, all different

@@ -1,4 +1,5 @@
 """A config that is wrong beyond its schema is refused when Snakemake plans, naming key and value."""
+
 import copy
 import os
 import subprocess
@@ -8,10 +9,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from test_ingest_errors import run_snakemake, tiny_config
 
 from downscaling import config_checks, variants
 from downscaling.ingest import Box
-from test_ingest_errors import run_snakemake, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
@@ -36,7 +37,10 @@ def test_the_long_run_config_merged_over_the_demo_runs_to_the_end_of_the_known_t
     config = yaml.safe_load((folder / "config.yaml").read_text())
     update_config(config, yaml.safe_load((folder / "longrun_long.yaml").read_text()))
     assert config_checks.problems(config) == []
-    assert config["longrun"]["start"] == "2006-06-17" and config["longrun"]["end"] == config["synthetic"]["merra2_period"][1]
+    assert (
+        config["longrun"]["start"] == "2006-06-17"
+        and config["longrun"]["end"] == config["synthetic"]["merra2_period"][1]
+    )
 
 
 def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its_models_settings():
@@ -47,10 +51,18 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
     update_config(study, yaml.safe_load((folder / "transfer_study.yaml").read_text()))  # as --configfile does
     assert config_checks.problems(study) == []
     families = {family["transfer"]: family for family in variants.transfer_ablations(study["models"])}
-    assert families["unet"] == {"transfer": "unet", "finetuned": "unet_finetuned", "scratch": "unet_scratch",
-                                None: "unet_notransfer"}
-    assert families["ddpm"] == {"transfer": "ddpm", "finetuned": "ddpm_finetuned", "scratch": "ddpm_scratch",
-                                None: "ddpm_notransfer"}
+    assert families["unet"] == {
+        "transfer": "unet",
+        "finetuned": "unet_finetuned",
+        "scratch": "unet_scratch",
+        None: "unet_notransfer",
+    }
+    assert families["ddpm"] == {
+        "transfer": "ddpm",
+        "finetuned": "ddpm_finetuned",
+        "scratch": "ddpm_scratch",
+        None: "ddpm_notransfer",
+    }
     study = config_checks.with_defaults(study)
     for family in families.values():  # an ablation differs from its model in the history alone
         for section in ("ddpm", "inference"):
@@ -61,36 +73,64 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (lambda c: c.update(periods={"merra2": ["2006-12-31", "2004-01-01"]}),
-         "periods.merra2: ['2006-12-31', '2004-01-01'] ends before it starts"),
-        (lambda c: c.update(periods={"g5nr": ["2005-02-30", "2005-03-01"]}),
-         "periods.g5nr: ['2005-02-30', '2005-03-01'] is not a pair of dates"),
-        (lambda c: c["synthetic"].update(g5nr_period=["2005-09-01", "2005-05-01"]),
-         "synthetic.g5nr_period: ['2005-09-01', '2005-05-01'] ends before it starts"),
-        (lambda c: c["longrun"].update(start="2006-01-10", end="2006-01-01"),
-         "longrun.start/end: ['2006-01-10', '2006-01-01'] ends before it starts"),
-        (lambda c: c["areas"].update(west={"lat": [36, 28], "lon": [40, 45]}),
-         "areas.west: lat [36, 28] must be [south, north] with south < north in -90..90"),
-        (lambda c: c["areas"].update(west={"lat": [20, 28], "lon": [200, 210]}),
-         "areas.west: lon [200, 210] must be [west, east] with west < east in -180..180"),
-        (lambda c: c.update(overrides={"north": {"JJA": {"ddpm": {"max_epochs": 2}}}}),
-         "overrides.north: no such area; areas are"),
-        (lambda c: c.update(overrides={"west": {"DJF": {"ddpm": {"max_epochs": 2}}}}),
-         "overrides.west.DJF: DJF is not one of seasons"),
-        (lambda c: c.update(overrides={"west": {"JJA": {"ddpm": {"max_epoch": 2}}}}),
-         "overrides.west.JJA.ddpm: Additional properties are not allowed ('max_epoch' was unexpected)"),
-        (lambda c: c.update(per_model={"ddpm": {"inference": {"steps": "many"}}}),
-         "per_model.ddpm.inference.steps: 'many' is not of type 'integer'"),
-        (lambda c: c["longrun"].update(areas=["north"]),
-         "longrun.areas: 'north' is not one of areas"),
-        (lambda c: c.update(models=["ddpm", "ddpm_transfer"], method="ddpm"),
-         "models: 'ddpm_transfer' is not a model; models are ['ddpm_residual', 'ddpm', 'ddpm_finetuned', 'ddpm_scratch'"),
-        (lambda c: c.update(models=["ddpm_residual", "interp"], method="ddpm_residual"),
-         "models: ddpm_residual builds on unet; add unet to models"),
-        (lambda c: c.update(models=["ddpm", "unet"], method="unet"),
-         "method: 'unet' must be a diffusion model of models ['ddpm']"),
-        (lambda c: c.update(per_model={"interp": {"inference": {"steps": 2}}}),
-         "per_model.interp: 'interp' is not a trained model"),
+        (
+            lambda c: c.update(periods={"merra2": ["2006-12-31", "2004-01-01"]}),
+            "periods.merra2: ['2006-12-31', '2004-01-01'] ends before it starts",
+        ),
+        (
+            lambda c: c.update(periods={"g5nr": ["2005-02-30", "2005-03-01"]}),
+            "periods.g5nr: ['2005-02-30', '2005-03-01'] is not a pair of dates",
+        ),
+        (
+            lambda c: c["synthetic"].update(g5nr_period=["2005-09-01", "2005-05-01"]),
+            "synthetic.g5nr_period: ['2005-09-01', '2005-05-01'] ends before it starts",
+        ),
+        (
+            lambda c: c["longrun"].update(start="2006-01-10", end="2006-01-01"),
+            "longrun.start/end: ['2006-01-10', '2006-01-01'] ends before it starts",
+        ),
+        (
+            lambda c: c["areas"].update(west={"lat": [36, 28], "lon": [40, 45]}),
+            "areas.west: lat [36, 28] must be [south, north] with south < north in -90..90",
+        ),
+        (
+            lambda c: c["areas"].update(west={"lat": [20, 28], "lon": [200, 210]}),
+            "areas.west: lon [200, 210] must be [west, east] with west < east in -180..180",
+        ),
+        (
+            lambda c: c.update(overrides={"north": {"JJA": {"ddpm": {"max_epochs": 2}}}}),
+            "overrides.north: no such area; areas are",
+        ),
+        (
+            lambda c: c.update(overrides={"west": {"DJF": {"ddpm": {"max_epochs": 2}}}}),
+            "overrides.west.DJF: DJF is not one of seasons",
+        ),
+        (
+            lambda c: c.update(overrides={"west": {"JJA": {"ddpm": {"max_epoch": 2}}}}),
+            "overrides.west.JJA.ddpm: Additional properties are not allowed ('max_epoch' was unexpected)",
+        ),
+        (
+            lambda c: c.update(per_model={"ddpm": {"inference": {"steps": "many"}}}),
+            "per_model.ddpm.inference.steps: 'many' is not of type 'integer'",
+        ),
+        (lambda c: c["longrun"].update(areas=["north"]), "longrun.areas: 'north' is not one of areas"),
+        (
+            lambda c: c.update(models=["ddpm", "ddpm_transfer"], method="ddpm"),
+            "models: 'ddpm_transfer' is not a model; models are "
+            "['ddpm_residual', 'ddpm', 'ddpm_finetuned', 'ddpm_scratch'",
+        ),
+        (
+            lambda c: c.update(models=["ddpm_residual", "interp"], method="ddpm_residual"),
+            "models: ddpm_residual builds on unet; add unet to models",
+        ),
+        (
+            lambda c: c.update(models=["ddpm", "unet"], method="unet"),
+            "method: 'unet' must be a diffusion model of models ['ddpm']",
+        ),
+        (
+            lambda c: c.update(per_model={"interp": {"inference": {"steps": 2}}}),
+            "per_model.interp: 'interp' is not a trained model",
+        ),
     ],
 )
 def test_each_problem_names_the_key_and_the_value(change, expected):
@@ -106,43 +146,61 @@ def set_in(*keys_and_value):
         for key in keys[:-1]:
             config = config.setdefault(key, {})
         config[keys[-1]] = value
+
     return change
 
 
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (set_in("tiles", "size", 6),
-         "tiles.size: 6 is not divisible by 4: the U-Net of small_unet.channels [8, 16, 32] halves the tile 2 times"),
-        (set_in("small_unet", "groups", 3),
-         "small_unet.groups: 3 does not divide the widths [8, 16, 32] of small_unet.channels"),
-        (set_in("overrides", "west", "JJA", "ddpm", "groups", 3),
-         "overrides.west.JJA.ddpm.groups: 3 does not divide the widths [8, 16, 32] of ddpm.channels"),
-        (set_in("inference", "halo", 4),
-         "inference.halo: 4 must be in 0..3: it is cut from both edges of a tile of tiles.size 8"),
-        (lambda c: c["inference"].update(stride=8, halo=2),
-         "inference.stride: 8 must be at most tiles.size - 2 * inference.halo = 4, else the cropped tiles leave gaps"),
-        (set_in("inference", "steps", 500),
-         "inference.steps: 500 is more than the model's 200 diffusion timesteps"),
-        (set_in("per_model", "ddpm", "inference", "halo", 4),
-         "per_model.ddpm.inference.halo: 4 must be in 0..3"),
-        (lambda c: c["areas"].update(west={"lat": [20.0, 20.25], "lon": [40.0, 40.25]}),
-         "areas.west: 5 x 5 G5NR pixels, smaller than one tile of tiles.size 8"),
-        (set_in("seasons", ["DJF", "JJA"]),
-         "seasons: DJF has no G5NR test day: no day of the season in the record has 40 days of history before "
-         "it (splits.n_lag) (record ['2005-04-01', '2005-08-20'])"),
-        (set_in("periods", "g5nr", ["2005-04-01", "2005-05-31"]),
-         "seasons: JJA has no G5NR test day"),
-        (set_in("ingest", "valid_range", [10, 0]),
-         "ingest.valid_range: [10, 0] must be [low, high] with low < high"),
-        (set_in("per_model", "ddpm_residual", "ddpm", "climatology_inputs", False),
-         "per_model.ddpm_residual.ddpm.climatology_inputs: False for ddpm_residual but "
-         "per_model.unet.ddpm.climatology_inputs: True for its base unet"),
-        (set_in("per_model", "ddpm_residual", "ddpm", "predict_anomaly", True),
-         "per_model.ddpm_residual.ddpm.predict_anomaly: ddpm_residual learns the difference from its base unet"),
-        (set_in("per_model", "unet", "ddpm", "climatology_inputs", False),
-         "per_model.unet.ddpm.predict_anomaly: the anomaly is taken from the matched MERRA-2 of the climatology "
-         "inputs; set per_model.unet.ddpm.climatology_inputs: true"),
+        (
+            set_in("tiles", "size", 6),
+            "tiles.size: 6 is not divisible by 4: the U-Net of small_unet.channels [8, 16, 32] halves the tile 2 times",
+        ),
+        (
+            set_in("small_unet", "groups", 3),
+            "small_unet.groups: 3 does not divide the widths [8, 16, 32] of small_unet.channels",
+        ),
+        (
+            set_in("overrides", "west", "JJA", "ddpm", "groups", 3),
+            "overrides.west.JJA.ddpm.groups: 3 does not divide the widths [8, 16, 32] of ddpm.channels",
+        ),
+        (
+            set_in("inference", "halo", 4),
+            "inference.halo: 4 must be in 0..3: it is cut from both edges of a tile of tiles.size 8",
+        ),
+        (
+            lambda c: c["inference"].update(stride=8, halo=2),
+            "inference.stride: 8 must be at most tiles.size - 2 * inference.halo = 4, "
+            "else the cropped tiles leave gaps",
+        ),
+        (set_in("inference", "steps", 500), "inference.steps: 500 is more than the model's 200 diffusion timesteps"),
+        (set_in("per_model", "ddpm", "inference", "halo", 4), "per_model.ddpm.inference.halo: 4 must be in 0..3"),
+        (
+            lambda c: c["areas"].update(west={"lat": [20.0, 20.25], "lon": [40.0, 40.25]}),
+            "areas.west: 5 x 5 G5NR pixels, smaller than one tile of tiles.size 8",
+        ),
+        (
+            set_in("seasons", ["DJF", "JJA"]),
+            "seasons: DJF has no G5NR test day: no day of the season in the record has 40 days of history before "
+            "it (splits.n_lag) (record ['2005-04-01', '2005-08-20'])",
+        ),
+        (set_in("periods", "g5nr", ["2005-04-01", "2005-05-31"]), "seasons: JJA has no G5NR test day"),
+        (set_in("ingest", "valid_range", [10, 0]), "ingest.valid_range: [10, 0] must be [low, high] with low < high"),
+        (
+            set_in("per_model", "ddpm_residual", "ddpm", "climatology_inputs", False),
+            "per_model.ddpm_residual.ddpm.climatology_inputs: False for ddpm_residual but "
+            "per_model.unet.ddpm.climatology_inputs: True for its base unet",
+        ),
+        (
+            set_in("per_model", "ddpm_residual", "ddpm", "predict_anomaly", True),
+            "per_model.ddpm_residual.ddpm.predict_anomaly: ddpm_residual learns the difference from its base unet",
+        ),
+        (
+            set_in("per_model", "unet", "ddpm", "climatology_inputs", False),
+            "per_model.unet.ddpm.predict_anomaly: the anomaly is taken from the matched MERRA-2 of the climatology "
+            "inputs; set per_model.unet.ddpm.climatology_inputs: true",
+        ),
     ],
 )
 def test_relations_between_values_are_checked_naming_the_key(change, expected):
@@ -156,8 +214,9 @@ def test_box_from_config_refuses_what_the_check_refuses():
 
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
-    config = tiny_config(areas={"a": {"lat": [36, 28], "lon": [40.625, 42.0]}},
-                         overrides={"b": {"JJA": {"ddpm": {"max_epochs": 2}}}})
+    config = tiny_config(
+        areas={"a": {"lat": [36, 28], "lon": [40.625, 42.0]}}, overrides={"b": {"JJA": {"ddpm": {"max_epochs": 2}}}}
+    )
     done = run_snakemake(tmp_path, config, "-n")
     assert done.returncode != 0
     assert "areas.a: lat [36, 28] must be [south, north]" in done.stdout
@@ -165,13 +224,18 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_snakemake_refuses_unrelated_values_before_any_job(tmp_path):
-    config = with_change(lambda c: (c["tiles"].update(size=6), c["small_unet"].update(groups=3),
-                                    c["inference"].update(halo=4)))
+    config = with_change(
+        lambda c: (c["tiles"].update(size=6), c["small_unet"].update(groups=3), c["inference"].update(halo=4))
+    )
     done = run_snakemake(tmp_path, config, "-n")
     assert done.returncode != 0
-    for expected in ("tiles.size: 6 is not divisible by 4", "small_unet.groups: 3 does not divide",
-                     "inference.halo: 4 must be in 0..2"):
+    for expected in (
+        "tiles.size: 6 is not divisible by 4",
+        "small_unet.groups: 3 does not divide",
+        "inference.halo: 4 must be in 0..2",
+    ):
         assert expected in done.stdout, done.stdout
     assert not (tmp_path / "results").exists()
 
@@ -180,7 +244,10 @@ def test_a_long_run_with_another_member_count_in_one_season_is_refused(tmp_path)
     config = with_change(lambda c: c.update(overrides={"west": {"JJA": {"inference": {"members": 3}}}}))
     done = run_snakemake(tmp_path, config, "-n")
     assert done.returncode != 0
-    assert "the long run of west needs one number of inference members in every season, got {'MAM': 2, 'JJA': 3}" in done.stdout
+    assert (
+        "the long run of west needs one number of inference members in every season, got {'MAM': 2, 'JJA': 3}"
+        in done.stdout
+    )
 
 
 def test_every_schema_key_has_a_description():
@@ -200,8 +267,11 @@ def test_every_schema_key_has_a_description():
 
 
 def test_area_names_may_hold_underscores():
-    config = with_change(lambda c: c.update(areas={"saudi_arabia": c["areas"]["west"]},
-                                            longrun={**c["longrun"], "areas": ["saudi_arabia"]}))
+    config = with_change(
+        lambda c: c.update(
+            areas={"saudi_arabia": c["areas"]["west"]}, longrun={**c["longrun"], "areas": ["saudi_arabia"]}
+        )
+    )
     jsonschema.Draft202012Validator(yaml.safe_load(config_checks.SCHEMA.read_text())).validate(config)
     assert config_checks.problems(config) == []
 
@@ -227,13 +297,27 @@ def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path):
 def test_the_default_config_with_a_syntax_error_is_named_with_its_line(tmp_path):
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text(BROKEN_YAML)
-    done = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
-                           "--directory", str(tmp_path), "-n"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "workflow" / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "-n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode != 0
     assert "config/config.yaml: line 4, column 1: not valid YAML" in done.stdout + done.stderr
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_the_check_command_says_what_the_workflow_would_refuse(tmp_path):
     command = [sys.executable, "-m", "downscaling.cli", "check-config"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
@@ -241,8 +325,10 @@ def test_the_check_command_says_what_the_workflow_would_refuse(tmp_path):
     broken.write_text(BROKEN_YAML)
     bad.write_text(yaml.safe_dump(with_change(lambda c: c["inference"].update(halo=4, stride="wide"))))
     good.write_text(yaml.safe_dump(TINY))
-    said = {path: subprocess.run(command + [str(path)], capture_output=True, text=True, env=env, timeout=120)
-            for path in (broken, bad, good)}
+    said = {
+        path: subprocess.run(command + [str(path)], capture_output=True, text=True, env=env, timeout=120)
+        for path in (broken, bad, good)
+    }
     assert said[broken].returncode == 1 and "broken.yaml: line 4, column 1: not valid YAML" in said[broken].stderr
     assert said[bad].returncode == 1 and "inference.stride: 'wide' is not of type 'integer'" in said[bad].stderr
     assert said[good].returncode == 0 and said[good].stderr == ""

@@ -1,11 +1,24 @@
 """The cosine schedule, add_noise, the x0 loss and the DDPM / DDIM samplers."""
+
 import math
 
 import pytest
 import torch
 
-from downscaling.diffusion import (DDIMSampler, DDPMSampler, LOGSNR_START, NoiseSchedule, make_sampler, cosine_alphas_cumprod,
-                                   cosine_betas, denoising_loss, sample, x0_error, x0_from_output, x0_loss)
+from downscaling.diffusion import (
+    LOGSNR_START,
+    DDIMSampler,
+    DDPMSampler,
+    NoiseSchedule,
+    cosine_alphas_cumprod,
+    cosine_betas,
+    denoising_loss,
+    make_sampler,
+    sample,
+    x0_error,
+    x0_from_output,
+    x0_loss,
+)
 from downscaling.models.conditional_unet import ConditionalUNet
 
 T = 2000
@@ -68,6 +81,7 @@ def test_add_noise_uses_each_samples_timestep():
     torch.testing.assert_close(x_t[:, 0, 0, 0], abar)
 
 
+@pytest.mark.slow
 def test_x0_loss_decreases_on_a_tiny_batch():
     torch.manual_seed(0)
     net = ConditionalUNet(cond_channels=5, channels=(16, 32), res_blocks=1)
@@ -172,8 +186,7 @@ def test_sample_is_reproducible_and_lands_in_range():
         return target.expand(x_t.shape[0], -1, -1, -1)
 
     for sampler in (DDPMSampler(schedule), DDIMSampler(schedule, eta=0.0)):
-        runs = [sample(oracle, (3, 1, 4, 4), sampler, 20, torch.Generator().manual_seed(9), "cpu")
-                for _ in range(2)]
+        runs = [sample(oracle, (3, 1, 4, 4), sampler, 20, torch.Generator().manual_seed(9), "cpu") for _ in range(2)]
         assert torch.equal(runs[0], runs[1])
         torch.testing.assert_close(runs[0], target.expand(3, -1, -1, -1))
 
@@ -184,8 +197,14 @@ def test_sample_does_not_synchronise_with_the_host():
     target = torch.rand(2, 1, 16, 16, device="cuda")
     torch.cuda.set_sync_debug_mode("error")
     try:
-        out = sample(lambda x, t: target, (2, 1, 16, 16), DDIMSampler(schedule), 10,
-                     torch.Generator("cuda").manual_seed(0), "cuda")
+        out = sample(
+            lambda x, t: target,
+            (2, 1, 16, 16),
+            DDIMSampler(schedule),
+            10,
+            torch.Generator("cuda").manual_seed(0),
+            "cuda",
+        )
     finally:
         torch.cuda.set_sync_debug_mode("default")
     torch.testing.assert_close(out, target)
@@ -201,8 +220,7 @@ def _textured_tiles(n, generator):
 
 def _train_denoiser(prediction, steps=40):
     torch.manual_seed(0)
-    net = ConditionalUNet(cond_channels=1, channels=(16, 32), res_blocks=1, attention=False, groups=4,
-                          bounded=False)
+    net = ConditionalUNet(cond_channels=1, channels=(16, 32), res_blocks=1, attention=False, groups=4, bounded=False)
     schedule, data = NoiseSchedule(T), torch.Generator().manual_seed(1)
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
     noise = torch.Generator().manual_seed(2)
@@ -214,6 +232,7 @@ def _train_denoiser(prediction, steps=40):
     return net.eval(), schedule
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prediction", ["v", "x0"])
 def test_a_trained_denoiser_uses_its_noisy_input(prediction):
     net, schedule = _train_denoiser(prediction)
@@ -221,8 +240,10 @@ def test_a_trained_denoiser_uses_its_noisy_input(prediction):
 
     def errors(model):
         with torch.no_grad():
-            return [x0_error(model, x0, cond, schedule, t, prediction, torch.Generator().manual_seed(6)).item()
-                    for t in (T // 100, T - 1)]
+            return [
+                x0_error(model, x0, cond, schedule, t, prediction, torch.Generator().manual_seed(6)).item()
+                for t in (T // 100, T - 1)
+            ]
 
     small_t, pure_noise = errors(net)
     assert small_t < 0.3 * pure_noise, (small_t, pure_noise)
@@ -292,8 +313,11 @@ def test_dpm_solver_is_ddim_on_its_first_step_and_second_order_after():
         return sample(denoise, (4000,), sampler, n_steps, torch.Generator().manual_seed(3), "cpu")
 
     reference = solve("ddim", T, "linspace")  # the ODE's solution (std 1.008 on these draws)
-    error = {(name, n): (solve(name, n) - reference).abs().mean().item()
-             for name in ("ddim", "dpmpp2m") for n in (8, 12, 16, 32)}
+    error = {
+        (name, n): (solve(name, n) - reference).abs().mean().item()
+        for name in ("ddim", "dpmpp2m")
+        for n in (8, 12, 16, 32)
+    }
     for n_steps in (8, 12, 16, 32):  # on the same steps, the second-order solver is much closer ...
         assert error["dpmpp2m", n_steps] < error["ddim", n_steps] / 3
     assert error["dpmpp2m", 32] < error["dpmpp2m", 8] / 3  # ... and converges
@@ -304,7 +328,9 @@ def test_dpm_solver_is_ddim_on_its_first_step_and_second_order_after():
     one = [make_sampler(name, schedule, clip_x0=False) for name in ("ddim", "dpmpp2m")]
     for sampler in one:
         sampler.set_timesteps(1)
-    torch.testing.assert_close(one[0].step(denoise(x_t, T - 1), T - 1, x_t), one[1].step(denoise(x_t, T - 1), T - 1, x_t))
+    torch.testing.assert_close(
+        one[0].step(denoise(x_t, T - 1), T - 1, x_t), one[1].step(denoise(x_t, T - 1), T - 1, x_t)
+    )
 
 
 def test_logsnr_spacing_runs_from_lambda_minus_5_to_clean_in_even_steps_of_log_snr():

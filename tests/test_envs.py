@@ -1,4 +1,5 @@
 """The conda environment of the rules and requirements.txt name the same runtime packages."""
+
 import re
 from pathlib import Path
 
@@ -6,8 +7,15 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 #: requirements.txt's tools that no rule imports: the workflow engine and the test suite's checkers.
-NOT_IN_THE_RULES = {"snakemake", "snakemake-executor-plugin-slurm", "pytest", "snakefmt", "cfchecker",
-                    "compliance-checker"}
+NOT_IN_THE_RULES = {
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
+    "pytest",
+    "snakefmt",
+    "ruff",
+    "cfchecker",
+    "compliance-checker",
+}
 #: conda-forge's names of packages that PyPI names otherwise.
 CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base", "netcdf4": "netcdf4"}
 

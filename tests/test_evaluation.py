@@ -1,13 +1,14 @@
 """Evaluation of downscaled files: scores against hand-computed values, tables, diagnostics."""
+
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
 from statsmodels.tsa.stattools import acf
 
-from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
 from downscaling import comparison, contracts, evaluation, longrun_evaluation, spatial, variants
 from downscaling.paired_tests import PairedTest
 
@@ -30,8 +31,7 @@ def write_case(tmp_path, truth, members, dates=DATES, test_dates=DATES):
 
 
 def test_perfect_prediction_scores(tmp_path, truth):
-    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, truth[None]),
-                                                      seed=0)
+    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, truth[None]), seed=0)
     assert overall["rmse"] == pytest.approx(0, abs=1e-5)
     assert overall["mae"] == pytest.approx(0, abs=1e-5)
     assert overall["nse"] == pytest.approx(1, abs=1e-5)
@@ -44,8 +44,7 @@ def test_perfect_prediction_scores(tmp_path, truth):
 
 def test_constant_offset_scores(tmp_path, truth):
     offset = 0.2
-    overall, per_day = evaluation.evaluate_downscaled(
-        *write_case(tmp_path, truth, truth[None] + offset), seed=0)
+    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, truth[None] + offset), seed=0)
     t = truth.astype(np.float32).astype(np.float64)  # the cube is stored as float32
     beta = (t.mean() + offset) / t.mean()  # r = 1 and alpha = 1 for an offset
     assert overall["rmse"] == pytest.approx(offset, abs=1e-5)
@@ -64,8 +63,7 @@ def test_two_member_ensemble_by_hand(tmp_path, truth):
     sqrt(0.02 * 1.5) / 0.2. Both members above the truth: every rank is 0.
     """
     members = np.stack([truth + 0.1, truth + 0.3])
-    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, members),
-                                                      seed=0)
+    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, members), seed=0)
     assert overall["members"] == 2
     assert overall["rmse"] == pytest.approx(0.2, abs=1e-5)
     assert overall["crps"] == pytest.approx(0.1, abs=1e-5)
@@ -98,29 +96,35 @@ def test_grid_mismatch_is_named(tmp_path, truth):
 
 def test_write_json_turns_nan_into_null(tmp_path):
     contracts.write_json({"r2": float("nan"), "rmse": 0.5, "hist": [1, 2]}, tmp_path / "m.json")
-    assert json.loads((tmp_path / "m.json").read_text()) == {"r2": None, "rmse": 0.5,
-                                                             "hist": [1, 2]}
+    assert json.loads((tmp_path / "m.json").read_text()) == {"r2": None, "rmse": 0.5, "hist": [1, 2]}
 
 
 def write_metrics(root, model, mode, **scores):
     path = root / "results" / "metrics" / model / "JJA" / "west" / f"{mode}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    contracts.write_json({"rmse": 0.1, "mae": 0.1, "r2": 0.5, "nse": 0.4, "kge": 0.3,
-                           "n_days": 9, **scores}, path)
+    contracts.write_json({"rmse": 0.1, "mae": 0.1, "r2": 0.5, "nse": 0.4, "kge": 0.3, "n_days": 9, **scores}, path)
     return path
 
 
 def test_summary_table_rows_columns_and_best(tmp_path):
     paths = [
-        write_metrics(tmp_path, "ddpm", "strict", rmse=0.05, r2=0.9, crps=0.02,
-                      spread_skill=0.8, rank_histogram=[1, 2, 1], rank_extremes=[0.75, 1.5]),
+        write_metrics(
+            tmp_path,
+            "ddpm",
+            "strict",
+            rmse=0.05,
+            r2=0.9,
+            crps=0.02,
+            spread_skill=0.8,
+            rank_histogram=[1, 2, 1],
+            rank_extremes=[0.75, 1.5],
+        ),
         write_metrics(tmp_path, "ddpm_notransfer", "strict", crps=0.03, spread_skill=0.05),
         write_metrics(tmp_path, "unet", "strict", rmse=0.07, r2=0.95),
         write_metrics(tmp_path, "interp", "strict", rmse=0.2, r2=0.4),
     ]
     table = comparison.summary_table(paths)
-    assert list(table.columns) == ["model", "formulation", "season", "area", "mode",
-                                   *comparison.SUMMARY_COLUMNS]
+    assert list(table.columns) == ["model", "formulation", "season", "area", "mode", *comparison.SUMMARY_COLUMNS]
     assert list(table["model"]) == ["ddpm", "ddpm_notransfer", "unet", "interp"]  # the order of the files
     assert table["formulation"].iloc[0].startswith("the paper's")
     assert list(table[["rank_min", "rank_max"]].iloc[0]) == [0.75, 1.5]
@@ -165,7 +169,9 @@ def test_paired_differences_with_their_intervals_decide_what_is_bolded(tmp_path)
     assert rows.at["interp", "rmse_diff_low"] < rows.at["interp", "rmse_diff"] < rows.at["interp", "rmse_diff_high"] < 0
     assert rows.at["unet", "rmse_diff_low"] < 0 < rows.at["unet", "rmse_diff_high"]
     assert rows.at["interp", "crps_diff"] == pytest.approx(-0.1, abs=0.003)  # interp's CRPS is its MAE
-    assert rows.at["interp", "rmse_diff_p"] == pytest.approx(1 / 20001)  # all 20 days better: no drawn pattern as extreme
+    assert rows.at["interp", "rmse_diff_p"] == pytest.approx(
+        1 / 20001
+    )  # all 20 days better: no drawn pattern as extreme
     assert rows.at["unet", "rmse_diff_p"] > 0.05
     # RMSE: the method is best, but not clearly better than unet: nothing bolded
     assert not comparison.best_in_group(table, test)["rmse"].any()
@@ -174,7 +180,7 @@ def test_paired_differences_with_their_intervals_decide_what_is_bolded(tmp_path)
     assert list(comparison.best_in_group(table, test)["crps"]) == [True, False, False]
     page = comparison.summary_html(table, "Comparison", test, method="ddpm_residual")
     assert "rmse: method − model [95 %] p" in page and "-0.07" in page and "sign-flip" in page
-    sentence, = comparison.findings(table, "ddpm_residual")
+    (sentence,) = comparison.findings(table, "ddpm_residual")
     assert sentence.startswith("JJA west, lenient: ddpm_residual's RMSE is lower than that of interp (-0.07")
     assert "higher than that of none; not distinguishable from unet (" in sentence
     assert sentence in page
@@ -202,10 +208,16 @@ def strict_paths(area, models=("ddpm", "unet", "interp")):
 
 
 def test_spectra_table(area):
-    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"],
-                                                 strict_paths(area), 1e-6)
-    assert [f.label for f in fields] == ["G5NR", "ddpm ensemble mean", "ddpm member 1",
-                                         "ddpm member 2", "ddpm member 3", "unet", "interp"]
+    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"], strict_paths(area), 1e-6)
+    assert [f.label for f in fields] == [
+        "G5NR",
+        "ddpm ensemble mean",
+        "ddpm member 1",
+        "ddpm member 2",
+        "ddpm member 3",
+        "unet",
+        "interp",
+    ]
     table = evaluation.spectra_table(fields)
     truth = table[table["source"] == "G5NR"]
     unet = table[table["source"] == "unet"]
@@ -220,18 +232,15 @@ def test_spectra_table(area):
 
 
 def test_grid_spacing_km():
-    dx, dy = evaluation.grid_spacing_km(np.array([-0.0625, 0.0, 0.0625]),
-                                        np.array([10.0, 10.0625, 10.125]))
+    dx, dy = evaluation.grid_spacing_km(np.array([-0.0625, 0.0, 0.0625]), np.array([10.0, 10.0625, 10.125]))
     assert dy == pytest.approx(6.95, abs=0.01) and dx == pytest.approx(6.95, abs=0.01)
 
 
 def test_variogram_tables_share_pairs(area):
-    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"],
-                                                 strict_paths(area, ("unet",)), 1e-6)
+    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"], strict_paths(area, ("unet",)), 1e-6)
     merra2 = evaluation.merra2_field(area["merra2"], area["test_days"], G5NR_LAT, G5NR_LON)
     assert merra2.lat.min() >= G5NR_LAT.min() and merra2.lat.max() <= G5NR_LAT.max()
-    curves, fits = evaluation.variogram_tables([*fields, merra2], max_km=300, bins=12,
-                                               pairs=2000, seed=0)
+    curves, fits = evaluation.variogram_tables([*fields, merra2], max_km=300, bins=12, pairs=2000, seed=0)
     truth = curves[curves["source"] == "G5NR"]
     unet = curves[curves["source"] == "unet"]
     # same grid and seed -> the same pairs; an offset leaves every difference unchanged
@@ -242,8 +251,7 @@ def test_variogram_tables_share_pairs(area):
 
 
 def test_temporal_tables(area):
-    acf_table, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"],
-                                                 nlags=30, max_lag=4)
+    acf_table, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"], nlags=30, max_lag=4)
     n_days = acf_table.groupby("source")["n_days"].first().to_dict()
     assert n_days == {"G5NR": 150, "MERRA-2": 730, "long run": 70}
     with xr.open_dataset(area["g5nr"]) as ds:
@@ -260,7 +268,8 @@ def test_temporal_tables(area):
     with xr.open_dataset(area["longrun"]) as ds:
         member = np.log10(ds["aod_member"].isel(member=0)).mean(("lat", "lon")).values.astype(np.float64)
     assert acf_table.loc[acf_table["source"] == "long run", "acf"].to_numpy() == pytest.approx(
-        acf(member, nlags=30, fft=True), abs=1e-5)
+        acf(member, nlags=30, fft=True), abs=1e-5
+    )
 
 
 def test_acf_needs_a_gap_free_series():
@@ -271,8 +280,7 @@ def test_acf_needs_a_gap_free_series():
 
 
 def test_short_series_gets_fewer_lags():
-    series = pd.Series(np.random.default_rng(0).normal(size=21),
-                       index=pd.date_range("2005-01-01", periods=21))
+    series = pd.Series(np.random.default_rng(0).normal(size=21), index=pd.date_range("2005-01-01", periods=21))
     table = evaluation.acf_table({"short": series}, nlags=30)
     assert table["lag"].max() == 10
 
@@ -330,31 +338,49 @@ def test_the_drift_checks_count_the_months_within_each_goal(area):
     # a run whose area mean drifts away by 0.01 a month fails the bias check from its third month
     drifting = skill.assign(bias=skill["bias"] + 0.01 * np.searchsorted(np.unique(months), months))
     assert longrun_evaluation.drift_summary(longrun_evaluation.drift_by_month(drifting))[0].startswith(
-        f"Drift, area-mean bias by month: within -0.02..0.02 in 2 of {n} months")
+        f"Drift, area-mean bias by month: within -0.02..0.02 in 2 of {n} months"
+    )
 
 
 def test_longrun_skill_beside_the_statistical_references(area):
     summer = longrun_evaluation.SeasonTraining.read(area["g5nr"], area["merra2_on_g5nr"], area["split"])
     assert len(summer.dates) == summer.g5nr.shape[0] == summer.merra2.shape[0] > 50
     # the run covers autumn and winter; the fake split has summer only: learn from it for both
-    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"],
-                                             training={"SON": summer, "DJF": summer}, seed=1)
+    skill = longrun_evaluation.longrun_skill(
+        area["longrun"],
+        area["known_truth"],
+        area["g5nr"],
+        area["merra2"],
+        training={"SON": summer, "DJF": summer},
+        seed=1,
+    )
     # MERRA-2 knows the day's large scales, the climatology does not; the drawn residuals add the
     # fine scales MERRA-2 lacks, as a spread that follows the error (~0.9) and a lower CRPS
     assert skill["interp_qm_rmse"].mean() < 0.6 * skill["climatology_rmse"].mean()
-    assert skill["interp_mm_rmse"].mean() < 0.6 * skill["climatology_rmse"].mean() and "interp_mm_spread_skill" not in skill
+    assert (
+        skill["interp_mm_rmse"].mean() < 0.6 * skill["climatology_rmse"].mean()
+        and "interp_mm_spread_skill" not in skill
+    )
     assert skill["interp_qm_stochastic_crps"].mean() < 0.8 * skill["interp_qm_crps"].mean()
     assert 0.7 < skill["interp_qm_stochastic_spread_skill"].mean() < 1.1 and "interp_qm_spread_skill" not in skill
     sentences = longrun_evaluation.lead_summary(skill)
-    assert [s.split(":")[0] for s in sentences] == ["Against MERRA-2 on the grid", "Against interp_qm", "Against interp_mm",
-                                                    "Against the stochastic interp_qm", "Against the G5NR climatology"]
-    assert sentences[0].startswith("Against MERRA-2 on the grid: CRPS lower in 14 of 14 5-day blocks of lead "
-                                   "(better at every lead")
+    assert [s.split(":")[0] for s in sentences] == [
+        "Against MERRA-2 on the grid",
+        "Against interp_qm",
+        "Against interp_mm",
+        "Against the stochastic interp_qm",
+        "Against the G5NR climatology",
+    ]
+    assert sentences[0].startswith(
+        "Against MERRA-2 on the grid: CRPS lower in 14 of 14 5-day blocks of lead (better at every lead"
+    )
     worse = skill.assign(crps=skill["merra2_crps"] + np.where(skill["lead_days"] > 30, 0.01, -0.01))
     assert "no better from lead day 31 on" in longrun_evaluation.lead_summary(worse)[0]
     late = skill.assign(crps=skill["merra2_crps"] + np.where(skill["lead_days"] > 30, -0.01, 0.01))
-    assert "CRPS lower in 8 of 14 5-day blocks of lead (better again in the last block" in \
-        longrun_evaluation.lead_summary(late)[0]
+    assert (
+        "CRPS lower in 8 of 14 5-day blocks of lead (better again in the last block"
+        in longrun_evaluation.lead_summary(late)[0]
+    )
 
 
 def test_longrun_skill_needs_the_truth_on_every_day(area, tmp_path):
@@ -374,11 +400,13 @@ def test_longrun_needs_merra2_on_every_day(area, tmp_path):
 
 def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(tmp_path):
     assert variants.transfer_ablations(["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet"]) == [
-        {"transfer": "ddpm", "scratch": "ddpm_scratch", None: "ddpm_notransfer"}]
+        {"transfer": "ddpm", "scratch": "ddpm_scratch", None: "ddpm_notransfer"}
+    ]
     assert variants.transfer_ablations(["ddpm", "ddpm_notransfer"]) == [{"transfer": "ddpm", None: "ddpm_notransfer"}]
     assert variants.transfer_ablations(["unet", "unet_finetuned", "unet_scratch", "ddpm", "ddpm_finetuned"]) == [
         {"transfer": "unet", "finetuned": "unet_finetuned", "scratch": "unet_scratch"},
-        {"transfer": "ddpm", "finetuned": "ddpm_finetuned"}]
+        {"transfer": "ddpm", "finetuned": "ddpm_finetuned"},
+    ]
     assert variants.transfer_ablations(["ddpm_residual", "unet", "ddpm"]) == []  # nothing to compare
     rng = np.random.default_rng(0)
     days = 0.1 + 0.03 * rng.standard_normal(20)
@@ -395,7 +423,11 @@ def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(t
     assert ablation.at["transfer", "rmse_diff_high"] < 0  # the pretrained encoder clearly helps
     assert ablation.at["history", "rmse_diff_low"] < 0 < ablation.at["history", "rmse_diff_high"]  # a tie
     transfer, history = comparison.ablation_findings(ablation.reset_index())
-    assert transfer.startswith("Transfer (ddpm minus ddpm_scratch): RMSE lower in 1, higher in 0, not distinguishable in 0 of 1")
-    assert history.startswith("History (ddpm_scratch minus ddpm_notransfer): RMSE lower in 0, higher in 0, not distinguishable in 1 of 1")
+    assert transfer.startswith(
+        "Transfer (ddpm minus ddpm_scratch): RMSE lower in 1, higher in 0, not distinguishable in 0 of 1"
+    )
+    assert history.startswith(
+        "History (ddpm_scratch minus ddpm_notransfer): RMSE lower in 0, higher in 0, not distinguishable in 1 of 1"
+    )
     table = comparison.summary_table(paths)
     assert transfer in comparison.summary_html(table, "Comparison", test, None, ablation.reset_index())

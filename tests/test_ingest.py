@@ -1,4 +1,5 @@
 """Ingest: daily means of granules and merged files, crops, grids, regridding and CF outputs."""
+
 import os
 from pathlib import Path
 
@@ -6,10 +7,6 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
-
-from downscaling import contracts, elevation, ingest, manifest, netcdf, regrid
-from downscaling.ingest import Box
-from downscaling.synthetic import write_mapl_file
 from raw_files import (
     AREA,
     G5NR_LAT,
@@ -23,6 +20,10 @@ from raw_files import (
     write_g5nr_merged_day,
     write_merra2_days,
 )
+
+from downscaling import contracts, elevation, ingest, manifest, netcdf, regrid
+from downscaling.ingest import Box
+from downscaling.synthetic import write_mapl_file
 
 
 def test_hourly_granules_give_daily_means_cropped_with_margin(tmp_path):
@@ -115,9 +116,16 @@ def test_a_single_step_granule_with_only_a_range_beginning_date_is_read(tmp_path
     for time in np.datetime64("2005-06-02", "m") + np.arange(48) * 30:
         stamp = str(time).replace("-", "").replace("T", "_").replace(":", "")
         path = tmp_path / f"c1440_NR.inst30mn_2d_aer1_Nx.{stamp}z.nc4"
-        write_mapl_file(path, "DUEXTTAU", dust(np.array([time]), G5NR_LAT, G5NR_LON), np.array([time]), G5NR_LAT,
-                        G5NR_LON, time_increment=np.timedelta64(30, "m"),
-                        global_attrs={"RangeBeginningDate": "2005-06-02"})
+        write_mapl_file(
+            path,
+            "DUEXTTAU",
+            dust(np.array([time]), G5NR_LAT, G5NR_LON),
+            np.array([time]),
+            G5NR_LAT,
+            G5NR_LON,
+            time_increment=np.timedelta64(30, "m"),
+            global_attrs={"RangeBeginningDate": "2005-06-02"},
+        )
         paths.append(str(path))
     daily = ingest.daily_means(ingest.scan_record(paths, "DUEXTTAU", Box.from_config(AREA)))
     lat, lon = daily["lat"].values, daily["lon"].values
@@ -144,7 +152,9 @@ def test_a_period_opens_only_the_files_named_near_it(tmp_path):
 
 def test_a_record_is_ingested_in_calendar_years_and_joined_to_the_whole(tmp_path):
     assert manifest.period_parts(["2004-12-30", "2006-01-02"]) == {
-        "2004": ("2004-12-30", "2004-12-31"), "2005": ("2005-01-01", "2005-12-31"), "2006": ("2006-01-01", "2006-01-02")
+        "2004": ("2004-12-30", "2004-12-31"),
+        "2005": ("2005-01-01", "2005-12-31"),
+        "2006": ("2006-01-01", "2006-01-02"),
     }
     assert manifest.period_parts(None) == {"all": None}
     paths = write_merra2_days(tmp_path, "2004-12-30", 4)
@@ -157,8 +167,13 @@ def test_a_record_is_ingested_in_calendar_years_and_joined_to_the_whole(tmp_path
     ingest.join_parts(parts, tmp_path / "joined.nc")
     with xr.open_dataset(tmp_path / "joined.nc") as joined, xr.open_dataset(tmp_path / "whole.nc") as whole:
         xr.testing.assert_identical(joined["log10_aod"], whole["log10_aod"])
-        assert joined.attrs["provenance_parts"] == '["2004.nc", "2005.nc"]' and joined.attrs["title"] == whole.attrs["title"]
-    with pytest.raises(ingest.IngestError, match="2004.nc: starts on 2004-12-30, not the day after the last day 2005-01-02"):
+        assert (
+            joined.attrs["provenance_parts"] == '["2004.nc", "2005.nc"]'
+            and joined.attrs["title"] == whole.attrs["title"]
+        )
+    with pytest.raises(
+        ingest.IngestError, match="2004.nc: starts on 2004-12-30, not the day after the last day 2005-01-02"
+    ):
         ingest.join_parts([parts[1], parts[0]], tmp_path / "bad.nc")
     assert not (tmp_path / "bad.nc").exists()
 
@@ -208,14 +223,18 @@ def test_merra2_on_g5nr_takes_the_g5nr_days_and_grid(tmp_path):
     g5nr_dir = tmp_path / "g5nr"
     g5nr_dir.mkdir()
     g5nr = ingest.ingest_daily_log10(
-        [write_g5nr_merged_day(g5nr_dir, day) for day in ("2005-06-02", "2005-06-03")], "DUEXTTAU", Box.from_config(AREA)
+        [write_g5nr_merged_day(g5nr_dir, day) for day in ("2005-06-02", "2005-06-03")],
+        "DUEXTTAU",
+        Box.from_config(AREA),
     )
     on_grid = ingest.merra2_on_g5nr(merra2, g5nr, "nearest")["log10_aod"]
     assert on_grid.shape == g5nr["log10_aod"].shape
     np.testing.assert_array_equal(on_grid["time"], g5nr["time"])
     np.testing.assert_array_equal(on_grid["lat"], g5nr["lat"])
     # G5NR point (21.0, 41.25) is a MERRA-2 centre: it takes that cell's value.
-    assert float(on_grid.sel(lat=21.0, lon=41.25)[0]) == float(merra2["log10_aod"].sel(time="2005-06-02", lat=21.0, lon=41.25))
+    assert float(on_grid.sel(lat=21.0, lon=41.25)[0]) == float(
+        merra2["log10_aod"].sel(time="2005-06-02", lat=21.0, lon=41.25)
+    )
 
 
 def test_elevation_is_put_on_the_target_grid_in_metres(tmp_path):
@@ -238,12 +257,19 @@ def test_elevation_is_put_on_the_target_grid_in_metres(tmp_path):
 
 def test_write_cf_sets_conventions_fill_values_and_provenance_atomically(tmp_path):
     ds = xr.Dataset(
-        {"log10_aod": xr.DataArray(np.array([[[1.0, np.nan]]], dtype=np.float32), dims=("time", "lat", "lon"),
-                                   attrs={"units": "1", "long_name": "log10 AOD"})},
+        {
+            "log10_aod": xr.DataArray(
+                np.array([[[1.0, np.nan]]], dtype=np.float32),
+                dims=("time", "lat", "lon"),
+                attrs={"units": "1", "long_name": "log10 AOD"},
+            )
+        },
         coords={"time": np.array(["2005-01-01"], dtype="datetime64[ns]"), "lat": [20.0], "lon": [40.0, 40.0625]},
     )
     path = tmp_path / "out" / "cube.nc"
-    netcdf.write_cf(ds, path, {"source_glob": "x/*.nc4", "source_files": 3, "settings": {"margin_deg": 1.5}, "flag": True})
+    netcdf.write_cf(
+        ds, path, {"source_glob": "x/*.nc4", "source_files": 3, "settings": {"margin_deg": 1.5}, "flag": True}
+    )
     assert os.listdir(path.parent) == ["cube.nc"]  # no temporary file left
     assert "standard_name" not in ds["lat"].attrs  # the input is not modified
     with netCDF4.Dataset(path) as nc:

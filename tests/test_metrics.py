@@ -1,4 +1,5 @@
 """Verification metrics against hand-computed values on small arrays."""
+
 import itertools
 
 import numpy as np
@@ -45,8 +46,7 @@ def test_hand_computed_2x2():
     assert metrics.mae(pred, truth) == pytest.approx(0.5)
     assert metrics.r2(pred, truth) == pytest.approx(0.8)
     assert metrics.nse(pred, truth) == pytest.approx(1 - 2 / 5)
-    assert metrics.kge(pred, truth) == pytest.approx(
-        1 - np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
+    assert metrics.kge(pred, truth) == pytest.approx(1 - np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
     assert metrics.kge(pred, truth) == pytest.approx(0.750418, abs=1e-6)
 
 
@@ -106,10 +106,8 @@ def test_crps_matches_the_double_sum():
     rng = np.random.default_rng(3)
     members, truth = rng.normal(size=(5, 40)), rng.normal(size=40)
     n_members = len(members)
-    pair_sum = sum(np.abs(members[i] - members[j])
-                   for i, j in itertools.product(range(n_members), repeat=2))
-    expected = np.mean(np.abs(members - truth).mean(axis=0)
-                       - pair_sum / (2 * n_members * (n_members - 1)))
+    pair_sum = sum(np.abs(members[i] - members[j]) for i, j in itertools.product(range(n_members), repeat=2))
+    expected = np.mean(np.abs(members - truth).mean(axis=0) - pair_sum / (2 * n_members * (n_members - 1)))
     assert metrics.crps_fair(members, truth) == pytest.approx(expected)
 
 
@@ -176,8 +174,11 @@ def test_the_spread_error_slope_is_one_when_the_spread_follows_the_error_and_zer
     # binned by the very spread it reports, the same reliable ensemble would look mis-calibrated
     variance = reliable.var(axis=0, ddof=1).ravel() * 9 / 8
     bins = np.array_split(np.argsort(variance), 10)
-    naive = np.polyfit([np.sqrt(variance[g].mean()) for g in bins],
-                       [np.sqrt(((reliable.mean(axis=0) - truth).ravel()[g] ** 2).mean()) for g in bins], 1)[0]
+    naive = np.polyfit(
+        [np.sqrt(variance[g].mean()) for g in bins],
+        [np.sqrt(((reliable.mean(axis=0) - truth).ravel()[g] ** 2).mean()) for g in bins],
+        1,
+    )[0]
     assert naive < 0.8  # measured 0.75: why the curve bins with half of the members
     narrow = rng.normal(0.0, 0.5 * sigma, size=(8, 30, 40, 40))  # follows the error, half as wide
     assert metrics.spread_error_slope(narrow, truth) == pytest.approx(2.0, abs=0.2)

@@ -1,4 +1,5 @@
 """Shapes and contracts of the small U-Net, the frozen transfer encoder and the conditional U-Net."""
+
 import numpy as np
 import pytest
 import torch
@@ -172,8 +173,10 @@ def test_condition_standardises_the_features_with_the_training_statistics():
     # standardised before upsampling, equal to standardising the upsampled features
     assert torch.allclose(cond[:, :3], (raw[:, :3] - mean[:, None, None]) / std[:, None, None], atol=1e-5)
     assert torch.equal(cond[:, 3:], raw[:, 3:])
-    assert torch.equal(ConditionalUNet(condition_channels(0), **DEMO_LARGE).condition(None, covariates),
-                       build_condition(None, *covariates.split(1, dim=1)))
+    assert torch.equal(
+        ConditionalUNet(condition_channels(0), **DEMO_LARGE).condition(None, covariates),
+        build_condition(None, *covariates.split(1, dim=1)),
+    )
 
 
 def test_the_climatology_channels_end_with_merra2_matched_to_each_pixels_g5nr_moments():
@@ -181,8 +184,9 @@ def test_the_climatology_channels_end_with_merra2_matched_to_each_pixels_g5nr_mo
 
     rng = np.random.default_rng(0)
     merra2, static = rng.uniform(size=(6, 5)).astype(np.float32), rng.uniform(size=(3, 6, 5)).astype(np.float32)
-    climatology = np.stack([np.full((6, 5), 0.4), np.full((6, 5), 0.1), np.full((6, 5), 0.5),
-                            np.full((6, 5), 0.2)]).astype(np.float32)
+    climatology = np.stack(
+        [np.full((6, 5), 0.4), np.full((6, 5), 0.1), np.full((6, 5), 0.5), np.full((6, 5), 0.2)]
+    ).astype(np.float32)
     climatology[3, 0, 0] = 0.0  # a pixel whose MERRA-2 never varied: the floor, not a division by 0
     stack = covariate_stack(merra2, static, 0.3, climatology)
     assert stack.shape == (5 + len(CLIMATOLOGY_CHANNELS), 6, 5)
@@ -191,6 +195,7 @@ def test_the_climatology_channels_end_with_merra2_matched_to_each_pixels_g5nr_mo
     np.testing.assert_allclose(stack[9].ravel()[1:], expected.ravel()[1:], rtol=1e-6)
     assert np.isfinite(stack).all()
     # tiles at inference (torch, a batch of them) give the same channels as a training window
-    tiles = covariate_stack(torch.from_numpy(merra2)[None], torch.from_numpy(static)[None], 0.3,
-                            torch.from_numpy(climatology)[None])
+    tiles = covariate_stack(
+        torch.from_numpy(merra2)[None], torch.from_numpy(static)[None], 0.3, torch.from_numpy(climatology)[None]
+    )
     np.testing.assert_allclose(tiles[0].numpy(), stack, rtol=1e-6)

@@ -1,12 +1,18 @@
 """The intervals of paired per-day differences hold their level at our sample sizes, by
 simulation (downscaling/paired_tests.py): 95 % +- 2 % on series of 9-11 days."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from downscaling import paired_tests
 
-GROUPS = [(season, area, mode) for season in ("DJF", "MAM", "JJA", "SON") for area in ("west",) for mode in ("strict", "lenient")]
+GROUPS = [
+    (season, area, mode)
+    for season in ("DJF", "MAM", "JJA", "SON")
+    for area in ("west",)
+    for mode in ("strict", "lenient")
+]
 
 
 def ar1(rng, n: int, rho: float) -> np.ndarray:
@@ -49,6 +55,7 @@ def study(rng, rho: float, n: int = 10) -> dict:
     return per_day
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rho", [0.0, 0.3, 0.5])
 def test_the_blocked_design_interval_covers_95_percent_of_autocorrelated_blocks(rho):
     rng = np.random.default_rng(int(rho * 10))

@@ -1,10 +1,11 @@
 """Every figure is written, with the panels (axes) it promises, from a tiny fake run."""
+
 import numpy as np
 import pytest
 import xarray as xr
+from contract_fakes import BOX, fake_area
 from PIL import Image
 
-from contract_fakes import BOX, fake_area
 from downscaling import comparison, contracts, evaluation, longrun_evaluation, maps, plots
 
 
@@ -24,11 +25,14 @@ def saved(fig, path):
 
 def test_day_maps_have_seven_panels_and_three_colour_bars(area, tmp_path):
     date = area["test_days"][2]
-    shown = evaluation.day_maps(date, area["g5nr"], area["merra2_on_g5nr"],
-                               area["downscaled"]["ddpm", "strict"],
-                               area["downscaled"]["unet", "strict"])
-    assert list(shown.fields) == ["MERRA-2 input", "G5NR truth", "ddpm ensemble mean",
-                                 "ddpm member 1", "unet"]
+    shown = evaluation.day_maps(
+        date,
+        area["g5nr"],
+        area["merra2_on_g5nr"],
+        area["downscaled"]["ddpm", "strict"],
+        area["downscaled"]["unet", "strict"],
+    )
+    assert list(shown.fields) == ["MERRA-2 input", "G5NR truth", "ddpm ensemble mean", "ddpm member 1", "unet"]
     assert shown.rmse["unet"] == pytest.approx(0.1, abs=1e-4)  # unet = truth + 0.1
     fig = maps.plot_day_maps(shown, f"JJA, west: {date:%Y-%m-%d}")
     map_axes = [ax for ax in fig.axes if ax.get_xlabel() == "longitude (°E)"]
@@ -40,8 +44,9 @@ def test_day_maps_have_seven_panels_and_three_colour_bars(area, tmp_path):
 
 
 def test_day_maps_without_unet(area, tmp_path):
-    shown = evaluation.day_maps(area["test_days"][0], area["g5nr"], area["merra2_on_g5nr"],
-                               area["downscaled"]["ddpm", "strict"])
+    shown = evaluation.day_maps(
+        area["test_days"][0], area["g5nr"], area["merra2_on_g5nr"], area["downscaled"]["ddpm", "strict"]
+    )
     assert saved(maps.plot_day_maps(shown, "no unet"), tmp_path / "map.png") == 6 + 3
 
 
@@ -49,8 +54,9 @@ def test_summary_and_ensemble_figures(area, tmp_path):
     paths = []
     for model in ("ddpm", "unet", "interp"):
         for mode in ("strict", "lenient"):
-            overall, _ = evaluation.evaluate_downscaled(area["downscaled"][model, mode],
-                                                        area["g5nr"], area["split"], seed=0)
+            overall, _ = evaluation.evaluate_downscaled(
+                area["downscaled"][model, mode], area["g5nr"], area["split"], seed=0
+            )
             path = tmp_path / "results" / "metrics" / model / "JJA" / "west" / f"{mode}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             contracts.write_json(overall, path)
@@ -72,16 +78,14 @@ def test_spectra_and_variogram_figures(area, tmp_path):
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert labels == ["G5NR", "ddpm ensemble mean", "ddpm members", "unet", "interp"]
     assert saved(fig, tmp_path / "spectra.png") == 1
-    curves, fits = evaluation.variogram_tables(fields[:2], max_km=300, bins=8, pairs=1000,
-                                               seed=0)
+    curves, fits = evaluation.variogram_tables(fields[:2], max_km=300, bins=8, pairs=1000, seed=0)
     fig = plots.plot_variograms(curves, fits, "variograms")
     assert len(fig.axes[0].get_legend_handles_labels()[1]) == 2
     assert saved(fig, tmp_path / "variograms.png") == 1
 
 
 def test_temporal_figures(area, tmp_path):
-    acf, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"],
-                                           nlags=20, max_lag=5)
+    acf, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"], nlags=20, max_lag=5)
     assert saved(plots.plot_acf_pacf(acf, "acf"), tmp_path / "acf.png") == 2
     assert saved(plots.plot_lag_curves(lags, "lags"), tmp_path / "lags.png") == 2
 
@@ -103,8 +107,7 @@ def test_longrun_animation_series_and_page(area, tmp_path):
 def test_domain_overview(area, tmp_path):
     with xr.open_dataset(area["static"]) as ds:
         elevation = ds["elevation"].load()
-    fig = maps.plot_domain(contracts.time_mean(area["merra2"]), elevation, BOX, tile=16,
-                            stride=8, halo=4, title="west")
+    fig = maps.plot_domain(contracts.time_mean(area["merra2"]), elevation, BOX, tile=16, stride=8, halo=4, title="west")
     # 48 x 64 pixels, tiles of 16 every 8: 5 x 7 tiles
     assert "5 × 7 = 35 tiles" in fig.axes[1].get_title()
     assert saved(fig, tmp_path / "domain.png") == 2 + 2

@@ -1,4 +1,5 @@
 """Ingest of real MERRA-2 files from ../shared/real-samples (skipped when that folder is absent)."""
+
 from pathlib import Path
 
 import netCDF4
@@ -53,5 +54,7 @@ def test_monthly_global_file_opens_and_crops_but_is_no_daily_input():
     np.testing.assert_allclose(steps.values, values[:, rows][:, :, cols], rtol=1e-7)
     assert str(steps["time"].values[0]) == "2000-01-01T00:30:00.000000000"  # 'T' in the units, decoded
     # One step that averages a month cannot give daily means: a named error, not a silent month.
-    with pytest.raises(IngestError, match=r"MERRA2_200\.tavgM_2d_aer_Nx\.200001\.nc4: .*2000-01-01\.\.2000-01-31.*monthly"):
+    with pytest.raises(
+        IngestError, match=r"MERRA2_200\.tavgM_2d_aer_Nx\.200001\.nc4: .*2000-01-01\.\.2000-01-31.*monthly"
+    ):
         ingest.scan_record([path], "BCANGSTR", area)

@@ -1,4 +1,5 @@
 """Runtime helpers: hashes, atomic checkpoints, RNG states that survive weights_only, log redirection."""
+
 import hashlib
 import logging
 import platform
@@ -81,7 +82,7 @@ def test_log_to_file_captures_stderr_and_logging(tmp_path, monkeypatch):
 def test_last_error_is_the_exception_of_the_last_traceback_or_the_last_line():
     log = (
         "2005 INFO start\nTraceback (most recent call last):\n  File \"x.py\", line 1\n    raise\nKeyError: 'old'\n"
-        "During handling ...\nTraceback (most recent call last):\n  File \"y.py\", line 2\n"
+        'During handling ...\nTraceback (most recent call last):\n  File "y.py", line 2\n'
         "downscaling.ingest.IngestError: a.nc: bad\nsecond line\n\n"
     )
     assert last_error(log) == "downscaling.ingest.IngestError: a.nc: bad\nsecond line"
@@ -117,8 +118,9 @@ def test_select_device_on_this_machine():
 def python_in_a_fresh_process(code: str, *args: str) -> str:
     """stdout of ``python -c code args`` run beside the library, in a process of its own."""
     scripts = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
-                          cwd=scripts).stdout
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, cwd=scripts
+    ).stdout
 
 
 def test_a_gpu_allocated_but_not_usable_is_a_warning_naming_both(monkeypatch, caplog):
@@ -134,8 +136,10 @@ def test_a_gpu_allocated_but_not_usable_is_a_warning_naming_both(monkeypatch, ca
 
 def test_the_job_helpers_and_evaluation_do_not_import_torch():
     # most jobs never use torch; importing it would cost each of them ~1.5 s
-    code = ("import sys, downscaling.jobs, downscaling.manifest, downscaling.ingest, downscaling.splits, "
-            "downscaling.evaluation, downscaling.plots; print('torch' in sys.modules)")
+    code = (
+        "import sys, downscaling.jobs, downscaling.manifest, downscaling.ingest, downscaling.splits, "
+        "downscaling.evaluation, downscaling.plots; print('torch' in sys.modules)"
+    )
     assert python_in_a_fresh_process(code).strip() == "False"
 
 

@@ -4,6 +4,7 @@ The cluster tests need root and Debian's SLURM packages, which the fixture insta
 when they are missing. Where that is impossible they skip, unless the environment variable CI is
 set: on CI a cluster that cannot start fails the tests instead.
 """
+
 import os
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "slurm"))
 
 from local_cluster import ClusterUnavailable, LocalSlurmCluster, install_packages  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 PROFILE = REPO / "profiles" / "slurm"
@@ -99,10 +102,20 @@ def run_snakemake(workdir, args, timeout_s):
     The caller's SBATCH_*/SLURM_* variables stay out: the test cluster has its own partition.
     """
     command = [
-        "timeout", "--signal=INT", "--kill-after=30", str(timeout_s),
-        sys.executable, "-m", "snakemake",
-        "--profile", str(PROFILE), "--profile", str(TEST_PROFILE),
-        "--workflow-profile", str(WORKFLOW_PROFILE), *args,
+        "timeout",
+        "--signal=INT",
+        "--kill-after=30",
+        str(timeout_s),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(PROFILE),
+        "--profile",
+        str(TEST_PROFILE),
+        "--workflow-profile",
+        str(WORKFLOW_PROFILE),
+        *args,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "SLURM_"))}
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
@@ -111,9 +124,7 @@ def run_snakemake(workdir, args, timeout_s):
 def slurm_jobs(workdir):
     """Every job the cluster still knows (for MinJobAge) that ran in `workdir`, oldest first,
     as dicts of `scontrol show job` fields (JobState, TimeLimit, MinMemoryNode, ...)."""
-    out = subprocess.run(
-        ["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True, check=True).stdout
     jobs = [dict(f.split("=", 1) for f in line.split() if "=" in f) for line in out.splitlines()]
     jobs = [job for job in jobs if job.get("WorkDir") == str(workdir)]
     return sorted(jobs, key=lambda job: int(job["JobId"]))
@@ -137,10 +148,7 @@ def failure_report(done, cluster, workdir):
         f"--- {log} ---\n{log.read_text(errors='replace')[-2000:]}"
         for log in sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
     )
-    return (
-        f"exit {done.returncode}\n--- stderr ---\n{done.stderr[-6000:]}\n{slurm_logs}\n"
-        f"{cluster.daemon_logs()}"
-    )
+    return f"exit {done.returncode}\n--- stderr ---\n{done.stderr[-6000:]}\n{slurm_logs}\n{cluster.daemon_logs()}"
 
 
 def test_profile_resources_reach_slurm(slurm_cluster, tmp_path):
@@ -177,9 +185,7 @@ def test_smoke_workflow_on_slurm(slurm_cluster, tmp_path):
     # The Snakefile's `configfile:` is relative to the working directory.
     (tmp_path / "config").mkdir()
     shutil.copy(SMOKE_CONFIG, tmp_path / "config" / "config.yaml")
-    done = run_snakemake(
-        tmp_path, ["--snakefile", str(SNAKEFILE), *SMOKE_TARGETS], timeout_s=SMOKE_TIMEOUT_S
-    )
+    done = run_snakemake(tmp_path, ["--snakefile", str(SNAKEFILE), *SMOKE_TARGETS], timeout_s=SMOKE_TIMEOUT_S)
     assert done.returncode == 0, failure_report(done, slurm_cluster, tmp_path)
 
     for target in SMOKE_TARGETS:
@@ -188,14 +194,11 @@ def test_smoke_workflow_on_slurm(slurm_cluster, tmp_path):
     assert jobs and all(job["JobState"] == "COMPLETED" for job in jobs)
     # The plugin comments each job "rule_<rule>" or "rule_<rule>_wildcards_<values>".
     placement = {
-        job["Comment"].removeprefix("rule_").split("_wildcards_")[0]: (
-            job.get("TresPerJob"), job["Partition"]
-        )
+        job["Comment"].removeprefix("rule_").split("_wildcards_")[0]: (job.get("TresPerJob"), job["Partition"])
         for job in jobs
     }
     assert placement == {
-        rule: ("gres:gpu:1", "gpu") if rule in profile_gpu_rules() else (None, "cpu")
-        for rule in placement
+        rule: ("gres:gpu:1", "gpu") if rule in profile_gpu_rules() else (None, "cpu") for rule in placement
     }
     assert profile_gpu_rules() & set(placement), "the smoke run reached no GPU rule"
     assert "splits" not in placement and (tmp_path / "results/splits").is_dir()  # a local rule
@@ -206,7 +209,9 @@ def test_profile_names_only_rules_of_the_workflow():
     profile leaves rule resources to the workflow profile (it would override them otherwise)."""
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--list-rules"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     # One rule per line, "<name> (<docstring>)"; docstring continuation lines are indented.
@@ -215,5 +220,9 @@ def test_profile_names_only_rules_of_the_workflow():
     named = set(profile_settings()["set-threads"]) | set(rule_resources())
     assert named <= rules, f"the profiles name rules the workflow lacks: {named - rules}"
     assert profile_gpu_rules() == {
-        "train_small_unet", "extract_features", "train_ddpm", "downscale", "downscale_longrun"
+        "train_small_unet",
+        "extract_features",
+        "train_ddpm",
+        "downscale",
+        "downscale_longrun",
     }

@@ -1,4 +1,5 @@
 """Power spectra, haversine distances, and semivariograms of fields with known structure."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,12 +67,17 @@ def test_haversine():
 
 def test_spherical_model_and_exact_fit():
     h = np.array([0.0, 100.0, 200.0, 400.0])
-    np.testing.assert_allclose(spatial.spherical_model(h, 0.1, 1.1, 200.0),
-                               [0.1, 0.1 + 1.0 * (0.75 - 0.0625), 1.1, 1.1])
+    np.testing.assert_allclose(
+        spatial.spherical_model(h, 0.1, 1.1, 200.0), [0.1, 0.1 + 1.0 * (0.75 - 0.0625), 1.1, 1.1]
+    )
     distance = np.linspace(12.5, 587.5, 24)
-    variogram = pd.DataFrame({"distance_km": distance,
-                              "gamma": spatial.spherical_model(distance, 0.2, 1.5, 350.0),
-                              "n_pairs": np.full(24, 100)})
+    variogram = pd.DataFrame(
+        {
+            "distance_km": distance,
+            "gamma": spatial.spherical_model(distance, 0.2, 1.5, 350.0),
+            "n_pairs": np.full(24, 100),
+        }
+    )
     fit = spatial.fit_spherical(variogram)
     assert fit == pytest.approx({"nugget": 0.2, "sill": 1.5, "range_km": 350.0}, rel=1e-4)
 
@@ -98,8 +104,9 @@ def test_variogram_of_an_exponential_field_recovers_its_range(exponential_field)
     fields, lat, lon, length_km = exponential_field
     fields = fields.copy()
     fields[0, :5, :5] = np.nan  # gaps only drop pairs
-    variogram = spatial.empirical_semivariogram(fields, lat, lon, max_km=600, bins=24,
-                                                pairs=20000, rng=np.random.default_rng(3))
+    variogram = spatial.empirical_semivariogram(
+        fields, lat, lon, max_km=600, bins=24, pairs=20000, rng=np.random.default_rng(3)
+    )
     assert list(variogram.columns) == ["distance_km", "gamma", "n_pairs"]
     assert len(variogram) == 24 and variogram["distance_km"].max() <= 600
     assert (variogram["n_pairs"] > 0).all()
@@ -121,10 +128,8 @@ def test_variogram_of_an_exponential_field_recovers_its_range(exponential_field)
 
 def test_variogram_is_reproducible_and_accepts_one_day(exponential_field):
     fields, lat, lon, _ = exponential_field
-    first = spatial.empirical_semivariogram(fields[0], lat, lon, pairs=5000,
-                                            rng=np.random.default_rng(7))
-    second = spatial.empirical_semivariogram(fields[0], lat, lon, pairs=5000,
-                                             rng=np.random.default_rng(7))
+    first = spatial.empirical_semivariogram(fields[0], lat, lon, pairs=5000, rng=np.random.default_rng(7))
+    second = spatial.empirical_semivariogram(fields[0], lat, lon, pairs=5000, rng=np.random.default_rng(7))
     pd.testing.assert_frame_equal(first, second)
     assert first["n_pairs"].sum() == 5000
 

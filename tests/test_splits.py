@@ -102,7 +102,7 @@ def test_blocked_design_keeps_a_gap_around_blocks_of_test_days():
         merra2 = blocked["merra2"][season]
         assert set(test) <= set(merra2.date[merra2.split == "test"])
         m_train = merra2.date[merra2.split == "train"].values
-        assert (np.abs((m_train[:, None] - all_test.values[None, :]) / np.timedelta64(1, "D")).min() > SETTINGS["n_lag"])
+        assert np.abs((m_train[:, None] - all_test.values[None, :]) / np.timedelta64(1, "D")).min() > SETTINGS["n_lag"]
         assert len(train) > 50
     again = make_splits(G5NR, MERRA2, **SETTINGS, test_design="blocked", block_days=10)
     assert all(again["g5nr"][s].equals(blocked["g5nr"][s]) for s in SEASONS)

@@ -1,4 +1,5 @@
 """The synthetic dataset: real file conventions, a learnable world, MERRA-2 a biased noisy coarsening."""
+
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,9 @@ from downscaling.synthetic import write_synthetic_dataset
 from downscaling.synthetic_world import DustWorld, SyntheticSpec
 
 REAL_HOURLY = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "real-samples"
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "real-samples"
     / "M2T1NXAER.5.12.4_MERRA2_400.tavg1_2d_aer_Nx.20230101_TOTEXTTAU_subsetted.nc4"
 )
 SMALL = {

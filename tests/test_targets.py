@@ -1,16 +1,19 @@
 """Every kind of target the docs name works from an empty folder on real-layout raw files
 (no synthetic world): the cheap ones are built, the others planned (a dry run builds the DAG,
 which is where a target used to fail in a fresh folder)."""
+
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
-
-from downscaling import netcdf
 from raw_files import write_g5nr_merged_day, write_merra2_days
 from test_ingest_errors import run_snakemake, tiny_config
+
+from downscaling import netcdf
+
+pytestmark = pytest.mark.slow
 
 AREA, SEASON = "a", "JJA"
 BUILT = [
@@ -43,8 +46,12 @@ def raw(tmp_path_factory) -> Path:
     for day in ("2005-06-02", "2005-06-03"):
         write_g5nr_merged_day(raw, day)
     lat, lon = np.arange(19.0, 24.0, 1 / 30), np.arange(39.0, 44.0, 1 / 30)
-    elevation = xr.DataArray(np.full((lat.size, lon.size), 300.0, dtype=np.float32), dims=("lat", "lon"),
-                             coords={"lat": lat, "lon": lon}, attrs={"units": "m", "long_name": "surface elevation"})
+    elevation = xr.DataArray(
+        np.full((lat.size, lon.size), 300.0, dtype=np.float32),
+        dims=("lat", "lon"),
+        coords={"lat": lat, "lon": lon},
+        attrs={"units": "m", "long_name": "surface elevation"},
+    )
     netcdf.write_cf(xr.Dataset({"elevation": elevation}), raw / "elevation.nc", {})
     return raw
 

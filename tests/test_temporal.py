@@ -1,4 +1,5 @@
 """ACF/PACF from statsmodels and lag-k persistence curves."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,7 +102,7 @@ def yule_walker_on_the_biased_acf(x, nlags):
     pacf = [1.0]
     for k in range(1, nlags + 1):
         toeplitz = np.array([[r[abs(i - j)] for j in range(k)] for i in range(k)])
-        pacf.append(np.linalg.solve(toeplitz, r[1: k + 1])[-1])
+        pacf.append(np.linalg.solve(toeplitz, r[1 : k + 1])[-1])
     return np.array(pacf)
 
 

@@ -1,4 +1,5 @@
 """Tile extraction and halo + Hann overlap-add stitching."""
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +29,7 @@ def test_extract_tiles_row_major_with_leading_dims():
     assert grid.origins[0].tolist() == [0, 0] and grid.origins[1].tolist() == [0, 8]
     assert grid.origins[-1].tolist() == [37 - TILE, 45 - TILE]
     for k, (r, c) in enumerate(grid.origins):
-        assert torch.equal(tiles[k], field[..., r:r + TILE, c:c + TILE])
+        assert torch.equal(tiles[k], field[..., r : r + TILE, c : c + TILE])
 
 
 @pytest.mark.parametrize("height, width, stride", [(16, 16, 4), (17, 40, 8), (40, 45, 8), (45, 17, 6), (46, 46, 1)])
@@ -36,7 +37,7 @@ def test_extract_tiles_with_and_without_an_edge_origin(height, width, stride):
     # the evenly spaced origins and the flush last one are copied as separate blocks
     field = torch.rand(3, height, width)
     tiles, grid = extract_tiles(field, TILE, stride)
-    expected = torch.stack([field[:, r:r + TILE, c:c + TILE] for r, c in grid.origins])
+    expected = torch.stack([field[:, r : r + TILE, c : c + TILE] for r, c in grid.origins])
     assert torch.equal(tiles, expected)
 
 
@@ -98,7 +99,9 @@ def test_stitching_leaves_no_tile_period_signature(stride):
     # edges) hands each overlapped pixel to one tile, a hard switch at one phase of the stride.
     n = TILE - 2 * HALO
     interior = torch.hann_window(n, periodic=False, dtype=torch.float64).clamp_min(1e-3)
-    hard = seam_ratio(stitch_tiles(tiles + offsets, grid, HALO, window=torch.outer(interior, interior))[0].numpy(), stride)
+    hard = seam_ratio(
+        stitch_tiles(tiles + offsets, grid, HALO, window=torch.outer(interior, interior))[0].numpy(), stride
+    )
     assert blended < 1.15, blended
     if stride == 6:  # 2 px of overlap: there the interior-only window switches hard
         assert hard > 1.5 and blended < 0.75 * hard, (blended, hard)

@@ -1,4 +1,5 @@
 """The shared training loop: reproducible, resumable bit for bit, stale checkpoints ignored, early stop."""
+
 import logging
 import math
 import re
@@ -230,8 +231,19 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     run_fit(path, settings=replace(SETTINGS, max_epochs=1), extra=extra)
     checkpoint = torch.load(path, weights_only=True)
     assert set(checkpoint) == {
-        "run_id", "epoch", "model", "optimizer", "scheduler", "ema", "generator", "rng",
-        "best_val_loss", "best_state", "epochs_without_improvement", "history", "extra",
+        "run_id",
+        "epoch",
+        "model",
+        "optimizer",
+        "scheduler",
+        "ema",
+        "generator",
+        "rng",
+        "best_val_loss",
+        "best_state",
+        "epochs_without_improvement",
+        "history",
+        "extra",
     }
     assert checkpoint["extra"] == extra and checkpoint["epoch"] == 1 and checkpoint["run_id"] == "run-a"
     assert set(checkpoint["rng"]) == {"torch", "cuda", "numpy", "python"}
@@ -257,8 +269,9 @@ def test_settings_from_config_names_missing_keys():
 
 
 def test_the_training_state_round_trips_through_its_state_dict():
-    settings = TrainSettings(lr=1e-2, batch_size=4, max_epochs=3, plateau_factor=0.5, plateau_patience=0,
-                             min_lr=1e-4, early_stop=2, seed=1)
+    settings = TrainSettings(
+        lr=1e-2, batch_size=4, max_epochs=3, plateau_factor=0.5, plateau_patience=0, min_lr=1e-4, early_stop=2, seed=1
+    )
     state = TrainingState.start(torch.nn.Linear(3, 1), settings, torch.device("cpu"))
     state.generator.manual_seed(5)
     state.end_epoch(0.5, {"train_loss": 0.6})

@@ -1,4 +1,5 @@
 """Wasserstein domain-gap diagnostics: identical inputs, known shifts, streaming histograms."""
+
 import numpy as np
 import pytest
 
@@ -96,7 +97,8 @@ def test_streaming_histogram_clips_and_ignores_nan():
 
 def test_pooled_rejects_mismatched_histograms():
     with pytest.raises(ValueError, match="differ"):
-        wasserstein.pooled_wasserstein(wasserstein.StreamingHistogram(0.0, 1.0).add([0.5]),
-                                       wasserstein.StreamingHistogram(0.0, 2.0).add([0.5]))
+        wasserstein.pooled_wasserstein(
+            wasserstein.StreamingHistogram(0.0, 1.0).add([0.5]), wasserstein.StreamingHistogram(0.0, 2.0).add([0.5])
+        )
     with pytest.raises(ValueError, match="hi > lo"):
         wasserstein.StreamingHistogram(1.0, 1.0)

@@ -15,18 +15,30 @@ import sys
 import time
 from pathlib import Path
 
+import cf_tools
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 import yaml
 
-import cf_tools
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
-MODELS = ["ddpm_residual", "ddpm", "ddpm_scratch", "ddpm_notransfer", "unet", "interp", "interp_qm", "interp_mm", "interp_qm_stochastic", "persistence"]
+MODELS = [
+    "ddpm_residual",
+    "ddpm",
+    "ddpm_scratch",
+    "ddpm_notransfer",
+    "unet",
+    "interp",
+    "interp_qm",
+    "interp_mm",
+    "interp_qm_stochastic",
+    "persistence",
+]
 SEASONS, MODES = ["MAM", "JJA"], ["strict", "lenient"]
 
 
@@ -104,8 +116,19 @@ def test_downscaled_files_are_cf_with_provenance(run):
     assert ds["aod_mean"].attrs["units"] == "1" and "long_name" in ds["aod_mean"].attrs
     assert "_FillValue" in ds["aod_mean"].encoding
     assert ds.sizes["member"] == 2 and {"time", "lat", "lon"} <= set(ds.coords)
-    for key in ("config_sha256", "pipeline_version", "git_commit", "torch_version", "device", "precision",
-                "checkpoint_sha256_model", "checkpoint_sha256_small_unet", "sampler", "steps", "stride"):
+    for key in (
+        "config_sha256",
+        "pipeline_version",
+        "git_commit",
+        "torch_version",
+        "device",
+        "precision",
+        "checkpoint_sha256_model",
+        "checkpoint_sha256_small_unet",
+        "sampler",
+        "steps",
+        "stride",
+    ):
         assert f"provenance_{key}" in ds.attrs
     test_days = pd.read_csv(run / "results/splits/g5nr/JJA.csv", parse_dates=["date"]).query("split == 'test'")
     assert list(pd.DatetimeIndex(ds["time"].values)) == sorted(test_days.date)
@@ -119,8 +142,14 @@ def test_downscaled_files_are_cf_with_provenance(run):
     residual = xr.open_dataset(run / "results/downscaled/ddpm_residual/JJA/west/strict.nc")
     assert residual.attrs["provenance_checkpoint_sha256_base"] != residual.attrs["provenance_checkpoint_sha256_model"]
     # the whole config, so the same hash in every output of one run; and every checkpoint used
-    assert residual.attrs["provenance_config_sha256"] == ds.attrs["provenance_config_sha256"] == longrun.attrs["provenance_config_sha256"]
-    assert {f"provenance_checkpoint_sha256_{kind}_JJA" for kind in ("model", "small_unet", "base")} <= set(longrun.attrs)
+    assert (
+        residual.attrs["provenance_config_sha256"]
+        == ds.attrs["provenance_config_sha256"]
+        == longrun.attrs["provenance_config_sha256"]
+    )
+    assert {f"provenance_checkpoint_sha256_{kind}_JJA" for kind in ("model", "small_unet", "base")} <= set(
+        longrun.attrs
+    )
 
 
 # Every kind of netCDF file the pipeline writes, with the variables CDO must read from it.
@@ -149,9 +178,12 @@ def test_every_output_kind_passes_the_fields_checkers(run, kind):
 
 
 def test_the_residual_model_plans_the_model_it_builds_on(run, tmp_path):
-    jobs = planned_jobs(tmp_path, "results/metrics/ddpm_residual/JJA/west/strict.json", config=raw_config(run, tmp_path))
-    assert sorted(jobs["train_ddpm"]) == sorted(f"results/models/{m}/JJA/west/{f}" for m in ("unet", "ddpm_residual")
-                                                for f in ("model.pt", "training.json"))
+    jobs = planned_jobs(
+        tmp_path, "results/metrics/ddpm_residual/JJA/west/strict.json", config=raw_config(run, tmp_path)
+    )
+    assert sorted(jobs["train_ddpm"]) == sorted(
+        f"results/models/{m}/JJA/west/{f}" for m in ("unet", "ddpm_residual") for f in ("model.pt", "training.json")
+    )
     assert jobs["downscale"] == ["results/downscaled/ddpm_residual/JJA/west/strict.nc"]
 
 
@@ -168,8 +200,9 @@ def raw_config(run, tmp_path, **changes) -> Path:
     """The tiny config on the run's raw files with synthetic generation off, plus changes."""
     config = yaml.safe_load(TINY.read_text())
     config["synthetic"] = {"enabled": False}
-    config["inputs"] = {k: str(run / v) if k in ("merra2", "g5nr", "elevation") else v
-                        for k, v in config["inputs"].items()}
+    config["inputs"] = {
+        k: str(run / v) if k in ("merra2", "g5nr", "elevation") else v for k, v in config["inputs"].items()
+    }
     config.update(changes)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -196,8 +229,11 @@ def test_editing_one_seasons_override_reruns_exactly_that_season(run):
     jobs = planned_jobs(run, config=edited)
     outputs = [o for paths in jobs.values() for o in paths]
     assert "train_small_unet" in jobs and jobs["train_small_unet"] == ["results/models/small_unet/MAM/west/model.pt"]
-    assert not any("/JJA/" in o for o in outputs if "/MAM/" not in o and "summary" not in o and "longrun" not in o
-                   and "ensemble_skill" not in o), outputs
+    assert not any(
+        "/JJA/" in o
+        for o in outputs
+        if "/MAM/" not in o and "summary" not in o and "longrun" not in o and "ensemble_skill" not in o
+    ), outputs
 
 
 def test_switching_to_the_blocked_design_reruns_the_splits_and_what_depends_on_them(run):
@@ -207,8 +243,14 @@ def test_switching_to_the_blocked_design_reruns_the_splits_and_what_depends_on_t
     edited.write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(run, config=edited)
     assert "splits" in jobs and "train_small_unet" in jobs and "downscale" in jobs and "summary" in jobs
-    assert not {"synthetic_data", "ingest_merra2", "ingest_g5nr", "regrid_merra2", "ingest_elevation",
-                "wasserstein"} & set(jobs)
+    assert not {
+        "synthetic_data",
+        "ingest_merra2",
+        "ingest_g5nr",
+        "regrid_merra2",
+        "ingest_elevation",
+        "wasserstein",
+    } & set(jobs)
 
 
 def edited_config(run, name, change) -> Path:
@@ -220,15 +262,20 @@ def edited_config(run, name, change) -> Path:
 
 
 def test_the_authors_evaluation_definitions_make_only_evaluation_stale(run):
-    jobs = planned_jobs(run, config=edited_config(run, "authors_scores",
-                                                  lambda c: c["evaluation"].update(definitions="authors")))
+    jobs = planned_jobs(
+        run, config=edited_config(run, "authors_scores", lambda c: c["evaluation"].update(definitions="authors"))
+    )
     assert {"evaluate", "temporal_diagnostics", "summary"} <= set(jobs)
     assert not {"train_small_unet", "train_ddpm", "downscale", "downscale_longrun", "splits"} & set(jobs)
 
 
 def test_the_authors_sampler_makes_only_inference_and_what_follows_stale(run):
-    jobs = planned_jobs(run, config=edited_config(run, "authors_sampler", lambda c: c["inference"].update(
-        timestep_spacing="leading", clip_x0=False)))
+    jobs = planned_jobs(
+        run,
+        config=edited_config(
+            run, "authors_sampler", lambda c: c["inference"].update(timestep_spacing="leading", clip_x0=False)
+        ),
+    )
     assert {"downscale", "downscale_longrun", "evaluate", "summary"} <= set(jobs)
     assert not {"train_small_unet", "train_ddpm", "extract_features", "splits"} & set(jobs)
     # the baselines do not sample: they stay as they are
@@ -320,7 +367,9 @@ def test_a_killed_long_run_continues_from_its_last_finished_chunk(run):
 
 def test_the_wasserstein_target_builds_only_what_it_needs(run, tmp_path):
     areas = {"west": {"lat": [20.0, 24.0], "lon": [40.0, 45.0]}, "south": {"lat": [20.0, 24.0], "lon": [41.0, 46.0]}}
-    jobs = planned_jobs(tmp_path, "results/diagnostics/wasserstein/west.json", config=raw_config(run, tmp_path, areas=areas))
+    jobs = planned_jobs(
+        tmp_path, "results/diagnostics/wasserstein/west.json", config=raw_config(run, tmp_path, areas=areas)
+    )
     assert set(jobs) == {"ingest_merra2", "ingest_g5nr", "join_ingested", "regrid_merra2", "wasserstein"}
     assert all("/west" in o for paths in jobs.values() for o in paths)
 
@@ -336,12 +385,27 @@ def downscaling_command():
 def test_the_command_downscales_a_period_as_the_workflow_does(run, tmp_path):
     command, env = downscaling_command()
     # one thread, as the workflow's jobs: reductions split over threads round differently
-    args = ["downscale", "--results", str(run / "results"), "--area", "west", "--merra2",
-            str(run / "resources/synthetic/merra2/MERRA2_*.nc4"), "--config", str(run / "config.yaml"),
-            "--threads", "1"]
+    args = [
+        "downscale",
+        "--results",
+        str(run / "results"),
+        "--area",
+        "west",
+        "--merra2",
+        str(run / "resources/synthetic/merra2/MERRA2_*.nc4"),
+        "--config",
+        str(run / "config.yaml"),
+        "--threads",
+        "1",
+    ]
     out = tmp_path / "west.nc"
-    result = subprocess.run(command + args + ["--start", "2005-08-21", "--end", "2005-08-31", "--out", str(out)],
-                            capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        command + args + ["--start", "2005-08-21", "--end", "2005-08-31", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     # the workflow's long run of the same period, bit for bit: same models, MERRA-2, history,
     # noise streams, and each member's chain denoised on its own in both
@@ -349,22 +413,45 @@ def test_the_command_downscales_a_period_as_the_workflow_does(run, tmp_path):
     np.testing.assert_array_equal(produced["aod_member"].values, workflow["aod_member"].values)
     assert produced.attrs["provenance_model"] == "ddpm_residual"
     # a period inside the G5NR record starts from the true days before it
-    inside = subprocess.run(command + args + ["--start", "2005-08-01", "--end", "2005-08-03", "--members", "2",
-                                              "--out", str(tmp_path / "inside.nc")],
-                            capture_output=True, text=True, env=env, timeout=600)
+    inside = subprocess.run(
+        command
+        + args
+        + ["--start", "2005-08-01", "--end", "2005-08-03", "--members", "2", "--out", str(tmp_path / "inside.nc")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert inside.returncode == 0, inside.stderr[-3000:]
     g5nr = xr.open_dataset(run / "results/data/west/g5nr.nc")
     assert dict(xr.open_dataset(tmp_path / "inside.nc")["aod_member"].sizes) == {
-        "time": 3, "member": 2, "lat": g5nr.sizes["lat"], "lon": g5nr.sizes["lon"]}
+        "time": 3,
+        "member": 2,
+        "lat": g5nr.sizes["lat"],
+        "lon": g5nr.sizes["lon"],
+    }
     # a period without the history it needs: one line naming the dates, exit status 1
-    early = subprocess.run(command + args + ["--start", "2005-01-02", "--end", "2005-01-03", "--out", str(tmp_path / "no.nc")],
-                           capture_output=True, text=True, env=env, timeout=600)
+    early = subprocess.run(
+        command + args + ["--start", "2005-01-02", "--end", "2005-01-03", "--out", str(tmp_path / "no.nc")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert early.returncode == 1 and "the history needs 40" in early.stderr and not (tmp_path / "no.nc").exists()
     # settings the models cannot sample with: the config check's line, before any work
-    for option, expected in ((["--members", "0"], "inference.members: 0 must be at least 1"),
-                             (["--halo", "4"], "inference.halo: 4 must be in 0..3")):
-        refused = subprocess.run(command + args + ["--start", "2005-08-21", "--end", "2005-08-22", *option,
-                                                   "--out", str(tmp_path / "refused.nc")],
-                                 capture_output=True, text=True, env=env, timeout=600)
+    for option, expected in (
+        (["--members", "0"], "inference.members: 0 must be at least 1"),
+        (["--halo", "4"], "inference.halo: 4 must be in 0..3"),
+    ):
+        refused = subprocess.run(
+            command
+            + args
+            + ["--start", "2005-08-21", "--end", "2005-08-22", *option, "--out", str(tmp_path / "refused.nc")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
         assert refused.returncode == 1 and expected in refused.stderr, refused.stderr[-2000:]
         assert not (tmp_path / "refused.nc").exists()

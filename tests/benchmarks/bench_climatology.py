@@ -18,6 +18,7 @@ Usage (after the demo has trained its models):
     python tests/benchmarks/bench_climatology.py                       # unet, ddpm_notransfer, every season x area
     python tests/benchmarks/bench_climatology.py --models ddpm_residual --seasons JJA --areas west
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,15 +28,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 import torch
+from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 
-from downscaling import inference, large_model_stage, metrics, transfer_features, variants  # noqa: E402  (common puts the library on sys.path)
-from downscaling.config_checks import merged_section  # noqa: E402
-from downscaling.datasets import MinMax, day_index, load_area_fields, matched_merra2, open_cube  # noqa: E402
-from downscaling.splits import read_split  # noqa: E402
-from downscaling.training import TrainingRun  # noqa: E402
+from downscaling import inference, large_model_stage, metrics, transfer_features, variants
+from downscaling.config_checks import merged_section
+from downscaling.datasets import MinMax, day_index, load_area_fields, matched_merra2, open_cube
+from downscaling.splits import read_split
+from downscaling.training import TrainingRun
 
 LOG = logging.getLogger("bench_climatology")
 
@@ -60,8 +60,14 @@ def train_with_climatology(model: str, kind: str, paths: DemoPaths, config: dict
     if base:
         inputs["base"] = folder / f"{base}.pt"
     started = time.perf_counter()
-    large_model_stage.train(model, inputs, section, config["tiles"]["size"], config["seed"],
-                            TrainingRun(folder / f"{model}.ckpt", folder / f"{model}.pt", device, LOG, "bench"))
+    large_model_stage.train(
+        model,
+        inputs,
+        section,
+        config["tiles"]["size"],
+        config["seed"],
+        TrainingRun(folder / f"{model}.ckpt", folder / f"{model}.pt", device, LOG, "bench"),
+    )
     LOG.warning("%s %s %s %s: trained in %.0f s", model, kind, paths.season, paths.area, time.perf_counter() - started)
     return folder / f"{model}.pt"
 
@@ -79,8 +85,13 @@ def matched_merra2_scores(paths: DemoPaths, test) -> tuple[float, float]:
     """(RMSE, MAE) of the day's MERRA-2 matched to each pixel's G5NR moments of the training
     days (the anomaly models' base) over the test days: the per-day means of the demo's tables."""
     _, index = transfer_features.load(*paths.features())
-    fields, norm = load_area_fields(paths.data("g5nr"), paths.data("merra2_on_g5nr"), paths.data("static"),
-                                    train_dates=index.date.unique(), climatology=True)
+    fields, norm = load_area_fields(
+        paths.data("g5nr"),
+        paths.data("merra2_on_g5nr"),
+        paths.data("static"),
+        train_dates=index.date.unique(),
+        climatology=True,
+    )
     g5nr = MinMax.from_dict(norm["g5nr"])
     scores = []
     for day in test:
@@ -123,28 +134,62 @@ def main() -> None:
                 for model in args.models:
                     paths.require(*paths.model_files(model), *paths.features())
                     settings = inference.InferenceSettings.from_config(
-                        merged_section(config, "inference", season, area, model))
+                        merged_section(config, "inference", season, area, model)
+                    )
                     base = variants.VARIANTS[model].residual_of
                     checkpoints = {"paper": (paths.model(model), base and paths.model(base))}
                     for kind in KINDS:
                         trained = Path(folder) / kind
-                        checkpoints[kind] = (train_with_climatology(model, kind, paths, config, trained, device),
-                                             base and trained / f"{base}.pt")
+                        checkpoints[kind] = (
+                            train_with_climatology(model, kind, paths, config, trained, device),
+                            base and trained / f"{base}.pt",
+                        )
                     scores = {}
                     for kind, (model_path, base_path) in checkpoints.items():
-                        downscaler = inference.Downscaler(model_path, paths.model("small_unet"), paths.data("static"),
-                                                          settings, device, config["seed"], base_path)
+                        downscaler = inference.Downscaler(
+                            model_path,
+                            paths.model("small_unet"),
+                            paths.data("static"),
+                            settings,
+                            device,
+                            config["seed"],
+                            base_path,
+                        )
                         scores[kind] = test_day_scores(downscaler, truth.values, merra2.values, dates, test)
-                    rows.append((f"{season} {area}", model, len(test),
-                                 *(f"{scores[kind][0]:.4f}" for kind in checkpoints), f"{matched[0]:.4f}", f"{qm[0]:.4f}",
-                                 *(f"{scores[kind][1]:.4f}" for kind in checkpoints), f"{matched[1]:.4f}", f"{qm[1]:.4f}",
-                                 f"{qm_stochastic[1]:.4f}"))
+                    rows.append(
+                        (
+                            f"{season} {area}",
+                            model,
+                            len(test),
+                            *(f"{scores[kind][0]:.4f}" for kind in checkpoints),
+                            f"{matched[0]:.4f}",
+                            f"{qm[0]:.4f}",
+                            *(f"{scores[kind][1]:.4f}" for kind in checkpoints),
+                            f"{matched[1]:.4f}",
+                            f"{qm[1]:.4f}",
+                            f"{qm_stochastic[1]:.4f}",
+                        )
+                    )
                     print(rows[-1], flush=True)
     print_table(
         "test days, lenient: RMSE of the (ensemble) mean and CRPS (MAE for one member), log10 AOD; paper: the "
         "demo's model; mm = matched MERRA-2; qm = the demo's interp_qm, qm-s = interp_qm_stochastic",
-        ("season area", "model", "days", "RMSE paper", "+clim", "+anom", "mm", "qm",
-         "CRPS paper", "+clim", "+anom", "MAE mm", "qm", "CRPS qm-s"),
+        (
+            "season area",
+            "model",
+            "days",
+            "RMSE paper",
+            "+clim",
+            "+anom",
+            "mm",
+            "qm",
+            "CRPS paper",
+            "+clim",
+            "+anom",
+            "MAE mm",
+            "qm",
+            "CRPS qm-s",
+        ),
         rows,
     )
     print_load_at_end()

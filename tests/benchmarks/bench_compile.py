@@ -12,14 +12,15 @@ Decides whether inference should compile: only where it is measurably faster on 
 
 The training step is the training loop's (its epoch function on one batch): the denoising loss
 (v-prediction, t drawn from the cosine schedule), backward, Adam, with the forward under
-autocast as ``training.precision`` runs it; median seconds per step over ``--repeats`` steps after one warm-up step, and the loss of
-the first step beside float32's. Decides the training precision's default.
+autocast as ``training.precision`` runs it; median seconds per step over ``--repeats`` steps
+after one warm-up step, and the loss of the first step beside float32's. Decides the training precision's default.
 
 Usage:
     python tests/benchmarks/bench_compile.py                 # demo and paper sizes
     python tests/benchmarks/bench_compile.py --sizes demo --batch 512 --repeats 20
     python tests/benchmarks/bench_compile.py --sizes paper --no-inference   # the training step only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,8 @@ def timed_training_step(model, cond, x0, device, bf16: bool, channels_last: bool
     runs it, backward, Adam) on an epoch of that one batch."""
     import torch
 
-    from downscaling.diffusion import NoiseSchedule, denoising_loss  # noqa: E402
-    from downscaling.training import _train_epoch  # noqa: E402
+    from downscaling.diffusion import NoiseSchedule, denoising_loss
+    from downscaling.training import _train_epoch
 
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -101,7 +102,7 @@ def main() -> None:
 
     import torch
 
-    from downscaling import large_model_stage, variants  # noqa: E402  (common puts the library on sys.path)
+    from downscaling import large_model_stage, variants
 
     device = pick_device(args.device, args.threads)
     print_machine(device)
@@ -118,13 +119,22 @@ def main() -> None:
         for bf16, channels_last in ((False, False), (True, False), (False, True), (True, True)):
             torch.manual_seed(0)  # the same initial weights in every arithmetic
             fresh = large_model_stage.build(variant, features, large_model_stage.model_kwargs(variant, section))
-            seconds, loss = timed_training_step(fresh.to(device), cond, x_t, device, bf16, channels_last,
-                                                args.repeats)
+            seconds, loss = timed_training_step(fresh.to(device), cond, x_t, device, bf16, channels_last, args.repeats)
             if not (bf16 or channels_last):
                 float32_seconds, float32_loss = seconds, loss
-            training_rows.append((size, batch, "bf16" if bf16 else "float32", "yes" if channels_last else "no",
-                                  f"{seconds * 1e3:.0f}", f"{batch / seconds:.1f}", f"{float32_seconds / seconds:.2f}",
-                                  f"{loss:.5f}", f"{loss - float32_loss:+.1e}"))
+            training_rows.append(
+                (
+                    size,
+                    batch,
+                    "bf16" if bf16 else "float32",
+                    "yes" if channels_last else "no",
+                    f"{seconds * 1e3:.0f}",
+                    f"{batch / seconds:.1f}",
+                    f"{float32_seconds / seconds:.2f}",
+                    f"{loss:.5f}",
+                    f"{loss - float32_loss:+.1e}",
+                )
+            )
         if args.no_inference:
             continue
         reference = None
@@ -134,19 +144,53 @@ def main() -> None:
                 first, seconds, out = timed_forward(network, cond, x_t, device, bf16, args.repeats)
                 if reference is None:
                     reference, eager_seconds = out, seconds
-                rows.append((size, batch, "compiled" if compiled else "eager", "bf16" if bf16 else "float32",
-                             f"{first:.2f}", f"{seconds * 1e3:.1f}", f"{batch / seconds:.0f}",
-                             f"{eager_seconds / seconds:.2f}", f"{(out - reference).abs().max().item():.2e}"))
+                rows.append(
+                    (
+                        size,
+                        batch,
+                        "compiled" if compiled else "eager",
+                        "bf16" if bf16 else "float32",
+                        f"{first:.2f}",
+                        f"{seconds * 1e3:.1f}",
+                        f"{batch / seconds:.0f}",
+                        f"{eager_seconds / seconds:.2f}",
+                        f"{(out - reference).abs().max().item():.2e}",
+                    )
+                )
             torch._dynamo.reset()
-    print_table("one training step (denoising loss, backward, Adam; eager) on a batch of 16 x 16 tiles",
-                ("size", "batch", "arithmetic", "channels-last", "ms / step", "tiles / s", "speed-up vs float32",
-                 "first step's loss", "vs float32"), training_rows)
+    print_table(
+        "one training step (denoising loss, backward, Adam; eager) on a batch of 16 x 16 tiles",
+        (
+            "size",
+            "batch",
+            "arithmetic",
+            "channels-last",
+            "ms / step",
+            "tiles / s",
+            "speed-up vs float32",
+            "first step's loss",
+            "vs float32",
+        ),
+        training_rows,
+    )
     if args.no_inference:
         print_load_at_end()
         return
-    print_table("one denoiser forward (inference mode) on a batch of 16 x 16 tiles",
-                ("size", "batch", "mode", "arithmetic", "first call s", "ms / batch", "tiles / s",
-                 "speed-up vs eager float32", "max |diff| vs eager float32"), rows)
+    print_table(
+        "one denoiser forward (inference mode) on a batch of 16 x 16 tiles",
+        (
+            "size",
+            "batch",
+            "mode",
+            "arithmetic",
+            "first call s",
+            "ms / batch",
+            "tiles / s",
+            "speed-up vs eager float32",
+            "max |diff| vs eager float32",
+        ),
+        rows,
+    )
     print_load_at_end()
 
 

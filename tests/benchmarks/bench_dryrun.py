@@ -23,6 +23,7 @@ once more under cProfile and prints the N most expensive functions (cumulative a
 
 Usage: python tests/benchmarks/bench_dryrun.py [--repeats 3] [--profile-top 25] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,6 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-
 from common import REPO, load_config, print_load_at_end, print_machine, print_table
 
 GOAL_SECONDS = 5.0
@@ -75,16 +75,22 @@ def write_placeholders(config: dict, root: Path, first_only: bool = False) -> di
     for source in ("merra2", "g5nr", "elevation"):
         if not inputs[source].startswith(PLACEHOLDER_ROOT):
             raise ValueError(f"inputs.{source} = {inputs[source]!r} does not start with {PLACEHOLDER_ROOT}")
-        inputs[source] = str(root) + inputs[source][len(PLACEHOLDER_ROOT):]
+        inputs[source] = str(root) + inputs[source][len(PLACEHOLDER_ROOT) :]
     merra2_days = pd.date_range(*config["periods"]["merra2"], freq="D")
-    g5nr_steps = pd.date_range(config["periods"]["g5nr"][0], pd.Timestamp(config["periods"]["g5nr"][1])
-                               + pd.Timedelta("23h30min"), freq="30min")
+    g5nr_steps = pd.date_range(
+        config["periods"]["g5nr"][0],
+        pd.Timestamp(config["periods"]["g5nr"][1]) + pd.Timedelta("23h30min"),
+        freq="30min",
+    )
     if first_only:
         merra2_days, g5nr_steps = merra2_days[:1], g5nr_steps[:1]
-    paths = [concrete(inputs["merra2"], f"{day:%Y}",
-                      f"MERRA2_{merra2_stream(day.year)}.tavg1_2d_aer_Nx.{day:%Y%m%d}.nc4") for day in merra2_days]
-    paths += [concrete(inputs["g5nr"], "", f"c1440_NR.inst30mn_2d_aer1_Nx.{step:%Y%m%d_%H%Mz}.nc4")
-              for step in g5nr_steps]
+    paths = [
+        concrete(inputs["merra2"], f"{day:%Y}", f"MERRA2_{merra2_stream(day.year)}.tavg1_2d_aer_Nx.{day:%Y%m%d}.nc4")
+        for day in merra2_days
+    ]
+    paths += [
+        concrete(inputs["g5nr"], "", f"c1440_NR.inst30mn_2d_aer1_Nx.{step:%Y%m%d_%H%Mz}.nc4") for step in g5nr_steps
+    ]
     paths.append(Path(inputs["elevation"]))
     for folder in sorted({path.parent for path in paths}):
         folder.mkdir(parents=True, exist_ok=True)
@@ -108,8 +114,19 @@ def glob_and_stat_seconds(config: dict) -> float:
 
 
 def dry_run_command(configfile: Path, workdir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
-            "--configfile", str(configfile), "--directory", str(workdir), "-n", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--configfile",
+        str(configfile),
+        "--directory",
+        str(workdir),
+        "-n",
+        *extra,
+    ]
 
 
 def timed_run(command: list[str]) -> tuple[float, str]:
@@ -172,24 +189,41 @@ def main() -> None:
         jobs_one_file = job_table(timed_run(dry_run_command(*setups["one_file"][2:]))[1])
 
         print_machine()
-        print(f"\nplaceholders: {counts['merra2']} MERRA-2 granules, {counts['g5nr']} G5NR granules, "
-              f"{counts['elevation']} elevation file, written in {placeholders_s:.1f} s")
+        print(
+            f"\nplaceholders: {counts['merra2']} MERRA-2 granules, {counts['g5nr']} G5NR granules, "
+            f"{counts['elevation']} elevation file, written in {placeholders_s:.1f} s"
+        )
         print_table("jobs planned by the dry run", ("rule", "jobs"), jobs)
         full, one_file = statistics.median(runs["full"]), statistics.median(runs["one_file"])
         rows = [
-            ("paper config, all granules", sum(counts.values()), jobs[-1][1] if jobs else "?",
-             ", ".join(f"{seconds:.2f}" for seconds in runs["full"]), f"{full:.2f}"),
-            ("same, one file per input glob", 3, jobs_one_file[-1][1] if jobs_one_file else "?",
-             ", ".join(f"{seconds:.2f}" for seconds in runs["one_file"]), f"{one_file:.2f}"),
+            (
+                "paper config, all granules",
+                sum(counts.values()),
+                jobs[-1][1] if jobs else "?",
+                ", ".join(f"{seconds:.2f}" for seconds in runs["full"]),
+                f"{full:.2f}",
+            ),
+            (
+                "same, one file per input glob",
+                3,
+                jobs_one_file[-1][1] if jobs_one_file else "?",
+                ", ".join(f"{seconds:.2f}" for seconds in runs["one_file"]),
+                f"{one_file:.2f}",
+            ),
         ]
-        print_table("`python -m snakemake -s workflow/Snakefile --configfile <copy of paper.yaml> -n --quiet` "
-                    "(first run also creates .snakemake)",
-                    ("inputs", "raw files", "jobs", "runs (s)", "median s"), rows)
-        print(f"{rows[0][2]} jobs planned in {full:.2f} s (median of {args.repeats}; "
-              f"{'meets' if full <= GOAL_SECONDS else 'misses'} the <= {GOAL_SECONDS:.0f} s goal); "
-              f"the raw granules cost {full - one_file:.2f} s "
-              f"({full / one_file:.1f}x the one-file plan); globbing and stat-ing all of them takes "
-              f"{stat_seconds:.2f} s")
+        print_table(
+            "`python -m snakemake -s workflow/Snakefile --configfile <copy of paper.yaml> -n --quiet` "
+            "(first run also creates .snakemake)",
+            ("inputs", "raw files", "jobs", "runs (s)", "median s"),
+            rows,
+        )
+        print(
+            f"{rows[0][2]} jobs planned in {full:.2f} s (median of {args.repeats}; "
+            f"{'meets' if full <= GOAL_SECONDS else 'misses'} the <= {GOAL_SECONDS:.0f} s goal); "
+            f"the raw granules cost {full - one_file:.2f} s "
+            f"({full / one_file:.1f}x the one-file plan); globbing and stat-ing all of them takes "
+            f"{stat_seconds:.2f} s"
+        )
         print_load_at_end()
         if args.profile_top:
             profile(dry_run_command(configfile, workdir, "--quiet"), args.profile_top, root / "dryrun.prof")

@@ -28,6 +28,7 @@ Usage (after the demo has trained its models):
 Options: --model, --members, --day YYYY-MM-DD, --repeats, --crop, --skill-members, --threads,
 --device, --config, --results.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,6 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from common import (
     DemoPaths,
     load_config,
@@ -47,13 +47,14 @@ from common import (
     results_parser,
     synchronize,
 )
-from downscaling import evaluation, inference  # noqa: E402  (common puts the library on sys.path)
-from downscaling.config_checks import merged_section  # noqa: E402
-from downscaling.datasets import day_index, open_cube  # noqa: E402
-from downscaling.metrics import rmse  # noqa: E402
-from downscaling.runtime import load_checkpoint  # noqa: E402
-from downscaling.splits import read_split  # noqa: E402
-from downscaling.tiling import TileGrid  # noqa: E402
+
+from downscaling import evaluation, inference
+from downscaling.config_checks import merged_section
+from downscaling.datasets import day_index, open_cube
+from downscaling.metrics import rmse
+from downscaling.runtime import load_checkpoint
+from downscaling.splits import read_split
+from downscaling.tiling import TileGrid
 
 AUTHORS_STEPS = 1000
 AUTHORS_BATCH = 240
@@ -137,8 +138,16 @@ def downscale_day(downscaler, truth, merra2, dates, position, clock: InferenceCl
     return members, time.perf_counter() - start
 
 
-def make_downscaler(paths: DemoPaths, model: str, settings, device, seed, clock: InferenceClock | None = None,
-                    batch: int | None = None, window=None):
+def make_downscaler(
+    paths: DemoPaths,
+    model: str,
+    settings,
+    device,
+    seed,
+    clock: InferenceClock | None = None,
+    batch: int | None = None,
+    window=None,
+):
     downscaler = paths.downscaler(model, settings, device, seed)
     if window is not None:
         downscaler.crop(*window)
@@ -162,9 +171,11 @@ def main() -> None:
     parser.add_argument("--day", help="test day YYYY-MM-DD (default: the season's first G5NR test day)")
     parser.add_argument("--members", type=int, default=1, help="ensemble members in both runs (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of the default (median reported)")
-    parser.add_argument("--authors-steps", type=int,
-                        help=f"time only the first N of the authors' {AUTHORS_STEPS} steps and extrapolate "
-                             "(default: the full run)")
+    parser.add_argument(
+        "--authors-steps",
+        type=int,
+        help=f"time only the first N of the authors' {AUTHORS_STEPS} steps and extrapolate (default: the full run)",
+    )
     parser.add_argument("--authors-stride", type=int, default=2)
     parser.add_argument("--authors-halo", type=int, default=4)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
@@ -181,8 +192,13 @@ def main() -> None:
     area = args.area or next(iter(config["areas"]))
     paths = DemoPaths(args.results, args.season, area)
     model = args.model or config.get("method") or "ddpm"
-    paths.require(paths.data("g5nr"), paths.data("merra2_on_g5nr"), paths.data("static"), paths.split("g5nr"),
-                  *paths.model_files(model))
+    paths.require(
+        paths.data("g5nr"),
+        paths.data("merra2_on_g5nr"),
+        paths.data("static"),
+        paths.split("g5nr"),
+        *paths.model_files(model),
+    )
     device = pick_device(args.device, args.threads)
 
     truth_cube, merra2_cube = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
@@ -201,14 +217,22 @@ def main() -> None:
     authors_steps = min(AUTHORS_STEPS, load_checkpoint(paths.model(model))["timesteps"])
     steps_run = min(args.authors_steps or authors_steps, authors_steps)
     authors_settings = inference.InferenceSettings(
-        sampler="ddpm", steps=authors_steps, eta=0.0, stride=args.authors_stride, halo=args.authors_halo,
-        members=args.members, memory_budget_mb=default_settings.memory_budget_mb, encoder_every_step=True,
+        sampler="ddpm",
+        steps=authors_steps,
+        eta=0.0,
+        stride=args.authors_stride,
+        halo=args.authors_halo,
+        members=args.members,
+        memory_budget_mb=default_settings.memory_budget_mb,
+        encoder_every_step=True,
         precision="float32",
     )
 
     print_machine(device)
-    print(f"\nday {day:%Y-%m-%d}, season {args.season}, area {area} ({truth.shape[1]} x {truth.shape[2]} px), "
-          f"{args.members} member(s), model {paths.model(model)}")
+    print(
+        f"\nday {day:%Y-%m-%d}, season {args.season}, area {area} ({truth.shape[1]} x {truth.shape[2]} px), "
+        f"{args.members} member(s), model {paths.model(model)}"
+    )
 
     # (a) the project default: warm-up, then the median of the timed repeats.
     default_clock = InferenceClock(device)
@@ -226,7 +250,9 @@ def main() -> None:
     partial = steps_run < authors_steps
     authors_clock = InferenceClock(device, keep_steps=steps_run if partial else None)
     inference.sample = authors_clock.sample
-    authors = make_downscaler(paths, model, authors_settings, device, config["seed"], authors_clock, batch=AUTHORS_BATCH)
+    authors = make_downscaler(
+        paths, model, authors_settings, device, config["seed"], authors_clock, batch=AUTHORS_BATCH
+    )
     authors_members, measured = downscale_day(authors, truth, merra2, dates, position, authors_clock)
     inference.sample = library_sample
     authors_seconds = measured - authors_clock.loop + authors_clock.loop * authors_steps / steps_run
@@ -234,31 +260,55 @@ def main() -> None:
 
     def describe(settings, downscaler):
         encoder = "every step" if settings.encoder_every_step else "once per tile"
-        return (f"{settings.sampler} {settings.steps} steps, stride {settings.stride}, halo {settings.halo}, "
-                f"{tiles_of_day(downscaler)} tiles in batches of {downscaler.batch}, encoder {encoder}")
+        return (
+            f"{settings.sampler} {settings.steps} steps, stride {settings.stride}, halo {settings.halo}, "
+            f"{tiles_of_day(downscaler)} tiles in batches of {downscaler.batch}, encoder {encoder}"
+        )
 
     timing = "extrapolated" if partial else "measured"
     rows = [
-        ("project default", describe(default_settings, default), f"{default_seconds:.3f}", "measured",
-         f"{default_rmse:.4f}"),
-        ("authors", describe(authors_settings, authors), f"{authors_seconds:.1f}", timing,
-         "n/a (partial run)" if authors_rmse is None else f"{authors_rmse:.4f}"),
-        ("MERRA-2 on the G5NR grid", "nearest neighbour (reference)", "-", "-",
-         f"{rmse(merra2[position], truth[position]):.4f}"),
+        (
+            "project default",
+            describe(default_settings, default),
+            f"{default_seconds:.3f}",
+            "measured",
+            f"{default_rmse:.4f}",
+        ),
+        (
+            "authors",
+            describe(authors_settings, authors),
+            f"{authors_seconds:.1f}",
+            timing,
+            "n/a (partial run)" if authors_rmse is None else f"{authors_rmse:.4f}",
+        ),
+        (
+            "MERRA-2 on the G5NR grid",
+            "nearest neighbour (reference)",
+            "-",
+            "-",
+            f"{rmse(merra2[position], truth[position]):.4f}",
+        ),
     ]
-    print_table("(a, b) seconds per downscaled day and RMSE against G5NR (log10 AOD)",
-                ("configuration", "settings", "s / day", "timing", "RMSE"), rows)
+    print_table(
+        "(a, b) seconds per downscaled day and RMSE against G5NR (log10 AOD)",
+        ("configuration", "settings", "s / day", "timing", "RMSE"),
+        rows,
+    )
     if partial:
-        print(f"authors: ran {steps_run} of {authors_steps} steps in {measured:.1f} s, of which "
-              f"{authors_clock.loop:.1f} s in the sampling loop ({authors_clock.loop / steps_run:.3f} s per step "
-              f"over all tiles); per day = {measured - authors_clock.loop:.1f} s outside the loop + "
-              f"{authors_steps} x {authors_clock.loop / steps_run:.3f} s (linear extrapolation)")
+        print(
+            f"authors: ran {steps_run} of {authors_steps} steps in {measured:.1f} s, of which "
+            f"{authors_clock.loop:.1f} s in the sampling loop ({authors_clock.loop / steps_run:.3f} s per step "
+            f"over all tiles); per day = {measured - authors_clock.loop:.1f} s outside the loop + "
+            f"{authors_steps} x {authors_clock.loop / steps_run:.3f} s (linear extrapolation)"
+        )
     speedup = authors_seconds / default_seconds
     line = f"speed-up of the default: {speedup:.0f}x ({'meets' if speedup >= 200 else 'misses'} the >= 200x goal)"
     if authors_rmse is not None:
         change = default_rmse / authors_rmse - 1
-        line += (f"; RMSE default / authors = {default_rmse / authors_rmse:.3f} "
-                 f"({'within' if change <= 0.05 else 'NOT within'} 5 %, lower is better)")
+        line += (
+            f"; RMSE default / authors = {default_rmse / authors_rmse:.3f} "
+            f"({'within' if change <= 0.05 else 'NOT within'} 5 %, lower is better)"
+        )
     print(line)
 
     # (c) where the default's time goes.
@@ -268,39 +318,65 @@ def main() -> None:
     other = default_seconds - forward
     rows = [
         ("model forward (denoiser + encoder)", f"{forward:.4f}", f"{100 * forward / default_seconds:.1f} %"),
-        ("  of which encoder/denoiser outside the sampling loop", f"{forward_outside:.4f}",
-         f"{100 * forward_outside / default_seconds:.1f} %"),
-        ("sampler arithmetic inside the loop", f"{sampler_arithmetic:.4f}",
-         f"{100 * sampler_arithmetic / default_seconds:.1f} %"),
-        ("tiles, history, conditions, stitching, normalisation", f"{rest:.4f}",
-         f"{100 * rest / default_seconds:.1f} %"),
+        (
+            "  of which encoder/denoiser outside the sampling loop",
+            f"{forward_outside:.4f}",
+            f"{100 * forward_outside / default_seconds:.1f} %",
+        ),
+        (
+            "sampler arithmetic inside the loop",
+            f"{sampler_arithmetic:.4f}",
+            f"{100 * sampler_arithmetic / default_seconds:.1f} %",
+        ),
+        (
+            "tiles, history, conditions, stitching, normalisation",
+            f"{rest:.4f}",
+            f"{100 * rest / default_seconds:.1f} %",
+        ),
         ("everything else (total - forward)", f"{other:.4f}", f"{100 * other / default_seconds:.1f} %"),
         ("total per day", f"{default_seconds:.4f}", "100.0 %"),
     ]
-    print_table(f"(c) where the default's time goes (median of {args.repeats} runs, "
-                f"{default_clock.forward_calls} forward calls per day)", ("part", "seconds", "share"), rows)
+    print_table(
+        f"(c) where the default's time goes (median of {args.repeats} runs, "
+        f"{default_clock.forward_calls} forward calls per day)",
+        ("part", "seconds", "share"),
+        rows,
+    )
     share = other / default_seconds
-    print(f"non-model share {100 * share:.1f} % ({'meets' if share < 0.05 else 'misses'} the < 5 % goal); "
-          f"default runs: {', '.join(f'{run[0]:.3f}' for run in runs)} s")
+    print(
+        f"non-model share {100 * share:.1f} % ({'meets' if share < 0.05 else 'misses'} the < 5 % goal); "
+        f"default runs: {', '.join(f'{run[0]:.3f}' for run in runs)} s"
+    )
 
     # (d) skill at equal inputs on a window, and the speed-up at equal skill.
     skill_settings = dataclasses.replace(default_settings, members=args.skill_members or configured.members)
     # cheaper configurations that might match the authors' sampler: the default sampler with 1/2,
     # 1, 2 and 4 times its steps, and ancestral sampling (the authors' sampler) with 4, 8 and 16 times
     candidates = [
-        ("default" if factor == 1 else f"default sampler, {round(skill_settings.steps * factor)} steps",
-         dataclasses.replace(skill_settings, steps=max(1, round(skill_settings.steps * factor))))
+        (
+            "default" if factor == 1 else f"default sampler, {round(skill_settings.steps * factor)} steps",
+            dataclasses.replace(skill_settings, steps=max(1, round(skill_settings.steps * factor))),
+        )
         for factor in (0.5, 1, 2, 4)
     ] + [
-        (f"ancestral (ddpm), {skill_settings.steps * factor} steps",
-         dataclasses.replace(skill_settings, sampler="ddpm", steps=min(skill_settings.steps * factor, authors_steps)))
-        for factor in (4, 8, 16) if skill_settings.steps * factor < authors_steps
+        (
+            f"ancestral (ddpm), {skill_settings.steps * factor} steps",
+            dataclasses.replace(
+                skill_settings, sampler="ddpm", steps=min(skill_settings.steps * factor, authors_steps)
+            ),
+        )
+        for factor in (4, 8, 16)
+        if skill_settings.steps * factor < authors_steps
     ]
     checks = [
-        ("default at the authors' stride", dataclasses.replace(skill_settings, stride=args.authors_stride,
-                                                               halo=args.authors_halo)),
-        (f"authors' sampler (ddpm, {authors_steps} steps)",
-         dataclasses.replace(skill_settings, sampler="ddpm", steps=authors_steps, eta=0.0)),
+        (
+            "default at the authors' stride",
+            dataclasses.replace(skill_settings, stride=args.authors_stride, halo=args.authors_halo),
+        ),
+        (
+            f"authors' sampler (ddpm, {authors_steps} steps)",
+            dataclasses.replace(skill_settings, sampler="ddpm", steps=authors_steps, eta=0.0),
+        ),
     ]
     size = min(args.crop, truth.shape[1], truth.shape[2])
     top, left = (truth.shape[1] - size) // 2, (truth.shape[2] - size) // 2
@@ -316,27 +392,44 @@ def main() -> None:
         days = list(inference.downscale_test_days(downscaler, *cropped, dates, test, "lenient"))
         seconds = (time.perf_counter() - start) / len(days)
         fields = np.stack([members for _, members in days], axis=1)
-        scores[name] = (settings, seconds,
-                        evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"]))
-    rows = [(name, f"{st.sampler} {st.steps}, stride {st.stride}", f"{sc['crps']:.4f}", f"{sc['spread_skill']:.3f}",
-             f"{sc['psd_ratio']:.3f}", "{:.2f}-{:.2f}".format(*sc["rank_extremes"]), f"{sec:.2f}")
-            for name, (st, sec, sc) in scores.items()]
-    print_table(f"(d) skill on a {size} x {size} px window, {len(test)} test days, lenient, "
-                f"{skill_settings.members} members",
-                ("configuration", "sampler", "CRPS", "spread-skill", "PSD ratio", "rank bins min-max", "s / day"),
-                rows)
+        scores[name] = (
+            settings,
+            seconds,
+            evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"]),
+        )
+    rows = [
+        (
+            name,
+            f"{st.sampler} {st.steps}, stride {st.stride}",
+            f"{sc['crps']:.4f}",
+            f"{sc['spread_skill']:.3f}",
+            f"{sc['psd_ratio']:.3f}",
+            "{:.2f}-{:.2f}".format(*sc["rank_extremes"]),
+            f"{sec:.2f}",
+        )
+        for name, (st, sec, sc) in scores.items()
+    ]
+    print_table(
+        f"(d) skill on a {size} x {size} px window, {len(test)} test days, lenient, {skill_settings.members} members",
+        ("configuration", "sampler", "CRPS", "spread-skill", "PSD ratio", "rank bins min-max", "s / day"),
+        rows,
+    )
     reference = scores[checks[-1][0]][2]
 
     def as_good(sc) -> bool:
-        return (sc["crps"] <= 1.01 * reference["crps"]
-                and abs(1 - sc["spread_skill"]) <= abs(1 - reference["spread_skill"]) + 0.05
-                and abs(1 - sc["psd_ratio"]) <= abs(1 - reference["psd_ratio"]) + 0.05)
+        return (
+            sc["crps"] <= 1.01 * reference["crps"]
+            and abs(1 - sc["spread_skill"]) <= abs(1 - reference["spread_skill"]) + 0.05
+            and abs(1 - sc["psd_ratio"]) <= abs(1 - reference["psd_ratio"]) + 0.05
+        )
 
     matching = [(scores[name][1], name) for name, _ in candidates if as_good(scores[name][2])]
     if not matching:
-        print("speed-up at equal skill: no default-sampler row matches the authors' sampler's skill "
-              f"(CRPS {reference['crps']:.4f}, spread-skill {reference['spread_skill']:.3f}, "
-              f"PSD ratio {reference['psd_ratio']:.3f})")
+        print(
+            "speed-up at equal skill: no default-sampler row matches the authors' sampler's skill "
+            f"(CRPS {reference['crps']:.4f}, spread-skill {reference['spread_skill']:.3f}, "
+            f"PSD ratio {reference['psd_ratio']:.3f})"
+        )
     else:
         window_seconds, name = min(matching)  # the cheapest
         settings = scores[name][0]
@@ -344,11 +437,12 @@ def main() -> None:
         steps_factor = authors_steps / settings.steps
         stride_factor = tiles_of_day(authors) / tiles_of_day(default)
         speedup = authors_seconds / seconds
-        print(f"speed-up at equal skill: {name!r} ({seconds:.2f} s a day, whole area) vs the authors' "
-              f"{authors_seconds:.1f} s: {speedup:.0f}x = steps {steps_factor:.0f}x * stride (tiles per day) "
-              f"{stride_factor:.1f}x * engineering {speedup / steps_factor / stride_factor:.2f}x")
+        print(
+            f"speed-up at equal skill: {name!r} ({seconds:.2f} s a day, whole area) vs the authors' "
+            f"{authors_seconds:.1f} s: {speedup:.0f}x = steps {steps_factor:.0f}x * stride (tiles per day) "
+            f"{stride_factor:.1f}x * engineering {speedup / steps_factor / stride_factor:.2f}x"
+        )
     print_load_at_end()
-
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 Usage: python tests/benchmarks/bench_ingest.py [--years 1 4] [--days-for-regrid 30]
        [--g5nr-granules 48] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,16 @@ def write_global_daily_files(directory: Path, years: int) -> list[str]:
         path = directory / f"MERRA2_300.statD_2d_aer_Nx.{str(day).replace('-', '')}.nc4"
         if not path.exists():
             values = (base * (1.0 + 0.5 * np.sin(i / 9.0)))[None]
-            write_mapl_file(path, "DUEXTTAU", values, np.array([day], dtype="datetime64[m]"), GLOBAL_LAT, GLOBAL_LON,
-                            time_increment=np.timedelta64(24, "h"), chunk_shape=(1, 91, 144))
+            write_mapl_file(
+                path,
+                "DUEXTTAU",
+                values,
+                np.array([day], dtype="datetime64[m]"),
+                GLOBAL_LAT,
+                GLOBAL_LON,
+                time_increment=np.timedelta64(24, "h"),
+                chunk_shape=(1, 91, 144),
+            )
         paths.append(str(path))
     return paths
 
@@ -66,16 +75,24 @@ def child(directory: str, years: int, output: str) -> None:
     paths = sorted(str(p) for p in Path(directory).glob("*.nc4"))[: 365 * years + years // 4]
     tracemalloc.start()
     started = time.perf_counter()
-    cube = ingest.write_daily_cube(paths, output, pattern="*.nc4", variable="DUEXTTAU", area=AREA,
-                                   margin_deg=MARGIN_DEG, log_floor=1e-6)
+    cube = ingest.write_daily_cube(
+        paths, output, pattern="*.nc4", variable="DUEXTTAU", area=AREA, margin_deg=MARGIN_DEG, log_floor=1e-6
+    )
     seconds = time.perf_counter() - started
     _, traced_peak = tracemalloc.get_traced_memory()
-    print(json.dumps({
-        "years": years, "files": len(paths), "seconds": seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "traced_peak_mb": traced_peak / 2**20, "cube_mb": cube["log10_aod"].nbytes / 2**20,
-        "cube_shape": list(cube["log10_aod"].shape),
-    }))
+    print(
+        json.dumps(
+            {
+                "years": years,
+                "files": len(paths),
+                "seconds": seconds,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "traced_peak_mb": traced_peak / 2**20,
+                "cube_mb": cube["log10_aod"].nbytes / 2**20,
+                "cube_shape": list(cube["log10_aod"].shape),
+            }
+        )
+    )
 
 
 def memory_table(directory: Path, years_list: list[int]) -> None:
@@ -85,21 +102,29 @@ def memory_table(directory: Path, years_list: list[int]) -> None:
     rows = []
     for years in years_list:
         output = directory.parent / f"cube_{years}y.nc"
-        done = subprocess.run([sys.executable, __file__, "--child", str(directory), str(years), str(output)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", str(directory), str(years), str(output)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print("\n1) ingest peak memory vs record length (global 361 x 576 daily input, paper area + 1.5 deg)")
     header = ("years", "files", "seconds", "peak RSS MB", "traced peak MB", "output cube MB")
     print("{:>5} {:>6} {:>8} {:>12} {:>15} {:>15}  cube shape".format(*header))
     for row in rows:
-        print(f"{row['years']:>5} {row['files']:>6} {row['seconds']:>8.1f} {row['peak_rss_mb']:>12.1f} "
-              f"{row['traced_peak_mb']:>15.2f} {row['cube_mb']:>15.2f}  {row['cube_shape']}")
+        print(
+            f"{row['years']:>5} {row['files']:>6} {row['seconds']:>8.1f} {row['peak_rss_mb']:>12.1f} "
+            f"{row['traced_peak_mb']:>15.2f} {row['cube_mb']:>15.2f}  {row['cube_shape']}"
+        )
     global_mb = rows[-1]["files"] * GLOBAL_LAT.size * GLOBAL_LON.size * 4 / 2**20
     print(f"(the global {rows[-1]['years']}-year record would take {global_mb:.0f} MB as float32; it is never loaded)")
     ratio = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"]
     verdict = "within" if abs(ratio - 1) <= 0.2 else "NOT within"
-    print(f"peak RSS {rows[-1]['years']} y / {rows[0]['years']} y = {ratio:.3f} ({verdict} 20 %); the traced "
-          "(Python/NumPy) peak is about 3 copies of the cropped output cube, the only thing that grows")
+    print(
+        f"peak RSS {rows[-1]['years']} y / {rows[0]['years']} y = {ratio:.3f} ({verdict} 20 %); the traced "
+        "(Python/NumPy) peak is about 3 copies of the cropped output cube, the only thing that grows"
+    )
 
 
 def argmin_loop_nearest(values: np.ndarray, source_lat, source_lon, target_lat, target_lon) -> np.ndarray:
@@ -138,14 +163,18 @@ def regrid_table(days: int) -> None:
     looped = argmin_loop_nearest(values, source_lat, source_lon, target_lat, target_lon)
     loop_s = time.perf_counter() - started
     same = np.array_equal(vectorised, looped)
-    print(f"\n2) MERRA-2 ({source_lat.size} x {source_lon.size}) -> G5NR grid "
-          f"({target_lat.size} x {target_lon.size}), {days} days")
+    print(
+        f"\n2) MERRA-2 ({source_lat.size} x {source_lon.size}) -> G5NR grid "
+        f"({target_lat.size} x {target_lon.size}), {days} days"
+    )
     print(f"{'method':<34} {'seconds':>9}")
     print(f"{'per-pixel argmin loop (nearest)':<34} {loop_s:>9.3f}")
     print(f"{'vectorised index lookup (nearest)':<34} {vectorised_s:>9.4f}")
     print(f"{'vectorised bilinear':<34} {bilinear_s:>9.4f}")
-    print(f"speed-up of the vectorised nearest: {loop_s / vectorised_s:.0f}x; identical result: {same}; "
-          f"bilinear finite: {bool(np.isfinite(bilinear).all())}")
+    print(
+        f"speed-up of the vectorised nearest: {loop_s / vectorised_s:.0f}x; identical result: {same}; "
+        f"bilinear finite: {bool(np.isfinite(bilinear).all())}"
+    )
 
 
 G5NR_LAT = -90.0 + 0.0625 * np.arange(2881)
@@ -165,8 +194,16 @@ def write_global_g5nr_granules(directory: Path, count: int) -> list[str]:
         time = np.datetime64("2006-07-01T00:00") + np.timedelta64(30 * i, "m")
         path = directory / f"c1440_NR.inst30mn_2d_aer1_Nx.{str(time).replace('-', '').replace(':', '')[:13]}z.nc4"
         if not path.exists():
-            write_mapl_file(path, "DUEXTTAU", (smooth * (1.0 + 0.01 * i))[None], np.array([time], dtype="datetime64[m]"),
-                            G5NR_LAT, G5NR_LON, time_increment=np.timedelta64(30, "m"), chunk_shape=(1, 721, 1440))
+            write_mapl_file(
+                path,
+                "DUEXTTAU",
+                (smooth * (1.0 + 0.01 * i))[None],
+                np.array([time], dtype="datetime64[m]"),
+                G5NR_LAT,
+                G5NR_LON,
+                time_increment=np.timedelta64(30, "m"),
+                chunk_shape=(1, 721, 1440),
+            )
         paths.append(str(path))
     return paths
 
@@ -174,8 +211,10 @@ def write_global_g5nr_granules(directory: Path, count: int) -> list[str]:
 def g5nr_table(directory: Path, count: int) -> None:
     started = time.perf_counter()
     paths = write_global_g5nr_granules(directory, count)
-    print(f"\nwrote {count} global G5NR granules ({sum(Path(p).stat().st_size for p in paths) / count / 2**20:.1f} MB "
-          f"each compressed) in {time.perf_counter() - started:.0f} s")
+    print(
+        f"\nwrote {count} global G5NR granules ({sum(Path(p).stat().st_size for p in paths) / count / 2**20:.1f} MB "
+        f"each compressed) in {time.perf_counter() - started:.0f} s"
+    )
     area = ingest.Box.from_config(ARABIA)
     started = time.perf_counter()
     record = ingest.scan_record(paths, "DUEXTTAU", area)
@@ -186,16 +225,20 @@ def g5nr_table(directory: Path, count: int) -> None:
     per_file = (scan_s + read_s) / count
     granules = PAPER_G5NR_DAYS * 48
     years = -(-PAPER_G5NR_DAYS // 365)
-    print(f"\n3) one day of global 30-min G5NR granules, crop {record.window.lat.size} x {record.window.lon.size} "
-          f"(the paper's Arabian area)")
+    print(
+        f"\n3) one day of global 30-min G5NR granules, crop {record.window.lat.size} x {record.window.lon.size} "
+        f"(the paper's Arabian area)"
+    )
     print(f"{'what':<48} {'seconds':>9}")
     print(f"{'scan (open, coordinates, times), per granule':<48} {scan_s / count:>9.3f}")
     print(f"{'read the crop and average, per granule':<48} {read_s / count:>9.3f}")
     print(f"{'per granule':<48} {per_file:>9.3f}")
-    print(f"paper G5NR record ({PAPER_G5NR_DAYS} days = {granules} granules): {granules * per_file / 3600:.1f} h "
-          f"in one job; in {years} calendar-year jobs side by side about "
-          f"{granules / years * per_file / 3600:.1f} h each "
-          "(a job opens only the granules whose names date them within its year)")
+    print(
+        f"paper G5NR record ({PAPER_G5NR_DAYS} days = {granules} granules): {granules * per_file / 3600:.1f} h "
+        f"in one job; in {years} calendar-year jobs side by side about "
+        f"{granules / years * per_file / 3600:.1f} h each "
+        "(a job opens only the granules whose names date them within its year)"
+    )
 
 
 def main() -> None:
@@ -203,7 +246,9 @@ def main() -> None:
     parser.add_argument("--years", type=int, nargs="+", default=[1, 4], help="record lengths to compare (default 1 4)")
     parser.add_argument("--days-for-regrid", type=int, default=30)
     parser.add_argument("--g5nr-granules", type=int, default=48, help="global G5NR granules (48 = one day)")
-    parser.add_argument("--keep", type=Path, help="directory for the generated input (kept, reused); default: a temporary one")
+    parser.add_argument(
+        "--keep", type=Path, help="directory for the generated input (kept, reused); default: a temporary one"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -16,6 +16,7 @@ Usage:
     python tests/benchmarks/bench_memory.py --no-paper-day     # without the paper-size whole day
     python tests/benchmarks/bench_memory.py --budget-mb 1024 16000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,21 +57,29 @@ def one_case(case: dict) -> dict:
     height, width, members = case["height"], case["width"], case["members"]
     folder = Path(tempfile.mkdtemp())
     lat, lon = 20 + 0.0625 * np.arange(height), 40 + 0.0625 * np.arange(width)
-    xr.Dataset({"elevation": (("lat", "lon"), np.random.default_rng(0).uniform(0, 2000, (height, width)).astype(np.float32))},
-               coords={"lat": lat, "lon": lon}).to_netcdf(folder / "static.nc")
+    xr.Dataset(
+        {"elevation": (("lat", "lon"), np.random.default_rng(0).uniform(0, 2000, (height, width)).astype(np.float32))},
+        coords={"lat": lat, "lon": lon},
+    ).to_netcdf(folder / "static.nc")
     torch.manual_seed(0)
     norm = MinMax(-4.0, 0.5)
     small_unet_stage.save(folder / "small.pt", SmallUNet(**SMALL_UNET).state_dict(), SMALL_UNET, norm, 40, 16, "bench")
     section = {**DENOISERS[case["denoiser"]], "timesteps": 2000, "schedule": "squaredcos_cap_v2"}
     variant = variants.VARIANTS["ddpm"]
-    model = large_model_stage.build(variant, SMALL_UNET["channels"][-1], large_model_stage.model_kwargs(variant, section))
+    model = large_model_stage.build(
+        variant, SMALL_UNET["channels"][-1], large_model_stage.model_kwargs(variant, section)
+    )
     norms = {"g5nr": norm.to_dict(), "merra2": norm.to_dict(), "elevation": {"lo": 0.0, "hi": 2000.0}}
-    large_model_stage.save(folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench")
+    large_model_stage.save(
+        folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench"
+    )
     del model
-    settings = inference.InferenceSettings(steps=1, members=members, stride=4, halo=4, precision=case["precision"],
-                                           memory_budget_mb=case["budget_mb"])
-    downscaler = inference.Downscaler(folder / "ddpm.pt", folder / "small.pt", folder / "static.nc", settings,
-                                      torch.device("cpu"), seed=1)
+    settings = inference.InferenceSettings(
+        steps=1, members=members, stride=4, halo=4, precision=case["precision"], memory_budget_mb=case["budget_mb"]
+    )
+    downscaler = inference.Downscaler(
+        folder / "ddpm.pt", folder / "small.pt", folder / "static.nc", settings, torch.device("cpu"), seed=1
+    )
     rng = np.random.default_rng(1)
     merra2 = rng.normal(-1.5, 0.3, (height, width)).astype(np.float32)
     history = rng.normal(-1.5, 0.3, (members, 40, height, width)).astype(np.float32)
@@ -83,8 +92,14 @@ def one_case(case: dict) -> dict:
     else:
         downscaler.predict_day(merra2, pd.Timestamp("2007-07-01"), history, 0)
     groups = downscaler.member_groups(list(range(members)), own_history=members > 1)
-    return {"tiles": downscaler.grid.n_tiles, "batch": downscaler.batch, "groups": len(groups), "before_mb": before,
-            "peak_mb": peak_mb(), "seconds": time.perf_counter() - start}
+    return {
+        "tiles": downscaler.grid.n_tiles,
+        "batch": downscaler.batch,
+        "groups": len(groups),
+        "before_mb": before,
+        "peak_mb": peak_mb(),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def run_case(case: dict) -> dict:
@@ -101,8 +116,12 @@ def main() -> None:
     parser.add_argument("--area-fractions", type=float, nargs="+", default=[0.25, 1.0])
     parser.add_argument("--budget-mb", type=int, nargs="+", default=[1024])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--paper-day", action=argparse.BooleanOptionalAction, default=True,
-                        help="the paper-size denoiser's whole day at the most members (~16 min on 2 CPU cores)")
+    parser.add_argument(
+        "--paper-day",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the paper-size denoiser's whole day at the most members (~16 min on 2 CPU cores)",
+    )
     args = parser.parse_args()
     if args.case:
         print(json.dumps(one_case(json.loads(args.case))))
@@ -111,11 +130,33 @@ def main() -> None:
     rows = []
 
     def measured(height, width, members, budget, denoiser, precision, one_batch=False):
-        r = run_case({"height": height, "width": width, "members": members, "budget_mb": budget,
-                      "denoiser": denoiser, "precision": precision, "one_batch": one_batch, "threads": args.threads})
-        rows.append((f"{height} x {width}", "one batch" if one_batch else members, budget, denoiser, precision,
-                     r["tiles"], r["batch"], "" if one_batch else r["groups"], f"{r['before_mb']:.0f}",
-                     f"{r['peak_mb']:.0f}", f"{r['seconds']:.1f}"))
+        r = run_case(
+            {
+                "height": height,
+                "width": width,
+                "members": members,
+                "budget_mb": budget,
+                "denoiser": denoiser,
+                "precision": precision,
+                "one_batch": one_batch,
+                "threads": args.threads,
+            }
+        )
+        rows.append(
+            (
+                f"{height} x {width}",
+                "one batch" if one_batch else members,
+                budget,
+                denoiser,
+                precision,
+                r["tiles"],
+                r["batch"],
+                "" if one_batch else r["groups"],
+                f"{r['before_mb']:.0f}",
+                f"{r['peak_mb']:.0f}",
+                f"{r['seconds']:.1f}",
+            )
+        )
         return r
 
     for budget in args.budget_mb:
@@ -127,18 +168,40 @@ def main() -> None:
         r = measured(*ARABIA, 1, budget, "paper", "auto", one_batch=True)
         if args.paper_day:
             measured(*ARABIA, max(args.members), budget, "paper", "auto")
-    print_table("one strict-mode day, stride 4, paper small U-Net (features 256 x 4 x 4), 1 denoising step",
-                ("area (px)", "members", "budget MB", "denoiser", "precision", "tiles", "batch", "member groups",
-                 "RSS before MB", "peak RSS MB", "seconds"), rows)
+    print_table(
+        "one strict-mode day, stride 4, paper small U-Net (features 256 x 4 x 4), 1 denoising step",
+        (
+            "area (px)",
+            "members",
+            "budget MB",
+            "denoiser",
+            "precision",
+            "tiles",
+            "batch",
+            "member groups",
+            "RSS before MB",
+            "peak RSS MB",
+            "seconds",
+        ),
+        rows,
+    )
     # Planning: the denoiser passes of 25 years of the Arabian area at the paper's inference
     # settings, at the paper-size denoiser's throughput measured above (one batch, this device).
     tiles_per_second = r["batch"] / r["seconds"]
     days, members, steps = 25 * 365.25, 8, 50
     passes = days * members * steps * r["tiles"]
-    print_table("planning: 25 years of the Arabian area, stride 4, 8 members, 50 DDIM steps (config/paper.yaml)",
-                ("tile passes of the denoiser", "paper-size tiles / s here", "hours here", "members side by side"),
-                [(f"{passes:.3g}", f"{tiles_per_second:.0f}", f"{passes / tiles_per_second / 3600:.3g}",
-                  f"{passes / tiles_per_second / 3600 / members:.3g} h wall on {members} devices")])
+    print_table(
+        "planning: 25 years of the Arabian area, stride 4, 8 members, 50 DDIM steps (config/paper.yaml)",
+        ("tile passes of the denoiser", "paper-size tiles / s here", "hours here", "members side by side"),
+        [
+            (
+                f"{passes:.3g}",
+                f"{tiles_per_second:.0f}",
+                f"{passes / tiles_per_second / 3600:.3g}",
+                f"{passes / tiles_per_second / 3600 / members:.3g} h wall on {members} devices",
+            )
+        ],
+    )
 
 
 if __name__ == "__main__":

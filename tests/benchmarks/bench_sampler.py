@@ -24,6 +24,7 @@ Usage (after the demo has trained its models):
     python tests/benchmarks/bench_sampler.py --sampler ddim dpmpp2m --spacing linspace logsnr --steps 8 16
 Options: --eta, --sampler, --spacing, --stride, --halo, --precision, --threads, --device, --config, --results.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,13 +33,13 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
-from downscaling import evaluation, inference  # noqa: E402  (common puts the library on sys.path)
-from downscaling.config_checks import merged_section  # noqa: E402
-from downscaling.datasets import day_index, open_cube  # noqa: E402
-from downscaling.diffusion import SAMPLERS, Sampler  # noqa: E402
-from downscaling.splits import read_split  # noqa: E402
+
+from downscaling import evaluation, inference
+from downscaling.config_checks import merged_section
+from downscaling.datasets import day_index, open_cube
+from downscaling.diffusion import SAMPLERS, Sampler
+from downscaling.splits import read_split
 
 
 def downscale(paths: DemoPaths, model: str, settings, device, seed: int, cubes, test):
@@ -65,13 +66,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--members", type=int, nargs="+", default=None, help="default: the config's")
     parser.add_argument("--sampler", nargs="+", choices=SAMPLERS, help="default: the config's")
-    parser.add_argument("--spacing", nargs="+", choices=Sampler.SPACINGS, help="timestep spacing (default: the config's)")
-    parser.add_argument("--eta", type=float, nargs="+",
-                        help="DDIM's stochasticity, 0 deterministic to 1 ancestral (default: the config's)")
+    parser.add_argument(
+        "--spacing", nargs="+", choices=Sampler.SPACINGS, help="timestep spacing (default: the config's)"
+    )
+    parser.add_argument(
+        "--eta",
+        type=float,
+        nargs="+",
+        help="DDIM's stochasticity, 0 deterministic to 1 ancestral (default: the config's)",
+    )
     parser.add_argument("--stride", type=int)
     parser.add_argument("--halo", type=int)
-    parser.add_argument("--precision", nargs="+", choices=["auto", "float32", "bfloat16"],
-                        help="the network passes' arithmetic (default: the config's)")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=["auto", "float32", "bfloat16"],
+        help="the network passes' arithmetic (default: the config's)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
@@ -97,28 +108,89 @@ def main() -> None:
 
     unet, unet_seconds, _ = downscale(paths, "unet", configured, device, config["seed"], cubes, test)
     unet_scores = evaluation.field_scores(unet, observed, lat, lon, configured.stride, config["seed"])
-    rows = [("unet (deterministic)", "-", configured.precision, "-", "-", 1, 1, "-", f"{unet_scores['mae']:.4f}",
-             f"{unet_scores['mae']:.4f}", f"{bias(unet, observed):+.4f}", "-", "1.000", f"{unet_scores['psd_ratio']:.3f}",
-             f"{unet_scores['seam_ratio']:.3f}", "-", f"{unet_seconds:.2f}")]
-    runs = itertools.product(args.sampler or [configured.sampler], args.spacing or [configured.timestep_spacing],
-                             args.precision or [configured.precision], args.eta or [configured.eta],
-                             args.members or [configured.members], args.steps)
+    rows = [
+        (
+            "unet (deterministic)",
+            "-",
+            configured.precision,
+            "-",
+            "-",
+            1,
+            1,
+            "-",
+            f"{unet_scores['mae']:.4f}",
+            f"{unet_scores['mae']:.4f}",
+            f"{bias(unet, observed):+.4f}",
+            "-",
+            "1.000",
+            f"{unet_scores['psd_ratio']:.3f}",
+            f"{unet_scores['seam_ratio']:.3f}",
+            "-",
+            f"{unet_seconds:.2f}",
+        )
+    ]
+    runs = itertools.product(
+        args.sampler or [configured.sampler],
+        args.spacing or [configured.timestep_spacing],
+        args.precision or [configured.precision],
+        args.eta or [configured.eta],
+        args.members or [configured.members],
+        args.steps,
+    )
     for sampler, spacing, precision, eta, members, steps in runs:
-        settings = dataclasses.replace(configured, sampler=sampler, timestep_spacing=spacing, steps=steps,
-                                       members=members, precision=precision, eta=eta)
+        settings = dataclasses.replace(
+            configured,
+            sampler=sampler,
+            timestep_spacing=spacing,
+            steps=steps,
+            members=members,
+            precision=precision,
+            eta=eta,
+        )
         fields, seconds, passes = downscale(paths, model, settings, device, config["seed"], cubes, test)
         s = evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"])
-        rows.append((model, f"{sampler} {spacing}", precision, eta if sampler == "ddim" else "-", steps, passes, members, f"{s['crps']:.4f}", f"{s['mae']:.4f}",
-                     f"{unet_scores['mae']:.4f}", f"{bias(fields, observed):+.4f}",
-                     f"{s['spread_skill']:.3f}", f"{s['rmse'] / unet_scores['rmse']:.3f}",
-                     f"{s['psd_ratio']:.3f}", f"{s['seam_ratio']:.3f}",
-                     "{:.2f}-{:.2f}".format(*s["rank_extremes"]), f"{seconds:.2f}"))
+        rows.append(
+            (
+                model,
+                f"{sampler} {spacing}",
+                precision,
+                eta if sampler == "ddim" else "-",
+                steps,
+                passes,
+                members,
+                f"{s['crps']:.4f}",
+                f"{s['mae']:.4f}",
+                f"{unet_scores['mae']:.4f}",
+                f"{bias(fields, observed):+.4f}",
+                f"{s['spread_skill']:.3f}",
+                f"{s['rmse'] / unet_scores['rmse']:.3f}",
+                f"{s['psd_ratio']:.3f}",
+                f"{s['seam_ratio']:.3f}",
+                "{:.2f}-{:.2f}".format(*s["rank_extremes"]),
+                f"{seconds:.2f}",
+            )
+        )
     print_table(
-        f"{args.season} {area}, lenient, {len(test)} test days, stride "
-        f"{configured.stride}, halo {configured.halo}",
-        ("model", "sampler", "precision", "eta", "steps", "passes", "members", "CRPS", "MAE (mean)", "MAE unet", "bias (mean)",
-         "spread-skill", "RMSE / unet",
-         "PSD ratio 25-80 km", "seam ratio", "rank bins min-max", "s / day"),
+        f"{args.season} {area}, lenient, {len(test)} test days, stride {configured.stride}, halo {configured.halo}",
+        (
+            "model",
+            "sampler",
+            "precision",
+            "eta",
+            "steps",
+            "passes",
+            "members",
+            "CRPS",
+            "MAE (mean)",
+            "MAE unet",
+            "bias (mean)",
+            "spread-skill",
+            "RMSE / unet",
+            "PSD ratio 25-80 km",
+            "seam ratio",
+            "rank bins min-max",
+            "s / day",
+        ),
         rows,
     )
     print_load_at_end()

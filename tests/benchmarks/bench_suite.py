@@ -13,6 +13,7 @@ Usage:
     python tests/benchmarks/bench_suite.py --demo --tests
     python tests/benchmarks/bench_suite.py --demo --config-file tests/configs/tiny.yaml --cores 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,20 @@ def demo(config_file: Path, cores: int, targets: list[str], workdir: Path) -> tu
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
     shutil.copy(config_file, configfile)
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
-               "--configfile", str(configfile), "--directory", str(workdir), "--cores", str(cores), *targets]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--configfile",
+        str(configfile),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        *targets,
+    ]
     seconds, status, tail = run(command, workdir, workdir / "snakemake.out")
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", tail)
     shown = config_file.relative_to(REPO) if config_file.is_relative_to(REPO) else config_file
@@ -63,12 +76,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo", action="store_true", help="time the demo end to end")
     parser.add_argument("--tests", action="store_true", help="time the test suite")
-    parser.add_argument("--config-file", type=Path, default=REPO / "config" / "config.yaml",
-                        help="config of the demo run (default config/config.yaml)")
+    parser.add_argument(
+        "--config-file",
+        type=Path,
+        default=REPO / "config" / "config.yaml",
+        help="config of the demo run (default config/config.yaml)",
+    )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--target", nargs="*", default=[], help="targets of the demo run (default: all)")
-    parser.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[],
-                        help="extra pytest arguments (everything after this flag)")
+    parser.add_argument(
+        "--pytest-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="extra pytest arguments (everything after this flag)",
+    )
     parser.add_argument("--keep", type=Path, help="working folder (kept); default: a temporary one, removed")
     args = parser.parse_args()
     if not (args.demo or args.tests):
@@ -83,13 +104,22 @@ def main() -> None:
             if not wanted:
                 continue
             if job == "demo":
-                command, seconds, status, note = demo(args.config_file.resolve(), args.cores, args.target,
-                                                      workdir / "demo")
+                command, seconds, status, note = demo(
+                    args.config_file.resolve(), args.cores, args.target, workdir / "demo"
+                )
             else:
                 command, seconds, status, note = tests(args.pytest_args, workdir)
             verdict = "failed" if status else ("meets" if seconds <= goal else "misses") + f" <= {goal // 60} min"
-            rows.append((job, command, f"{seconds:.0f}", f"{seconds / 60:.1f}", verdict,
-                         note if status == 0 else f"exit {status}"))
+            rows.append(
+                (
+                    job,
+                    command,
+                    f"{seconds:.0f}",
+                    f"{seconds / 60:.1f}",
+                    verdict,
+                    note if status == 0 else f"exit {status}",
+                )
+            )
             if status:
                 failures.append(f"{job} failed (exit {status}); last lines:\n{note}")
         print_load_at_end()

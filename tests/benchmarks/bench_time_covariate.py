@@ -14,18 +14,19 @@ Usage (after the demo has trained its models):
     python tests/benchmarks/bench_time_covariate.py                 # unet, every season x area
     python tests/benchmarks/bench_time_covariate.py --model ddpm_residual --members 2 --shifts 3
 """
+
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
 import pandas as pd
-
 from common import DemoPaths, load_config, pick_device, print_machine, print_table, results_parser
-from downscaling import inference, metrics  # noqa: E402  (common puts the library on sys.path)
-from downscaling.config_checks import merged_section  # noqa: E402
-from downscaling.datasets import day_index, open_cube, year_covariate  # noqa: E402
-from downscaling.splits import read_split  # noqa: E402
+
+from downscaling import inference, metrics
+from downscaling.config_checks import merged_section
+from downscaling.datasets import day_index, open_cube, year_covariate
+from downscaling.splits import read_split
 
 
 def covariate_of(kind: str):
@@ -69,20 +70,29 @@ def main() -> None:
     kinds = ["true", *(f"{sign}{days}" for days in args.shifts for sign in "+-"), "year"]
     rows = []
     for season in args.seasons or config["seasons"]:
-        for area in ([args.area] if args.area else config["areas"]):
+        for area in [args.area] if args.area else config["areas"]:
             paths = DemoPaths(args.results, season, area)
             paths.require(*paths.model_files(args.model), paths.data("g5nr"))
             settings = inference.InferenceSettings.from_config(
-                merged_section(config, "inference", season, area, args.model))
+                merged_section(config, "inference", season, area, args.model)
+            )
             if args.members:
                 settings = dataclasses.replace(settings, members=args.members)
-            scores = {kind: rmse_with_covariate(kind, paths, args.model, settings, device, config["seed"])
-                      for kind in kinds}
-            rows.append((f"{season} {area}", f"{scores['true']:.4f}",
-                         *(f"{scores[kind] / scores['true']:.3f}" for kind in kinds[1:])))
-    print_table(f"{args.model}, lenient: RMSE with the true date, and with a perturbed date over it",
-                ("season area", "RMSE (true date)", *(f"{kind} d" if kind != "year" else "year only" for kind in kinds[1:])),
-                rows)
+            scores = {
+                kind: rmse_with_covariate(kind, paths, args.model, settings, device, config["seed"]) for kind in kinds
+            }
+            rows.append(
+                (
+                    f"{season} {area}",
+                    f"{scores['true']:.4f}",
+                    *(f"{scores[kind] / scores['true']:.3f}" for kind in kinds[1:]),
+                )
+            )
+    print_table(
+        f"{args.model}, lenient: RMSE with the true date, and with a perturbed date over it",
+        ("season area", "RMSE (true date)", *(f"{kind} d" if kind != "year" else "year only" for kind in kinds[1:])),
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Training throughput and the data-loading share of a training step, plus feature-extraction
+r"""Training throughput and the data-loading share of a training step, plus feature-extraction
 throughput (a script that prints tables, not a test).
 
 On the demo's ingested data (results/data, results/splits, results/features) for one season x
@@ -26,9 +26,12 @@ models, the per-epoch log of the small U-Net) and Snakemake's benchmark files ar
 
 Usage (after the demo has produced the season x area's features):
     python tests/benchmarks/bench_training.py --season JJA --area west
-    python tests/benchmarks/bench_training.py --season JJA --area west --epochs 6 --models small_unet ddpm ddpm_notransfer unet
-    python tests/benchmarks/bench_training.py --season DJF --area west --models small_unet ddpm_residual --precision float32 bfloat16
+    python tests/benchmarks/bench_training.py --season JJA --area west --epochs 6 \
+        --models small_unet ddpm ddpm_notransfer unet
+    python tests/benchmarks/bench_training.py --season DJF --area west --models small_unet ddpm_residual \
+        --precision float32 bfloat16
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
 from common import (
     DemoPaths,
     load_config,
@@ -53,11 +55,12 @@ from common import (
     results_parser,
     synchronize,
 )
-from downscaling import large_model_stage, small_unet_stage, training, transfer_features  # noqa: E402
-from downscaling.config_checks import merged_section  # noqa: E402
-from downscaling.datasets import open_cube  # noqa: E402
-from downscaling.runtime import PRECISIONS  # noqa: E402
-from downscaling.training import TrainingRun  # noqa: E402
+
+from downscaling import large_model_stage, small_unet_stage, training, transfer_features
+from downscaling.config_checks import merged_section
+from downscaling.datasets import open_cube
+from downscaling.runtime import PRECISIONS
+from downscaling.training import TrainingRun
 
 LARGE_MODELS = ("ddpm", "ddpm_residual", "ddpm_notransfer", "unet")
 
@@ -76,8 +79,14 @@ class EpochClock:
             start = time.perf_counter()
             loss, data_share = self._train_epoch(model, loss_fn, loader, *args, **kwargs)
             synchronize(self.device)
-            self.epochs.append({"seconds": time.perf_counter() - start, "items": len(loader.sampler),
-                                "batches": len(loader), "data_share": data_share})
+            self.epochs.append(
+                {
+                    "seconds": time.perf_counter() - start,
+                    "items": len(loader.sampler),
+                    "batches": len(loader),
+                    "data_share": data_share,
+                }
+            )
             return loss, data_share
 
         training._train_epoch = timed
@@ -87,8 +96,9 @@ class EpochClock:
         training._train_epoch = self._train_epoch
 
 
-def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, precision: str, device, workdir: Path,
-              log) -> dict:
+def train_one(
+    name: str, config: dict, paths: DemoPaths, epochs: int, precision: str, device, workdir: Path, log
+) -> dict:
     """Train ``name`` for ``epochs`` epochs (early stop and plateau as configured) in ``precision``;
     figures as a dict."""
     seed, n_lag, tiles = config["seed"], config["splits"]["n_lag"], config["tiles"]
@@ -99,8 +109,16 @@ def train_one(name: str, config: dict, paths: DemoPaths, epochs: int, precision:
     started = time.perf_counter()
     with EpochClock(device) as clock:
         if name == "small_unet":
-            result = small_unet_stage.train(paths.data("merra2"), paths.split("merra2"), section, n_lag, tiles["size"],
-                                    tiles["train_stride"], seed, run)
+            result = small_unet_stage.train(
+                paths.data("merra2"),
+                paths.split("merra2"),
+                section,
+                n_lag,
+                tiles["size"],
+                tiles["train_stride"],
+                seed,
+                run,
+            )
             history = result.history
         else:
             feature_path, index_path = paths.features()
@@ -145,7 +163,9 @@ def feature_throughput(config: dict, paths: DemoPaths, days: int, device, workdi
     def day_history(day):  # (n_lag, H, W) on the device, as features.extract reads it
         return torch.from_numpy(np.ascontiguousarray(values[day - n_lag : day], dtype=np.float32)).to(device)
 
-    transfer_features.encode(encoder, transfer_features.history_tiles(day_history(first_days[0]), tile, stride))  # warm-up
+    transfer_features.encode(
+        encoder, transfer_features.history_tiles(day_history(first_days[0]), tile, stride)
+    )  # warm-up
     cut_seconds = encode_seconds = 0.0
     n_tiles = 0
     for day in first_days:
@@ -160,14 +180,28 @@ def feature_throughput(config: dict, paths: DemoPaths, days: int, device, workdi
         n_tiles += len(history)
 
     start = time.perf_counter()
-    written = transfer_features.extract(encoder, norm, paths.data("g5nr"), paths.split("g5nr"), n_lag, tile, stride,
-                               workdir / "features.npy", workdir / "index.csv")
+    written = transfer_features.extract(
+        encoder,
+        norm,
+        paths.data("g5nr"),
+        paths.split("g5nr"),
+        n_lag,
+        tile,
+        stride,
+        workdir / "features.npy",
+        workdir / "index.csv",
+    )
     synchronize(device)
     extract_seconds = time.perf_counter() - start
     return {
-        "tiles": n_tiles, "days": len(first_days), "channels": encoder.out_channels,
-        "cut_tiles_per_s": n_tiles / cut_seconds, "encode_tiles_per_s": n_tiles / encode_seconds,
-        "season_tiles": len(written), "season_days": written["day"].nunique(), "extract_s": extract_seconds,
+        "tiles": n_tiles,
+        "days": len(first_days),
+        "channels": encoder.out_channels,
+        "cut_tiles_per_s": n_tiles / cut_seconds,
+        "encode_tiles_per_s": n_tiles / encode_seconds,
+        "season_tiles": len(written),
+        "season_days": written["day"].nunique(),
+        "extract_s": extract_seconds,
     }
 
 
@@ -200,13 +234,18 @@ def demo_logged(results: Path, paths: DemoPaths, name: str) -> tuple[str, str, s
 
 def main() -> None:
     parser = results_parser(__doc__)
-    parser.add_argument("--epochs", type=int, default=4,
-                        help="epochs per model; tiles/s is the median over all but the first")
-    parser.add_argument("--models", nargs="+", default=["small_unet", "ddpm"],
-                        choices=("small_unet",) + LARGE_MODELS)
+    parser.add_argument(
+        "--epochs", type=int, default=4, help="epochs per model; tiles/s is the median over all but the first"
+    )
+    parser.add_argument("--models", nargs="+", default=["small_unet", "ddpm"], choices=("small_unet",) + LARGE_MODELS)
     parser.add_argument("--feature-days", type=int, default=8, help="training days of G5NR tiles to encode")
-    parser.add_argument("--precision", nargs="+", default=["auto"], choices=PRECISIONS,
-                        help="training arithmetic(s), each trained and printed side by side")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["auto"],
+        choices=PRECISIONS,
+        help="training arithmetic(s), each trained and printed side by side",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--verbose", action="store_true", help="show the trainers' per-epoch log lines")
@@ -223,8 +262,7 @@ def main() -> None:
         needed.append(paths.model("unet"))
     paths.require(*needed)
     device = pick_device(args.device, args.threads)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="  %(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="  %(asctime)s %(message)s")
     log = logging.getLogger("bench_training")
 
     print_machine(device)
@@ -234,33 +272,72 @@ def main() -> None:
         for name in args.models:
             for precision in args.precision:
                 figures = train_one(name, config, paths, args.epochs, precision, device, Path(workdir), log)
-                rows.append((
-                    name, figures["precision"], f"{figures['val_loss']:.5f}", figures["epochs"], figures["batch"],
-                    figures["tiles_per_epoch"], f"{figures['train_tiles_per_s']:.0f}",
-                    " ".join(f"{rate:.0f}" for rate in figures["epoch_tiles_per_s"]),
-                    f"{100 * figures['data_share_mean']:.1f} %",
-                    f"{100 * figures['data_share_max']:.1f} %", f"{figures['loader_tiles_per_s']:.0f}",
-                    f"{figures['validation_s_per_epoch']:.2f}", f"{figures['other_s']:.1f}",
-                ))
+                rows.append(
+                    (
+                        name,
+                        figures["precision"],
+                        f"{figures['val_loss']:.5f}",
+                        figures["epochs"],
+                        figures["batch"],
+                        figures["tiles_per_epoch"],
+                        f"{figures['train_tiles_per_s']:.0f}",
+                        " ".join(f"{rate:.0f}" for rate in figures["epoch_tiles_per_s"]),
+                        f"{100 * figures['data_share_mean']:.1f} %",
+                        f"{100 * figures['data_share_max']:.1f} %",
+                        f"{figures['loader_tiles_per_s']:.0f}",
+                        f"{figures['validation_s_per_epoch']:.2f}",
+                        f"{figures['other_s']:.1f}",
+                    )
+                )
             logged_rows.append((name,) + demo_logged(args.results, paths, name))
         extraction = feature_throughput(config, paths, args.feature_days, device, Path(workdir))
-    print_table("training throughput (training epochs only) and data-loading share of step time",
-                ("model", "precision", "best val loss", "epochs", "batch", "tiles/epoch", "tiles/s", "per epoch",
-                 "data share", "max epoch", "loader alone tiles/s", "validation s/epoch", "other s"), rows)
+    print_table(
+        "training throughput (training epochs only) and data-loading share of step time",
+        (
+            "model",
+            "precision",
+            "best val loss",
+            "epochs",
+            "batch",
+            "tiles/epoch",
+            "tiles/s",
+            "per epoch",
+            "data share",
+            "max epoch",
+            "loader alone tiles/s",
+            "validation s/epoch",
+            "other s",
+        ),
+        rows,
+    )
     worst = max(float(row[8].rstrip(" %")) for row in rows)
     print(f"largest mean data share {worst:.1f} % ({'meets' if worst < 10 else 'misses'} the < 10 % goal)")
-    print_table("the demo's own training jobs of this season x area (from their logs, if present)",
-                ("model", "data share", "s/epoch (incl. validation)", "job s (benchmarks/)"), logged_rows)
+    print_table(
+        "the demo's own training jobs of this season x area (from their logs, if present)",
+        ("model", "data share", "s/epoch (incl. validation)", "job s (benchmarks/)"),
+        logged_rows,
+    )
     figures = extraction
     print_table(
         f"feature extraction -> ({figures['channels']}, h, w) float16 per tile",
         ("part", "tiles", "tiles/s"),
-        [(f"cut G5NR histories into tiles (features.history_tiles), {figures['days']} days", figures["tiles"],
-          f"{figures['cut_tiles_per_s']:.0f}"),
-         (f"frozen encoder (features.encode), {figures['days']} days", figures["tiles"],
-          f"{figures['encode_tiles_per_s']:.0f}"),
-         (f"features.extract of the season x area ({figures['season_days']} days, .npy written)",
-          figures["season_tiles"], f"{figures['season_tiles'] / figures['extract_s']:.0f}")],
+        [
+            (
+                f"cut G5NR histories into tiles (features.history_tiles), {figures['days']} days",
+                figures["tiles"],
+                f"{figures['cut_tiles_per_s']:.0f}",
+            ),
+            (
+                f"frozen encoder (features.encode), {figures['days']} days",
+                figures["tiles"],
+                f"{figures['encode_tiles_per_s']:.0f}",
+            ),
+            (
+                f"features.extract of the season x area ({figures['season_days']} days, .npy written)",
+                figures["season_tiles"],
+                f"{figures['season_tiles'] / figures['extract_s']:.0f}",
+            ),
+        ],
     )
     print(f"features.extract took {figures['extract_s']:.1f} s for the season x area")
     print_load_at_end()

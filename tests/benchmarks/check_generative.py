@@ -20,12 +20,12 @@ the stochastic interp_qm's fair CRPS and interp_qm's MAE (goal: the method bette
 Usage (after `make demo`):
     python tests/benchmarks/check_generative.py [--model ddpm_residual] [--results results]
 """
+
 from __future__ import annotations
 
-import numpy as np
 import netCDF4
+import numpy as np
 import pandas as pd
-
 from common import load_config, print_table, results_parser
 
 EARTH_KM = 6371.0
@@ -36,8 +36,9 @@ def read_members(path) -> tuple[np.ndarray, pd.DatetimeIndex]:
     with netCDF4.Dataset(path) as ds:
         aod = np.asarray(ds["aod_member"][:], dtype=np.float64)
         time = ds["time"]
-        dates = pd.DatetimeIndex(netCDF4.num2date(time[:], time.units, only_use_cftime_datetimes=False,
-                                                  only_use_python_datetimes=True)).normalize()
+        dates = pd.DatetimeIndex(
+            netCDF4.num2date(time[:], time.units, only_use_cftime_datetimes=False, only_use_python_datetimes=True)
+        ).normalize()
         dims = ds["aod_member"].dimensions
     if dims[0] != "member":  # (time, member, ...) files: members first here
         aod = np.moveaxis(aod, dims.index("member"), 0)
@@ -48,11 +49,15 @@ def read_truth(path, dates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """G5NR log10 AOD (T, H, W) on `dates`, with lat and lon."""
     with netCDF4.Dataset(path) as ds:
         time = ds["time"]
-        all_dates = pd.DatetimeIndex(netCDF4.num2date(time[:], time.units, only_use_cftime_datetimes=False,
-                                                      only_use_python_datetimes=True)).normalize()
+        all_dates = pd.DatetimeIndex(
+            netCDF4.num2date(time[:], time.units, only_use_cftime_datetimes=False, only_use_python_datetimes=True)
+        ).normalize()
         positions = all_dates.get_indexer(dates)
-        return (np.asarray(ds["log10_aod"][positions], dtype=np.float64),
-                np.asarray(ds["lat"][:]), np.asarray(ds["lon"][:]))
+        return (
+            np.asarray(ds["log10_aod"][positions], dtype=np.float64),
+            np.asarray(ds["lat"][:]),
+            np.asarray(ds["lon"][:]),
+        )
 
 
 def radial_psd(stack: np.ndarray, dx: float, dy: float):
@@ -132,8 +137,10 @@ def baseline_rows(results, model, config):
             for mode in config["modes"]:
                 members, dates = read_members(results / "downscaled" / model / season / area / f"{mode}.nc")
                 truth, _, _ = read_truth(results / "data" / area / "g5nr.nc", dates)
-                own = {"rmse": float(np.sqrt(np.mean((members.mean(axis=0) - truth) ** 2))),
-                       "crps": fair_crps(members, truth)}
+                own = {
+                    "rmse": float(np.sqrt(np.mean((members.mean(axis=0) - truth) ** 2))),
+                    "crps": fair_crps(members, truth),
+                }
                 row = [f"{season} {area} {mode}", f"{own['rmse']:.4f}", f"{own['crps']:.4f}"]
                 for baseline, score in BASELINE_COLUMNS.items():
                     path = results / "downscaled" / baseline / season / area / f"{mode}.nc"
@@ -141,8 +148,10 @@ def baseline_rows(results, model, config):
                         row.append("-")
                         continue
                     fields, _ = read_members(path)
-                    theirs = {"rmse": float(np.sqrt(np.mean((fields.mean(axis=0) - truth) ** 2))),
-                              "crps": fair_crps(fields, truth)}
+                    theirs = {
+                        "rmse": float(np.sqrt(np.mean((fields.mean(axis=0) - truth) ** 2))),
+                        "crps": fair_crps(fields, truth),
+                    }
                     wins.setdefault(baseline, [0, 0])
                     wins[baseline][0] += own[score] < theirs[score]
                     wins[baseline][1] += 1
@@ -169,31 +178,66 @@ def main() -> None:
                 r = ensemble_row(members, truth, unet[0], stride, rng)
                 psd = psd_ratio(members[0], truth, lat, lon)
                 seam, seam_truth = seam_ratio(members[0], stride), seam_ratio(truth, stride)
-                checks = {"spread": 0.7 <= r["spread_skill"] <= 1.3, "crps": r["crps"] < r["unet_mae"],
-                          "rmse": r["rmse_ratio"] <= 1.02, "psd": 0.75 <= psd <= 1.33, "seam": seam <= 1.15,
-                          "rank": r["rank_min"] >= 0.5 and r["rank_max"] <= 2.0}
+                checks = {
+                    "spread": 0.7 <= r["spread_skill"] <= 1.3,
+                    "crps": r["crps"] < r["unet_mae"],
+                    "rmse": r["rmse_ratio"] <= 1.02,
+                    "psd": 0.75 <= psd <= 1.33,
+                    "seam": seam <= 1.15,
+                    "rank": r["rank_min"] >= 0.5 and r["rank_max"] <= 2.0,
+                }
                 for key, ok in checks.items():
                     goals[key] += ok
-                rows.append((f"{season} {area} {mode}", members.shape[0], f"{r['spread_skill']:.3f}",
-                             f"{r['crps']:.4f} / {r['unet_mae']:.4f}", f"{r['rmse_ratio']:.3f}", f"{psd:.3f}",
-                             f"{seam:.3f} ({seam_truth:.3f})", f"{r['rank_min']:.2f}-{r['rank_max']:.2f}"))
-    print_table(f"{model} against unet and G5NR ({args.results})",
-                ("season area mode", "M", "spread-skill", "CRPS / unet MAE", "RMSE / unet", "PSD ratio 25-80 km",
-                 "seam ratio (G5NR)", "rank bins min-max"), rows)
+                rows.append(
+                    (
+                        f"{season} {area} {mode}",
+                        members.shape[0],
+                        f"{r['spread_skill']:.3f}",
+                        f"{r['crps']:.4f} / {r['unet_mae']:.4f}",
+                        f"{r['rmse_ratio']:.3f}",
+                        f"{psd:.3f}",
+                        f"{seam:.3f} ({seam_truth:.3f})",
+                        f"{r['rank_min']:.2f}-{r['rank_max']:.2f}",
+                    )
+                )
+    print_table(
+        f"{model} against unet and G5NR ({args.results})",
+        (
+            "season area mode",
+            "M",
+            "spread-skill",
+            "CRPS / unet MAE",
+            "RMSE / unet",
+            "PSD ratio 25-80 km",
+            "seam ratio (G5NR)",
+            "rank bins min-max",
+        ),
+        rows,
+    )
     n = len(rows)
-    print_table("goals met (rows)", ("goal", "rows"), [
-        ("spread-skill in 0.7-1.3", f"{goals['spread']}/{n}"),
-        ("CRPS below unet's MAE", f"{goals['crps']}/{n}"),
-        ("RMSE of the mean within 2 % of unet or better", f"{goals['rmse']}/{n}"),
-        ("PSD ratio in 0.75-1.33", f"{goals['psd']}/{n}"),
-        ("seam ratio <= 1.15", f"{goals['seam']}/{n}"),
-        ("rank bins within 0.5-2x uniform", f"{goals['rank']}/{n}"),
-    ])
+    print_table(
+        "goals met (rows)",
+        ("goal", "rows"),
+        [
+            ("spread-skill in 0.7-1.3", f"{goals['spread']}/{n}"),
+            ("CRPS below unet's MAE", f"{goals['crps']}/{n}"),
+            ("RMSE of the mean within 2 % of unet or better", f"{goals['rmse']}/{n}"),
+            ("PSD ratio in 0.75-1.33", f"{goals['psd']}/{n}"),
+            ("seam ratio <= 1.15", f"{goals['seam']}/{n}"),
+            ("rank bins within 0.5-2x uniform", f"{goals['rank']}/{n}"),
+        ],
+    )
     rows, wins = baseline_rows(args.results, model, config)
-    print_table(f"{model} against the baselines (RMSE of the mean / fair CRPS; a single field's CRPS is its MAE)",
-                ("season area mode", f"{model} RMSE", f"{model} CRPS", *BASELINE_COLUMNS), rows)
-    print_table("the method better than the baseline (rows)", ("baseline", "by", "rows"), [
-        (baseline, BASELINE_COLUMNS[baseline], f"{won}/{of}") for baseline, (won, of) in wins.items()])
+    print_table(
+        f"{model} against the baselines (RMSE of the mean / fair CRPS; a single field's CRPS is its MAE)",
+        ("season area mode", f"{model} RMSE", f"{model} CRPS", *BASELINE_COLUMNS),
+        rows,
+    )
+    print_table(
+        "the method better than the baseline (rows)",
+        ("baseline", "by", "rows"),
+        [(baseline, BASELINE_COLUMNS[baseline], f"{won}/{of}") for baseline, (won, of) in wins.items()],
+    )
 
 
 if __name__ == "__main__":

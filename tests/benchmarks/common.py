@@ -4,6 +4,7 @@ paths, the machine a run was measured on, and plain-text tables.
 Not a test and not a benchmark itself; the ``bench_*.py`` scripts import it (they run as
 ``python tests/benchmarks/bench_x.py``, so this directory is on ``sys.path``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,9 @@ class DemoPaths:
         from downscaling import inference
 
         checkpoint, small_unet, *base = self.model_files(model)
-        return inference.Downscaler(checkpoint, small_unet, self.data("static"), settings, device, seed,
-                                    base[0] if base else None)
+        return inference.Downscaler(
+            checkpoint, small_unet, self.data("static"), settings, device, seed, base[0] if base else None
+        )
 
     def require(self, *paths: Path) -> None:
         """Raise FileNotFoundError naming every missing path (the demo has not produced it yet)."""
@@ -135,8 +137,10 @@ def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
 
 def print_load_at_end() -> None:
     """The load average after a run: anything well above 0 besides the run itself means contention."""
-    print(f"\nload average 1/5/15 min at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          "(the timings assume an otherwise idle machine)")
+    print(
+        f"\nload average 1/5/15 min at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        "(the timings assume an otherwise idle machine)"
+    )
 
 
 def print_machine(device=None) -> None:

@@ -64,9 +64,7 @@ def install_packages(timeout_s=600):
     if os.geteuid() != 0:
         raise ClusterUnavailable("installing the SLURM packages needs root")
     if shutil.which("apt-get") is None:
-        raise ClusterUnavailable(
-            f"missing {missing_programs()} and no apt-get to install {DEBIAN_PACKAGES}"
-        )
+        raise ClusterUnavailable(f"missing {missing_programs()} and no apt-get to install {DEBIAN_PACKAGES}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     commands = [
         ["apt-get", "update", "-q"],
@@ -74,15 +72,11 @@ def install_packages(timeout_s=600):
     ]
     for command in commands:
         try:
-            done = subprocess.run(
-                command, env=env, capture_output=True, text=True, timeout=timeout_s
-            )
-        except subprocess.TimeoutExpired:
-            raise ClusterUnavailable(f"{' '.join(command)} took over {timeout_s} s")
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as timeout:
+            raise ClusterUnavailable(f"{' '.join(command)} took over {timeout_s} s") from timeout
         if done.returncode != 0:
-            raise ClusterUnavailable(
-                f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}"
-            )
+            raise ClusterUnavailable(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     if missing_programs():
         raise ClusterUnavailable(f"still missing after apt-get: {missing_programs()}")
 
@@ -95,9 +89,7 @@ def _client_env():
 def _run(command, timeout_s=10):
     """Run a command; returns (exit status, stdout + stderr). A timeout counts as status 124."""
     try:
-        done = subprocess.run(
-            command, env=_client_env(), capture_output=True, text=True, timeout=timeout_s
-        )
+        done = subprocess.run(command, env=_client_env(), capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return 124, f"{command[0]} timed out after {timeout_s} s"
     return done.returncode, done.stdout + done.stderr
@@ -353,9 +345,7 @@ class LocalSlurmCluster:
             credential = subprocess.run(
                 ["munge", socket, "--no-input"], capture_output=True, timeout=5, check=True
             ).stdout
-            subprocess.run(
-                ["unmunge", socket], input=credential, capture_output=True, timeout=5, check=True
-            )
+            subprocess.run(["unmunge", socket], input=credential, capture_output=True, timeout=5, check=True)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             return False
         return True

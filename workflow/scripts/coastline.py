@@ -6,8 +6,9 @@ from downscaling.jobs import log_to_file
 log = log_to_file(snakemake.log[0])
 box, pad = snakemake.params.box, snakemake.params.pad_deg
 land = maps.land_mask([box["lat"][0] - pad, box["lat"][1] + pad], [box["lon"][0] - pad, box["lon"][1] + pad])
-log.info("%s: land mask of %d x %d points, land fraction %.3f", snakemake.wildcards.area, *land.shape,
-         float(land.mean()))
+log.info(
+    "%s: land mask of %d x %d points, land fraction %.3f", snakemake.wildcards.area, *land.shape, float(land.mean())
+)
 netcdf.write_cf(
     land.to_dataset(),
     snakemake.output.coastline,

@@ -34,14 +34,20 @@ elif wildcards.model == "interp_mm":
     members, days = 1, baselines.moment_matched(truth.values, merra2.values, dates, train_days, test_days)
 elif wildcards.model == "interp_qm_stochastic":
     members = params.inference["members"]
-    days = baselines.stochastic_quantile_mapped(truth.values, merra2.values, dates, train_days, test_days,
-                                                members, params.seed)
+    days = baselines.stochastic_quantile_mapped(
+        truth.values, merra2.values, dates, train_days, test_days, members, params.seed
+    )
 elif wildcards.model == "persistence":
     members, days = 1, baselines.persistence(truth.values, dates, test_days, wildcards.mode)
 else:
     downscaler = inference.Downscaler(
-        inputs.model, inputs.get("small_unet"), inputs.static, settings,
-        device, params.seed, inputs.get("base"),
+        inputs.model,
+        inputs.get("small_unet"),
+        inputs.static,
+        settings,
+        device,
+        params.seed,
+        inputs.get("base"),
     )
     members = downscaler.members
     described.update(
@@ -52,9 +58,7 @@ else:
         halo=settings.halo,
         members=members,
     )
-    days = inference.downscale_test_days(
-        downscaler, truth.values, merra2.values, dates, test_days, wildcards.mode
-    )
+    days = inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, test_days, wildcards.mode)
 source = SourceVariable.of_cube(truth.attrs)
 with DailyWriter(snakemake.output[0], truth["lat"].values, truth["lon"].values, members, described, source) as out:
     for i, (date, fields) in enumerate(days, start=1):

@@ -16,8 +16,10 @@ g5nr = open_cube(inputs.g5nr)
 g5nr_end = pd.Timestamp(g5nr["time"].values[-1]).normalize()
 start, end = pd.Timestamp(wildcards.start), pd.Timestamp(wildcards.end)
 if start <= g5nr_end or end < start:
-    raise ValueError(f"long run {wildcards.start}..{wildcards.end} must start after the G5NR record "
-                     f"(which ends {g5nr_end:%Y-%m-%d}) and end after it starts")
+    raise ValueError(
+        f"long run {wildcards.start}..{wildcards.end} must start after the G5NR record "
+        f"(which ends {g5nr_end:%Y-%m-%d}) and end after it starts"
+    )
 # each season's settings, its overrides included; the members carry their own histories, so
 # their number cannot change from one season to the next
 settings = {season: inference.InferenceSettings.from_config(section) for season, section in params.inference.items()}
@@ -28,7 +30,11 @@ device = select_device(snakemake.threads)
 lat, lon = g5nr["lat"].values, g5nr["lon"].values
 bases = inputs.bases or [None] * len(params.seasons)  # residual variants only
 downscalers = inference.SeasonalDownscalers(
-    dict(zip(params.seasons, zip(inputs.models, inputs.small_unets, bases))), inputs.static, settings, device, params.seed
+    dict(zip(params.seasons, zip(inputs.models, inputs.small_unets, bases))),
+    inputs.static,
+    settings,
+    device,
+    params.seed,
 )
 n_lag = downscalers(params.seasons[0]).n_lag
 dates = longrun.chunk_dates(wildcards.chunk, end, params.chunk_days)
@@ -50,10 +56,11 @@ described = {
     "history": f"last {n_lag} G5NR days, {g5nr_end - pd.Timedelta(days=n_lag - 1):%Y-%m-%d}..{g5nr_end:%Y-%m-%d}",
     "inference": params.inference,  # per season
 }
-days = inference.long_run(downscalers, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid),
-                          history, dates, members=[member])
+days = inference.long_run(
+    downscalers, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid), history, dates, members=[member]
+)
 with DailyWriter(snakemake.output.days, lat, lon, 1, described, SourceVariable.of_cube(g5nr.attrs)) as out:
-    for date, members, history in days:
+    for date, members, _history in days:
         if date >= start:
             out.write(date, members)
         log.info("long run, member %d: %s done", member, f"{date:%Y-%m-%d}")

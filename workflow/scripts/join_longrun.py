@@ -11,7 +11,9 @@ files, members = list(snakemake.input.chunks), snakemake.params.members
 chunks = [files[i : i + members] for i in range(0, len(files), members)]  # chunk-major, member order
 with netCDF4.Dataset(files[0]) as first:
     lat, lon = first["lat"][:], first["lon"][:]
-    provenance = {key[len("provenance_"):]: first.getncattr(key) for key in first.ncattrs() if key.startswith("provenance_")}
+    provenance = {
+        key[len("provenance_") :]: first.getncattr(key) for key in first.ncattrs() if key.startswith("provenance_")
+    }
     source = SourceVariable(first["aod_mean"].source_variable, first["aod_mean"].source_long_name)
 provenance.update(chunks=len(chunks), member=f"0..{members - 1}, one chain each")
 with DailyWriter(snakemake.output[0], lat, lon, members, provenance, source) as out:

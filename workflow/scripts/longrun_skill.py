@@ -10,8 +10,9 @@ training = {
     season: longrun_evaluation.SeasonTraining.read(inputs.g5nr, inputs.merra2_on_g5nr, split)
     for season, split in zip(params.seasons, inputs.splits)
 }
-skill = longrun_evaluation.longrun_skill(inputs.longrun, inputs.truth, inputs.g5nr, inputs.merra2,
-                                         params.log_floor, params.regrid, training, params.seed)
+skill = longrun_evaluation.longrun_skill(
+    inputs.longrun, inputs.truth, inputs.g5nr, inputs.merra2, params.log_floor, params.regrid, training, params.seed
+)
 skill.to_csv(snakemake.output.table, index=False, float_format="%.6g", date_format="%Y-%m-%d")
 monthly = longrun_evaluation.drift_by_month(skill)
 monthly.to_csv(snakemake.output.drift, index=False, float_format="%.6g")

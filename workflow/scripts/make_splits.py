@@ -23,6 +23,5 @@ for problem in season_problems(splits[source], [season], source, cfg["n_lag"]):
     # the config check refuses this at planning when the config knows the records' periods
     raise ValueError(f"seasons: {problem} ({snakemake.input.g5nr[0]})")
 table = splits[source][season]
-log.info("%s %s: %s", snakemake.wildcards.source, snakemake.wildcards.season,
-         table["split"].value_counts().to_dict())
+log.info("%s %s: %s", snakemake.wildcards.source, snakemake.wildcards.season, table["split"].value_counts().to_dict())
 table.to_csv(snakemake.output[0], index=False, date_format="%Y-%m-%d")

@@ -17,7 +17,7 @@ shown = evaluation.day_maps(
     model=snakemake.params.model,
 )
 which = {"min": "lowest", "median": "median", "max": "highest"}.get(day, f"{day[1:]}th-percentile")
-title = (f"{season}, {area}: {date:%Y-%m-%d}, the test day of {which} area-mean AOD "
-         f"(strict mode)")
-plots.save_figure(maps.plot_day_maps(shown, title, maps.read_land_mask(snakemake.input.coastline)),
-                  snakemake.output.figure)
+title = f"{season}, {area}: {date:%Y-%m-%d}, the test day of {which} area-mean AOD (strict mode)"
+plots.save_figure(
+    maps.plot_day_maps(shown, title, maps.read_land_mask(snakemake.input.coastline)), snakemake.output.figure
+)

@@ -4,8 +4,8 @@ transfer ablation (CSV, and a section of the HTML)."""
 from pathlib import Path
 
 from downscaling import comparison, plots
-from downscaling.paired_tests import PairedTest
 from downscaling.jobs import log_to_file
+from downscaling.paired_tests import PairedTest
 
 log = log_to_file(snakemake.log[0])
 params = snakemake.params
@@ -18,14 +18,13 @@ design = (
     "test days drawn at random between training days (the authors' design)"
     if splits["test_design"] == "random"
     else f"blocks of {splits['block_days']} test days, "
-    f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days kept out of training around each"
+    f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days "
+    "kept out of training around each"
 )
 title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
 ablation = comparison.transfer_ablation(test, params.models)
 ablation.to_csv(snakemake.output.ablation, index=False, float_format="%.6g")
-Path(snakemake.output.html).write_text(
-    comparison.summary_html(table, title, test, params.method, ablation)
-)
+Path(snakemake.output.html).write_text(comparison.summary_html(table, title, test, params.method, ablation))
 for sentence in comparison.findings(table, params.method) + comparison.ablation_findings(ablation):
     log.info("%s", sentence)
 plots.save_figure(plots.plot_summary(table, title), snakemake.output.figure)

@@ -7,9 +7,9 @@ from pathlib import Path
 # Set before NumPy is first imported (below), which reads it once.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(snakemake.threads))
 
-from downscaling.jobs import log_to_file  # noqa: E402
-from downscaling.synthetic import check_inputs_written, write_synthetic_dataset  # noqa: E402
-from downscaling.synthetic_world import SyntheticSpec  # noqa: E402
+from downscaling.jobs import log_to_file
+from downscaling.synthetic import check_inputs_written, write_synthetic_dataset
+from downscaling.synthetic_world import SyntheticSpec
 
 log = log_to_file(snakemake.log[0])
 spec = SyntheticSpec.from_config(snakemake.params.world)

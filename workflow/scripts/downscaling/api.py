@@ -71,7 +71,8 @@ class TrainedArea:
             if not self.path(self.model, season).is_file():
                 continue
             needed = [self.path(self.model, season), self.path("small_unet", season)] + (
-                [self.path(base, season)] if base else [])
+                [self.path(base, season)] if base else []
+            )
             missing = [str(p) for p in needed if not p.is_file()]
             if missing:
                 raise FileNotFoundError(f"{self.model} of {season} in {self.area} needs {', '.join(missing)}")
@@ -91,19 +92,36 @@ def settings_from_config(config: dict | None, area: str, model: str, seasons) ->
     config = config_checks.with_defaults(config) if config else {}
     inference_settings = {
         season: inference.InferenceSettings.from_config(
-            config_checks.merged_section(config, "inference", season, area, model))
+            config_checks.merged_section(config, "inference", season, area, model)
+        )
         for season in seasons
     }
     other = dict(DEFAULTS)
-    other.update({k: v for k, v in (("seed", config.get("seed")),
-                                    ("variable", config.get("inputs", {}).get("variable"))) if v is not None})
-    other.update({k: config["ingest"][k] for k in ("margin_deg", "log_floor", "regrid") if k in config.get("ingest", {})})
+    other.update(
+        {
+            k: v
+            for k, v in (("seed", config.get("seed")), ("variable", config.get("inputs", {}).get("variable")))
+            if v is not None
+        }
+    )
+    other.update(
+        {k: config["ingest"][k] for k in ("margin_deg", "log_floor", "regrid") if k in config.get("ingest", {})}
+    )
     return inference_settings, other
 
 
-def downscale_period(results, area: str, start, end, merra2: str, out, model: str | None = None,
-                     config: dict | None = None, overrides: dict | None = None,
-                     device: torch.device | None = None) -> Path:
+def downscale_period(
+    results,
+    area: str,
+    start,
+    end,
+    merra2: str,
+    out,
+    model: str | None = None,
+    config: dict | None = None,
+    overrides: dict | None = None,
+    device: torch.device | None = None,
+) -> Path:
     """Downscale `start`..`end` of `area` into the netCDF `out` (the workflow's downscaled-file
     contract: aod_member, aod_mean, log10_aod_spread) and return its path.
 
@@ -115,7 +133,8 @@ def downscale_period(results, area: str, start, end, merra2: str, out, model: st
     config = config or {}
     if model is None:
         model = config.get("method") or next(
-            (m for m in variants.ENSEMBLE_MODELS if (Path(results) / "models" / m).is_dir()), None)
+            (m for m in variants.ENSEMBLE_MODELS if (Path(results) / "models" / m).is_dir()), None
+        )
         if model is None:
             raise FileNotFoundError(f"{results}: no trained diffusion model")
     trained = TrainedArea(Path(results), area, model)
@@ -131,8 +150,10 @@ def downscale_period(results, area: str, start, end, merra2: str, out, model: st
         if problems:
             raise ValueError("; ".join(problems))
     if len({s.members for s in settings.values()}) != 1:
-        raise ValueError(f"a run across seasons needs one number of members, got "
-                         f"{ {season: s.members for season, s in settings.items()} }")
+        raise ValueError(
+            f"a run across seasons needs one number of members, got "
+            f"{ {season: s.members for season, s in settings.items()} }"
+        )
     device = device or select_device(torch.get_num_threads())
     downscalers = inference.SeasonalDownscalers(paths, trained.static, settings, device, other["seed"])
 
@@ -144,13 +165,22 @@ def downscale_period(results, area: str, start, end, merra2: str, out, model: st
     if not files:
         raise FileNotFoundError(f"no file matches the MERRA-2 glob {merra2!r}")
     lat, lon = g5nr["lat"].values, g5nr["lon"].values
-    box = Box.from_config(config["areas"][area]) if area in config.get("areas", {}) else \
-        Box.from_config({"lat": [float(lat.min()), float(lat.max())], "lon": [float(lon.min()), float(lon.max())]})
+    box = (
+        Box.from_config(config["areas"][area])
+        if area in config.get("areas", {})
+        else Box.from_config({"lat": [float(lat.min()), float(lat.max())], "lon": [float(lon.min()), float(lon.max())]})
+    )
     log.info("%s %s: MERRA-2 %s..%s from %d files", area, model, dates[0].date(), dates[-1].date(), len(files))
     plausibility = Plausibility.from_config(filled.get("ingest"))
-    merra2_cube = ingest_daily_log10(files, other["variable"], box, margin_deg=other["margin_deg"],
-                                     log_floor=other["log_floor"], period=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"),
-                                     plausibility=plausibility)
+    merra2_cube = ingest_daily_log10(
+        files,
+        other["variable"],
+        box,
+        margin_deg=other["margin_deg"],
+        log_floor=other["log_floor"],
+        period=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"),
+        plausibility=plausibility,
+    )
     merra2_of_date = inference.Merra2OnGrid(merra2_cube, lat, lon, other["regrid"])
     described = {
         "model": model,

@@ -12,6 +12,7 @@ names them). Each yields (date, (M, H, W) log10 AOD members) for the test days, 
 - ``persistence``: the previous day's G5NR, which lenient mode has in its history anyway (in
   strict mode its own forecast where that day is a test day).
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,13 +52,17 @@ def _quantile_map(truth_log: np.ndarray, merra2_log: np.ndarray, dates, train_po
 
     def cube(values, positions):
         # xsdba wants a time axis and units; pixels are independent groups along (lat, lon)
-        return xr.DataArray(values[positions], dims=("time", "y", "x"), coords={"time": dates[positions]},
-                            attrs={"units": "1"})
+        return xr.DataArray(
+            values[positions], dims=("time", "y", "x"), coords={"time": dates[positions]}, attrs={"units": "1"}
+        )
 
     train_positions = np.sort(np.asarray(train_positions))
     mapping = xsdba.EmpiricalQuantileMapping.train(
-        cube(truth_log, train_positions), cube(merra2_log, train_positions),
-        nquantiles=QM_QUANTILES, group="time", kind="+",
+        cube(truth_log, train_positions),
+        cube(merra2_log, train_positions),
+        nquantiles=QM_QUANTILES,
+        group="time",
+        kind="+",
     )
     adjusted = mapping.adjust(cube(merra2_log, np.asarray(positions)), extrapolation="constant", interp="nearest")
     return adjusted.transpose("time", "y", "x").values.astype(np.float32)
@@ -83,19 +88,22 @@ def moment_matched(truth_log: np.ndarray, merra2_log: np.ndarray, dates, train_p
         yield dates[day], match_moments(merra2_log[day], climatology)[None].astype(np.float32)
 
 
-def stochastic_quantile_mapped(truth_log: np.ndarray, merra2_log: np.ndarray, dates, train_positions,
-                               test_positions, members: int, seed: int):
+def stochastic_quantile_mapped(
+    truth_log: np.ndarray, merra2_log: np.ndarray, dates, train_positions, test_positions, members: int, seed: int
+):
     """The statistician's generative baseline: :func:`quantile_mapped`'s field plus ``members``
     residual fields (G5NR minus the quantile-mapped MERRA-2 of a training day) drawn from the
     training days, so that each member has G5NR's texture and the ensemble a spread. Each day's
     draws are seeded by the day alone (the same whatever else is run); without replacement when
     there are enough training days."""
     train_positions, test_positions = np.sort(np.asarray(train_positions)), np.sort(np.asarray(test_positions))
-    adjusted = _quantile_map(truth_log, merra2_log, dates, train_positions,
-                             np.concatenate([train_positions, test_positions]))
+    adjusted = _quantile_map(
+        truth_log, merra2_log, dates, train_positions, np.concatenate([train_positions, test_positions])
+    )
     residuals = truth_log[train_positions] - adjusted[: train_positions.size]
     for i, day in enumerate(test_positions):
         day_number = int(np.datetime64(dates[day], "D").astype(np.int64))
         drawn = np.random.default_rng([seed, day_number]).choice(
-            train_positions.size, size=members, replace=train_positions.size < members)
+            train_positions.size, size=members, replace=train_positions.size < members
+        )
         yield dates[day], adjusted[train_positions.size + i][None] + residuals[drawn]

@@ -26,8 +26,15 @@ from .ingest import IngestError
 from .runtime import CheckpointError, select_device
 
 #: Inference settings the command line can override, with their types.
-INFERENCE_OPTIONS = {"members": int, "steps": int, "stride": int, "halo": int, "sampler": str, "eta": float,
-                     "precision": str}
+INFERENCE_OPTIONS = {
+    "members": int,
+    "steps": int,
+    "stride": int,
+    "halo": int,
+    "sampler": str,
+    "eta": float,
+    "precision": str,
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,8 +61,10 @@ def parser() -> argparse.ArgumentParser:
 def check_config(path: str) -> int:
     problems = config_checks.check_file(path)
     for problem in problems:
-        print(f"downscaling: {path}: {problem}" if not problem.startswith(str(path)) else f"downscaling: {problem}",
-              file=sys.stderr)
+        print(
+            f"downscaling: {path}: {problem}" if not problem.startswith(str(path)) else f"downscaling: {problem}",
+            file=sys.stderr,
+        )
     if not problems:
         print(f"{path}: no problem found")
     return 1 if problems else 0
@@ -69,9 +78,18 @@ def main(argv=None) -> int:
     try:
         config = config_checks.load(args.config) if args.config else None
         overrides = {name: getattr(args, name) for name in INFERENCE_OPTIONS if getattr(args, name) is not None}
-        out = api.downscale_period(args.results, args.area, args.start, args.end, args.merra2, args.out,
-                                   model=args.model, config=config, overrides=overrides,
-                                   device=select_device(args.threads))
+        out = api.downscale_period(
+            args.results,
+            args.area,
+            args.start,
+            args.end,
+            args.merra2,
+            args.out,
+            model=args.model,
+            config=config,
+            overrides=overrides,
+            device=select_device(args.threads),
+        )
     except (OSError, ValueError, KeyError, CheckpointError, IngestError) as error:
         print(f"downscaling: error: {error}", file=sys.stderr)
         return 1

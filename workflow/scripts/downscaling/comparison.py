@@ -17,16 +17,39 @@ import pandas as pd
 from . import variants
 from .paired_tests import PairedTest
 
-
 #: Metric keys of a metrics JSON that go into the summary table, in column order.
-SUMMARY_COLUMNS = ["rmse", "mae", "r2", "nse", "kge", "n_days", "crps", "spread_skill", "spread_error_slope",
-                   "rank_min", "rank_max", "psd_ratio", "seam_ratio", "predicted_history_median",
-                   "predicted_yesterday_days"]
+SUMMARY_COLUMNS = [
+    "rmse",
+    "mae",
+    "r2",
+    "nse",
+    "kge",
+    "n_days",
+    "crps",
+    "spread_skill",
+    "spread_error_slope",
+    "rank_min",
+    "rank_max",
+    "psd_ratio",
+    "seam_ratio",
+    "predicted_history_median",
+    "predicted_yesterday_days",
+]
 
 
 #: Direction of "better" for each summary metric ("one": closest to 1).
-BETTER = {"rmse": "min", "mae": "min", "crps": "min", "r2": "max", "nse": "max", "kge": "max",
-          "spread_skill": "one", "spread_error_slope": "one", "psd_ratio": "one", "seam_ratio": "one"}
+BETTER = {
+    "rmse": "min",
+    "mae": "min",
+    "crps": "min",
+    "r2": "max",
+    "nse": "max",
+    "kge": "max",
+    "spread_skill": "one",
+    "spread_error_slope": "one",
+    "psd_ratio": "one",
+    "seam_ratio": "one",
+}
 
 
 #: Ratios that are only credited (bolded) inside this band; outside it the HTML says why.
@@ -37,8 +60,11 @@ RELIABLE_BAND = (0.7, 1.3)
 PAIRED_METRICS = ("rmse", "crps")
 
 
-RATIO_WORDS = {"spread_skill": ("under-dispersed", "over-dispersed"), "psd_ratio": ("too smooth", "too noisy"),
-               "spread_error_slope": ("spread varies more than the error, or says little", "spread varies too little")}
+RATIO_WORDS = {
+    "spread_skill": ("under-dispersed", "over-dispersed"),
+    "psd_ratio": ("too smooth", "too noisy"),
+    "spread_error_slope": ("spread varies more than the error, or says little", "spread varies too little"),
+}
 
 
 def metrics_key(path) -> dict:
@@ -159,8 +185,13 @@ def findings(table: pd.DataFrame, method: str) -> list[str]:
             continue
 
         def listed(rows):
-            return ", ".join(f"{r.model} ({r.rmse_diff:+.3f} [{r.rmse_diff_low:+.3f}, {r.rmse_diff_high:+.3f}])"
-                             for r in rows.itertuples()) or "none"
+            return (
+                ", ".join(
+                    f"{r.model} ({r.rmse_diff:+.3f} [{r.rmse_diff_low:+.3f}, {r.rmse_diff_high:+.3f}])"
+                    for r in rows.itertuples()
+                )
+                or "none"
+            )
 
         better = others[others["rmse_diff_high"] < 0]
         worse = others[others["rmse_diff_low"] > 0]
@@ -169,13 +200,19 @@ def findings(table: pd.DataFrame, method: str) -> list[str]:
         sentences.append(
             f"{season} {area}, {mode}: {method}'s RMSE is lower than that of {listed(better)}; "
             f"higher than that of {listed(worse)}; not distinguishable from {listed(tied)}"
-            + (f"; spread-skill {spread:.2f}" if pd.notna(spread) else "") + "."
+            + (f"; spread-skill {spread:.2f}" if pd.notna(spread) else "")
+            + "."
         )
     return sentences
 
 
-def summary_html(table: pd.DataFrame, title: str, test: PairedTest | None = None,
-                 method: str | None = None, ablation: pd.DataFrame | None = None) -> str:
+def summary_html(
+    table: pd.DataFrame,
+    title: str,
+    test: PairedTest | None = None,
+    method: str | None = None,
+    ablation: pd.DataFrame | None = None,
+) -> str:
     """The comparison table as a standalone HTML page, best model per season × area × mode in
     bold (the Snakemake report renders HTML, not CSV; see :func:`best_in_group`), after one
     sentence per season × area × mode on the method against every other model (:func:`findings`)
@@ -186,9 +223,10 @@ def summary_html(table: pd.DataFrame, title: str, test: PairedTest | None = None
     for column in SUMMARY_COLUMNS:
         digits = 0 if column in ("n_days", "predicted_history_median", "predicted_yesterday_days") else 3
         shown[column] = [
-            "" if pd.isna(value) else
-            (f"<b>{value:.{digits}f}</b>" if column in marks and marks.at[i, column]
-             else f"{value:.{digits}f}") + _ratio_word(column, value)
+            ""
+            if pd.isna(value)
+            else (f"<b>{value:.{digits}f}</b>" if column in marks and marks.at[i, column] else f"{value:.{digits}f}")
+            + _ratio_word(column, value)
             for i, value in table[column].items()
         ]
     for metric in PAIRED_METRICS:
@@ -226,8 +264,12 @@ def summary_html(table: pd.DataFrame, title: str, test: PairedTest | None = None
 #: means); kinds as in variants.HISTORY_ENCODERS.
 ABLATION_EFFECTS = (
     ("transfer", "transfer", "scratch", "the frozen pretrained encoder beats the same encoder trained from scratch"),
-    ("fine-tuned transfer", "finetuned", "scratch",
-     "the pretrained encoder fine-tuned with the model beats the same encoder trained from scratch"),
+    (
+        "fine-tuned transfer",
+        "finetuned",
+        "scratch",
+        "the pretrained encoder fine-tuned with the model beats the same encoder trained from scratch",
+    ),
     ("freezing", "transfer", "finetuned", "the frozen pretrained encoder beats it fine-tuned"),
     ("history", "scratch", None, "the history (encoder trained from scratch) beats no history"),
 )
@@ -250,14 +292,31 @@ def transfer_ablation(test: PairedTest, models) -> pd.DataFrame:
                 keys = [(model, season, area, mode) for model in pair]
                 if None in pair or not all(key in per_day for key in keys):
                     continue
-                row = {"effect": effect, "model": pair[0], "minus": pair[1], "season": season, "area": area, "mode": mode}
+                row = {
+                    "effect": effect,
+                    "model": pair[0],
+                    "minus": pair[1],
+                    "season": season,
+                    "area": area,
+                    "mode": mode,
+                }
                 for metric in PAIRED_METRICS:
                     row.update(zip(difference_columns(metric), test.compare(*pair, (season, area, mode), metric)))
                 row["meaning_if_negative"] = meaning
                 rows.append(row)
-    return pd.DataFrame(rows, columns=["effect", "model", "minus", "season", "area", "mode",
-                                       *(c for m in PAIRED_METRICS for c in difference_columns(m)),
-                                       "meaning_if_negative"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "effect",
+            "model",
+            "minus",
+            "season",
+            "area",
+            "mode",
+            *(c for m in PAIRED_METRICS for c in difference_columns(m)),
+            "meaning_if_negative",
+        ],
+    )
 
 
 def ablation_findings(ablation: pd.DataFrame) -> list[str]:
@@ -281,14 +340,14 @@ def _ablation_html(ablation: pd.DataFrame | None, how: str) -> str:
     shown = ablation[["effect", "model", "minus", "season", "area", "mode"]].copy()
     for metric in PAIRED_METRICS:
         parts = ablation[difference_columns(metric)]
-        shown[f"{metric}: model − minus [95 %] p"] = [f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}] {p:.3f}"
-                                                     for m, lo, hi, p in parts.itertuples(index=False)]
+        shown[f"{metric}: model − minus [95 %] p"] = [
+            f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}] {p:.3f}" for m, lo, hi, p in parts.itertuples(index=False)
+        ]
     return (
         "<p>Transfer ablation (history through the frozen pretrained encoder, fine-tuned, from "
         "scratch, none; "
         f"per-day paired differences, {how}; negative: the first model is "
-        f"better):</p><ul>{items}</ul>"
-        + shown.to_html(index=False, escape=False, border=0, classes="summary")
+        f"better):</p><ul>{items}</ul>" + shown.to_html(index=False, escape=False, border=0, classes="summary")
     )
 
 
@@ -297,8 +356,10 @@ def _findings_html(table, method, how: str) -> str:
     if not sentences:
         return ""
     items = "".join(f"<li>{sentence}</li>" for sentence in sentences)
-    return (f"<p>Findings (RMSE, {method} minus the other model, per-day paired differences, "
-            f"{how}; negative: {method} is better):</p><ul>{items}</ul>")
+    return (
+        f"<p>Findings (RMSE, {method} minus the other model, per-day paired differences, "
+        f"{how}; negative: {method} is better):</p><ul>{items}</ul>"
+    )
 
 
 def _ratio_word(column, value) -> str:
@@ -307,4 +368,3 @@ def _ratio_word(column, value) -> str:
         return ""
     low, high = RATIO_WORDS[column]
     return f" <i>({low if value < RELIABLE_BAND[0] else high})</i>"
-

@@ -7,6 +7,7 @@ Each problem names the config key and the value, so that a bad config is refused
 runs. The workflow, the ``downscaling`` command and the API use these same checks. Torch- and
 xarray-free.
 """
+
 import copy
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -59,8 +60,10 @@ def check_file(path: str | Path, schema_path: Path = SCHEMA) -> list[str]:
     except ConfigError as error:
         return [str(error)]
     schema = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
-    invalid = [f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}"
-               for error in schema.iter_errors(config)]
+    invalid = [
+        f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}"
+        for error in schema.iter_errors(config)
+    ]
     return invalid or problems(config, schema_path)
 
 
@@ -87,21 +90,31 @@ def _period_problem(key: str, first: str, last: str) -> str | None:
 def model_problems(config: Mapping[str, Any]) -> list[str]:
     """Model names against the registry (downscaling/variants.py): the one place they live."""
     models = list(config.get("models", []))
-    found = [f"models: {name!r} is not a model; models are {list(variants.MODELS)}"
-             for name in models if name not in variants.MODELS]
+    found = [
+        f"models: {name!r} is not a model; models are {list(variants.MODELS)}"
+        for name in models
+        if name not in variants.MODELS
+    ]
     found += [
         f"models: {name} builds on {needed}; add {needed} to models"
-        for name in models if name in variants.VARIANTS
-        for needed in variants.trained_inputs(name)[1:] if needed not in models
+        for name in models
+        if name in variants.VARIANTS
+        for needed in variants.trained_inputs(name)[1:]
+        if needed not in models
     ]
     method = config.get("method")
     if method is not None and (method not in variants.ENSEMBLE_MODELS or method not in models):
-        found.append(f"method: {method!r} must be a diffusion model of models "
-                     f"{[m for m in models if m in variants.ENSEMBLE_MODELS]}")
+        found.append(
+            f"method: {method!r} must be a diffusion model of models "
+            f"{[m for m in models if m in variants.ENSEMBLE_MODELS]}"
+        )
     if config.get("longrun") and not (method or variants.default_method(models)):
         found.append(f"longrun: needs a diffusion model in models, got {models}")
-    found += [f"per_model.{name}: {name!r} is not a trained model; those are {list(variants.VARIANTS)}"
-              for name in config.get("per_model", {}) if name not in variants.VARIANTS]
+    found += [
+        f"per_model.{name}: {name!r} is not a trained model; those are {list(variants.VARIANTS)}"
+        for name in config.get("per_model", {})
+        if name not in variants.VARIANTS
+    ]
     return found
 
 
@@ -124,17 +137,25 @@ def network_problems(network: Mapping[str, Any], tile: int, key=lambda name: nam
     found = []
     factor = 2 ** (len(channels) - 1)
     if tile % factor:
-        found.append(f"tiles.size: {tile} is not divisible by {factor}: the U-Net of {key('channels')} "
-                     f"{channels} halves the tile {len(channels) - 1} times")
+        found.append(
+            f"tiles.size: {tile} is not divisible by {factor}: the U-Net of {key('channels')} "
+            f"{channels} halves the tile {len(channels) - 1} times"
+        )
     undivided = [width for width in channels if width % groups]
     if undivided:
-        found.append(f"{key('groups')}: {groups} does not divide the widths {undivided} of {key('channels')} "
-                     f"{channels} (GroupNorm splits each width into groups)")
+        found.append(
+            f"{key('groups')}: {groups} does not divide the widths {undivided} of {key('channels')} "
+            f"{channels} (GroupNorm splits each width into groups)"
+        )
     return found
 
 
-def inference_problems(inference: Mapping[str, Any], tile: int | None = None, timesteps: int | None = None,
-                       key=lambda name: f"inference.{name}") -> list[str]:
+def inference_problems(
+    inference: Mapping[str, Any],
+    tile: int | None = None,
+    timesteps: int | None = None,
+    key=lambda name: f"inference.{name}",
+) -> list[str]:
     """What keeps stitched sampling with ``inference`` settings from running on ``tile`` x
     ``tile`` tiles of a model with ``timesteps`` diffusion steps (each check needs its numbers)."""
     found = []
@@ -144,15 +165,20 @@ def inference_problems(inference: Mapping[str, Any], tile: int | None = None, ti
     halo, stride = inference.get("halo"), inference.get("stride")
     if tile is not None and halo is not None:
         if not 0 <= 2 * halo < tile:
-            found.append(f"{key('halo')}: {halo} must be in 0..{(tile - 1) // 2}: it is cut from both "
-                         f"edges of a tile of tiles.size {tile}")
+            found.append(
+                f"{key('halo')}: {halo} must be in 0..{(tile - 1) // 2}: it is cut from both "
+                f"edges of a tile of tiles.size {tile}"
+            )
         elif stride is not None and stride > tile - 2 * halo:
-            found.append(f"{key('stride')}: {stride} must be at most tiles.size - 2 * {key('halo')} = "
-                         f"{tile - 2 * halo}, else the cropped tiles leave gaps")
+            found.append(
+                f"{key('stride')}: {stride} must be at most tiles.size - 2 * {key('halo')} = "
+                f"{tile - 2 * halo}, else the cropped tiles leave gaps"
+            )
     steps = inference.get("steps")
     if timesteps is not None and steps is not None and steps > timesteps:
-        found.append(f"{key('steps')}: {steps} is more than the model's {timesteps} diffusion timesteps "
-                     "(ddpm.timesteps)")
+        found.append(
+            f"{key('steps')}: {steps} is more than the model's {timesteps} diffusion timesteps (ddpm.timesteps)"
+        )
     return found
 
 
@@ -172,17 +198,23 @@ def climatology_problems(config: Mapping[str, Any], model: str, season: str, are
         if base is not None:
             return [f"{where}: {model} learns the difference from its base {base}; set predict_anomaly for {base}"]
         if not section.get("climatology_inputs", False):
-            return [f"{where}: the anomaly is taken from the matched MERRA-2 of the climatology inputs; "
-                    f"set {key_of(config, 'ddpm', 'climatology_inputs', season, area, model)}: true"]
+            return [
+                f"{where}: the anomaly is taken from the matched MERRA-2 of the climatology inputs; "
+                f"set {key_of(config, 'ddpm', 'climatology_inputs', season, area, model)}: true"
+            ]
     if base is None:
         return []
-    values = {name: bool(merged_section(config, "ddpm", season, area, name).get("climatology_inputs", False))
-              for name in (model, base)}
+    values = {
+        name: bool(merged_section(config, "ddpm", season, area, name).get("climatology_inputs", False))
+        for name in (model, base)
+    }
     if values[model] == values[base]:
         return []
     where = {name: key_of(config, "ddpm", "climatology_inputs", season, area, name) for name in (model, base)}
-    return [f"{where[model]}: {values[model]} for {model} but {where[base]}: {values[base]} for its base {base}; "
-            "a residual model and its base must both have the climatology inputs or neither"]
+    return [
+        f"{where[model]}: {values[model]} for {model} but {where[base]}: {values[base]} for its base {base}; "
+        "a residual model and its base must both have the climatology inputs or neither"
+    ]
 
 
 def area_problems(config: Mapping[str, Any]) -> list[str]:
@@ -195,8 +227,10 @@ def area_problems(config: Mapping[str, Any]) -> list[str]:
             points = _most_points(box, steps, extra)
             if min(points.values()) < tile:
                 within = f" (with ingest.margin_deg {margin:g})" if extra else ""
-                found.append(f"areas.{name}: {points['lat']} x {points['lon']} {grid}{within}, smaller than one "
-                             f"tile of tiles.size {tile}; enlarge the area or lower tiles.size")
+                found.append(
+                    f"areas.{name}: {points['lat']} x {points['lon']} {grid}{within}, smaller than one "
+                    f"tile of tiles.size {tile}; enlarge the area or lower tiles.size"
+                )
                 break
     return found
 
@@ -221,14 +255,25 @@ def season_problems(config: Mapping[str, Any]) -> list[str]:
     merra2_dates = splits.pd.date_range(*merra2) if merra2 else g5nr_dates
     cfg = config["splits"]
     try:
-        tables = splits.make_splits(g5nr_dates, merra2_dates, cfg["n_lag"], cfg["test_ratio"], cfg["buffer_days"],
-                                    config.get("seed", 0), cfg["test_design"], cfg["block_days"], cfg.get("gap_days"))
+        tables = splits.make_splits(
+            g5nr_dates,
+            merra2_dates,
+            cfg["n_lag"],
+            cfg["test_ratio"],
+            cfg["buffer_days"],
+            config.get("seed", 0),
+            cfg["test_design"],
+            cfg["block_days"],
+            cfg.get("gap_days"),
+        )
     except ValueError as error:
         return [f"splits: {error}"]
     periods = {"g5nr": g5nr, "merra2": merra2 or g5nr}
-    return [f"seasons: {problem} (record {list(periods[source])})"
-            for source, per_season in tables.items()
-            for problem in splits.season_problems(per_season, config["seasons"], source, cfg["n_lag"])]
+    return [
+        f"seasons: {problem} (record {list(periods[source])})"
+        for source, per_season in tables.items()
+        for problem in splits.season_problems(per_season, config["seasons"], source, cfg["n_lag"])
+    ]
 
 
 def relation_problems(config: Mapping[str, Any]) -> list[str]:
@@ -238,8 +283,10 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
     found = []
     for season in config["seasons"]:
         for area in config["areas"]:
-            def key(section, model=None):
+
+            def key(section, model=None, season=season, area=area):
                 return lambda name: key_of(config, section, name, season, area, model)
+
             found += network_problems(merged_section(config, "small_unet", season, area), tile, key("small_unet"))
             for model in (m for m in config["models"] if m in variants.VARIANTS):
                 ddpm = merged_section(config, "ddpm", season, area, model)
@@ -253,8 +300,10 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
     for area in run["areas"] if run and method else []:  # each member carries its own history
         members = {s: merged_section(config, "inference", s, area, method)["members"] for s in config["seasons"]}
         if len(set(members.values())) != 1:
-            found.append(f"overrides: the long run of {area} needs one number of inference members in every "
-                         f"season, got {members}")
+            found.append(
+                f"overrides: the long run of {area} needs one number of inference members in every "
+                f"season, got {members}"
+            )
     low, high = config["ingest"]["valid_range"]
     if not low < high:
         found.append(f"ingest.valid_range: {[low, high]} must be [low, high] with low < high")
@@ -286,10 +335,13 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
             found.append(f"overrides.{area}: no such area; areas are {areas}")
         found += [
             f"overrides.{area}.{season}: {season} is not one of seasons {seasons}"
-            for season in per_season if season not in seasons
+            for season in per_season
+            if season not in seasons
         ]
     if longrun:
-        found += [f"longrun.areas: {area!r} is not one of areas {areas}" for area in longrun["areas"] if area not in areas]
+        found += [
+            f"longrun.areas: {area!r} is not one of areas {areas}" for area in longrun["areas"] if area not in areas
+        ]
 
     # The schema leaves the sections inside per_model and overrides open (any keys): check each
     # against its section's own schema, so that a misspelt key or a wrong type is not ignored.
@@ -337,5 +389,6 @@ def with_defaults(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> dict
 
     filled = copy.deepcopy(dict(config))
     jsonschema.validators.extend(base, {"properties": properties_with_defaults})(
-        yaml.safe_load(Path(schema_path).read_text())).validate(filled)
+        yaml.safe_load(Path(schema_path).read_text())
+    ).validate(filled)
     return filled

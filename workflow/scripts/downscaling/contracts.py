@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,6 @@ import xarray as xr
 
 from .jobs import atomic_output
 from .splits import read_split
-
 
 CUBE_VARIABLE = "log10_aod"
 
@@ -157,8 +155,7 @@ def read_cube_days(cube_path, dates, lat=None, lon=None) -> np.ndarray:
         positions = positions_on(cube["time"].values, dates, cube_path)
         for name, expected in (("lat", lat), ("lon", lon)):
             if expected is not None and not (
-                cube[name].size == len(expected)
-                and np.allclose(cube[name].values, expected, atol=1e-6)
+                cube[name].size == len(expected) and np.allclose(cube[name].values, expected, atol=1e-6)
             ):
                 raise ValueError(f"{cube_path}: the {name} grid differs from the prediction's")
         return cube.isel(time=positions).values.astype(np.float32)
@@ -169,8 +166,9 @@ def within(cube: xr.DataArray, lat, lon) -> xr.DataArray:
 
     Used to cut the native MERRA-2 cube (which has a margin around the area) to the area.
     """
-    return cube.sel(lat=slice(float(np.min(lat)), float(np.max(lat))),
-                    lon=slice(float(np.min(lon)), float(np.max(lon))))
+    return cube.sel(
+        lat=slice(float(np.min(lat)), float(np.max(lat))), lon=slice(float(np.min(lon)), float(np.max(lon)))
+    )
 
 
 def blocks_of_days(n_days, block=DAYS_PER_BLOCK):
@@ -200,8 +198,11 @@ def area_mean_series(path, variable=CUBE_VARIABLE, lat=None, lon=None, log_floor
                 values = log10_aod(values, log_floor)
             means.append(np.nanmean(values.astype(np.float64), axis=(-2, -1)))
         dims = tuple(d for d in data.dims if d not in ("lat", "lon"))
-        return xr.DataArray(np.concatenate(means, axis=dims.index("time")), dims=dims,
-                            coords={"time": normalised_dates(data["time"].values)})
+        return xr.DataArray(
+            np.concatenate(means, axis=dims.index("time")),
+            dims=dims,
+            coords={"time": normalised_dates(data["time"].values)},
+        )
 
 
 def time_mean(path, variable=CUBE_VARIABLE) -> xr.DataArray:
@@ -216,8 +217,7 @@ def time_mean(path, variable=CUBE_VARIABLE) -> xr.DataArray:
             count += np.isfinite(values).sum(axis=0)
         with np.errstate(invalid="ignore"):
             mean = total / count
-        return xr.DataArray(mean, dims=("lat", "lon"),
-                            coords={"lat": data["lat"].values, "lon": data["lon"].values})
+        return xr.DataArray(mean, dims=("lat", "lon"), coords={"lat": data["lat"].values, "lon": data["lon"].values})
 
 
 def spaced_days(n_days, max_days, run_length=1) -> np.ndarray:
@@ -235,6 +235,7 @@ def spaced_days(n_days, max_days, run_length=1) -> np.ndarray:
 
 def write_json(values: dict, path) -> None:
     """Write ``values`` as indented JSON; NaN (an undefined score) is written as null."""
+
     def clean(value):
         if isinstance(value, float) and not math.isfinite(value):
             return None
@@ -246,4 +247,3 @@ def write_json(values: dict, path) -> None:
 
     with atomic_output(path) as temporary:
         temporary.write_text(json.dumps(clean(values), indent=2) + "\n")
-

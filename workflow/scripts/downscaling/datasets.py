@@ -42,7 +42,7 @@ class MinMax:
     hi: float
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> "MinMax":
+    def fit(cls, values: np.ndarray) -> MinMax:
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
         if not np.isfinite(lo) or hi <= lo:
             raise ValueError(f"cannot normalise values in [{lo}, {hi}]")
@@ -58,7 +58,7 @@ class MinMax:
         return {"lo": self.lo, "hi": self.hi}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MinMax":
+    def from_dict(cls, d: dict) -> MinMax:
         return cls(float(d["lo"]), float(d["hi"]))
 
 
@@ -171,15 +171,18 @@ MATCHED_CHANNEL = len(COVARIATES) + CLIMATOLOGY_CHANNELS.index("merra2_matched")
 def matched_merra2(covariates: torch.Tensor) -> torch.Tensor:
     """The matched MERRA-2 channel (B, 1, h, w) of covariates (B, 5 + 5, h, w)."""
     if covariates.shape[1] <= MATCHED_CHANNEL:
-        raise ValueError(f"covariates of {covariates.shape[1]} channels have no matched MERRA-2 "
-                         "(a model without climatology_inputs)")
+        raise ValueError(
+            f"covariates of {covariates.shape[1]} channels have no matched MERRA-2 (a model without climatology_inputs)"
+        )
     return covariates[:, MATCHED_CHANNEL : MATCHED_CHANNEL + 1]
 
 
 def pixel_climatology(target: np.ndarray, merra2: np.ndarray) -> np.ndarray:
     """The CLIMATOLOGY maps (4, H, W) float32 of normalised G5NR and MERRA-2 cubes (T, H, W) of
     training days: each pixel's mean and standard deviation over those days."""
-    return np.stack([target.mean(axis=0), target.std(axis=0), merra2.mean(axis=0), merra2.std(axis=0)]).astype(np.float32)
+    return np.stack([target.mean(axis=0), target.std(axis=0), merra2.mean(axis=0), merra2.std(axis=0)]).astype(
+        np.float32
+    )
 
 
 def read_elevation(static_path) -> np.ndarray:
@@ -192,15 +195,17 @@ def static_maps(static_path, elevation_norm: MinMax) -> np.ndarray:
     """Static covariates (3, H, W): normalised elevation, and lat and lon scaled to [0, 1]."""
     with xr.open_dataset(static_path) as ds:
         lat, lon = ds["lat"].values, ds["lon"].values
-    lat_map, lon_map = np.meshgrid(
-        (lat - lat.min()) / np.ptp(lat), (lon - lon.min()) / np.ptp(lon), indexing="ij"
-    )
+    lat_map, lon_map = np.meshgrid((lat - lat.min()) / np.ptp(lat), (lon - lon.min()) / np.ptp(lon), indexing="ij")
     elevation = elevation_norm.apply(read_elevation(static_path))
     return np.stack([elevation, lat_map, lon_map]).astype(np.float32)
 
 
 def load_area_fields(
-    g5nr_path, merra2_on_g5nr_path, static_path, norm: dict | None = None, train_dates=None,
+    g5nr_path,
+    merra2_on_g5nr_path,
+    static_path,
+    norm: dict | None = None,
+    train_dates=None,
     climatology: bool = False,
 ) -> tuple[AreaFields, dict]:
     """Read an area's cubes and normalise them.
@@ -212,9 +217,7 @@ def load_area_fields(
     g5nr = open_cube(g5nr_path)
     merra2 = open_cube(merra2_on_g5nr_path)
     if merra2.shape != g5nr.shape:
-        raise ValueError(
-            f"{merra2_on_g5nr_path} has shape {merra2.shape}, {g5nr_path} has {g5nr.shape}"
-        )
+        raise ValueError(f"{merra2_on_g5nr_path} has shape {merra2.shape}, {g5nr_path} has {g5nr.shape}")
     lat, lon = g5nr["lat"].values, g5nr["lon"].values
     train = None if train_dates is None else day_index(g5nr, train_dates)
     if norm is None:
@@ -250,8 +253,16 @@ class DownscalingTileDataset(Dataset):
     nothing (0, 1, 1), covariates (5 [+ 5], t, t)).
     """
 
-    def __init__(self, fields: AreaFields, samples: np.ndarray, rows, tile: int, features=None,
-                 history: np.ndarray | None = None, n_lag: int = 0):
+    def __init__(
+        self,
+        fields: AreaFields,
+        samples: np.ndarray,
+        rows,
+        tile: int,
+        features=None,
+        history: np.ndarray | None = None,
+        n_lag: int = 0,
+    ):
         if features is not None and len(features) != len(samples):
             raise ValueError(f"{len(features)} feature rows for {len(samples)} samples")
         if history is not None and (samples[:, 0] < n_lag).any():

@@ -9,6 +9,7 @@ sqrt(1 - abar) v: at low noise the network only corrects x_t, so it cannot ignor
 uniform loss on v weights x0's error by SNR + 1 instead of uniformly over t, where the high-noise
 steps (the conditional mean) dominate x0-prediction's loss.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,7 +57,7 @@ class NoiseSchedule:
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
 
-    def to(self, device) -> "NoiseSchedule":
+    def to(self, device) -> NoiseSchedule:
         """Move the tensors to `device` (in place), so add_noise copies nothing per call."""
         self.betas, self.alphas, self.alphas_cumprod = (
             x.to(device) for x in (self.betas, self.alphas, self.alphas_cumprod)
@@ -88,8 +89,14 @@ def _noised(x0: torch.Tensor, schedule: NoiseSchedule, t: torch.Tensor, generato
     return noise, schedule.add_noise(x0, noise, t)
 
 
-def denoising_loss(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule,
-                   generator: torch.Generator, prediction: str = "x0") -> torch.Tensor:
+def denoising_loss(
+    model,
+    x0: torch.Tensor,
+    cond: torch.Tensor,
+    schedule: NoiseSchedule,
+    generator: torch.Generator,
+    prediction: str = "x0",
+) -> torch.Tensor:
     """Scalar MSE between model(cond, x_t, t) and its target (x0 or v), with t ~ U{0..T-1} and
     noise ~ N(0, I) drawn from `generator` (which must live on x0's device).
 
@@ -124,23 +131,44 @@ def x0_from_output(output: torch.Tensor, x_t: torch.Tensor, abar_t, prediction: 
     raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
 
 
-def x0_estimate(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule, t: int,
-                prediction: str, generator: torch.Generator) -> torch.Tensor:
+def x0_estimate(
+    model,
+    x0: torch.Tensor,
+    cond: torch.Tensor,
+    schedule: NoiseSchedule,
+    t: int,
+    prediction: str,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """The x0 a denoiser estimates from x0 noised to timestep t (the same t for the batch)."""
     t_batch = torch.full((x0.shape[0],), t, dtype=torch.long, device=x0.device)
     _, x_t = _noised(x0, schedule, t_batch, generator)
     return x0_from_output(model(cond, x_t, t_batch), x_t, schedule.alpha_bar(t_batch, x0), prediction)
 
 
-def x0_error(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule, t: int,
-             prediction: str, generator: torch.Generator) -> torch.Tensor:
+def x0_error(
+    model,
+    x0: torch.Tensor,
+    cond: torch.Tensor,
+    schedule: NoiseSchedule,
+    t: int,
+    prediction: str,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """MSE of the x0 estimated at timestep t: the check that a denoiser uses x_t (its error
     must fall clearly below the error at t = T-1, where x_t is pure noise)."""
     return F.mse_loss(x0_estimate(model, x0, cond, schedule, t, prediction, generator), x0)
 
 
-def x0_bias(model, x0: torch.Tensor, cond: torch.Tensor, schedule: NoiseSchedule, t: int,
-            prediction: str, generator: torch.Generator) -> torch.Tensor:
+def x0_bias(
+    model,
+    x0: torch.Tensor,
+    cond: torch.Tensor,
+    schedule: NoiseSchedule,
+    t: int,
+    prediction: str,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Mean of (estimated - true) x0 at timestep t: a bias at any noise level is carried into
     every sample by the sampler's steps (the signal behind past sampler drifts)."""
     return (x0_estimate(model, x0, cond, schedule, t, prediction, generator) - x0).mean()
@@ -213,8 +241,9 @@ class Sampler(ABC):
     def _coefficients(self, abar_t: float, abar_prev: float) -> tuple[float, float, float]:
         """(c_x0, c_xt, sigma) of a step from abar_t to abar_prev (1.0 after the last step)."""
 
-    def step(self, x0_pred: torch.Tensor, t, x_t: torch.Tensor,
-             generator: torch.Generator | MemberGenerators | None = None) -> torch.Tensor:
+    def step(
+        self, x0_pred: torch.Tensor, t, x_t: torch.Tensor, generator: torch.Generator | MemberGenerators | None = None
+    ) -> torch.Tensor:
         """One reverse step: x0_pred and x_t (B, ...) at timestep t -> x_prev (B, ...)."""
         if self.clip_x0:
             x0_pred = x0_pred.clamp(0.0, 1.0)
@@ -286,8 +315,9 @@ class DPMSolverPP2M(DDIMSampler):
     def _lambda(self, abar: float) -> float:
         return 0.5 * math.log(abar / (1.0 - abar))
 
-    def step(self, x0_pred: torch.Tensor, t, x_t: torch.Tensor,
-             generator: torch.Generator | MemberGenerators | None = None) -> torch.Tensor:
+    def step(
+        self, x0_pred: torch.Tensor, t, x_t: torch.Tensor, generator: torch.Generator | MemberGenerators | None = None
+    ) -> torch.Tensor:
         if self.clip_x0:
             x0_pred = x0_pred.clamp(0.0, 1.0)
         abar_t, abar_prev = self._alpha_bars(int(t))
@@ -305,8 +335,9 @@ class DPMSolverPP2M(DDIMSampler):
 SAMPLERS = ("ddim", "ddpm", "dpmpp2m")
 
 
-def make_sampler(name: str, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True,
-                 spacing: str = "linspace") -> Sampler:
+def make_sampler(
+    name: str, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True, spacing: str = "linspace"
+) -> Sampler:
     """The sampler called `name` (one of SAMPLERS); eta is DDIM's alone."""
     if name == "ddim":
         return DDIMSampler(schedule, eta=eta, clip_x0=clip_x0, spacing=spacing)
@@ -339,8 +370,9 @@ def randn(shape, generator: torch.Generator | MemberGenerators | None, device, d
 
 
 @torch.no_grad()
-def sample(model_fn, shape, sampler: Sampler, n_steps: int, generator: torch.Generator | MemberGenerators,
-           device) -> torch.Tensor:
+def sample(
+    model_fn, shape, sampler: Sampler, n_steps: int, generator: torch.Generator | MemberGenerators, device
+) -> torch.Tensor:
     """Run the reverse process from x_T ~ N(0, I) of `shape` (B, ...) and return x0 (B, ...).
 
     model_fn(x_t, t) -> x0_pred, with t the timestep as a Python int (the same for the whole

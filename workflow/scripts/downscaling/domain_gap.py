@@ -11,15 +11,15 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
 
-from .contracts import CUBE_VARIABLE  # noqa: E402
-from .datasets import open_cube  # noqa: E402
-from .regrid import regrid  # noqa: E402
-from .wasserstein import StreamingHistogram, per_day_wasserstein, pooled_wasserstein, summary  # noqa: E402
+from .contracts import CUBE_VARIABLE
+from .datasets import open_cube
+from .regrid import regrid
+from .wasserstein import StreamingHistogram, per_day_wasserstein, pooled_wasserstein, summary
 
 
 def merra2_chunks_on_grid(merra2_path, lat, lon, method: str, days_per_chunk: int):
@@ -68,17 +68,18 @@ def plot_domain_gap(result: dict, data: dict, area: str, path) -> None:
     """Per-day WD series and the two pooled CDFs side by side."""
     fig, (series, cdfs) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
     series.plot(data["dates"], data["per_day"], lw=1, color="tab:blue")
-    series.axhline(result["per_day"]["mean"], color="k", ls="--", lw=1,
-                   label=f"mean {result['per_day']['mean']:.3f}")
-    series.set(title=f"{area}: daily Wasserstein distance, MERRA-2 vs G5NR",
-               xlabel="date", ylabel="WD (scaled log10 AOD)")
+    series.axhline(result["per_day"]["mean"], color="k", ls="--", lw=1, label=f"mean {result['per_day']['mean']:.3f}")
+    series.set(
+        title=f"{area}: daily Wasserstein distance, MERRA-2 vs G5NR", xlabel="date", ylabel="WD (scaled log10 AOD)"
+    )
     series.legend()
     lo, hi = result["scaling"]["log10_lo"], result["scaling"]["log10_hi"]
     for name, key, color in (("MERRA-2 (full record)", "merra2_cdf", "tab:orange"), ("G5NR", "g5nr_cdf", "tab:green")):
         edges, cdf = data[key]
         cdfs.plot(lo + edges * (hi - lo), cdf, color=color, label=name)
-    cdfs.set(title=f"{area}: pooled CDFs, WD = {result['pooled']:.3f}",
-             xlabel="log10 dust AOD", ylabel="cumulative fraction")
+    cdfs.set(
+        title=f"{area}: pooled CDFs, WD = {result['pooled']:.3f}", xlabel="log10 dust AOD", ylabel="cumulative fraction"
+    )
     cdfs.legend()
     fig.savefig(path, dpi=120)
     plt.close(fig)

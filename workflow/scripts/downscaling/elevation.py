@@ -2,6 +2,7 @@
 
 Errors raise :class:`downscaling.granules.IngestError` naming the file, as ingest does.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,12 +11,18 @@ import numpy as np
 import xarray as xr
 
 from .granules import (
-    Box, IngestError, coordinate_values, data_variable, find_window, grid_step, open_raw, read_window,
+    Box,
+    IngestError,
+    coordinate_values,
+    data_variable,
+    find_window,
+    grid_step,
+    open_raw,
+    read_window,
 )
 from .ingest import Paths, source_provenance
 from .netcdf import write_cf
 from .regrid import regrid
-
 
 METRE_UNITS = {"m", "meter", "meters", "metre", "metres"}
 
@@ -57,7 +64,10 @@ def elevation_on_grid(
     except ValueError as error:
         raise IngestError(f"{path}: cannot be put on the target grid: {error}") from error
     elevation.attrs = {
-        "long_name": long_name, "units": "m", "standard_name": "surface_altitude", "regrid_method": method
+        "long_name": long_name,
+        "units": "m",
+        "standard_name": "surface_altitude",
+        "regrid_method": method,
     }
     return xr.Dataset({"elevation": elevation.astype(np.float32)})
 
@@ -84,10 +94,12 @@ def write_elevation(
     }
     static["elevation"].attrs["coverage_content_type"] = "referenceInformation"
     write_cf(
-        static, output, provenance,
+        static,
+        output,
+        provenance,
         title="Surface elevation on the G5NR grid (0.0625 degrees)",
         summary=f"{variable} of {paths[0]} on the grid of {g5nr_path} ({method}): a static input of the "
-                "downscaling models.",
+        "downscaling models.",
         history=f"elevation put on the G5NR grid ({method})",
     )
     return static

@@ -22,8 +22,18 @@ import xarray as xr
 
 from . import metrics, spatial, temporal
 from .contracts import (
-    CUBE_VARIABLE, LOG_FLOOR, Downscaled, area_mean_series, downscaled_positions, normalised_dates,
-    positions_on, read_cube_days, read_downscaled, spaced_days, test_days, within,
+    CUBE_VARIABLE,
+    LOG_FLOOR,
+    Downscaled,
+    area_mean_series,
+    downscaled_positions,
+    normalised_dates,
+    positions_on,
+    read_cube_days,
+    read_downscaled,
+    spaced_days,
+    test_days,
+    within,
 )
 from .splits import predicted_history, read_split
 
@@ -40,19 +50,23 @@ LAG_CURVE_MAX_DAYS = 800
 # Scores of one downscaled file
 # --------------------------------------------------------------------------------------------
 
+
 def strict_history(split_csv, n_lag: int) -> dict:
     """What strict mode predicted of the test days' histories (:func:`splits.predicted_history`):
     the median and largest count of predicted days among the ``n_lag`` history days, and on how
     many test days the day before was predicted."""
     split = read_split(split_csv)
     counts, yesterday = predicted_history(split.date[split.split == "test"], n_lag)
-    return {"predicted_history_median": float(np.median(counts)) if counts.size else float("nan"),
-            "predicted_history_max": int(counts.max()) if counts.size else 0,
-            "predicted_yesterday_days": int(yesterday.sum())}
+    return {
+        "predicted_history_median": float(np.median(counts)) if counts.size else float("nan"),
+        "predicted_history_max": int(counts.max()) if counts.size else 0,
+        "predicted_yesterday_days": int(yesterday.sum()),
+    }
 
 
-def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=LOG_FLOOR, stride=None,
-                        definitions="project"):
+def evaluate_downscaled(
+    downscaled_path, g5nr_path, split_csv, seed, log_floor=LOG_FLOOR, stride=None, definitions="project"
+):
     """Scores of one downscaled file against G5NR on the season's test days (log10 AOD).
 
     The file's days must be exactly the ``test`` days of ``split_csv`` (ValueError otherwise).
@@ -74,8 +88,9 @@ def evaluate_downscaled(downscaled_path, g5nr_path, split_csv, seed, log_floor=L
     overall = field_scores(prediction.members, truth, prediction.lat, prediction.lon, stride, seed, definitions)
     per_day = metrics.per_day_metrics(prediction.mean, truth, prediction.dates, definitions)
     if prediction.n_members > 1:
-        per_day["crps"] = [metrics.crps_fair(prediction.members[:, day], truth[day])
-                           for day in range(len(prediction.dates))]
+        per_day["crps"] = [
+            metrics.crps_fair(prediction.members[:, day], truth[day]) for day in range(len(prediction.dates))
+        ]
     return overall, per_day
 
 
@@ -112,6 +127,7 @@ def field_scores(members, truth, lat, lon, stride, seed, definitions="project") 
 # --------------------------------------------------------------------------------------------
 # Spectra
 # --------------------------------------------------------------------------------------------
+
 
 def grid_spacing_km(lat, lon) -> tuple[float, float]:
     """(dx, dy) in km of a regular lat/lon grid: the mean haversine distance of neighbouring
@@ -154,13 +170,11 @@ def prediction_fields(model: str, prediction: Downscaled, members="all") -> list
     available = prediction.members.shape[0]
     count = available if members == "all" else min(int(members), available)
     return [Field(model, "mean", -1, prediction.mean, prediction.lat, prediction.lon)] + [
-        Field(model, "member", k + 1, prediction.members[k], prediction.lat, prediction.lon)
-        for k in range(count)
+        Field(model, "member", k + 1, prediction.members[k], prediction.lat, prediction.lon) for k in range(count)
     ]
 
 
-def season_prediction_fields(g5nr_path, split_csv, downscaled_paths: dict, log_floor,
-                             members="all") -> list[Field]:
+def season_prediction_fields(g5nr_path, split_csv, downscaled_paths: dict, log_floor, members="all") -> list[Field]:
     """G5NR truth and every model's fields on the season's test days (same grid, same days).
 
     downscaled_paths: {model: path}. Raises ValueError when a file's days or grid differ.
@@ -194,17 +208,27 @@ def spectra_table(fields: list[Field]) -> pd.DataFrame:
     tables = []
     for field in fields:
         wavenumber, psd = spatial.radial_power_spectrum(field.values[complete], dx, dy)
-        tables.append(pd.DataFrame({
-            "source": field.source, "kind": field.kind, "member": field.member,
-            "label": field.label, "wavenumber_per_km": wavenumber,
-            "wavelength_km": 1.0 / wavenumber, "psd": psd, "n_days": int(complete.sum()),
-        }))
+        tables.append(
+            pd.DataFrame(
+                {
+                    "source": field.source,
+                    "kind": field.kind,
+                    "member": field.member,
+                    "label": field.label,
+                    "wavenumber_per_km": wavenumber,
+                    "wavelength_km": 1.0 / wavenumber,
+                    "psd": psd,
+                    "n_days": int(complete.sum()),
+                }
+            )
+        )
     return pd.concat(tables, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
 # Semivariograms
 # --------------------------------------------------------------------------------------------
+
 
 def merra2_field(merra2_path, dates, lat, lon) -> Field:
     """MERRA-2 on its native grid on ``dates``, cut to the extent of the grid ``lat``, ``lon``."""
@@ -225,11 +249,10 @@ def variogram_tables(fields: list[Field], max_km, bins, pairs, seed):
     """
     curves, fits = [], []
     for field in fields:
-        curve = spatial.empirical_semivariogram(field.values, field.lat, field.lon, max_km=max_km,
-                                                bins=bins, pairs=pairs,
-                                                rng=np.random.default_rng(seed))
-        key = {"source": field.source, "kind": field.kind, "member": field.member,
-               "label": field.label}
+        curve = spatial.empirical_semivariogram(
+            field.values, field.lat, field.lon, max_km=max_km, bins=bins, pairs=pairs, rng=np.random.default_rng(seed)
+        )
+        key = {"source": field.source, "kind": field.kind, "member": field.member, "label": field.label}
         try:
             fit = spatial.fit_spherical(curve)
         except (ValueError, RuntimeError) as error:  # too few bins, or no convergence
@@ -244,8 +267,9 @@ def variogram_tables(fields: list[Field], max_km, bins, pairs, seed):
 
 def write_variogram_tables(fields: list[Field], settings: dict, seed, table_path, fits_path):
     """variogram_tables with the config's settings, written as CSVs; returns (curves, fits)."""
-    curves, fits = variogram_tables(fields, max_km=settings["max_km"], bins=settings["bins"],
-                                    pairs=settings["pairs"], seed=seed)
+    curves, fits = variogram_tables(
+        fields, max_km=settings["max_km"], bins=settings["bins"], pairs=settings["pairs"], seed=seed
+    )
     log.info("spherical fits:\n%s", fits.to_string())
     curves.to_csv(table_path, index=False, float_format="%.6g")
     fits.to_csv(fits_path, index=False, float_format="%.6g")
@@ -256,13 +280,16 @@ def write_variogram_tables(fields: list[Field], settings: dict, seed, table_path
 # ACF/PACF and lag-k curves
 # --------------------------------------------------------------------------------------------
 
+
 def require_daily(series: pd.Series, name: str) -> pd.Series:
     """``series`` (indexed by date) unchanged if it has one finite value per calendar day with
     no gap; ValueError naming ``name`` otherwise (an ACF needs a gap-free daily series)."""
     full = pd.date_range(series.index.min(), series.index.max(), freq="D")
     if len(full) != len(series) or not np.isfinite(series.to_numpy()).all():
-        raise ValueError(f"{name}: the daily series has gaps ({len(full) - len(series)} days "
-                         f"missing, {int((~np.isfinite(series.to_numpy())).sum())} non-finite)")
+        raise ValueError(
+            f"{name}: the daily series has gaps ({len(full) - len(series)} days "
+            f"missing, {int((~np.isfinite(series.to_numpy())).sum())} non-finite)"
+        )
     return series
 
 
@@ -290,8 +317,13 @@ def lag_table(cubes: dict, max_lag, definitions="project") -> pd.DataFrame:
     cubes: {source: (cube (T, H, W) log10 AOD, dates (T,))}. Returns lag, rmse, r2, n_pairs
     and source.
     """
-    return pd.concat([temporal.lag_curves(cube, dates, max_lag, definitions).assign(source=source)
-                      for source, (cube, dates) in cubes.items()], ignore_index=True)
+    return pd.concat(
+        [
+            temporal.lag_curves(cube, dates, max_lag, definitions).assign(source=source)
+            for source, (cube, dates) in cubes.items()
+        ],
+        ignore_index=True,
+    )
 
 
 def read_cube_positions(cube_path, positions=None, lat=None, lon=None):
@@ -306,8 +338,16 @@ def read_cube_positions(cube_path, positions=None, lat=None, lon=None):
         return cube.values.astype(np.float32), normalised_dates(cube["time"].values)
 
 
-def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
-                    max_days=LAG_CURVE_MAX_DAYS, log_floor=LOG_FLOOR, definitions="project"):
+def temporal_tables(
+    g5nr_path,
+    merra2_path,
+    longrun_path,
+    nlags,
+    max_lag,
+    max_days=LAG_CURVE_MAX_DAYS,
+    log_floor=LOG_FLOOR,
+    definitions="project",
+):
     """ACF/PACF and lag-k tables of an area (``longrun_path`` may be None).
 
     ACF/PACF: the area-mean daily log10 AOD of G5NR (its whole record), of MERRA-2 (its whole
@@ -324,11 +364,9 @@ def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
         "G5NR": area_mean_series(g5nr_path).to_series(),
         "MERRA-2": area_mean_series(merra2_path, lat=lat, lon=lon).to_series(),
     }
-    g5nr, g5nr_dates = read_cube_positions(
-        g5nr_path, spaced_days(len(series["G5NR"]), max_days, 5 * max_lag))
+    g5nr, g5nr_dates = read_cube_positions(g5nr_path, spaced_days(len(series["G5NR"]), max_days, 5 * max_lag))
     merra2_dates = series["MERRA-2"].index
-    in_g5nr_period = np.flatnonzero((merra2_dates >= g5nr_dates[0])
-                                    & (merra2_dates <= g5nr_dates[-1]))
+    in_g5nr_period = np.flatnonzero((merra2_dates >= g5nr_dates[0]) & (merra2_dates <= g5nr_dates[-1]))
     merra2_positions = in_g5nr_period[spaced_days(in_g5nr_period.size, max_days, 5 * max_lag)]
     cubes = {
         "G5NR": (g5nr, g5nr_dates),
@@ -337,8 +375,9 @@ def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
     if longrun_path is not None:
         member = area_mean_series(longrun_path, "aod_member", log_floor=log_floor).isel(member=0)
         series["long run"] = member.to_series()
-        run = read_downscaled(longrun_path, log_floor, max_members=1,
-                              days=spaced_days(member.sizes["time"], max_days, 5 * max_lag))
+        run = read_downscaled(
+            longrun_path, log_floor, max_members=1, days=spaced_days(member.sizes["time"], max_days, 5 * max_lag)
+        )
         cubes["long run"] = (run.members[0], run.dates)
     return acf_table(series, nlags, definitions), lag_table(cubes, max_lag, definitions)
 
@@ -346,6 +385,7 @@ def temporal_tables(g5nr_path, merra2_path, longrun_path, nlags, max_lag,
 # --------------------------------------------------------------------------------------------
 # Maps
 # --------------------------------------------------------------------------------------------
+
 
 def sample_days(g5nr_path, split_csv, names) -> dict:
     """Test days picked by their G5NR area-mean AOD: {name: Timestamp} for each name in
@@ -360,11 +400,9 @@ def sample_days(g5nr_path, split_csv, names) -> dict:
         else:
             raise ValueError(f"evaluation.sample_days: {name!r} is not min, median, max or pNN")
     days = test_days(split_csv)
-    area_mean = np.nanmean(10.0 ** read_cube_days(g5nr_path, days).astype(np.float64),
-                           axis=(1, 2))
+    area_mean = np.nanmean(10.0 ** read_cube_days(g5nr_path, days).astype(np.float64), axis=(1, 2))
     by_aod = days[np.argsort(area_mean, kind="stable")]
-    return {name: by_aod[int(np.floor(q * (len(days) - 1) + 0.5))]
-            for name, q in quantiles.items()}
+    return {name: by_aod[int(np.floor(q * (len(days) - 1) + 0.5))] for name, q in quantiles.items()}
 
 
 @dataclass(frozen=True)
@@ -386,8 +424,9 @@ class DayMaps:
     model: str = "ddpm"  # the ensemble model shown
 
 
-def day_maps(date, g5nr_path, merra2_on_g5nr_path, ddpm_path, unet_path=None,
-             log_floor=LOG_FLOOR, model="ddpm") -> DayMaps:
+def day_maps(
+    date, g5nr_path, merra2_on_g5nr_path, ddpm_path, unet_path=None, log_floor=LOG_FLOOR, model="ddpm"
+) -> DayMaps:
     """Read the panels of one test day (see :class:`DayMaps`) of the ensemble `model` (its file
     ``ddpm_path``); ``unet_path`` may be None."""
     ddpm = read_downscaled(ddpm_path, log_floor, days=downscaled_positions(ddpm_path, [date]))
@@ -399,12 +438,16 @@ def day_maps(date, g5nr_path, merra2_on_g5nr_path, ddpm_path, unet_path=None,
         f"{model} member 1": ddpm.members[0, 0],
     }
     if unet_path is not None:
-        unet = read_downscaled(unet_path, log_floor, max_members=0,
-                               days=downscaled_positions(unet_path, [date]))
+        unet = read_downscaled(unet_path, log_floor, max_members=0, days=downscaled_positions(unet_path, [date]))
         fields["unet"] = unet.mean[0]
-    rmse = {title: metrics.rmse(field, truth) for title, field in fields.items()
-            if title != "G5NR truth"}
-    return DayMaps(date=ddpm.dates[0], lat=ddpm.lat, lon=ddpm.lon, fields=fields,
-                   spread=ddpm.spread[0], error=ddpm.mean[0] - truth, rmse=rmse, model=model)
-
-
+    rmse = {title: metrics.rmse(field, truth) for title, field in fields.items() if title != "G5NR truth"}
+    return DayMaps(
+        date=ddpm.dates[0],
+        lat=ddpm.lat,
+        lon=ddpm.lon,
+        fields=fields,
+        spread=ddpm.spread[0],
+        error=ddpm.mean[0] - truth,
+        rmse=rmse,
+        model=model,
+    )

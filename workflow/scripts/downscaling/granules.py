@@ -8,6 +8,7 @@ read as netCDF index slices computed from the coordinates, so a global field is 
 Every problem raises :class:`IngestError` naming the file; :mod:`downscaling.ingest` streams a
 record of such files into daily cubes.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -38,7 +39,7 @@ class Box:
     lon: tuple[float, float]
 
     @classmethod
-    def from_config(cls, box: dict[str, Sequence[float]]) -> "Box":
+    def from_config(cls, box: dict[str, Sequence[float]]) -> Box:
         """Box from a config entry ``{lat: [s, n], lon: [w, e]}``; ValueError if it is not a box."""
         problem = box_problem(box)
         if problem:
@@ -74,8 +75,7 @@ def grid_step(values: np.ndarray, axis: str, path: str) -> float:
     step = float(np.median(steps))
     if step == 0 or np.any(np.abs(steps - step) > GRID_STEP_TOLERANCE * abs(step)):
         raise IngestError(
-            f"{path}: {axis} is not a regular grid "
-            f"(steps range from {steps.min():g} to {steps.max():g} degrees)"
+            f"{path}: {axis} is not a regular grid (steps range from {steps.min():g} to {steps.max():g} degrees)"
         )
     return abs(step)
 
@@ -189,9 +189,7 @@ def step_times(ds: netCDF4.Dataset, var: netCDF4.Variable, path: str) -> np.ndar
     Raises IngestError for a variable without a (time, lat, lon) layout or undecodable times.
     """
     if len(var.dimensions) != 3:
-        raise IngestError(
-            f"{path}: variable {var.name!r} has dimensions {var.dimensions}; expected (time, lat, lon)"
-        )
+        raise IngestError(f"{path}: variable {var.name!r} has dimensions {var.dimensions}; expected (time, lat, lon)")
     time_dim = var.dimensions[0]
     if time_dim not in ds.variables or not hasattr(ds.variables[time_dim], "units"):
         raise IngestError(f"{path}: time dimension {time_dim!r} has no coordinate with units")

@@ -31,7 +31,6 @@ from .runtime import uses_bf16
 from .splits import season_of
 from .tiling import FieldTiles, OverlapAdd, TileGrid, extract_tiles
 
-
 CPU_BATCH_TILES = 512
 
 
@@ -50,7 +49,7 @@ class InferenceSettings:
     precision: str = "float32"  # or bfloat16, or auto: bfloat16 where the device has it natively
 
     @classmethod
-    def from_config(cls, section: dict) -> "InferenceSettings":
+    def from_config(cls, section: dict) -> InferenceSettings:
         return cls(**{k: section[k] for k in cls.__dataclass_fields__ if k in section})
 
 
@@ -71,8 +70,16 @@ class Downscaler:
     variant, the deterministic model it builds on.
     """
 
-    def __init__(self, model_path, small_unet_path, static_path, settings: InferenceSettings,
-                 device: torch.device, seed: int, base_path=None):
+    def __init__(
+        self,
+        model_path,
+        small_unet_path,
+        static_path,
+        settings: InferenceSettings,
+        device: torch.device,
+        seed: int,
+        base_path=None,
+    ):
         self.model, saved = large_model_stage.load(model_path, device)
         self.variant = variants.VARIANTS[saved["model"]]
         self.base = large_model_stage.load_base(saved, base_path, device)  # what the network's output is added to
@@ -87,7 +94,10 @@ class Downscaler:
         self.encoder = self.encoder_norm = None
         self.reads_history = variants.reads_history(saved["model"])
         if self.variant.trains_encoder:  # the model's own encoder, on the small U-Net's inputs
-            self.encoder, (_, self.encoder_norm) = self.model.history_encoder, small_unet_stage.saved_shape(small_unet_path)
+            self.encoder, (_, self.encoder_norm) = (
+                self.model.history_encoder,
+                small_unet_stage.saved_shape(small_unet_path),
+            )
         elif self.reads_history:
             self.encoder, self.encoder_norm = small_unet_stage.load_encoder(small_unet_path, device)
         if self.variant.diffusion:
@@ -95,8 +105,9 @@ class Downscaler:
             # only a normalised G5NR tile is known to lie in [0, 1]; the authors never clamp
             clip = self.model.bounded if settings.clip_x0 is None else settings.clip_x0
             self.sampler = make_sampler(settings.sampler, schedule, settings.eta, clip, settings.timestep_spacing)
-        self._budget_batch = tiles_per_batch(saved["kwargs"]["channels"], self.tile, self.model.cond_channels,
-                                             settings.memory_budget_mb)
+        self._budget_batch = tiles_per_batch(
+            saved["kwargs"]["channels"], self.tile, self.model.cond_channels, settings.memory_budget_mb
+        )
         if device.type == "cpu":
             # measured: 512-tile batches run ~2x faster per tile than 8000 on CPU (cache-bound)
             self._budget_batch = min(self._budget_batch, CPU_BATCH_TILES)
@@ -151,8 +162,9 @@ class Downscaler:
         return [[int(m) for m in group] for group in np.array_split(np.asarray(members), n_groups)]
 
     @torch.inference_mode()
-    def predict_day(self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int,
-                    members=None) -> np.ndarray:
+    def predict_day(
+        self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int, members=None
+    ) -> np.ndarray:
         """Members (M, H, W) of log10 AOD for one date.
 
         merra2_log: MERRA-2 on the G5NR grid that day (H, W); history_log: the previous n_lag
@@ -170,8 +182,9 @@ class Downscaler:
             start += len(group)
         return np.concatenate(fields)
 
-    def _predict_members(self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int,
-                         members: list) -> np.ndarray:
+    def _predict_members(
+        self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int, members: list
+    ) -> np.ndarray:
         """predict_day for one group of members, all held at once.
 
         Everything that does not depend on the member is built once per tile: the covariates,
@@ -181,8 +194,9 @@ class Downscaler:
         memory budget, so memory grows with the features (C x 4 x 4 a tile), not the conditions.
         """
         merra2 = self._tiles(self.norm["merra2"].apply(merra2_log).astype(np.float32, copy=False))  # (N, t, t)
-        covariates = covariate_stack(merra2, self.static_tiles, year_covariate([date])[0],
-                                     self.climatology_tiles)  # (N, 5 [+ 5], t, t)
+        covariates = covariate_stack(
+            merra2, self.static_tiles, year_covariate([date])[0], self.climatology_tiles
+        )  # (N, 5 [+ 5], t, t)
         every_step = self.variant.history is not None and self.settings.encoder_every_step
         history = None
         n_rows = self.grid.n_tiles  # rows of the shared tensors: one per tile, or per tile and history
@@ -198,8 +212,11 @@ class Downscaler:
         if self.reads_history and not (every_step and self.base is None):
             features = self._batched(encoded, n_rows)  # (Mh * N, C, h, w): the encoder once per tile
         if self.base is not None:  # the mean the output is added to (a residual model also sees it)
+
             def mean(rows):
-                return self._net(self.base, None if features is None else rows_of(features, *rows), rows_of(covariates, *rows))
+                return self._net(
+                    self.base, None if features is None else rows_of(features, *rows), rows_of(covariates, *rows)
+                )
 
             means = self._batched(mean, n_rows)  # (Mh * N, 1, t, t)
 
@@ -214,7 +231,10 @@ class Downscaler:
         condition = built
         # Conditions are held for the whole day when they fit the memory budget (built once, read
         # as views), else built per batch from the features: memory flat in area and members.
-        if not every_step and n_rows * self.model.cond_channels * self.tile**2 * 4 <= self.settings.memory_budget_mb * 2**20:
+        if (
+            not every_step
+            and n_rows * self.model.cond_channels * self.tile**2 * 4 <= self.settings.memory_budget_mb * 2**20
+        ):
             conditions = self._batched(built, n_rows)  # (Mh * N, C, t, t)
             condition = lambda rows: rows_of(conditions, *rows)  # noqa: E731 (one line, as the builder it replaces)
 
@@ -224,8 +244,14 @@ class Downscaler:
         else:
             generator = MemberGenerators([member_seed(day_seed, m) for m in members], self.device)
             shape = (len(members), *self.static.shape[1:])
-            field = sample(lambda x_t, t: self._x0_field(x_t, t, condition), shape, self.sampler,
-                           self.settings.steps, generator, self.device)  # (M, H, W)
+            field = sample(
+                lambda x_t, t: self._x0_field(x_t, t, condition),
+                shape,
+                self.sampler,
+                self.settings.steps,
+                generator,
+                self.device,
+            )  # (M, H, W)
         if means is not None:
             mean_field = self.overlap_add(means.unflatten(0, (-1, self.grid.n_tiles))[:, :, 0].transpose(0, 1))
             field = mean_field + self.base.scale * field  # (M, H, W)
@@ -239,8 +265,7 @@ class Downscaler:
 
     def _batched(self, forward, n_rows: int) -> torch.Tensor:
         """forward((start, stop)) over rows 0..n_rows-1 in batches of self.batch, concatenated."""
-        return torch.cat([forward((start, min(start + self.batch, n_rows)))
-                          for start in range(0, n_rows, self.batch)])
+        return torch.cat([forward((start, min(start + self.batch, n_rows))) for start in range(0, n_rows, self.batch)])
 
     def _x0_field(self, x_t: torch.Tensor, t: int, condition) -> torch.Tensor:
         """The stitched x0 estimate (M, H, W) of the members' noisy fields x_t (M, H, W) at
@@ -250,7 +275,7 @@ class Downscaler:
         abar = self.sampler.alpha_bar(t)
 
         def denoise(rows):
-            x = x_tiles[rows[0]:rows[1]]
+            x = x_tiles[rows[0] : rows[1]]
             return x0_from_output(self._net(self.model, condition(rows), x, t), x, abar, self.variant.prediction)
 
         out = self._batched(denoise, len(x_tiles))
@@ -283,8 +308,9 @@ def member_seed(day_seed: int, member: int) -> int:
     return int(np.random.SeedSequence([day_seed, member]).generate_state(1)[0])
 
 
-def downscale_test_days(downscaler: Downscaler, truth_log: np.ndarray, merra2_log: np.ndarray, dates,
-                        test_positions, mode: str):
+def downscale_test_days(
+    downscaler: Downscaler, truth_log: np.ndarray, merra2_log: np.ndarray, dates, test_positions, mode: str
+):
     """Yield (date, members (M, H, W) log10) for each test day, in date order.
 
     truth_log, merra2_log: (T, H, W) over ``dates``. strict: each predicted day replaces the
@@ -330,8 +356,12 @@ def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, date
         if history.ndim == 3:
             history = np.repeat(history[None], len(chosen), axis=0)
         merra2, seed = merra2_of_date(date), day_seed(downscaler.seed, date)
-        fields = np.concatenate([downscaler.predict_day(merra2, date, history[i : i + 1], seed, [member])
-                                 for i, member in enumerate(chosen)])  # (M, H, W)
+        fields = np.concatenate(
+            [
+                downscaler.predict_day(merra2, date, history[i : i + 1], seed, [member])
+                for i, member in enumerate(chosen)
+            ]
+        )  # (M, H, W)
         history = np.concatenate([history[:, 1:], fields[:, None]], axis=1)  # (M, n_lag, H, W)
         yield date, fields, history
 
@@ -353,15 +383,20 @@ class SeasonalDownscalers:
             raise ValueError(f"the run reaches {season}, but there are models of {sorted(self.paths)} only")
         if season not in self._loaded:
             model, small_unet, base = self.paths[season]
-            self._loaded[season] = Downscaler(model, small_unet, self.static_path, self.settings[season],
-                                              self.device, self.seed, base)
+            self._loaded[season] = Downscaler(
+                model, small_unet, self.static_path, self.settings[season], self.device, self.seed, base
+            )
         return self._loaded[season]
 
     @property
     def checkpoints(self) -> dict:
         """{kind_season: path} of every checkpoint the run may read (kind: model, small_unet, base)."""
-        return {f"{kind}_{season}": path for season, paths in self.paths.items()
-                for kind, path in zip(("model", "small_unet", "base"), paths) if path}
+        return {
+            f"{kind}_{season}": path
+            for season, paths in self.paths.items()
+            for kind, path in zip(("model", "small_unet", "base"), paths)
+            if path
+        }
 
 
 def start_of_run(g5nr_log: np.ndarray, g5nr_dates: pd.DatetimeIndex, start, end, n_lag: int):
@@ -374,8 +409,10 @@ def start_of_run(g5nr_log: np.ndarray, g5nr_dates: pd.DatetimeIndex, start, end,
         raise ValueError(f"the run {start:%Y-%m-%d}..{end:%Y-%m-%d} ends before it starts")
     first = g5nr_dates.get_indexer([start])[0] if start <= g5nr_dates[-1] else len(g5nr_dates)
     if first < n_lag:
-        raise ValueError(f"{start:%Y-%m-%d} has {max(first, 0)} G5NR days before it in the record "
-                         f"({g5nr_dates[0]:%Y-%m-%d}..{g5nr_dates[-1]:%Y-%m-%d}); the history needs {n_lag}")
+        raise ValueError(
+            f"{start:%Y-%m-%d} has {max(first, 0)} G5NR days before it in the record "
+            f"({g5nr_dates[0]:%Y-%m-%d}..{g5nr_dates[-1]:%Y-%m-%d}); the history needs {n_lag}"
+        )
     run_from = start if first < len(g5nr_dates) else g5nr_dates[-1] + pd.Timedelta(days=1)
     return g5nr_log[first - n_lag : first], pd.date_range(run_from, end)
 
@@ -394,6 +431,8 @@ class Merra2OnGrid:
     def __call__(self, date) -> np.ndarray:
         position = self.dates.get_indexer([pd.Timestamp(date)])[0]
         if position < 0:
-            raise KeyError(f"{self.path}: {pd.Timestamp(date):%Y-%m-%d} is outside the MERRA-2 record "
-                           f"({self.dates[0]:%Y-%m-%d} .. {self.dates[-1]:%Y-%m-%d})")
+            raise KeyError(
+                f"{self.path}: {pd.Timestamp(date):%Y-%m-%d} is outside the MERRA-2 record "
+                f"({self.dates[0]:%Y-%m-%d} .. {self.dates[-1]:%Y-%m-%d})"
+            )
         return regrid(self.cube.isel(time=position).load(), self.lat, self.lon, self.method).values

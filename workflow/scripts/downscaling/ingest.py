@@ -15,6 +15,7 @@ Every problem with the data raises :class:`IngestError` whose message names the 
 problem. The ``write_*`` functions (one per rule) write with :func:`downscaling.netcdf.write_cf`,
 atomically, so a failure leaves no output.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,17 @@ import xarray as xr
 
 from .contracts import CUBE_VARIABLE, log10_aod
 from .granules import (
-    COORD_TOLERANCE_DEG, Box, IngestError, Window, coordinate_values, data_variable, file_step, find_window, open_raw,
-    read_window, step_times,
+    COORD_TOLERANCE_DEG,
+    Box,
+    IngestError,
+    Window,
+    coordinate_values,
+    data_variable,
+    file_step,
+    find_window,
+    open_raw,
+    read_window,
+    step_times,
 )
 from .netcdf import read_provenance, write_cf
 from .regrid import regrid
@@ -93,10 +103,15 @@ class Plausibility:
     DIMENSIONLESS = ("1", "", "-", "dimensionless", "none")
 
     @classmethod
-    def from_config(cls, ingest: dict[str, Any] | None) -> "Plausibility":
+    def from_config(cls, ingest: dict[str, Any] | None) -> Plausibility:
         """From the config section ``ingest`` (its other keys ignored; defaults where absent)."""
-        return cls(**{key: tuple(value) if isinstance(value, list) else value
-                      for key, value in (ingest or {}).items() if key in PLAUSIBILITY_KEYS})
+        return cls(
+            **{
+                key: tuple(value) if isinstance(value, list) else value
+                for key, value in (ingest or {}).items()
+                if key in PLAUSIBILITY_KEYS
+            }
+        )
 
     def units_match(self, units: str) -> bool:
         if self.units.strip().lower() in self.DIMENSIONLESS:
@@ -166,9 +181,7 @@ def _check_days(files: list[SourceFile], period) -> tuple[np.ndarray, np.ndarray
         i = gaps[0]
         before = files[owner[starts[i] + counts[i] - 1]].path
         after = files[owner[starts[i + 1]]].path
-        raise IngestError(
-            f"day {unique_days[i] + 1} is missing from the record: nothing between {before} and {after}"
-        )
+        raise IngestError(f"day {unique_days[i] + 1} is missing from the record: nothing between {before} and {after}")
     return unique_days, steps_per_day
 
 
@@ -205,13 +218,18 @@ def _check_units(path: str, variable: str, units: str, first: tuple[str, str] | 
         )
     if not expected.units_match(units):
         raise IngestError(
-            f"{path}: variable {variable!r} has units {units!r}; expected {expected.units!r} "
-            "(config key ingest.units)"
+            f"{path}: variable {variable!r} has units {units!r}; expected {expected.units!r} (config key ingest.units)"
         )
 
 
-def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0, period=None,
-                plausibility: Plausibility = Plausibility()) -> Record:
+def scan_record(
+    paths: Paths,
+    variable: str,
+    area: Box,
+    margin_deg: float = 0.0,
+    period=None,
+    plausibility: Plausibility = Plausibility(),
+) -> Record:
     """Open every file once (coordinates and time only), check it, and plan the crop.
 
     Files named by a date more than a day outside ``period`` are not opened (:func:`_named_near`).
@@ -246,7 +264,9 @@ def scan_record(paths: Paths, variable: str, area: Box, margin_deg: float = 0.0,
                 raise IngestError(f"{path}: its lat/lon grid differs from that of {files[0].path}")
         files.append(SourceFile(path, times, step))
     if not files:
-        raise IngestError(f"{paths[0]} .. {paths[-1]}: no file named by a date within the period {period[0]}..{period[1]}")
+        raise IngestError(
+            f"{paths[0]} .. {paths[-1]}: no file named by a date within the period {period[0]}..{period[1]}"
+        )
     files.sort(key=lambda f: f.times.min())
     days, steps_per_day = _check_days(files, period)
     return Record(variable, files, days, steps_per_day, window, attrs)
@@ -335,7 +355,9 @@ def daily_means(record: Record, plausibility: Plausibility = Plausibility()) -> 
     if n_round_off:
         log.warning(
             "%d cells of %s between -%g and 0 were set to 0 (ingest.negative_tolerance)",
-            n_round_off, record.variable, plausibility.negative_tolerance,
+            n_round_off,
+            record.variable,
+            plausibility.negative_tolerance,
         )
     coords = {"time": record.days.astype("datetime64[ns]"), "lat": window.lat, "lon": window.lon}
     return xr.DataArray(cube, dims=("time", "lat", "lon"), coords=coords, attrs=record.attrs, name=record.variable)
@@ -366,7 +388,13 @@ def log10_dataset(daily: xr.DataArray, log_floor: float) -> xr.Dataset:
 
 
 def ingest_daily_log10(
-    paths: Paths, variable: str, area: Box, *, margin_deg: float = 0.0, log_floor: float = 1e-6, period=None,
+    paths: Paths,
+    variable: str,
+    area: Box,
+    *,
+    margin_deg: float = 0.0,
+    log_floor: float = 1e-6,
+    period=None,
     plausibility: Plausibility = Plausibility(),
 ) -> xr.Dataset:
     """Raw granules or merged files -> daily ``log10_aod`` cube of ``area`` +- ``margin_deg``.
@@ -378,9 +406,14 @@ def ingest_daily_log10(
     steps, n_days = np.unique(record.steps_per_day, return_counts=True)
     log.info(
         "%s: %d files, %d days %s..%s (steps per day: %s), crop %d x %d",
-        variable, len(record.files), record.days.size, record.days[0], record.days[-1],
+        variable,
+        len(record.files),
+        record.days.size,
+        record.days[0],
+        record.days[-1],
         ", ".join(f"{s} on {n} days" for s, n in zip(steps, n_days)),
-        record.window.lat.size, record.window.lon.size,
+        record.window.lat.size,
+        record.window.lon.size,
     )
     return log10_dataset(daily_means(record, plausibility), log_floor)
 
@@ -443,8 +476,14 @@ def join_parts(paths: Paths, output: str | os.PathLike) -> xr.Dataset:
             part.close()
     provenance = {**read_provenance(head), "parts": [Path(path).name for path in paths]}
     joined = xr.Dataset({CUBE_VARIABLE: cube}, attrs={"history": head.get("history", "")})
-    write_cf(joined, output, provenance, title=head.get("title"), summary=head.get("summary"),
-             history=f"join of {len(paths)} parts")
+    write_cf(
+        joined,
+        output,
+        provenance,
+        title=head.get("title"),
+        summary=head.get("summary"),
+        history=f"join of {len(paths)} parts",
+    )
     return joined
 
 
@@ -469,18 +508,25 @@ def write_daily_cube(
     ``output``. ``plausibility``: the config keys of :class:`Plausibility` (defaults if None)."""
     box = Box.from_config(area)
     expected = Plausibility.from_config(plausibility)
-    cube = ingest_daily_log10(paths, variable, box, margin_deg=margin_deg, log_floor=log_floor, period=period,
-                              plausibility=expected)
+    cube = ingest_daily_log10(
+        paths, variable, box, margin_deg=margin_deg, log_floor=log_floor, period=period, plausibility=expected
+    )
     settings = {
-        "variable": variable, "area": area, "margin_deg": margin_deg, "log_floor": log_floor, "period": period,
+        "variable": variable,
+        "area": area,
+        "margin_deg": margin_deg,
+        "log_floor": log_floor,
+        "period": period,
         **({"plausibility": plausibility} if plausibility else {}),
     }
     provenance = source_provenance(paths, pattern, settings)
     write_cf(
-        cube, output, provenance,
+        cube,
+        output,
+        provenance,
         title=f"{dataset} {cube[CUBE_VARIABLE].attrs['long_name']}, {box} (+- {margin_deg:g} degrees)",
         summary=f"Daily means of {dataset} {variable} from the files {pattern}, cropped to the area and "
-                f"log10-transformed with a floor of {log_floor:g}: an ingested cube of the downscaling pipeline.",
+        f"log10-transformed with a floor of {log_floor:g}: an ingested cube of the downscaling pipeline.",
         history=f"ingest of {variable} from {pattern}",
     )
     return cube
@@ -494,12 +540,12 @@ def write_merra2_on_g5nr(
         on_grid = merra2_on_g5nr(merra2.load(), g5nr.load(), method)
     provenance = {"merra2": str(merra2_path), "g5nr_grid": str(g5nr_path), "settings": {"regrid": method}}
     write_cf(
-        on_grid, output, provenance,
+        on_grid,
+        output,
+        provenance,
         title=f"MERRA-2 {on_grid[CUBE_VARIABLE].attrs['long_name']} on the G5NR grid (0.0625 degrees)",
         summary=f"The ingested MERRA-2 cube {merra2_path} on the grid of {g5nr_path} ({method}), "
-                "for the G5NR days: the coarse input of the downscaling models.",
+        "for the G5NR days: the coarse input of the downscaling models.",
         history=f"MERRA-2 put on the G5NR grid ({method})",
     )
     return on_grid
-
-

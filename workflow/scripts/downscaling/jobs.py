@@ -3,6 +3,7 @@
 Kept apart from :mod:`downscaling.runtime` because importing torch costs ~1.5 s per job, and
 most jobs (ingest, splits, evaluation, figures) never use it.
 """
+
 from __future__ import annotations
 
 import errno
@@ -27,7 +28,7 @@ def log_to_file(path: str | os.PathLike, name: str = "downscaling") -> logging.L
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stream = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the process
+    stream = open(path, "w", buffering=1)
     sys.stderr = stream
     logging.basicConfig(
         stream=stream,
@@ -59,8 +60,12 @@ def output_error(path: Path, error: BaseException, temporary: Path | None = None
     it, or None when ``error`` is no failure to write it (a bug, bad data, or an OS error about
     another file, which keep their own message). Libraries report a full disk in their own words
     (netCDF-4: "NetCDF: HDF error"), so a failure on a full file system is called what it is."""
-    other_file = isinstance(error, OSError) and error.filename not in (None, str(path), str(temporary),
-                                                                      str(path.parent))
+    other_file = isinstance(error, OSError) and error.filename not in (
+        None,
+        str(path),
+        str(temporary),
+        str(path.parent),
+    )
     if other_file:
         return None
     if isinstance(error, OSError) and error.errno is not None:
@@ -71,7 +76,9 @@ def output_error(path: Path, error: BaseException, temporary: Path | None = None
         reason = f"no space left on device ({error})"
     else:
         return None
-    return OutputError(error.errno if isinstance(error, OSError) else errno.ENOSPC, f"{path}: cannot be written: {reason}")
+    return OutputError(
+        error.errno if isinstance(error, OSError) else errno.ENOSPC, f"{path}: cannot be written: {reason}"
+    )
 
 
 @contextmanager
@@ -126,7 +133,7 @@ def last_error(log_text: str) -> str:
     lines = log_text.rstrip().splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
     if starts:
-        after = lines[starts[-1] + 1:]
+        after = lines[starts[-1] + 1 :]
         exception = next((i for i, line in enumerate(after) if line and not line[0].isspace()), None)
         if exception is not None:
             return "\n".join(after[exception:]).strip()

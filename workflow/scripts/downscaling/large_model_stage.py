@@ -20,8 +20,15 @@ import torch
 import torch.nn.functional as F
 
 from . import small_unet_stage, transfer_features
-from .datasets import (CLIMATOLOGY_CHANNELS, DownscalingTileDataset, MinMax, capped, load_area_fields,
-                       matched_merra2, split_by_day)
+from .datasets import (
+    CLIMATOLOGY_CHANNELS,
+    DownscalingTileDataset,
+    MinMax,
+    capped,
+    load_area_fields,
+    matched_merra2,
+    split_by_day,
+)
 from .diffusion import NoiseSchedule, denoising_loss, x0_bias, x0_error
 from .models.conditional_unet import ConditionalUNet, condition_channels
 from .models.small_unet import HistoryEncoder
@@ -101,9 +108,18 @@ def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: Base | Non
     return loss
 
 
-def x0_error_by_t(model, variant: Variant, dataset, schedule: NoiseSchedule, base: Base | None,
-                  batch_size: int, device, seed: int, fractions=(0.01, 0.1, 0.25, 0.5, 0.75, 1.0),
-                  score=x0_error) -> dict:
+def x0_error_by_t(
+    model,
+    variant: Variant,
+    dataset,
+    schedule: NoiseSchedule,
+    base: Base | None,
+    batch_size: int,
+    device,
+    seed: int,
+    fractions=(0.01, 0.1, 0.25, 0.5, 0.75, 1.0),
+    score=x0_error,
+) -> dict:
     """{t: `score` of the x0 estimated from x_t at timestep t} over `dataset` (on the scale the
     model samples: normalised G5NR, or the scaled residual); by default its MSE. A denoiser that
     uses x_t has a much smaller error at small t than at t = T-1, where x_t is pure noise and
@@ -128,21 +144,26 @@ def merra2_as_prediction_loss(model, batch, generator, norm: dict) -> torch.Tens
     return F.mse_loss(MinMax.from_dict(norm["g5nr"]).apply(merra2_log), x0)
 
 
-def build(variant: Variant, feature_channels: int, kwargs: dict, encoder_kwargs: dict | None = None,
-          climatology: bool = False) -> ConditionalUNet:
+def build(
+    variant: Variant, feature_channels: int, kwargs: dict, encoder_kwargs: dict | None = None, climatology: bool = False
+) -> ConditionalUNet:
     """The network of a variant; `encoder_kwargs` (the small U-Net's constructor arguments)
     shape the history encoder a scratch variant trains; `climatology`: whether its covariates
     hold the CLIMATOLOGY_CHANNELS."""
     encoder = HistoryEncoder(**encoder_kwargs) if variant.trains_encoder else None
     used = feature_channels if variant.history else 0
     extra = 1 if variant.residual_of else 0  # the residual model also sees the mean it adds to
-    return ConditionalUNet(condition_channels(used, len(CLIMATOLOGY_CHANNELS) if climatology else 0) + extra,
-                           feature_channels=used,
-                           history_encoder=encoder, **kwargs)
+    return ConditionalUNet(
+        condition_channels(used, len(CLIMATOLOGY_CHANNELS) if climatology else 0) + extra,
+        feature_channels=used,
+        history_encoder=encoder,
+        **kwargs,
+    )
 
 
 def residual_scale(base: Base, dataset, batch_size: int, device, seed: int) -> float:
     """RMS of (target - base mean) over `dataset` (normalised G5NR units)."""
+
     def squared_residual(model, batch, generator):
         x0, batch_features, covariates = batch
         return F.mse_loss(base(batch_features, covariates), x0)
@@ -152,10 +173,13 @@ def residual_scale(base: Base, dataset, batch_size: int, device, seed: int) -> f
 
 def feature_statistics(features, rows: np.ndarray, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std (C,) of features[rows], streamed over the memory map."""
-    total = np.zeros(features.shape[1]); squares = np.zeros(features.shape[1]); count = 0
+    total = np.zeros(features.shape[1])
+    squares = np.zeros(features.shape[1])
+    count = 0
     for start in range(0, len(rows), chunk):
         x = np.asarray(features[rows[start : start + chunk]], dtype=np.float64)  # (n, C, h, w)
-        total += x.sum(axis=(0, 2, 3)); squares += (x**2).sum(axis=(0, 2, 3))
+        total += x.sum(axis=(0, 2, 3))
+        squares += (x**2).sum(axis=(0, 2, 3))
         count += x.shape[0] * x.shape[2] * x.shape[3]
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
@@ -192,7 +216,10 @@ def train(
     variant, device, log = VARIANTS[model_name], run.device, run.log
     feats, index = transfer_features.load(paths["features"], paths["index"])
     fields, norm = load_area_fields(
-        paths["g5nr"], paths["merra2_on_g5nr"], paths["static"], train_dates=index.date.unique(),
+        paths["g5nr"],
+        paths["merra2_on_g5nr"],
+        paths["static"],
+        train_dates=index.date.unique(),
         climatology=bool(section.get("climatology_inputs", False)),
     )
     train_days, val_days = split_by_day(index.day.unique(), section["val_fraction"], seed)
@@ -210,8 +237,12 @@ def train(
     datasets["val"] = capped(datasets["val"], section.get("val_tiles"), seed)
     log.info(
         "%s: %d train tiles on %d days, %d validation tiles on %d days, %s",
-        model_name, len(datasets["train"]), len(train_days),
-        len(datasets["val"]), len(val_days), device,
+        model_name,
+        len(datasets["train"]),
+        len(train_days),
+        len(datasets["val"]),
+        len(val_days),
+        device,
     )
     schedule = NoiseSchedule(section["timesteps"], section["schedule"]).to(device) if variant.diffusion else None
     settings = TrainSettings.from_config(section, seed)
@@ -219,9 +250,11 @@ def train(
     if variant.history == "finetuned":
         settings = replace(settings, encoder_lr_factor=float(section.get("finetune_lr_factor", FINETUNE_LR_FACTOR)))
     if anomaly and (variant.residual_of or fields.climatology is None):
-        raise ValueError(f"{model_name}: predict_anomaly needs climatology_inputs (the matched MERRA-2 is one of "
-                         "them), and is for models other than residual variants (those learn the difference from "
-                         "their base model)")
+        raise ValueError(
+            f"{model_name}: predict_anomaly needs climatology_inputs (the matched MERRA-2 is one of "
+            "them), and is for models other than residual variants (those learn the difference from "
+            "their base model)"
+        )
     base = None
     if variant.residual_of:
         base_model, base_saved = load(paths["base"], device)
@@ -230,13 +263,19 @@ def train(
     elif anomaly:
         base = MatchedMerra2()
     if base is not None:
-        base.scale = residual_scale(base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed),
-                                    settings.batch_size, device, seed)
-        log.info("%s: learns the difference from %s, RMS %.5f (normalised units)", model_name,
-                 variant.residual_of or "the matched MERRA-2", base.scale)
+        base.scale = residual_scale(
+            base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed), settings.batch_size, device, seed
+        )
+        log.info(
+            "%s: learns the difference from %s, RMS %.5f (normalised units)",
+            model_name,
+            variant.residual_of or "the matched MERRA-2",
+            base.scale,
+        )
     torch.manual_seed(seed)
-    model = build(variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs,
-                  fields.climatology is not None)
+    model = build(
+        variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs, fields.climatology is not None
+    )
     if variant.history == "finetuned":  # starts from the pretrained weights, as the transfer variant's frozen copy
         model.history_encoder.load_state_dict(small_unet_stage.load_encoder(paths["small_unet"])[0].state_dict())
     if variant.history in ("transfer", "finetuned"):  # the pretrained encoder's features: standardised
@@ -246,7 +285,10 @@ def train(
     baseline = mean_loss(
         model,
         lambda m, b, g: merra2_as_prediction_loss(m, b, g, norm),
-        datasets["val"], settings.batch_size, device, seed,
+        datasets["val"],
+        settings.batch_size,
+        device,
+        seed,
     )
     summary = {
         "model": model_name,
@@ -263,28 +305,55 @@ def train(
         by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed)
         summary["val_x0_error_by_t"] = {str(t): error for t, error in by_t.items()}
         summary["val_loss_from_pure_noise"] = by_t[schedule.T - 1]
-        bias = x0_error_by_t(model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed,
-                             score=x0_bias)
+        bias = x0_error_by_t(
+            model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed, score=x0_bias
+        )
         summary["val_x0_bias_by_t"] = {str(t): value for t, value in bias.items()}
-        log.info("%s: validation x0 error by timestep %s", model_name,
-                 ", ".join(f"t={t}: {e:.5f}" for t, e in by_t.items()))
+        log.info(
+            "%s: validation x0 error by timestep %s", model_name, ", ".join(f"t={t}: {e:.5f}" for t, e in by_t.items())
+        )
     log.info(
         "%s: best validation loss %.5f vs %.5f for MERRA-2 as the prediction",
-        model_name, result.best_val_loss, baseline,
+        model_name,
+        result.best_val_loss,
+        baseline,
     )
-    save(run.model_path, result.best_state, model_name, section, int(feats.shape[1]), norm, tile, run.run_id,
-         encoder_kwargs, base.scale if base else None, fields.climatology)  # residual_scale: either base's
+    save(
+        run.model_path,
+        result.best_state,
+        model_name,
+        section,
+        int(feats.shape[1]),
+        norm,
+        tile,
+        run.run_id,
+        encoder_kwargs,
+        base.scale if base else None,
+        fields.climatology,
+    )  # residual_scale: either base's
     return summary
 
 
-def save(path, state_dict: dict, model_name: str, section: dict, feature_channels: int, norm: dict, tile: int,
-         run_id: str, encoder_kwargs: dict | None = None, residual_scale: float | None = None,
-         climatology: np.ndarray | None = None) -> None:
+def save(
+    path,
+    state_dict: dict,
+    model_name: str,
+    section: dict,
+    feature_channels: int,
+    norm: dict,
+    tile: int,
+    run_id: str,
+    encoder_kwargs: dict | None = None,
+    residual_scale: float | None = None,
+    climatology: np.ndarray | None = None,
+) -> None:
     """Write a large model's weights with everything :func:`load` and inference need to use it
     (its constructor arguments, normalisation, per-pixel climatology maps, noise schedule),
     atomically, weights-only."""
     save_model(
-        path, state_dict, run_id,
+        path,
+        state_dict,
+        run_id,
         model=model_name,
         kwargs=model_kwargs(VARIANTS[model_name], section),
         feature_channels=feature_channels,
@@ -304,8 +373,13 @@ def load(model_path, device="cpu") -> tuple[ConditionalUNet, dict]:
 
     def untrained(saved):
         encoder_kwargs = saved.get("history_encoder")
-        return build(VARIANTS[saved["model"]], saved["feature_channels"], constructor_kwargs(saved["kwargs"]),
-                     encoder_kwargs and constructor_kwargs(encoder_kwargs), saved.get("climatology") is not None)
+        return build(
+            VARIANTS[saved["model"]],
+            saved["feature_channels"],
+            constructor_kwargs(saved["kwargs"]),
+            encoder_kwargs and constructor_kwargs(encoder_kwargs),
+            saved.get("climatology") is not None,
+        )
 
     return load_model(model_path, untrained, device)
 
@@ -330,9 +404,12 @@ def check_same_climatology(model_name: str, climatology, base_name: str, base_cl
     """ValueError unless a residual model and its base read the same per-pixel climatology maps
     (both or neither): they are fed one covariate stack."""
     if (climatology is None) != (base_climatology is None):
+
         def has(maps):
             return "with" if maps is not None else "without"
+
         raise ValueError(
             f"{model_name} was trained {has(climatology)} per-pixel climatology inputs and its base "
             f"{base_name} {has(base_climatology)}; set climatology_inputs alike for both (ddpm section "
-            f"or per_model) and retrain")
+            f"or per_model) and retrain"
+        )

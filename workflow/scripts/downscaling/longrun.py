@@ -7,6 +7,7 @@ limit or a pre-emption loses at most the chunk it was in, and continues bit for 
 chunk starts from the last n_lag G5NR days and also runs the days between the record's end and
 the run's start (written nowhere). A last job joins the members and chunks into one file.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,5 +50,7 @@ def load_state(path, next_date) -> np.ndarray:
     with np.load(path) as state:
         last_date = str(state["last_date"])
         if pd.Timestamp(last_date) + pd.Timedelta(days=1) != pd.Timestamp(next_date):
-            raise ValueError(f"{path}: the state is of {last_date}, but this chunk starts on {pd.Timestamp(next_date):%Y-%m-%d}")
+            raise ValueError(
+                f"{path}: the state is of {last_date}, but this chunk starts on {pd.Timestamp(next_date):%Y-%m-%d}"
+            )
         return state["history"]

@@ -16,8 +16,17 @@ import xarray as xr
 
 from . import metrics, spatial
 from .contracts import (
-    CUBE_VARIABLE, LOG_FLOOR, area_mean_series, downscaled_dates, log10_aod, normalised_dates,
-    open_downscaled, positions_on, read_downscaled, spaced_days, within,
+    CUBE_VARIABLE,
+    LOG_FLOOR,
+    area_mean_series,
+    downscaled_dates,
+    log10_aod,
+    normalised_dates,
+    open_downscaled,
+    positions_on,
+    read_downscaled,
+    spaced_days,
+    within,
 )
 from .evaluation import Field, grid_spacing_km, merra2_field, prediction_fields
 from .splits import read_split, season_of
@@ -32,12 +41,12 @@ def longrun_days(longrun_path, max_days) -> np.ndarray:
     return spaced_days(len(downscaled_dates(longrun_path)), max_days)
 
 
-def longrun_variogram_fields(longrun_path, merra2_path, log_floor=LOG_FLOOR,
-                             max_days=LONGRUN_VARIOGRAM_DAYS) -> list[Field]:
+def longrun_variogram_fields(
+    longrun_path, merra2_path, log_floor=LOG_FLOOR, max_days=LONGRUN_VARIOGRAM_DAYS
+) -> list[Field]:
     """The long run (ensemble mean and first member) and MERRA-2 on the same days (at most
     ``max_days``, spread over the run). Raises ValueError when MERRA-2 lacks a run day."""
-    run = read_downscaled(longrun_path, log_floor, days=longrun_days(longrun_path, max_days),
-                          max_members=1)
+    run = read_downscaled(longrun_path, log_floor, days=longrun_days(longrun_path, max_days), max_members=1)
     merra2 = merra2_field(merra2_path, run.dates, run.lat, run.lon)
     return [merra2] + prediction_fields("long run", run, members=1)
 
@@ -56,19 +65,20 @@ class LongrunFrames:
     merra2_lon: np.ndarray
 
 
-def longrun_frames(longrun_path, merra2_path, max_frames=ANIMATION_MAX_FRAMES,
-                   log_floor=LOG_FLOOR) -> LongrunFrames:
+def longrun_frames(longrun_path, merra2_path, max_frames=ANIMATION_MAX_FRAMES, log_floor=LOG_FLOOR) -> LongrunFrames:
     """At most ``max_frames`` days of a long run (every day if it is shorter, else evenly
     spread) with the matching native MERRA-2 days."""
-    run = read_downscaled(longrun_path, log_floor, days=longrun_days(longrun_path, max_frames),
-                          max_members=0)
+    run = read_downscaled(longrun_path, log_floor, days=longrun_days(longrun_path, max_frames), max_members=0)
     with xr.open_dataset(merra2_path) as ds:
         cube = ds[CUBE_VARIABLE]
         # cells whose area overlaps the G5NR grid, so the native map covers the whole panel
         half_lat = 0.5 * float(np.diff(cube["lat"].values).mean())
         half_lon = 0.5 * float(np.diff(cube["lon"].values).mean())
-        cube = within(cube, [run.lat.min() - half_lat, run.lat.max() + half_lat],
-                      [run.lon.min() - half_lon, run.lon.max() + half_lon])
+        cube = within(
+            cube,
+            [run.lat.min() - half_lat, run.lat.max() + half_lat],
+            [run.lon.min() - half_lon, run.lon.max() + half_lon],
+        )
         positions = positions_on(cube["time"].values, run.dates, merra2_path)
         merra2 = cube.isel(time=positions).values.astype(np.float32)
         merra2_lat, merra2_lon = cube["lat"].values, cube["lon"].values
@@ -85,13 +95,14 @@ class SeasonTraining:
     dates: pd.DatetimeIndex
 
     @classmethod
-    def read(cls, g5nr_path, merra2_on_g5nr_path, split_csv) -> "SeasonTraining":
+    def read(cls, g5nr_path, merra2_on_g5nr_path, split_csv) -> SeasonTraining:
         split = read_split(split_csv)
         dates = pd.DatetimeIndex(split.date[split.split == "train"]).sort_values()
         with xr.open_dataset(g5nr_path) as g5nr, xr.open_dataset(merra2_on_g5nr_path) as merra2:
             g5nr_values = g5nr[CUBE_VARIABLE].isel(time=positions_on(g5nr["time"].values, dates, g5nr_path)).values
-            merra2_values = merra2[CUBE_VARIABLE].isel(
-                time=positions_on(merra2["time"].values, dates, merra2_on_g5nr_path)).values
+            merra2_values = (
+                merra2[CUBE_VARIABLE].isel(time=positions_on(merra2["time"].values, dates, merra2_on_g5nr_path)).values
+            )
         return cls(g5nr_values.astype(np.float32), merra2_values.astype(np.float32), dates)
 
 
@@ -101,7 +112,7 @@ def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, m
     interp_qm, interp_mm and interp_qm_stochastic (:mod:`downscaling.baselines`, trained on the
     season's training days) and the G5NR climatology of those days (their per-pixel mean). Each member
     field is made when its day is reached, so memory does not grow with the members."""
-    from .baselines import moment_matched, quantile_mapped, stochastic_quantile_mapped  # noqa: PLC0415 - xsdba, here only
+    from .baselines import moment_matched, quantile_mapped, stochastic_quantile_mapped
 
     n_train = len(training.dates)
     g5nr = np.concatenate([training.g5nr, np.full_like(merra2_days, np.nan)])
@@ -111,8 +122,9 @@ def reference_fields(training: SeasonTraining, merra2_days: np.ndarray, dates, m
     return {
         "interp_qm": (f for _, f in quantile_mapped(g5nr, merra2, all_dates, train, run)),
         "interp_mm": (f for _, f in moment_matched(g5nr, merra2, all_dates, train, run)),
-        "interp_qm_stochastic": (f for _, f in stochastic_quantile_mapped(g5nr, merra2, all_dates, train, run,
-                                                                           members, seed)),
+        "interp_qm_stochastic": (
+            f for _, f in stochastic_quantile_mapped(g5nr, merra2, all_dates, train, run, members, seed)
+        ),
         "climatology": itertools.repeat(training.g5nr.mean(axis=0)[None]),
     }
 
@@ -123,17 +135,27 @@ def _scores(prefix: str, members: np.ndarray, target: np.ndarray, dx, dy) -> dic
     spread_skill for an ensemble; keys ``<prefix>_<score>`` (no prefix for the long run itself)."""
     key = (lambda name: f"{prefix}_{name}") if prefix else (lambda name: name)
     mean = members.mean(axis=0)
-    scores = {key("rmse"): metrics.rmse(mean, target),
-              key("bias"): float(np.nanmean(mean - target)),
-              key("crps"): metrics.crps_fair(members, target) if len(members) > 1 else metrics.mae(members[0], target),
-              key("psd_ratio"): spatial.psd_ratio(members[0], target, dx, dy)}
+    scores = {
+        key("rmse"): metrics.rmse(mean, target),
+        key("bias"): float(np.nanmean(mean - target)),
+        key("crps"): metrics.crps_fair(members, target) if len(members) > 1 else metrics.mae(members[0], target),
+        key("psd_ratio"): spatial.psd_ratio(members[0], target, dx, dy),
+    }
     if len(members) > 1:
         scores[key("spread_skill")] = metrics.spread_skill_ratio(members, target)
     return scores
 
 
-def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LOG_FLOOR,
-                  regrid_method="nearest", training: dict | None = None, seed: int = 0) -> pd.DataFrame:
+def longrun_skill(
+    longrun_path,
+    truth_path,
+    g5nr_path,
+    merra2_path,
+    log_floor=LOG_FLOOR,
+    regrid_method="nearest",
+    training: dict | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Free-running skill of a long run against known truth (the synthetic world's daily means
     after the G5NR record, ``aod`` on the G5NR grid), one row per day: date, lead_days (days
     since the last G5NR day of ``g5nr_path``), rmse (ensemble mean), bias (its area mean minus
@@ -144,19 +166,24 @@ def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LO
     stochastic interp_qm with as many members as the run, and the G5NR climatology of the
     season's training days (:func:`reference_fields`). A single field's CRPS is its MAE.
     ValueError naming the truth file when it lacks a day or the grid."""
-    from .regrid import regrid  # noqa: PLC0415 - only this diagnostic puts MERRA-2 on the grid
+    from .regrid import regrid
 
     with xr.open_dataset(g5nr_path) as ds:
         last_g5nr_day = normalised_dates(ds["time"].values)[-1]
-    with open_downscaled(longrun_path) as run, xr.open_dataset(truth_path) as truth_ds, \
-            xr.open_dataset(merra2_path) as merra2_ds:
+    with (
+        open_downscaled(longrun_path) as run,
+        xr.open_dataset(truth_path) as truth_ds,
+        xr.open_dataset(merra2_path) as merra2_ds,
+    ):
         lat, lon = run["lat"].values, run["lon"].values
         dates = normalised_dates(run["time"].values)
         truth = truth_ds["aod"]
         truth_days = normalised_dates(truth["time"].values)
         missing = dates.difference(truth_days)
         if not missing.empty:
-            raise ValueError(f"{truth_path}: the known truth lacks {len(missing)} days of the long run, first {missing[0]:%Y-%m-%d}")
+            raise ValueError(
+                f"{truth_path}: the known truth lacks {len(missing)} days of the long run, first {missing[0]:%Y-%m-%d}"
+            )
         try:
             truth = truth.sel(lat=lat, lon=lon, method="nearest", tolerance=1e-6)
         except KeyError as error:
@@ -166,18 +193,27 @@ def longrun_skill(longrun_path, truth_path, g5nr_path, merra2_path, log_floor=LO
         dx, dy = grid_spacing_km(lat, lon)
         rows = []
         # run by run of days of one season, so that memory holds one season's days, not the run's
-        for season, run_days in itertools.groupby(range(len(dates)), key=lambda i: season_of(dates[i:i + 1])[0]):
+        for season, run_days in itertools.groupby(range(len(dates)), key=lambda i: season_of(dates[i : i + 1])[0]):
             days = list(run_days)
-            on_grid = np.stack([regrid(merra2.isel(time=merra2_days.get_loc(dates[i])).load(), lat, lon,
-                                       regrid_method).values for i in days])  # (T, H, W)
-            references = reference_fields(training[season], on_grid, dates[days], run.sizes["member"], seed) \
-                if training else {}
+            on_grid = np.stack(
+                [
+                    regrid(merra2.isel(time=merra2_days.get_loc(dates[i])).load(), lat, lon, regrid_method).values
+                    for i in days
+                ]
+            )  # (T, H, W)
+            references = (
+                reference_fields(training[season], on_grid, dates[days], run.sizes["member"], seed) if training else {}
+            )
             for i, coarse in zip(days, on_grid):
                 date = dates[i]
                 members = log10_aod(run["aod_member"].isel(time=i).values, log_floor)  # (M, H, W)
                 target = log10_aod(truth.isel(time=truth_days.get_loc(date)).values, log_floor)
-                row = {"date": date, "lead_days": (date - last_g5nr_day).days, **_scores("", members, target, dx, dy),
-                       **_scores("merra2", coarse[None], target, dx, dy)}
+                row = {
+                    "date": date,
+                    "lead_days": (date - last_g5nr_day).days,
+                    **_scores("", members, target, dx, dy),
+                    **_scores("merra2", coarse[None], target, dx, dy),
+                }
                 for name, fields in references.items():
                     row.update(_scores(name, next(fields), target, dx, dy))
                 rows.append(row)
@@ -195,20 +231,28 @@ def longrun_series(longrun_path, merra2_path, log_floor=LOG_FLOOR) -> pd.DataFra
     merra2 = area_mean_series(merra2_path, lat=lat, lon=lon).to_series()
     missing = run_mean.indexes["time"].difference(merra2.index)
     if not missing.empty:
-        raise ValueError(f"{merra2_path}: MERRA-2 lacks {len(missing)} days of the long run, "
-                         f"first {missing[0]:%Y-%m-%d}")
-    return pd.DataFrame({
-        "date": run_mean.indexes["time"],
-        "longrun": run_mean.values,
-        "member_min": run_members.min("member").values,
-        "member_max": run_members.max("member").values,
-        "merra2": merra2.reindex(run_mean.indexes["time"]).to_numpy(),
-    })
+        raise ValueError(
+            f"{merra2_path}: MERRA-2 lacks {len(missing)} days of the long run, first {missing[0]:%Y-%m-%d}"
+        )
+    return pd.DataFrame(
+        {
+            "date": run_mean.indexes["time"],
+            "longrun": run_mean.values,
+            "member_min": run_members.min("member").values,
+            "member_max": run_members.max("member").values,
+            "merra2": merra2.reindex(run_mean.indexes["time"]).to_numpy(),
+        }
+    )
 
 
 #: The references the long run's lead sentences compare against, with how they are named.
-LEAD_REFERENCES = {"merra2": "MERRA-2 on the grid", "interp_qm": "interp_qm", "interp_mm": "interp_mm",
-                   "interp_qm_stochastic": "the stochastic interp_qm", "climatology": "the G5NR climatology"}
+LEAD_REFERENCES = {
+    "merra2": "MERRA-2 on the grid",
+    "interp_qm": "interp_qm",
+    "interp_mm": "interp_mm",
+    "interp_qm_stochastic": "the stochastic interp_qm",
+    "climatology": "the G5NR climatology",
+}
 
 
 def lead_summary(skill: pd.DataFrame, block_days: int = 5) -> list[str]:
@@ -231,14 +275,19 @@ def lead_summary(skill: pd.DataFrame, block_days: int = 5) -> list[str]:
         else:
             after_last_better = np.flatnonzero(better)[-1] + 1 if better.any() else 0
             tail = f"no better from lead day {first_lead[after_last_better]} on"
-        sentences.append(f"Against {name}: CRPS lower in {int(better.sum())} of {len(better)} {block_days}-day "
-                         f"blocks of lead ({tail}; mean {means['crps'].mean():.4f} vs {means[column].mean():.4f}).")
+        sentences.append(
+            f"Against {name}: CRPS lower in {int(better.sum())} of {len(better)} {block_days}-day "
+            f"blocks of lead ({tail}; mean {means['crps'].mean():.4f} vs {means[column].mean():.4f})."
+        )
     return sentences
 
 
 #: The drift checks of a long run, per month: (score, goal band, how the sentence names it).
-DRIFT_GOALS = (("bias", (-0.02, 0.02), "area-mean bias"), ("psd_ratio", (0.9, 1.1), "PSD ratio"),
-               ("spread_skill", (0.9, 1.1), "spread-skill ratio"))
+DRIFT_GOALS = (
+    ("bias", (-0.02, 0.02), "area-mean bias"),
+    ("psd_ratio", (0.9, 1.1), "PSD ratio"),
+    ("spread_skill", (0.9, 1.1), "spread-skill ratio"),
+)
 
 
 def drift_by_month(skill: pd.DataFrame) -> pd.DataFrame:
@@ -262,7 +311,9 @@ def drift_summary(monthly: pd.DataFrame) -> list[str]:
             continue
         values = monthly[column]
         inside = int(values.between(low, high).sum())
-        sentences.append(f"Drift, {name} by month: within {low:g}..{high:g} in {inside} of {len(values)} months "
-                         f"(from {values.iloc[0]:+.3f} in the first to {values.iloc[-1]:+.3f} in the last; "
-                         f"range {values.min():+.3f}..{values.max():+.3f}).")
+        sentences.append(
+            f"Drift, {name} by month: within {low:g}..{high:g} in {inside} of {len(values)} months "
+            f"(from {values.iloc[0]:+.3f} in the first to {values.iloc[-1]:+.3f} in the last; "
+            f"range {values.min():+.3f}..{values.max():+.3f})."
+        )
     return sentences

@@ -9,6 +9,7 @@ moves exactly when a file of that source appears, disappears or changes, and Sna
 that source's dependents and nothing else. A record is ingested in parts, a calendar year each
 (:func:`period_parts`), so that a cluster ingests its years side by side.
 """
+
 from __future__ import annotations
 
 import glob

@@ -14,13 +14,13 @@ import base64
 import html
 from pathlib import Path
 
-from .plots import ERROR_CMAP, FIELD_CMAP, LOG_AOD, SPREAD_CMAP  # first: it selects the Agg backend
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.animation import PillowWriter
+from matplotlib.patches import Rectangle
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.animation import PillowWriter  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from .plots import ERROR_CMAP, FIELD_CMAP, LOG_AOD, SPREAD_CMAP  # first: it selects the Agg backend
 
 COAST_STEP_DEG = 0.02  # the coastline's grid: about 2 km, finer than the 7-km fields
 GIF_DPI = 72  # animation frames: about 700 px wide, a few hundred kB per 10 frames
@@ -42,8 +42,15 @@ def _map_axes(ax, lat, lon, coast: xr.DataArray | None = None):
     pad = 2 * COAST_STEP_DEG
     land = coast.sel(lat=slice(south - pad, north + pad), lon=slice(west - pad, east + pad))
     if land.size and 0 < float(land.mean()) < 1:
-        ax.contour(land["lon"].values, land["lat"].values, land.values.astype(np.float32), levels=[0.5],
-                   colors="black", linewidths=0.6, alpha=0.7)
+        ax.contour(
+            land["lon"].values,
+            land["lat"].values,
+            land.values.astype(np.float32),
+            levels=[0.5],
+            colors="black",
+            linewidths=0.6,
+            alpha=0.7,
+        )
 
 
 def land_mask(lat_range, lon_range, step=COAST_STEP_DEG) -> xr.DataArray:
@@ -55,10 +62,19 @@ def land_mask(lat_range, lon_range, step=COAST_STEP_DEG) -> xr.DataArray:
     lat, lon = np.arange(south, north + step / 2, step), np.arange(west, east + step / 2, step)
     lat_grid, lon_grid = np.meshgrid(np.clip(lat, -90, 90), (lon + 180) % 360 - 180, indexing="ij")
     land = globe.is_land(lat_grid, lon_grid).astype(np.int8)
-    return xr.DataArray(land, dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, name="land",
-                        attrs={"long_name": "land (1) or sea (0), GLOBE 1-km land mask", "units": "1",
-                               "flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "sea land",
-                               "coverage_content_type": "referenceInformation"})
+    return xr.DataArray(
+        land,
+        dims=("lat", "lon"),
+        coords={"lat": lat, "lon": lon},
+        name="land",
+        attrs={
+            "long_name": "land (1) or sea (0), GLOBE 1-km land mask",
+            "units": "1",
+            "flag_values": np.array([0, 1], dtype=np.int8),
+            "flag_meanings": "sea land",
+            "coverage_content_type": "referenceInformation",
+        },
+    )
 
 
 def read_land_mask(path) -> xr.DataArray:
@@ -104,8 +120,7 @@ def plot_day_maps(maps, title: str, coast: xr.DataArray | None = None):
     vmin, vmax = _limits(list(maps.fields.values()))
     field_axes = top.subplots(1, n_columns, squeeze=False)[0]
     for ax, (name, field) in zip(field_axes, maps.fields.items()):
-        image = ax.pcolormesh(maps.lon, maps.lat, field, cmap=FIELD_CMAP, vmin=vmin, vmax=vmax,
-                              shading="nearest")
+        image = ax.pcolormesh(maps.lon, maps.lat, field, cmap=FIELD_CMAP, vmin=vmin, vmax=vmax, shading="nearest")
         score = maps.rmse.get(name)
         ax.set_title(name if score is None else f"{name}\nRMSE {score:.3f}", fontsize="medium")
         _map_axes(ax, maps.lat, maps.lon, coast)
@@ -119,13 +134,15 @@ def plot_day_maps(maps, title: str, coast: xr.DataArray | None = None):
             ax.remove()
     error_ax, spread_ax = slots[used[0]], slots[used[1]]
     error_max = max(_limits([np.abs(maps.error)], 0, 99)[1], 1e-6)
-    image = error_ax.pcolormesh(maps.lon, maps.lat, maps.error, cmap=ERROR_CMAP,
-                                vmin=-error_max, vmax=error_max, shading="nearest")
+    image = error_ax.pcolormesh(
+        maps.lon, maps.lat, maps.error, cmap=ERROR_CMAP, vmin=-error_max, vmax=error_max, shading="nearest"
+    )
     error_ax.set_title(f"error of the {maps.model} mean\n(mean − G5NR)", fontsize="medium")
     bottom.colorbar(image, ax=error_ax, label="Δ log$_{10}$ AOD")
     spread_max = max(_limits([maps.spread])[1], 1e-6)
-    image = spread_ax.pcolormesh(maps.lon, maps.lat, maps.spread, cmap=SPREAD_CMAP, vmin=0,
-                                 vmax=spread_max, shading="nearest")
+    image = spread_ax.pcolormesh(
+        maps.lon, maps.lat, maps.spread, cmap=SPREAD_CMAP, vmin=0, vmax=spread_max, shading="nearest"
+    )
     spread_ax.set_title(f"{maps.model} ensemble spread\n(std over members)", fontsize="medium")
     bottom.colorbar(image, ax=spread_ax, label="std of log$_{10}$ AOD")
     for ax in (error_ax, spread_ax):
@@ -136,8 +153,12 @@ def plot_day_maps(maps, title: str, coast: xr.DataArray | None = None):
 
 def _edges_extent(lat, lon):
     """imshow extent (left, right, bottom, top) of a regular grid given by its cell centres."""
-    return (lon[0] - 0.5 * _step(lon), lon[-1] + 0.5 * _step(lon),
-            lat[0] - 0.5 * _step(lat), lat[-1] + 0.5 * _step(lat))
+    return (
+        lon[0] - 0.5 * _step(lon),
+        lon[-1] + 0.5 * _step(lon),
+        lat[0] - 0.5 * _step(lat),
+        lat[-1] + 0.5 * _step(lat),
+    )
 
 
 def animate_longrun(frames, path, title: str, fps=4, coast: xr.DataArray | None = None):
@@ -151,13 +172,9 @@ def animate_longrun(frames, path, title: str, fps=4, coast: xr.DataArray | None 
     vmin, vmax = _limits([frames.run, frames.merra2])
     # imshow on the regular grids (ascending lat, hence origin lower): far cheaper per frame
     # than pcolormesh, which matters for hundreds of frames
-    style = {"cmap": FIELD_CMAP, "vmin": vmin, "vmax": vmax, "origin": "lower",
-             "interpolation": "nearest"}
-    run_image = axes[0].imshow(frames.run[0], extent=_edges_extent(frames.lat, frames.lon),
-                               **style)
-    merra2_image = axes[1].imshow(frames.merra2[0],
-                                  extent=_edges_extent(frames.merra2_lat, frames.merra2_lon),
-                                  **style)
+    style = {"cmap": FIELD_CMAP, "vmin": vmin, "vmax": vmax, "origin": "lower", "interpolation": "nearest"}
+    run_image = axes[0].imshow(frames.run[0], extent=_edges_extent(frames.lat, frames.lon), **style)
+    merra2_image = axes[1].imshow(frames.merra2[0], extent=_edges_extent(frames.merra2_lat, frames.merra2_lon), **style)
     axes[0].set_title("downscaled (ensemble mean, G5NR grid)")
     axes[1].set_title("MERRA-2 (native grid)")
     for ax in axes:
@@ -191,8 +208,9 @@ def gif_page(gif_path, title: str) -> str:
     )
 
 
-def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
-                elevation_units="m", coast: xr.DataArray | None = None):
+def plot_domain(
+    merra2_mean, elevation, box, tile, stride, halo, title: str, elevation_units="m", coast: xr.DataArray | None = None
+):
     """The domain overview: (left) the time-mean MERRA-2 field around the area with the study
     box; (right) elevation on the G5NR grid with the inference tile grid: thin lines at the
     tile origins, one tile outlined in full (dashed) and its kept core after the halo crop
@@ -206,8 +224,17 @@ def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
     image = axes[0].pcolormesh(lon, lat, merra2_mean.values, cmap=FIELD_CMAP, shading="nearest")
     fig.colorbar(image, ax=axes[0], label="time-mean " + LOG_AOD)
     (lat_lo, lat_hi), (lon_lo, lon_hi) = box["lat"], box["lon"]
-    axes[0].add_patch(Rectangle((lon_lo, lat_lo), lon_hi - lon_lo, lat_hi - lat_lo, fill=False,
-                                edgecolor="tab:blue", linewidth=2, label="study box"))
+    axes[0].add_patch(
+        Rectangle(
+            (lon_lo, lat_lo),
+            lon_hi - lon_lo,
+            lat_hi - lat_lo,
+            fill=False,
+            edgecolor="tab:blue",
+            linewidth=2,
+            label="study box",
+        )
+    )
     axes[0].legend(loc="upper right", fontsize="small")
     axes[0].set_title("MERRA-2 over its record (native grid, ingest margin)")
     _map_axes(axes[0], lat, lon, coast)
@@ -230,17 +257,35 @@ def plot_domain(merra2_mean, elevation, box, tile, stride, halo, title: str,
     for col in grid.cols:
         axes[1].axvline(lon_edge(col), color="black", linewidth=0.5, alpha=0.35)
     row, col = grid.rows[len(grid.rows) // 2], grid.cols[len(grid.cols) // 2]
-    axes[1].add_patch(Rectangle((lon_edge(col), lat_edge(row)), tile * d_lon, tile * d_lat,
-                                fill=False, edgecolor="black", linestyle="--", linewidth=1.5,
-                                label=f"one tile ({tile} px)"))
-    axes[1].add_patch(Rectangle((lon_edge(col + halo), lat_edge(row + halo)),
-                                (tile - 2 * halo) * d_lon, (tile - 2 * halo) * d_lat,
-                                fill=False, edgecolor="black", linewidth=1.5,
-                                label=f"its core kept (halo {halo} px cropped)"))
+    axes[1].add_patch(
+        Rectangle(
+            (lon_edge(col), lat_edge(row)),
+            tile * d_lon,
+            tile * d_lat,
+            fill=False,
+            edgecolor="black",
+            linestyle="--",
+            linewidth=1.5,
+            label=f"one tile ({tile} px)",
+        )
+    )
+    axes[1].add_patch(
+        Rectangle(
+            (lon_edge(col + halo), lat_edge(row + halo)),
+            (tile - 2 * halo) * d_lon,
+            (tile - 2 * halo) * d_lat,
+            fill=False,
+            edgecolor="black",
+            linewidth=1.5,
+            label=f"its core kept (halo {halo} px cropped)",
+        )
+    )
     axes[1].legend(loc="upper right", fontsize="small")
-    axes[1].set_title(f"G5NR grid and inference tiles: {tile} px = {tile * d_lat:.2f}°, stride "
-                      f"{stride} px, {grid.shape[0]} × {grid.shape[1]} = {grid.n_tiles} tiles",
-                      fontsize="medium")
+    axes[1].set_title(
+        f"G5NR grid and inference tiles: {tile} px = {tile * d_lat:.2f}°, stride "
+        f"{stride} px, {grid.shape[0]} × {grid.shape[1]} = {grid.n_tiles} tiles",
+        fontsize="medium",
+    )
     _map_axes(axes[1], g_lat, g_lon, coast)
     fig.suptitle(title)
     return fig

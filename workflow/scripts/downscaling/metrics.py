@@ -4,6 +4,7 @@ All scores are meant for log10 AOD values (as the paper evaluates them) and are 
 a pixel counts only where the truth and the prediction (every member, for ensembles) are
 finite. Arrays of any shape are accepted; pixels of all days are pooled unless stated.
 """
+
 import numpy as np
 import pandas as pd
 
@@ -138,9 +139,7 @@ def _finite_ensemble(members, truth):
     members = np.asarray(members, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     if members.ndim < 1 or members.shape[1:] != truth.shape:
-        raise ValueError(
-            f"members must have shape (M, *truth.shape); got {members.shape} vs truth {truth.shape}"
-        )
+        raise ValueError(f"members must have shape (M, *truth.shape); got {members.shape} vs truth {truth.shape}")
     members = members.reshape(members.shape[0], -1)  # (M, N)
     truth = truth.reshape(-1)  # (N,)
     valid = np.isfinite(truth) & np.isfinite(members).all(axis=0)

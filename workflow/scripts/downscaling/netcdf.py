@@ -14,6 +14,7 @@ Every file the pipeline writes goes through :func:`write_cf`, so that all output
   renamed over it with ``os.replace``, so a crash leaves either the old file or none, never a
   partial one.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,12 @@ def _attribute_value(value: Any) -> Any:
         return json.dumps(bool(value) if value is not None else None)
     if isinstance(value, (int, float, np.integer, np.floating)):
         return value
-    if isinstance(value, (list, tuple)) and value and all(
-        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value
+        )
     ):
         return np.asarray(value)
     return json.dumps(value, sort_keys=True, default=str)
@@ -77,7 +82,7 @@ def provenance_attrs(provenance: dict[str, Any]) -> dict[str, Any]:
 
 def read_provenance(attrs: dict[str, Any]) -> dict[str, Any]:
     """The provenance entries of a file's global attributes, prefix removed (values as stored)."""
-    return {k[len(PROVENANCE_PREFIX):]: v for k, v in attrs.items() if k.startswith(PROVENANCE_PREFIX)}
+    return {k[len(PROVENANCE_PREFIX) :]: v for k, v in attrs.items() if k.startswith(PROVENANCE_PREFIX)}
 
 
 def _bounds_variables(ds: xr.Dataset) -> set[str]:
@@ -133,8 +138,11 @@ def _encoding(ds: xr.Dataset, compress: bool) -> dict[str, dict[str, Any]]:
         enc: dict[str, Any] = {}
         if name in bounds:  # as its coordinate: no fill value, the same time units; float
             # because cfchecks takes 64-bit integers for a non-numeric type
-            encoding[name] = {"_FillValue": None, "dtype": "float64",
-                              **(TIME_ENCODING if variable.dtype.kind == "M" else {})}
+            encoding[name] = {
+                "_FillValue": None,
+                "dtype": "float64",
+                **(TIME_ENCODING if variable.dtype.kind == "M" else {}),
+            }
             continue
         if np.issubdtype(variable.dtype, np.floating):
             enc["_FillValue"] = variable.dtype.type(np.nan)
@@ -183,8 +191,9 @@ def write_cf(
     (ValueError naming the variable otherwise). ``provenance`` (e.g. source glob, file count,
     config of the step) becomes global attributes ``provenance_<key>``; dicts and lists of
     non-numbers are stored as JSON text. ``title`` and ``summary`` (ACDD) replace the dataset's
-    own; data variables without ``coverage_content_type`` are a "modelResult". ``history`` (default: the running program's name) is
-    prepended, with a UTC time stamp, to any history the dataset already carries.
+    own; data variables without ``coverage_content_type`` are a "modelResult". ``history``
+    (default: the running program's name) is prepended, with a UTC time stamp, to any history
+    the dataset already carries.
 
     The file is first written as a hidden temporary file in the destination directory and then
     renamed over ``path`` with ``os.replace``; on any error the temporary file is removed and the

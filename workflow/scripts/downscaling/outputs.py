@@ -21,7 +21,14 @@ import pandas as pd
 
 from .jobs import atomic_output
 from .netcdf import (
-    CONVENTIONS, COORDINATE_ATTRS, KEYWORDS, REFERENCES, TIME_ENCODING, daily_bounds, history_stamp, program_name,
+    CONVENTIONS,
+    COORDINATE_ATTRS,
+    KEYWORDS,
+    REFERENCES,
+    TIME_ENCODING,
+    daily_bounds,
+    history_stamp,
+    program_name,
     provenance_attrs,
 )
 
@@ -47,14 +54,19 @@ class SourceVariable:
     long_name: str = "Dust Extinction AOT [550 nm]"
 
     @classmethod
-    def of_cube(cls, attrs: dict) -> "SourceVariable":
+    def of_cube(cls, attrs: dict) -> SourceVariable:
         """From an ingested cube's attributes (``source_variable``, ``source_long_name``)."""
         return cls(str(attrs.get("source_variable", cls.name)), str(attrs.get("source_long_name", cls.long_name)))
 
     def aod_attrs(self, what: str) -> dict:
-        attrs = {"units": "1", "long_name": f"{self.long_name}, {what}", "source_variable": self.name,
-                 "source_long_name": self.long_name, "cell_methods": "time: mean",
-                 "coverage_content_type": "modelResult"}
+        attrs = {
+            "units": "1",
+            "long_name": f"{self.long_name}, {what}",
+            "source_variable": self.name,
+            "source_long_name": self.long_name,
+            "cell_methods": "time: mean",
+            "coverage_content_type": "modelResult",
+        }
         if self.name in STANDARD_NAMES:
             attrs.update(standard_name=STANDARD_NAMES[self.name], coordinates="wavelength")
         return attrs
@@ -70,7 +82,7 @@ class DailyWriter:
         self.source = source
         self.n_days = 0
 
-    def __enter__(self) -> "DailyWriter":
+    def __enter__(self) -> DailyWriter:
         nc = self.nc = netCDF4.Dataset(self._atomic.__enter__(), "w", format="NETCDF4")
         nc.createDimension("time", None)
         nc.createDimension("member", self.members)
@@ -94,36 +106,52 @@ class DailyWriter:
         grid = ("time", "lat", "lon")
         chunks = (1, len(self.lat), len(self.lon))
         for name, dims, attrs, chunk in (
-            ("aod_member", ("time", "member", "lat", "lon"), self.source.aod_attrs("ensemble member"),
-             (1, 1) + chunks[1:]),
+            (
+                "aod_member",
+                ("time", "member", "lat", "lon"),
+                self.source.aod_attrs("ensemble member"),
+                (1, 1) + chunks[1:],
+            ),
             ("aod_mean", grid, self.source.aod_attrs("ensemble mean (geometric: mean of log10)"), chunks),
-            ("log10_aod_spread", grid, {"units": "1", "cell_methods": "time: mean",
-             "coverage_content_type": "modelResult",
-             "long_name": f"standard deviation of log10 {self.source.long_name} across members"}, chunks),
+            (
+                "log10_aod_spread",
+                grid,
+                {
+                    "units": "1",
+                    "cell_methods": "time: mean",
+                    "coverage_content_type": "modelResult",
+                    "long_name": f"standard deviation of log10 {self.source.long_name} across members",
+                },
+                chunks,
+            ),
         ):
             var = nc.createVariable(name, "f4", dims, zlib=True, complevel=1, fill_value=FILL, chunksizes=chunk)
             var.setncatts(attrs)
         model = self.provenance.get("model", "")
-        nc.setncatts({
-            "Conventions": CONVENTIONS,
-            "title": f"{self.source.long_name} downscaled from MERRA-2 to the G5NR grid (0.0625 degrees), daily",
-            "summary": "Daily means downscaled by transfer-learning diffusion: an ensemble of members, their "
-                       "geometric mean and their spread in log10 AOD.",
-            "source": f"MERRA-2 {self.source.name} downscaled by the model '{model}'" if model
-                      else f"MERRA-2 {self.source.name}",
-            "keywords": KEYWORDS,
-            "references": REFERENCES,
-            "history": f"{history_stamp()}: written by {program_name()}",
-            **provenance_attrs(self.provenance),
-        })
+        nc.setncatts(
+            {
+                "Conventions": CONVENTIONS,
+                "title": f"{self.source.long_name} downscaled from MERRA-2 to the G5NR grid (0.0625 degrees), daily",
+                "summary": "Daily means downscaled by transfer-learning diffusion: an ensemble of members, their "
+                "geometric mean and their spread in log10 AOD.",
+                "source": f"MERRA-2 {self.source.name} downscaled by the model '{model}'"
+                if model
+                else f"MERRA-2 {self.source.name}",
+                "keywords": KEYWORDS,
+                "references": REFERENCES,
+                "history": f"{history_stamp()}: written by {program_name()}",
+                **provenance_attrs(self.provenance),
+            }
+        )
         return self
 
     def write(self, date, members_log10: np.ndarray) -> None:
         """Append one day: members (M, H, W) of log10 AOD."""
         members_log10 = np.asarray(members_log10, dtype=np.float32)
         if members_log10.shape != (self.members, len(self.lat), len(self.lon)):
-            raise ValueError(f"expected members of shape {(self.members, len(self.lat), len(self.lon))}, "
-                             f"got {members_log10.shape}")
+            raise ValueError(
+                f"expected members of shape {(self.members, len(self.lat), len(self.lon))}, got {members_log10.shape}"
+            )
         time = netCDF4.date2num(pd.Timestamp(date).to_pydatetime(), TIME_UNITS, CALENDAR)
         self._append(time, 10.0**members_log10, 10.0 ** members_log10.mean(axis=0), members_log10.std(axis=0))
 
@@ -135,8 +163,11 @@ class DailyWriter:
         try:
             first = chunks[0]
             for path, chunk in zip(paths, chunks):
-                if chunk["lat"].shape != self.lat.shape or chunk["lon"].shape != self.lon.shape \
-                        or not np.array_equal(chunk["time"][:], first["time"][:]):
+                if (
+                    chunk["lat"].shape != self.lat.shape
+                    or chunk["lon"].shape != self.lon.shape
+                    or not np.array_equal(chunk["time"][:], first["time"][:])
+                ):
                     raise ValueError(f"{path}: its grid or days differ from those of {paths[0]}")
             if sum(chunk.dimensions["member"].size for chunk in chunks) != self.members:
                 raise ValueError(f"{', '.join(map(str, paths))}: not the {self.members} members of {self.path}")

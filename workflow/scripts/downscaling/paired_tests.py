@@ -18,6 +18,7 @@ Which interval holds its level depends on how the test days were chosen (``split
 on AR(1) series of 10 days. (A moving-block bootstrap of 3-day blocks, used before, covered about
 80 % at these sizes.)
 """
+
 from __future__ import annotations
 
 import itertools
@@ -168,16 +169,16 @@ class PairedTest:
         differences = self.differences(first, second, group, metric)
         mean = float(differences.mean()) if len(differences) else float("nan")
         if self.design == "random":
-            return (mean, *t_interval(differences.values, self.level),
-                    sign_flip_p_value(differences.values, self.seed))
+            return (mean, *t_interval(differences.values, self.level), sign_flip_p_value(differences.values, self.seed))
         rho = self.rho(first, second, metric)
-        return (mean, *autocorrelated_interval(differences, rho, self.level),
-                autocorrelated_p_value(differences, rho))
+        return (mean, *autocorrelated_interval(differences, rho, self.level), autocorrelated_p_value(differences, rho))
 
     @property
     def described(self) -> str:
         """How the intervals were made, for the pages that show them."""
         if self.design == "random":
             return f"paired t-interval ({self.level:.0%}), sign-flip p-value"
-        return (f"AR(1) t-interval ({self.level:.0%}; lag-1 autocorrelation pooled over the "
-                "season x area x mode groups, raised by one standard error)")
+        return (
+            f"AR(1) t-interval ({self.level:.0%}; lag-1 autocorrelation pooled over the "
+            "season x area x mode groups, raised by one standard error)"
+        )

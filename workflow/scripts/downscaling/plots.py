@@ -10,17 +10,16 @@ maps are in :mod:`downscaling.maps`.
 
 from __future__ import annotations
 
-
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .spatial import spherical_model  # noqa: E402
+from .spatial import spherical_model
 
 LOG_AOD = "log$_{10}$ AOD (AOD dimensionless)"
 SOURCE_COLOURS = {
@@ -45,8 +44,13 @@ SOURCE_COLOURS = {
     "long run": "tab:purple",
 }
 #: The long-run skill table's references: column prefix -> legend name (and colour).
-LONGRUN_REFERENCES = {"merra2": "MERRA-2", "interp_qm": "interp_qm", "interp_mm": "interp_mm",
-                      "interp_qm_stochastic": "interp_qm_stochastic", "climatology": "climatology"}
+LONGRUN_REFERENCES = {
+    "merra2": "MERRA-2",
+    "interp_qm": "interp_qm",
+    "interp_mm": "interp_mm",
+    "interp_qm_stochastic": "interp_qm_stochastic",
+    "climatology": "climatology",
+}
 FIELD_CMAP = "YlOrBr"  # sequential, dust-coloured
 SPREAD_CMAP = "viridis"
 ERROR_CMAP = "RdBu_r"  # diverging: red where the prediction is too high
@@ -67,6 +71,7 @@ def save_figure(fig, path, dpi=110) -> None:
 # Tables of scores
 # --------------------------------------------------------------------------------------------
 
+
 def plot_summary(table: pd.DataFrame, title: str):
     """Grouped bars of RMSE and R² per season × area (one bar per model), one column per mode.
 
@@ -77,19 +82,25 @@ def plot_summary(table: pd.DataFrame, title: str):
     models = list(dict.fromkeys(table["model"]))
     groups = list(dict.fromkeys(zip(table["season"], table["area"])))
     width = 0.8 / len(models)
-    fig, axes = plt.subplots(2, len(modes), figsize=(max(6.0, 1.1 * len(groups)) * len(modes), 7),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        2, len(modes), figsize=(max(6.0, 1.1 * len(groups)) * len(modes), 7), squeeze=False, constrained_layout=True
+    )
     for column, mode in enumerate(modes):
-        for row, (metric, name, axis_label) in enumerate([
-                ("rmse", "RMSE", "RMSE (log$_{10}$ AOD)"),
-                ("r2", "R²", "R² (squared Pearson r)")]):
+        for row, (metric, name, axis_label) in enumerate(
+            [("rmse", "RMSE", "RMSE (log$_{10}$ AOD)"), ("r2", "R²", "R² (squared Pearson r)")]
+        ):
             ax = axes[row, column]
             for k, model in enumerate(models):
                 rows = table[(table["mode"] == mode) & (table["model"] == model)]
                 by_group = dict(zip(zip(rows["season"], rows["area"]), rows[metric]))
                 values = [by_group.get(group, np.nan) for group in groups]
-                ax.bar(np.arange(len(groups)) + (k - (len(models) - 1) / 2) * width, values,
-                       width, label=model, color=colour_of(model))
+                ax.bar(
+                    np.arange(len(groups)) + (k - (len(models) - 1) / 2) * width,
+                    values,
+                    width,
+                    label=model,
+                    color=colour_of(model),
+                )
             ax.set_xticks(np.arange(len(groups)), [f"{s}\n{a}" for s, a in groups])
             ax.set_ylabel(axis_label)
             ax.set_title(f"{name}, {mode} mode")
@@ -97,8 +108,7 @@ def plot_summary(table: pd.DataFrame, title: str):
             if metric == "r2":
                 ax.set_ylim(0, 1)
     # one legend outside the panels, so that no bar is hidden behind it
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="model", loc="outside right upper",
-               fontsize="small")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="model", loc="outside right upper", fontsize="small")
     fig.suptitle(title)
     return fig
 
@@ -115,18 +125,27 @@ def plot_ensemble_skill(records: list[dict], title: str):
         raise ValueError("no ensemble metrics (rank_histogram) to plot")
     seasons = list(dict.fromkeys(r["season"] for r in records))
     areas = list(dict.fromkeys(r["area"] for r in records))
-    fig, axes = plt.subplots(len(seasons), len(areas), squeeze=False, sharey=True,
-                             figsize=(4.6 * len(areas), 3.0 * len(seasons)),
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(seasons),
+        len(areas),
+        squeeze=False,
+        sharey=True,
+        figsize=(4.6 * len(areas), 3.0 * len(seasons)),
+        constrained_layout=True,
+    )
     styles = {"strict": "-", "lenient": "--"}
     for r in records:
         ax = axes[seasons.index(r["season"]), areas.index(r["area"])]
         counts = np.asarray(r["rank_histogram"], dtype=float)
         frequency = counts / counts.sum()
-        ax.step(np.arange(counts.size), frequency, where="mid", color=colour_of(r["model"]),
-                linestyle=styles.get(r["mode"], ":"),
-                label=f"{r['model']} {r['mode']}: SSR {r['spread_skill']:.2f}, "
-                      f"CRPS {r['crps']:.3f}")
+        ax.step(
+            np.arange(counts.size),
+            frequency,
+            where="mid",
+            color=colour_of(r["model"]),
+            linestyle=styles.get(r["mode"], ":"),
+            label=f"{r['model']} {r['mode']}: SSR {r['spread_skill']:.2f}, CRPS {r['crps']:.3f}",
+        )
         ax.axhline(1.0 / counts.size, color="black", linewidth=0.8, linestyle=":")
     for row, season in enumerate(seasons):
         for column, area in enumerate(areas):
@@ -144,6 +163,7 @@ def plot_ensemble_skill(records: list[dict], title: str):
 # Spatial and temporal structure
 # --------------------------------------------------------------------------------------------
 
+
 def _plain_log_ticks(axis):
     """Ticks at 1, 2, 5 × 10^n labelled as plain numbers: a spectrum spans only a decade or
     two, where decade ticks alone would leave the axis nearly unlabelled."""
@@ -154,8 +174,9 @@ def _plain_log_ticks(axis):
 
 def _wavelength_axis(ax):
     """A top axis in wavelength (km) over a bottom axis in wavenumber (cycles/km)."""
-    top = ax.secondary_xaxis("top", functions=(lambda k: 1.0 / np.maximum(k, 1e-12),
-                                                lambda w: 1.0 / np.maximum(w, 1e-12)))
+    top = ax.secondary_xaxis(
+        "top", functions=(lambda k: 1.0 / np.maximum(k, 1e-12), lambda w: 1.0 / np.maximum(w, 1e-12))
+    )
     top.set_xlabel("wavelength (km)")
     _plain_log_ticks(top.xaxis)
 
@@ -169,13 +190,19 @@ def plot_spectra(table: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(7.5, 5.5), constrained_layout=True)
     for (source, kind, member), rows in table.groupby(["source", "kind", "member"], sort=False):
         is_member = kind == "member"
-        first_member = is_member and member == table.loc[
-            (table["source"] == source) & (table["kind"] == "member"), "member"].min()
-        label = (f"{source} members" if first_member else None) if is_member \
-            else rows["label"].iloc[0]
-        ax.loglog(rows["wavenumber_per_km"], rows["psd"], color=colour_of(source),
-                  linewidth=0.8 if is_member else 2.0, alpha=0.45 if is_member else 1.0,
-                  label=label, zorder=3 if source == "G5NR" else 2)
+        first_member = (
+            is_member and member == table.loc[(table["source"] == source) & (table["kind"] == "member"), "member"].min()
+        )
+        label = (f"{source} members" if first_member else None) if is_member else rows["label"].iloc[0]
+        ax.loglog(
+            rows["wavenumber_per_km"],
+            rows["psd"],
+            color=colour_of(source),
+            linewidth=0.8 if is_member else 2.0,
+            alpha=0.45 if is_member else 1.0,
+            label=label,
+            zorder=3 if source == "G5NR" else 2,
+        )
     _plain_log_ticks(ax.xaxis)
     ax.set_xlabel("wavenumber (cycles km$^{-1}$)")
     ax.set_ylabel("PSD ((log$_{10}$ AOD)$^2$ km$^2$)")
@@ -192,17 +219,21 @@ def plot_variograms(curves: pd.DataFrame, fits: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(7.5, 5.5), constrained_layout=True)
     distance = np.linspace(0.0, curves["distance_km"].max(), 200)
     for fit in fits.itertuples():
-        rows = curves[(curves["source"] == fit.source) & (curves["kind"] == fit.kind)
-                      & (curves["member"] == fit.member)]
+        rows = curves[
+            (curves["source"] == fit.source) & (curves["kind"] == fit.kind) & (curves["member"] == fit.member)
+        ]
         colour = colour_of(fit.source)
         style = ":" if fit.kind == "member" else "-"
-        ax.plot(rows["distance_km"], rows["gamma"], "o" if fit.kind != "member" else "x",
-                color=colour, markersize=4)
-        label = (f"{fit.label} (range {fit.range_km:.0f} km)" if np.isfinite(fit.range_km)
-                 else f"{fit.label} (no fit)")
+        ax.plot(rows["distance_km"], rows["gamma"], "o" if fit.kind != "member" else "x", color=colour, markersize=4)
+        label = f"{fit.label} (range {fit.range_km:.0f} km)" if np.isfinite(fit.range_km) else f"{fit.label} (no fit)"
         if np.isfinite(fit.range_km):
-            ax.plot(distance, spherical_model(distance, fit.nugget, fit.sill, fit.range_km),
-                    style, color=colour, label=label)
+            ax.plot(
+                distance,
+                spherical_model(distance, fit.nugget, fit.sill, fit.range_km),
+                style,
+                color=colour,
+                label=label,
+            )
         else:
             ax.plot([], [], style, color=colour, label=label)
     ax.set_xlabel("distance (km)")
@@ -226,11 +257,11 @@ def plot_acf_pacf(table: pd.DataFrame, title: str):
             lags = rows["lag"].to_numpy() + (k - (len(sources) - 1) / 2) * 0.15  # side by side
             colour = colour_of(source)
             half_width = rows[f"{name}_hi"] - rows[name]
-            ax.fill_between(rows["lag"], -half_width, half_width, color=colour, alpha=0.12,
-                            step="mid", linewidth=0)
+            ax.fill_between(rows["lag"], -half_width, half_width, color=colour, alpha=0.12, step="mid", linewidth=0)
             ax.vlines(lags, 0, rows[name], color=colour, linewidth=1.2)
-            ax.plot(lags, rows[name], "o", color=colour, markersize=3.5,
-                    label=f"{source} ({rows['n_days'].iloc[0]} days)")
+            ax.plot(
+                lags, rows[name], "o", color=colour, markersize=3.5, label=f"{source} ({rows['n_days'].iloc[0]} days)"
+            )
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xlabel("lag (days)")
         ax.set_ylabel(name.upper())
@@ -246,8 +277,7 @@ def plot_lag_curves(table: pd.DataFrame, title: str):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), constrained_layout=True)
     for source, rows in table.groupby("source", sort=False):
         for ax, metric in zip(axes, ("rmse", "r2")):
-            ax.plot(rows["lag"], rows[metric], "o-", color=colour_of(source), label=source,
-                    markersize=4)
+            ax.plot(rows["lag"], rows[metric], "o-", color=colour_of(source), label=source, markersize=4)
     axes[0].set_ylabel("RMSE of day t+k vs day t (log$_{10}$ AOD)")
     axes[1].set_ylabel("R² of day t+k vs day t (squared Pearson r)")
     axes[1].set_ylim(0, 1)
@@ -264,8 +294,15 @@ def plot_longrun_series(series: pd.DataFrame, title: str):
     MERRA-2 (one axes)."""
     fig, ax = plt.subplots(figsize=(11, 4.2), constrained_layout=True)
     colour = colour_of("long run")
-    ax.fill_between(series["date"], series["member_min"], series["member_max"], color=colour,
-                    alpha=0.2, linewidth=0, label="long run, range of the members")
+    ax.fill_between(
+        series["date"],
+        series["member_min"],
+        series["member_max"],
+        color=colour,
+        alpha=0.2,
+        linewidth=0,
+        label="long run, range of the members",
+    )
     ax.plot(series["date"], series["longrun"], color=colour, label="long run (ensemble mean)")
     ax.plot(series["date"], series["merra2"], color=colour_of("MERRA-2"), label="MERRA-2")
     ax.set_xlabel("date")
@@ -305,5 +342,3 @@ def plot_longrun_skill(skill: pd.DataFrame, title: str, notes=()):
         ax.set_xlabel("days since the last G5NR day")
     fig.suptitle("\n".join([title, *notes]), fontsize="medium")
     return fig
-
-

@@ -6,6 +6,7 @@ no Python loop runs over pixels. Source coordinates must be ascending; targets m
 half a source step outside the source's outermost centres (inside its outermost cells), where
 both methods take the edge value.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ Checkpoints are read with ``torch.load(weights_only=True)`` everywhere, so every
 through :func:`atomic_save` must be tensors or plain Python values (dict, list, tuple, str,
 int, float, bool, None). :func:`rng_states` packs the global random states in that form.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -15,8 +16,8 @@ import random
 import re
 import subprocess
 import zipfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,6 @@ import torch
 
 from . import __version__
 from .jobs import atomic_output, config_hash, file_hash
-
 
 # glibc's malloc gives blocks above its mmap threshold back to the kernel when they are freed
 # (and trims the heap top above its trim threshold), so a new tensor of a few MB pays page
@@ -68,7 +68,9 @@ def select_device(threads: int) -> torch.device:
         # e.g. the job's environment has a CPU-only torch: running on, slowly, is a choice to see
         logging.getLogger("downscaling").warning(
             "the job was allocated GPU(s) %s, but torch %s cannot use them (CUDA build: %s); running on the CPU",
-            allocated, torch.__version__, torch.version.cuda or "none, a CPU-only build",
+            allocated,
+            torch.__version__,
+            torch.version.cuda or "none, a CPU-only build",
         )
     return torch.device("cpu")
 
@@ -202,9 +204,12 @@ def git_commit(directory: str | os.PathLike = Path(__file__).parent) -> str:
     """The git commit of the checkout holding `directory` (with ``-dirty`` when tracked files
     differ from it), or ``unknown`` outside a git checkout or without git."""
     try:
+
         def git(*args):
-            return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
-                                  timeout=30, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=30, check=True
+            ).stdout.strip()
+
         commit = git("rev-parse", "HEAD")
         return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):

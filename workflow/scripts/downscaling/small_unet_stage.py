@@ -36,10 +36,7 @@ def l1_loss(model, batch, generator):
 def season_days(cube, split_csv, n_lag: int) -> dict:
     """Positions on the cube's time axis of the season's train and test days with history."""
     split = read_split(split_csv)
-    return {
-        name: with_history(day_index(cube, split.date[split.split == name]), n_lag)
-        for name in ("train", "test")
-    }
+    return {name: with_history(day_index(cube, split.date[split.split == name]), n_lag) for name in ("train", "test")}
 
 
 def train(
@@ -63,24 +60,42 @@ def train(
     val_set = capped(LagTileDataset(values, val_days, n_lag, tile, stride), section.get("val_tiles"), seed)
     run.log.info(
         "small U-Net: %d train days (%d tiles), %d validation days (%d tiles), %s",
-        len(train_days), len(train_set), len(val_days), len(val_set), run.device,
+        len(train_days),
+        len(train_set),
+        len(val_days),
+        len(val_set),
+        run.device,
     )
     kwargs = model_kwargs(section, n_lag)
     torch.manual_seed(seed)
     model = SmallUNet(**kwargs)
-    result = fit(
-        model, l1_loss, train_set, val_set, TrainSettings.from_config(section, seed), run
-    )
+    result = fit(model, l1_loss, train_set, val_set, TrainSettings.from_config(section, seed), run)
     save(run.model_path, result.best_state, kwargs, norm, n_lag, tile, run.run_id, result.best_val_loss)
     return result
 
 
-def save(path, state_dict: dict, kwargs: dict, norm: MinMax, n_lag: int, tile: int, run_id: str,
-         best_val_loss: float | None = None) -> None:
+def save(
+    path,
+    state_dict: dict,
+    kwargs: dict,
+    norm: MinMax,
+    n_lag: int,
+    tile: int,
+    run_id: str,
+    best_val_loss: float | None = None,
+) -> None:
     """Write the small U-Net's weights with its constructor arguments and normalisation,
     atomically, weights-only (the history, with its timings, is in the training log)."""
-    save_model(path, state_dict, run_id, kwargs=kwargs, normalisation=norm.to_dict(), n_lag=n_lag, tile=tile,
-               best_val_loss=best_val_loss)
+    save_model(
+        path,
+        state_dict,
+        run_id,
+        kwargs=kwargs,
+        normalisation=norm.to_dict(),
+        n_lag=n_lag,
+        tile=tile,
+        best_val_loss=best_val_loss,
+    )
 
 
 def load(model_path, device="cpu") -> tuple[SmallUNet, MinMax]:

@@ -3,6 +3,7 @@
 Fields are 2-D (H, W) on a regular lat/lon grid, or stacks of days (T, H, W); distances are in
 km, wavenumbers in cycles per km.
 """
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
@@ -29,7 +30,7 @@ def _mean_periodogram(stack, dx_km, dy_km, taper):
     window_scaled = window / np.sqrt(np.mean(window**2)) if taper else 1.0
     psd = np.zeros((height, width))
     for start in range(0, n_time, DAYS_PER_BLOCK):
-        block = stack[start:start + DAYS_PER_BLOCK].astype(np.float64)  # (t, H, W)
+        block = stack[start : start + DAYS_PER_BLOCK].astype(np.float64)  # (t, H, W)
         anomaly = (block - block.mean(axis=(1, 2), keepdims=True)) * window_scaled
         psd += np.sum(np.abs(np.fft.fft2(anomaly)) ** 2, axis=0)
     return psd * dx_km * dy_km / (height * width * n_time)
@@ -38,8 +39,7 @@ def _mean_periodogram(stack, dx_km, dy_km, taper):
 def _radial_average(psd, dx_km, dy_km):
     """Average an (H, W) FFT-ordered PSD over annuli of |k| -> (wavenumber (K,), power (K,))."""
     height, width = psd.shape
-    k_y, k_x = np.meshgrid(np.fft.fftfreq(height, d=dy_km), np.fft.fftfreq(width, d=dx_km),
-                           indexing="ij")
+    k_y, k_x = np.meshgrid(np.fft.fftfreq(height, d=dy_km), np.fft.fftfreq(width, d=dx_km), indexing="ij")
     k_radius = np.hypot(k_x, k_y)  # (H, W) cycles/km
     bin_width = max(1.0 / (width * dx_km), 1.0 / (height * dy_km))
     n_bins = int(np.floor(min(0.5 / dx_km, 0.5 / dy_km) / bin_width + 0.5))
@@ -108,10 +108,8 @@ def seam_ratio(field, stride: int) -> float:
 
 def haversine_km(lat1, lon1, lat2, lon2):
     """Great-circle distance in km between points given in degrees (numpy broadcasting)."""
-    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(a, dtype=np.float64))
-                              for a in (lat1, lon1, lat2, lon2))
-    half_chord = (np.sin((lat2 - lat1) / 2) ** 2
-                  + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(a, dtype=np.float64)) for a in (lat1, lon1, lat2, lon2))
+    half_chord = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(half_chord, 0.0, 1.0)))
 
 
@@ -129,8 +127,7 @@ def _random_pixel_pairs(lat, lon, max_km, pairs, rng, max_rounds=100):
     for _ in range(max_rounds):
         first = rng.integers(0, lat_flat.size, pairs)
         second = rng.integers(0, lat_flat.size, pairs)
-        distance = haversine_km(lat_flat[first], lon_flat[first],
-                                lat_flat[second], lon_flat[second])
+        distance = haversine_km(lat_flat[first], lon_flat[first], lat_flat[second], lon_flat[second])
         near = (first != second) & (distance <= max_km)
         kept.append((first[near], second[near], distance[near]))
         n_kept += int(near.sum())
@@ -147,7 +144,7 @@ def _pair_sums(stack, first, second):
     valid_days = np.zeros(first.size)
     squared_sum = np.zeros(first.size)
     for start in range(0, flat.shape[0], DAYS_PER_BLOCK):
-        block = flat[start:start + DAYS_PER_BLOCK]
+        block = flat[start : start + DAYS_PER_BLOCK]
         difference = block[:, first].astype(np.float64) - block[:, second]  # (t, P)
         valid = np.isfinite(difference)
         valid_days += valid.sum(axis=0)
@@ -162,8 +159,9 @@ def empirical_semivariogram(field, lat, lon, max_km=600.0, bins=24, pairs=20000,
     random pixel pairs (distinct pixels, haversine distance <= max_km; drawn uniformly over
     the grid and rejected beyond max_km, up to 100 batches, so a grid with few such pairs may
     give fewer) is drawn with `rng` (a numpy Generator; default seed 0) and used for every
-    day; a pair counts on a day where both pixels are finite. Squared differences are pooled over days, so a stack gives the mean
-    semivariogram over days weighted by the pairs available each day.
+    day; a pair counts on a day where both pixels are finite. Squared differences are pooled
+    over days, so a stack gives the mean semivariogram over days weighted by the pairs
+    available each day.
     Returns a DataFrame with one row per distance bin of `bins` equal bins on [0, max_km]:
     distance_km (mean pair distance in the bin; the bin centre when empty), gamma (NaN when
     empty), n_pairs (pairs summed over days).
@@ -172,8 +170,9 @@ def empirical_semivariogram(field, lat, lon, max_km=600.0, bins=24, pairs=20000,
     _, height, width = stack.shape
     lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
     if lat.shape != (height,) or lon.shape != (width,):
-        raise ValueError(f"lat {lat.shape} and lon {lon.shape} do not match the field's grid "
-                         f"(H, W) = ({height}, {width})")
+        raise ValueError(
+            f"lat {lat.shape} and lon {lon.shape} do not match the field's grid (H, W) = ({height}, {width})"
+        )
     rng = np.random.default_rng(0) if rng is None else rng
     first, second, distance = _random_pixel_pairs(lat, lon, max_km, pairs, rng)
     edges = np.linspace(0.0, max_km, bins + 1)
@@ -185,10 +184,8 @@ def empirical_semivariogram(field, lat, lon, max_km=600.0, bins=24, pairs=20000,
     distance_sum = np.bincount(bin_of_pair, weights=distance * valid_days, minlength=bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         gamma = 0.5 * sum_per_bin / pairs_per_bin
-        mean_distance = np.where(pairs_per_bin > 0, distance_sum / pairs_per_bin,
-                                 0.5 * (edges[:-1] + edges[1:]))
-    return pd.DataFrame({"distance_km": mean_distance, "gamma": gamma,
-                         "n_pairs": pairs_per_bin.astype(np.int64)})
+        mean_distance = np.where(pairs_per_bin > 0, distance_sum / pairs_per_bin, 0.5 * (edges[:-1] + edges[1:]))
+    return pd.DataFrame({"distance_km": mean_distance, "gamma": gamma, "n_pairs": pairs_per_bin.astype(np.int64)})
 
 
 def spherical_model(h, nugget, sill, range_km):
@@ -224,8 +221,11 @@ def fit_spherical(variogram):
     initial_nugget = 0.5 * float(gamma[0])
     initial = [initial_nugget, max(gamma_max - initial_nugget, 1e-12 * gamma_max), h.max() / 2]
     (nugget, partial_sill, range_km), _ = curve_fit(
-        model, h, gamma, p0=initial, sigma=1.0 / np.sqrt(used["n_pairs"].to_numpy(dtype=float)),
+        model,
+        h,
+        gamma,
+        p0=initial,
+        sigma=1.0 / np.sqrt(used["n_pairs"].to_numpy(dtype=float)),
         bounds=([0.0, 0.0, 1.0], [gamma_max, 2 * gamma_max, 3 * h.max()]),
     )
-    return {"nugget": float(nugget), "sill": float(nugget + partial_sill),
-            "range_km": float(range_km)}
+    return {"nugget": float(nugget), "sill": float(nugget + partial_sill), "range_km": float(range_km)}

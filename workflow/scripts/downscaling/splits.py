@@ -100,9 +100,7 @@ def around(days, gap: int) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.unique(numbers).astype("datetime64[D]"))
 
 
-def season_split(
-    dates, season: str, test_days, buffer_days: int, never_train=()
-) -> pd.DataFrame:
+def season_split(dates, season: str, test_days, buffer_days: int, never_train=()) -> pd.DataFrame:
     """Rows (date, split) for one season: core days train or test, buffer days train only.
 
     ``never_train`` days (test days of any season or source) are left out of training, also
@@ -129,8 +127,7 @@ def season_split(
 def all_test_days(dates, n_lag: int, test_ratio: float, seed: int, required=(), block_days: int = 1) -> dict:
     """Test days of every season (always all four, so buffers never swallow another season's)."""
     return {
-        s: draw_test_days(dates, s, n_lag, test_ratio, seed, required=required, block_days=block_days)
-        for s in SEASONS
+        s: draw_test_days(dates, s, n_lag, test_ratio, seed, required=required, block_days=block_days) for s in SEASONS
     }
 
 
@@ -139,8 +136,15 @@ def _union(indexes) -> pd.DatetimeIndex:
 
 
 def make_splits(
-    g5nr_dates, merra2_dates, n_lag: int, test_ratio: float, buffer_days: int, seed: int,
-    test_design: str = "random", block_days: int = 1, gap_days: int | None = None,
+    g5nr_dates,
+    merra2_dates,
+    n_lag: int,
+    test_ratio: float,
+    buffer_days: int,
+    seed: int,
+    test_design: str = "random",
+    block_days: int = 1,
+    gap_days: int | None = None,
 ) -> dict:
     """Both time axes' splits: ``{"g5nr": {season: df}, "merra2": {season: df}}``.
 
@@ -161,14 +165,12 @@ def make_splits(
     gap = (n_lag if gap_days is None else gap_days) if test_design == "blocked" else 0
     g5nr_test = all_test_days(g5nr_dates, n_lag, test_ratio, seed, block_days=block_days)
     g5nr_all_test = around(_union(g5nr_test.values()), gap)
-    merra2_test = all_test_days(merra2_dates, n_lag, test_ratio, seed, required=_union(g5nr_test.values()),
-                               block_days=block_days)
+    merra2_test = all_test_days(
+        merra2_dates, n_lag, test_ratio, seed, required=_union(g5nr_test.values()), block_days=block_days
+    )
     merra2_all_test = around(_union(merra2_test.values()), gap)
     splits = {
-        "g5nr": {
-            s: season_split(g5nr_dates, s, g5nr_test[s], buffer_days, never_train=g5nr_all_test)
-            for s in SEASONS
-        },
+        "g5nr": {s: season_split(g5nr_dates, s, g5nr_test[s], buffer_days, never_train=g5nr_all_test) for s in SEASONS},
         "merra2": {
             s: season_split(
                 merra2_dates,
@@ -211,8 +213,10 @@ def season_problems(per_season: dict, seasons, source: str, n_lag: int) -> list[
     for season in seasons:
         counts = per_season[season]["split"].value_counts()
         if not counts.get("test", 0):
-            found.append(f"{season} has no {name} test day: no day of the season in the record has "
-                         f"{n_lag} days of history before it (splits.n_lag)")
+            found.append(
+                f"{season} has no {name} test day: no day of the season in the record has "
+                f"{n_lag} days of history before it (splits.n_lag)"
+            )
         elif not counts.get("train", 0):
             found.append(f"{season} has no {name} training day")
     return found

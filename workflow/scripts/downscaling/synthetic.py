@@ -18,6 +18,7 @@ mean of the written steps is the daily world field.
 Everything is generated day by day from ``numpy.random.SeedSequence(seed)`` (streaming: the fine
 world of one day at a time); the same seed gives the same files.
 """
+
 from __future__ import annotations
 
 import glob
@@ -115,8 +116,14 @@ def write_mapl_file(
         )
         time[:] = ((times - times[0]) // np.timedelta64(1, "m")).astype(np.int32)
         var = ds.createVariable(
-            variable, "f4", ("time", "lat", "lon"), fill_value=MAPL_FILL,
-            zlib=True, complevel=1, shuffle=True, chunksizes=chunk_shape or data.shape,
+            variable,
+            "f4",
+            ("time", "lat", "lon"),
+            fill_value=MAPL_FILL,
+            zlib=True,
+            complevel=1,
+            shuffle=True,
+            chunksizes=chunk_shape or data.shape,
         )
         var.set_auto_maskandscale(False)  # values are written as they are; attributes come after
         var[:] = data
@@ -221,7 +228,9 @@ def write_elevation_file(world: DustWorld, path: Path, variable: str) -> dict[st
     )
     provenance = {"seed": world.spec.seed, "generator": "downscaling.synthetic"}
     write_cf(
-        xr.Dataset({variable: elevation}), path, provenance,
+        xr.Dataset({variable: elevation}),
+        path,
+        provenance,
         title="Synthetic terrain on a 2 arc-minute grid",
         summary="The terrain of the demo's synthetic world: the elevation input of the pipeline.",
         history="synthetic terrain",
@@ -284,8 +293,13 @@ def write_synthetic_dataset(
             log.info("writing %s", day.astype("datetime64[M]"))
         name = MERRA2_PATTERN.format(stream=merra2_stream(day.item().year), day=day.item())
         write_mapl_file(
-            merra2_dir / name, spec.variable, world_day.merra2_aod[None] * merra2_diurnal, day + merra2_offsets,
-            world.merra2_lat, world.merra2_lon, global_attrs=merra2_global_attrs(day, name, spec.region),
+            merra2_dir / name,
+            spec.variable,
+            world_day.merra2_aod[None] * merra2_diurnal,
+            day + merra2_offsets,
+            world.merra2_lat,
+            world.merra2_lon,
+            global_attrs=merra2_global_attrs(day, name, spec.region),
         )
         written["merra2"].append(name)
         g5nr_aod = world_day.fine_aod[world.g5nr_rows, world.g5nr_cols][None]  # (1, lat, lon)
@@ -296,7 +310,12 @@ def write_synthetic_dataset(
         if day < first_granule_day:
             name, times = G5NR_DAILY_PATTERN.format(day=day.item()), day + daily_offsets
             write_mapl_file(
-                g5nr_dir / name, spec.variable, g5nr_aod * daily_diurnal, times, g5nr_lat, g5nr_lon,
+                g5nr_dir / name,
+                spec.variable,
+                g5nr_aod * daily_diurnal,
+                times,
+                g5nr_lat,
+                g5nr_lon,
                 global_attrs=g5nr_global_attrs(times[0], times[-1], name, spec.g5nr_box, merged=True),
             )
             written["g5nr"].append(name)
@@ -304,7 +323,12 @@ def write_synthetic_dataset(
         for time, factor in zip(day + granule_offsets, granule_diurnal):
             name = G5NR_GRANULE_PATTERN.format(time=np.datetime64(time, "s").item())
             write_mapl_file(
-                g5nr_dir / name, spec.variable, g5nr_aod * factor[None], np.array([time]), g5nr_lat, g5nr_lon,
+                g5nr_dir / name,
+                spec.variable,
+                g5nr_aod * factor[None],
+                np.array([time]),
+                g5nr_lat,
+                g5nr_lon,
                 global_attrs=g5nr_global_attrs(time, time, name, spec.g5nr_box, merged=False),
                 time_increment=np.timedelta64(30, "m"),
             )
@@ -329,7 +353,9 @@ def write_synthetic_dataset(
         "spec": asdict(spec),
     }
     with atomic_output(manifest_path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1, default=lambda value: getattr(value, "item", lambda: str(value))()))
+        tmp.write_text(
+            json.dumps(manifest, indent=1, default=lambda value: getattr(value, "item", lambda: str(value))())
+        )
     return manifest
 
 
@@ -337,13 +363,24 @@ def write_verification(days: dict, lat: np.ndarray, lon: np.ndarray, path) -> No
     """The known truth after the G5NR record: daily mean AOD (time, lat, lon) on the G5NR grid."""
     times = np.array(sorted(days), dtype="datetime64[ns]")
     values = np.stack([days[day] for day in sorted(days)]) if days else np.zeros((0, lat.size, lon.size), np.float32)
-    aod = xr.DataArray(values, dims=("time", "lat", "lon"), coords={"time": times, "lat": lat, "lon": lon},
-                       attrs={"units": "1", "long_name": "true daily mean dust AOD after the G5NR record (synthetic world)",
-                              "cell_methods": "time: mean"})
-    write_cf(xr.Dataset({"aod": aod}), path, {"purpose": "verification only: never an input of the pipeline"},
-             title="True daily mean dust AOD of the synthetic world after the G5NR record",
-             summary="What the long run is scored against; never an input of the pipeline.",
-             history="synthetic world's truth after the G5NR record")
+    aod = xr.DataArray(
+        values,
+        dims=("time", "lat", "lon"),
+        coords={"time": times, "lat": lat, "lon": lon},
+        attrs={
+            "units": "1",
+            "long_name": "true daily mean dust AOD after the G5NR record (synthetic world)",
+            "cell_methods": "time: mean",
+        },
+    )
+    write_cf(
+        xr.Dataset({"aod": aod}),
+        path,
+        {"purpose": "verification only: never an input of the pipeline"},
+        title="True daily mean dust AOD of the synthetic world after the G5NR record",
+        summary="What the long run is scored against; never an input of the pipeline.",
+        history="synthetic world's truth after the G5NR record",
+    )
 
 
 def check_inputs_written(inputs: dict[str, str]) -> None:

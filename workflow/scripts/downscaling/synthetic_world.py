@@ -18,6 +18,7 @@ Everything is generated day by day from ``numpy.random.SeedSequence(seed)`` (str
 world of one day at a time); the same seed gives the same world. :mod:`downscaling.synthetic`
 writes it in the real files' conventions.
 """
+
 from __future__ import annotations
 
 import math
@@ -103,7 +104,7 @@ class SyntheticSpec:
     world: WorldParameters = field(default_factory=WorldParameters)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "SyntheticSpec":
+    def from_config(cls, config: dict[str, Any]) -> SyntheticSpec:
         """The spec of a validated pipeline config (its ``synthetic``, ``areas``, ``inputs`` and
         ``seed``).
 

@@ -1,4 +1,5 @@
 """Temporal structure of daily fields: ACF/PACF of a series and lag-k persistence curves."""
+
 import numpy as np
 import pandas as pd
 
@@ -19,11 +20,12 @@ def acf_pacf(series, nlags=30, alpha=0.05, definitions="project"):
     """
     series = np.asarray(series, dtype=np.float64)
     if series.ndim != 1 or not np.isfinite(series).all():
-        raise ValueError(f"acf_pacf needs a finite 1-D series, got shape {series.shape} "
-                         f"with {np.size(series) - np.isfinite(series).sum()} non-finite values")
+        raise ValueError(
+            f"acf_pacf needs a finite 1-D series, got shape {series.shape} "
+            f"with {np.size(series) - np.isfinite(series).sum()} non-finite values"
+        )
     if series.size <= 2 * nlags:
-        raise ValueError(f"acf_pacf with nlags={nlags} needs more than {2 * nlags} values, "
-                         f"got {series.size}")
+        raise ValueError(f"acf_pacf with nlags={nlags} needs more than {2 * nlags} values, got {series.size}")
     # imported here: statsmodels costs ~0.5 s to import, and most jobs that import this module
     # (every evaluate job, through downscaling.evaluation) never need it
     from statsmodels.tsa.stattools import acf, pacf
@@ -31,12 +33,17 @@ def acf_pacf(series, nlags=30, alpha=0.05, definitions="project"):
     autocorrelation = acf(series, nlags=nlags, alpha=alpha, fft=True, result_object=True)
     method = "ywm" if definitions == "authors" else "ywadjusted"
     partial = pacf(series, nlags=nlags, alpha=alpha, method=method, result_object=True)
-    return pd.DataFrame({
-        "lag": np.arange(nlags + 1),
-        "acf": autocorrelation.acf,
-        "acf_lo": autocorrelation.confint[:, 0], "acf_hi": autocorrelation.confint[:, 1],
-        "pacf": partial.pacf, "pacf_lo": partial.confint[:, 0], "pacf_hi": partial.confint[:, 1],
-    })
+    return pd.DataFrame(
+        {
+            "lag": np.arange(nlags + 1),
+            "acf": autocorrelation.acf,
+            "acf_lo": autocorrelation.confint[:, 0],
+            "acf_hi": autocorrelation.confint[:, 1],
+            "pacf": partial.pacf,
+            "pacf_lo": partial.confint[:, 0],
+            "pacf_hi": partial.confint[:, 1],
+        }
+    )
 
 
 def _day_numbers(dates, n_time):
@@ -59,8 +66,8 @@ def _pooled_rmse_r2(cube, earlier, later, offset, days_per_block=32):
     """
     n = sum_a = sum_b = sum_aa = sum_bb = sum_ab = sum_squared_error = 0.0
     for start in range(0, earlier.size, days_per_block):
-        a = cube[earlier[start:start + days_per_block]].astype(np.float64).ravel() - offset
-        b = cube[later[start:start + days_per_block]].astype(np.float64).ravel() - offset
+        a = cube[earlier[start : start + days_per_block]].astype(np.float64).ravel() - offset
+        b = cube[later[start : start + days_per_block]].astype(np.float64).ravel() - offset
         valid = np.isfinite(a) & np.isfinite(b)
         if not valid.all():
             a, b = np.where(valid, a, 0.0), np.where(valid, b, 0.0)  # zeros add nothing to sums

@@ -6,6 +6,7 @@ Tile origins along an axis are 0, stride, 2*stride, ... and, when the stride doe
 the domain, a last origin flush with the edge (length - tile). Tiles are ordered row-major
 over (row origin, column origin).
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +126,7 @@ def _kept_along_axis(origins: np.ndarray, length: int, tile: int, halo: int) -> 
     inside the domain lose `halo` pixels; edges on the domain boundary keep them."""
     kept = np.ones((len(origins), tile), dtype=bool)
     kept[origins > 0, :halo] = False
-    kept[origins + tile < length, tile - halo:] = False
+    kept[origins + tile < length, tile - halo :] = False
     return torch.from_numpy(kept)
 
 
@@ -145,8 +146,15 @@ class OverlapAdd:
     that disagree meet in a step; stride <= (tile - 2*halo) / 2 hides such seams.
     """
 
-    def __init__(self, grid: TileGrid, halo: int, eps: float = 1e-3, window: torch.Tensor | None = None,
-                 device=None, dtype=torch.float32):
+    def __init__(
+        self,
+        grid: TileGrid,
+        halo: int,
+        eps: float = 1e-3,
+        window: torch.Tensor | None = None,
+        device=None,
+        dtype=torch.float32,
+    ):
         tile = grid.tile
         if halo < 0 or 2 * halo >= tile:
             raise ValueError(f"halo must be in [0, (tile - 1) / 2]; got halo={halo} for tile={tile}")
@@ -189,8 +197,9 @@ class OverlapAdd:
         return (numerator / self.weight_sum).reshape(*leading, grid.height, grid.width)
 
 
-def stitch_tiles(tiles: torch.Tensor, grid: TileGrid, halo: int, eps: float = 1e-3,
-                 window: torch.Tensor | None = None) -> torch.Tensor:
+def stitch_tiles(
+    tiles: torch.Tensor, grid: TileGrid, halo: int, eps: float = 1e-3, window: torch.Tensor | None = None
+) -> torch.Tensor:
     """Overlap-add tiles (N, ..., tile, tile) in `grid` order into (..., H, W); see OverlapAdd
     (build one to stitch many fields of the same grid)."""
     return OverlapAdd(grid, halo, eps, window, tiles.device, tiles.dtype)(tiles)

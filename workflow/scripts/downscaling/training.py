@@ -7,15 +7,17 @@ epoch and, on CPU, ends with weights bitwise identical to an uninterrupted run. 
 because everything random is either a pure function of (seed, epoch) (the tile order, the
 validation noise) or part of the checkpoint (the trainer's generator, the global RNG states).
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,12 +82,13 @@ class TrainSettings:
 
         Raises ValueError naming the missing key(s).
         """
-        required = ["lr", "batch_size", "max_epochs", "plateau_factor", "plateau_patience", "min_lr",
-                    "early_stop"]
+        required = ["lr", "batch_size", "max_epochs", "plateau_factor", "plateau_patience", "min_lr", "early_stop"]
         missing = [key for key in required if key not in section]
         if missing:
             raise ValueError(f"training config section lacks {missing}; it has {sorted(section)}")
-        grad_clip, tiles, halflife = (section.get(key) for key in ("grad_clip", "tiles_per_epoch", "ema_halflife_tiles"))
+        grad_clip, tiles, halflife = (
+            section.get(key) for key in ("grad_clip", "tiles_per_epoch", "ema_halflife_tiles")
+        )
         return cls(
             lr=float(section["lr"]),
             batch_size=int(section["batch_size"]),
@@ -247,8 +250,12 @@ def _resumable(checkpoint_path: Path, log: logging.Logger) -> dict[str, Any] | N
     except CheckpointError as error:
         aside = checkpoint_path.with_name(checkpoint_path.name + ".unreadable")
         os.replace(checkpoint_path, aside)
-        log.warning("resume checkpoint %s cannot be read (%s); moved to %s, training starts over",
-                    checkpoint_path, error.reason, aside)
+        log.warning(
+            "resume checkpoint %s cannot be read (%s); moved to %s, training starts over",
+            checkpoint_path,
+            error.reason,
+            aside,
+        )
         return None
 
 
@@ -259,8 +266,10 @@ def parameter_groups(model: nn.Module, settings: TrainSettings) -> list[dict]:
     if settings.encoder_lr_factor == 1.0 or encoder is None:
         return [{"params": list(model.parameters())}]
     ids = {id(parameter) for parameter in encoder.parameters()}
-    return [{"params": [p for p in model.parameters() if id(p) not in ids]},
-            {"params": list(encoder.parameters()), "lr": settings.lr * settings.encoder_lr_factor}]
+    return [
+        {"params": [p for p in model.parameters() if id(p) not in ids]},
+        {"params": list(encoder.parameters()), "lr": settings.lr * settings.encoder_lr_factor},
+    ]
 
 
 @dataclass
@@ -288,7 +297,10 @@ class TrainingState:
         ``ema_halflife_tiles`` torch's exponential moving average of the weights."""
         optimizer = torch.optim.Adam(parameter_groups(model, settings), lr=settings.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience,
+            optimizer,
+            mode="min",
+            factor=settings.plateau_factor,
+            patience=settings.plateau_patience,
             min_lr=settings.min_lr,
         )
         ema = None
@@ -378,7 +390,9 @@ def fit(
     if checkpoint is not None and checkpoint["run_id"] != run_id:
         log.info(
             "checkpoint %s is stale (run_id %s, expected %s): starting over",
-            checkpoint_path, checkpoint["run_id"], run_id,
+            checkpoint_path,
+            checkpoint["run_id"],
+            run_id,
         )
         checkpoint = None
     if checkpoint is None:
@@ -404,8 +418,10 @@ def fit(
         val_loss = mean_loss(state.weights, loss_fn, val_set, settings.batch_size, device, settings.seed)
         seconds = time.perf_counter() - start
         session_seconds.append(seconds)
-        state.end_epoch(val_loss, {"train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds,
-                                   "data_share": data_share})
+        state.end_epoch(
+            val_loss,
+            {"train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds, "data_share": data_share},
+        )
         atomic_save({"run_id": run_id, **state.state_dict(), "extra": extra or {}}, checkpoint_path)
         eta = (settings.max_epochs - state.epoch) * sum(session_seconds) / len(session_seconds)
         log.info(

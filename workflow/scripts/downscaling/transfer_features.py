@@ -57,9 +57,7 @@ def extract(
     values = norm.apply(cube.values)
     index = training_samples(cube, split_csv, n_lag, tile, stride)
     size = encoder.feature_size(tile)
-    out = open_memmap(
-        features_path, mode="w+", dtype=np.float16, shape=(len(index), encoder.out_channels, size, size)
-    )
+    out = open_memmap(features_path, mode="w+", dtype=np.float16, shape=(len(index), encoder.out_channels, size, size))
     per_day = TileGrid(*cube.shape[1:], tile, stride).n_tiles
     device = next(encoder.parameters()).device
     for start, day in zip(range(0, len(index), per_day), index["day"].unique()):

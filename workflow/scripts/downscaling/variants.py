@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-
 HISTORY_ENCODERS = ("transfer", "finetuned", "scratch", None)
 
 
@@ -59,18 +58,26 @@ ABLATION_KINDS = {
 def transfer_ablation_of(name: str, variant: Variant) -> dict[str, Variant]:
     """The transfer ablation of a variant whose history goes through the frozen pretrained
     encoder: the same variant with each other history kind, named `{name}{suffix}`."""
-    return {f"{name}{suffix}": replace(variant, history=kind, formulation=f"{name}, {words}")
-            for kind, (suffix, words) in ABLATION_KINDS.items()}
+    return {
+        f"{name}{suffix}": replace(variant, history=kind, formulation=f"{name}, {words}")
+        for kind, (suffix, words) in ABLATION_KINDS.items()
+    }
 
 
-_DDPM = Variant(diffusion=True, history="transfer",
-                formulation="the paper's: DDPM predicting x0, history with transfer (pretrained encoder)")
+_DDPM = Variant(
+    diffusion=True,
+    history="transfer",
+    formulation="the paper's: DDPM predicting x0, history with transfer (pretrained encoder)",
+)
 _UNET = Variant(diffusion=False, history="transfer", formulation="deterministic U-Net, ddpm's inputs, MSE")
 
 #: In order of preference for the config's default `method` (the first one in `models`).
 VARIANTS = {
     "ddpm_residual": Variant(
-        diffusion=True, history="transfer", residual_of="unet", prediction="v",
+        diffusion=True,
+        history="transfer",
+        residual_of="unet",
+        prediction="v",
         formulation="residual diffusion (CorrDiff): unet + sampled residual, v-prediction",
     ),
     "ddpm": _DDPM,
@@ -121,8 +128,8 @@ BASELINES = {
         "over the season's training days"
     ),
     "interp_qm_stochastic": Baseline(
-        "interp_qm plus G5NR-minus-interp_qm residual fields of training days drawn at random, "
-        "one per member", ensemble=True,
+        "interp_qm plus G5NR-minus-interp_qm residual fields of training days drawn at random, one per member",
+        ensemble=True,
     ),
     "persistence": Baseline("the day before's G5NR (strict: its own forecast where that day is a test day)"),
 }
@@ -169,6 +176,7 @@ def transfer_ablations(models) -> list[dict[str | None, str]]:
     """{history kind: model} for each family of variants among `models` that differ in nothing
     but how the history enters (HISTORY_ENCODERS' kinds, those run); only families with the
     transfer variant and at least one of its ablations."""
+
     def rest(name):
         return replace(VARIANTS[name], history=None, formulation="")
 

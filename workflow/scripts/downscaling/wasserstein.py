@@ -3,6 +3,7 @@
 Values of both sources are min–max scaled with one shared (lo, hi) to [0, 1], so every
 distance here is in that scaled space (1 = the joint value range).
 """
+
 import numpy as np
 from scipy.stats import wasserstein_distance
 
@@ -38,15 +39,17 @@ def per_day_wasserstein(merra, g5nr, lo, hi):
     """
     merra, g5nr = np.asarray(merra), np.asarray(g5nr)
     if merra.ndim != 3 or g5nr.ndim != 3 or merra.shape[0] != g5nr.shape[0]:
-        raise ValueError(f"per_day_wasserstein needs two (T, H, W) cubes with the same T, got "
-                         f"{merra.shape} and {g5nr.shape}")
+        raise ValueError(
+            f"per_day_wasserstein needs two (T, H, W) cubes with the same T, got {merra.shape} and {g5nr.shape}"
+        )
     distances = np.empty(merra.shape[0])
     for day, (merra_day, g5nr_day) in enumerate(zip(merra, g5nr)):
         merra_values = minmax_scale(merra_day[np.isfinite(merra_day)], lo, hi)
         g5nr_values = minmax_scale(g5nr_day[np.isfinite(g5nr_day)], lo, hi)
         if merra_values.size == 0 or g5nr_values.size == 0:
-            raise ValueError(f"day index {day} has no finite value in "
-                             f"{'MERRA-2' if merra_values.size == 0 else 'G5NR'}")
+            raise ValueError(
+                f"day index {day} has no finite value in {'MERRA-2' if merra_values.size == 0 else 'G5NR'}"
+            )
         distances[day] = wasserstein_distance(merra_values, g5nr_values)
     return distances
 
@@ -58,11 +61,18 @@ def summary(values):
     """
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0 or not np.isfinite(values).all():
-        raise ValueError(f"summary needs a non-empty finite array, got {values.size} values "
-                         f"({np.size(values) - np.isfinite(values).sum()} non-finite)")
+        raise ValueError(
+            f"summary needs a non-empty finite array, got {values.size} values "
+            f"({np.size(values) - np.isfinite(values).sum()} non-finite)"
+        )
     p10, median, p90 = np.percentile(values, [10, 50, 90])
-    return {"mean": float(values.mean()), "median": float(median), "p10": float(p10),
-            "p90": float(p90), "n_days": int(values.size)}
+    return {
+        "mean": float(values.mean()),
+        "median": float(median),
+        "p10": float(p10),
+        "p90": float(p90),
+        "n_days": int(values.size),
+    }
 
 
 class StreamingHistogram:
@@ -108,9 +118,14 @@ def pooled_wasserstein(hist_a, hist_b):
     histograms.
     """
     if (hist_a.lo, hist_a.hi, hist_a.bins) != (hist_b.lo, hist_b.hi, hist_b.bins):
-        raise ValueError("histograms differ in (lo, hi, bins): "
-                         f"{(hist_a.lo, hist_a.hi, hist_a.bins)} vs {(hist_b.lo, hist_b.hi, hist_b.bins)}")
+        raise ValueError(
+            "histograms differ in (lo, hi, bins): "
+            f"{(hist_a.lo, hist_a.hi, hist_a.bins)} vs {(hist_b.lo, hist_b.hi, hist_b.bins)}"
+        )
     if hist_a.n == 0 or hist_b.n == 0:
         raise ValueError("pooled_wasserstein: a histogram is empty")
-    return float(wasserstein_distance(u_values=hist_a.centres, v_values=hist_b.centres,
-                                      u_weights=hist_a.counts, v_weights=hist_b.counts))
+    return float(
+        wasserstein_distance(
+            u_values=hist_a.centres, v_values=hist_b.centres, u_weights=hist_a.counts, v_weights=hist_b.counts
+        )
+    )

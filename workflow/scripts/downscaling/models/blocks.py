@@ -4,6 +4,7 @@ Read top to bottom: timestep embedding, residual block, self-attention, down/ups
 the U-Net skeleton (`UNetEncoder` = stem + down path + middle block, `UNetDecoder` = up path with
 skip connections) that both networks are assembled from. Every block works on (B, C, H, W).
 """
+
 import math
 
 import torch
@@ -127,14 +128,13 @@ class UNetEncoder(nn.Module):
     forward(x (B, in_channels, H, W), temb) -> (h (B, channels[-1], H/f, W/f), skips).
     """
 
-    def __init__(self, in_channels: int, channels, res_blocks: int, attention: bool, groups: int,
-                 time_dim: int | None = None):
+    def __init__(
+        self, in_channels: int, channels, res_blocks: int, attention: bool, groups: int, time_dim: int | None = None
+    ):
         super().__init__()
         channels = tuple(channels)
         if not channels or res_blocks < 1:
-            raise ValueError(
-                f"a U-Net needs at least one level and one residual block; got {channels}, {res_blocks}"
-            )
+            raise ValueError(f"a U-Net needs at least one level and one residual block; got {channels}, {res_blocks}")
         self.in_channels = in_channels
         self.out_channels = channels[-1]
         self.downsample_factor = 2 ** (len(channels) - 1)
@@ -143,9 +143,11 @@ class UNetEncoder(nn.Module):
         self.downsamples = nn.ModuleList()
         previous = channels[0]
         for i, ch in enumerate(channels):
-            self.levels.append(nn.ModuleList(
-                ResidualBlock(previous if j == 0 else ch, ch, groups, time_dim) for j in range(res_blocks)
-            ))
+            self.levels.append(
+                nn.ModuleList(
+                    ResidualBlock(previous if j == 0 else ch, ch, groups, time_dim) for j in range(res_blocks)
+                )
+            )
             previous = ch
             self.downsamples.append(Downsample(ch) if i < len(channels) - 1 else nn.Identity())
         self.middle_in = ResidualBlock(channels[-1], channels[-1], groups, time_dim)
@@ -157,8 +159,7 @@ class UNetEncoder(nn.Module):
             raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if x.shape[-2] % self.downsample_factor or x.shape[-1] % self.downsample_factor:
             raise ValueError(
-                f"H and W must be divisible by {self.downsample_factor} (2 ** (levels - 1)); "
-                f"got {tuple(x.shape[-2:])}"
+                f"H and W must be divisible by {self.downsample_factor} (2 ** (levels - 1)); got {tuple(x.shape[-2:])}"
             )
         h = self.stem(x)
         skips = []  # one (B, channels[i], H_i, W_i) per level
@@ -187,9 +188,11 @@ class UNetDecoder(nn.Module):
         previous = channels[-1]
         for i in reversed(range(len(channels))):
             ch = channels[i]
-            self.levels.append(nn.ModuleList(
-                ResidualBlock(previous + ch if j == 0 else ch, ch, groups, time_dim) for j in range(res_blocks)
-            ))
+            self.levels.append(
+                nn.ModuleList(
+                    ResidualBlock(previous + ch if j == 0 else ch, ch, groups, time_dim) for j in range(res_blocks)
+                )
+            )
             previous = ch
             self.upsamples.append(Upsample(ch) if i > 0 else nn.Identity())
 
@@ -205,6 +208,4 @@ class UNetDecoder(nn.Module):
 def output_head(channels: int, groups: int, out_channels: int = 1) -> nn.Sequential:
     """GroupNorm-SiLU then a linear 3x3 convolution to `out_channels` (no final activation)."""
     _check_groups(channels, groups)
-    return nn.Sequential(
-        nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
-    )
+    return nn.Sequential(nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))

@@ -9,6 +9,7 @@ With one frame a 3-D convolution reduces to a 2-D one (its other temporal taps o
 padding), and cross-attention to an all-zero context returns a constant; a 2-D network is the
 same model without that dead weight.
 """
+
 from functools import lru_cache
 
 import torch
@@ -79,9 +80,18 @@ class ConditionalUNet(nn.Module):
     [0, 1], then any extra maps (the residual model's: the deterministic prediction).
     """
 
-    def __init__(self, cond_channels: int, channels=(128, 256, 512), res_blocks: int = 2,
-                 attention: bool = True, groups: int = 8, diffusion: bool = True,
-                 feature_channels: int = 0, bounded: bool = True, history_encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        cond_channels: int,
+        channels=(128, 256, 512),
+        res_blocks: int = 2,
+        attention: bool = True,
+        groups: int = 8,
+        diffusion: bool = True,
+        feature_channels: int = 0,
+        bounded: bool = True,
+        history_encoder: nn.Module | None = None,
+    ):
         super().__init__()
         self.cond_channels = cond_channels
         # the transfer ablation's encoder of the history, trained with this network (None when
@@ -106,8 +116,9 @@ class ConditionalUNet(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-6))
 
-    def condition(self, features: torch.Tensor | None, covariates: torch.Tensor,
-                  extra: torch.Tensor | None = None) -> torch.Tensor:
+    def condition(
+        self, features: torch.Tensor | None, covariates: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The network's condition from transfer features (B, Cf, h, w) (None for the ablation),
         covariates (B, 5 + Cc, H, W) (the five of `build_condition`, then Cc per-pixel
         climatology maps, appended as they are) and optional extra maps (B, Ce, H, W), appended
@@ -116,15 +127,20 @@ class ConditionalUNet(nn.Module):
         upsampling (its weights sum to one)."""
         with torch.autocast(covariates.device.type, enabled=False):  # float32 under bf16 inference too
             if features is not None:
-                features = (features.to(covariates.dtype) - self.feature_mean[:, None, None]) / self.feature_std[:, None, None]
-            first, more = covariates.split([STATIC_CONDITION_CHANNELS, covariates.shape[1] - STATIC_CONDITION_CHANNELS], dim=1)
+                features = (features.to(covariates.dtype) - self.feature_mean[:, None, None]) / self.feature_std[
+                    :, None, None
+                ]
+            first, more = covariates.split(
+                [STATIC_CONDITION_CHANNELS, covariates.shape[1] - STATIC_CONDITION_CHANNELS], dim=1
+            )
             parts = [build_condition(features, *first.split(1, dim=1)), more]
             if extra is not None:
                 parts.append(extra.to(covariates.dtype))
             return torch.cat(parts, dim=1)
 
-    def forward(self, cond: torch.Tensor, x_t: torch.Tensor | None = None,
-                t: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, cond: torch.Tensor, x_t: torch.Tensor | None = None, t: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if self.diffusion:
             if x_t is None or t is None:
                 raise ValueError("a diffusion ConditionalUNet needs the noisy target x_t and timesteps t")

@@ -4,6 +4,7 @@
 Its down path + middle block (`encode`) are the transfer features that stage 2 conditions on;
 `TransferEncoder` is a frozen copy of exactly those layers.
 """
+
 import copy
 
 import torch
@@ -20,8 +21,14 @@ class SmallUNet(nn.Module):
     4x4 features. Demo sizes: channels (16, 32, 64), res_blocks 1; paper: (64, 128, 256), 2.
     """
 
-    def __init__(self, in_channels: int = 40, channels=(64, 128, 256), res_blocks: int = 2,
-                 attention: bool = True, groups: int = 8):
+    def __init__(
+        self,
+        in_channels: int = 40,
+        channels=(64, 128, 256),
+        res_blocks: int = 2,
+        attention: bool = True,
+        groups: int = 8,
+    ):
         super().__init__()
         self.encoder = UNetEncoder(in_channels, channels, res_blocks, attention, groups)
         self.decoder = UNetDecoder(channels, res_blocks, groups)
@@ -47,8 +54,14 @@ class HistoryEncoder(nn.Module):
     pretrained one.
     """
 
-    def __init__(self, in_channels: int = 40, channels=(64, 128, 256), res_blocks: int = 2,
-                 attention: bool = True, groups: int = 8):
+    def __init__(
+        self,
+        in_channels: int = 40,
+        channels=(64, 128, 256),
+        res_blocks: int = 2,
+        attention: bool = True,
+        groups: int = 8,
+    ):
         super().__init__()
         self.encoder = UNetEncoder(in_channels, channels, res_blocks, attention, groups)
 
