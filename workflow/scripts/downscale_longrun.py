@@ -60,7 +60,7 @@ days = inference.long_run(
     downscalers, inference.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid), history, dates, members=[member]
 )
 with DailyWriter(snakemake.output.days, lat, lon, 1, described, SourceVariable.of_cube(g5nr.attrs)) as out:
-    for date, members, _history in days:
+    for date, members, history in days:  # noqa: B007 - the last day's history is saved below
         if date >= start:
             out.write(date, members)
         log.info("long run, member %d: %s done", member, f"{date:%Y-%m-%d}")
