@@ -201,6 +201,8 @@ class Sampler(ABC):
         self.clip_x0 = clip_x0  # targets live in [0, 1]
         self.spacing = spacing
         self._alphas_cumprod = schedule.alphas_cumprod.detach().cpu().double().tolist()
+        # lambda = log(sqrt(abar / (1 - abar))) of every timestep, increasing as t decreases
+        self._lambdas = np.array([0.5 * math.log(abar / (1.0 - abar)) for abar in self._alphas_cumprod])
         self.timesteps = torch.empty(0, dtype=torch.long)
         self._previous = {}
 
@@ -217,8 +219,7 @@ class Sampler(ABC):
         if self.spacing == "leading":
             steps = (np.arange(n, dtype=np.int64) * (self.T // n))[::-1]
         elif self.spacing == "logsnr":
-            abar = np.asarray(self._alphas_cumprod)
-            lam = 0.5 * np.log(abar / (1.0 - abar))  # increasing as t decreases
+            lam = self._lambdas
             wanted = np.linspace(max(lam[-1], LOGSNR_START), lam[0], n)
             steps = np.unique(np.abs(lam[None, :] - wanted[:, None]).argmin(axis=1))[::-1]
         else:  # spacing >= 1 keeps them distinct
@@ -298,7 +299,7 @@ class DPMSolverPP2M(DDIMSampler):
 
         D = (1 + 1 / (2 r)) x0_t - 1 / (2 r) x0_last,   r = h_last / h,
 
-    where h is the step's increase of lambda = log(sqrt(abar) / sqrt(1 - abar)). The first step
+    where h is the step's increase of lambda (the half log-SNR, see Sampler). The first step
     has no previous estimate and the last (to the clean data, h infinite) uses the current one
     alone, as diffusers' ``lower_order_final``: both are DDIM steps. Stateful within one
     reverse process; `set_timesteps` starts a new one.
@@ -312,20 +313,18 @@ class DPMSolverPP2M(DDIMSampler):
         super().set_timesteps(n)
         self._last = None
 
-    def _lambda(self, abar: float) -> float:
-        return 0.5 * math.log(abar / (1.0 - abar))
-
     def step(
         self, x0_pred: torch.Tensor, t, x_t: torch.Tensor, generator: torch.Generator | MemberGenerators | None = None
     ) -> torch.Tensor:
         if self.clip_x0:
             x0_pred = x0_pred.clamp(0.0, 1.0)
-        abar_t, abar_prev = self._alpha_bars(int(t))
-        lambda_t = self._lambda(abar_t)
+        t = int(t)
+        abar_t, abar_prev = self._alpha_bars(t)
+        t_prev, lambda_t = self._previous[t], float(self._lambdas[t])
         x0_used = x0_pred
-        if self._last is not None and abar_prev < 1.0:
+        if self._last is not None and t_prev >= 0:
             lambda_last, x0_last = self._last
-            r = (lambda_t - lambda_last) / (self._lambda(abar_prev) - lambda_t)
+            r = (lambda_t - lambda_last) / (float(self._lambdas[t_prev]) - lambda_t)
             x0_used = (1.0 + 0.5 / r) * x0_pred - (0.5 / r) * x0_last
         self._last = (lambda_t, x0_pred)
         c_x0, c_xt, _ = self._coefficients(abar_t, abar_prev)
