@@ -34,14 +34,13 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from common import REPO, load_config, print_load_at_end, print_machine, print_table
+from common import REPO, load_config, print_load_at_end, print_machine, print_table, snakemake_command
 
 GOAL_SECONDS = 5.0
 PLACEHOLDER_ROOT = "/path/to"  # what config/paper.yaml's input globs start with
@@ -114,19 +113,7 @@ def glob_and_stat_seconds(config: dict) -> float:
 
 
 def dry_run_command(configfile: Path, workdir: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "workflow" / "Snakefile"),
-        "--configfile",
-        str(configfile),
-        "--directory",
-        str(workdir),
-        "-n",
-        *extra,
-    ]
+    return snakemake_command(configfile, workdir, "-n", *extra)
 
 
 def timed_run(command: list[str]) -> tuple[float, str]:

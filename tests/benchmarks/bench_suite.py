@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, print_load_at_end, print_machine, print_table
+from common import REPO, print_load_at_end, print_machine, print_table, snakemake_command
 
 DEMO_GOAL_S, TESTS_GOAL_S = 15 * 60, 20 * 60
 
@@ -44,20 +44,7 @@ def demo(config_file: Path, cores: int, targets: list[str], workdir: Path) -> tu
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
     shutil.copy(config_file, configfile)
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "workflow" / "Snakefile"),
-        "--configfile",
-        str(configfile),
-        "--directory",
-        str(workdir),
-        "--cores",
-        str(cores),
-        *targets,
-    ]
+    command = snakemake_command(configfile, workdir, "--cores", str(cores), *targets)
     seconds, status, tail = run(command, workdir, workdir / "snakemake.out")
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", tail)
     shown = config_file.relative_to(REPO) if config_file.is_relative_to(REPO) else config_file

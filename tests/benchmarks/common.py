@@ -74,6 +74,24 @@ class DemoPaths:
             )
 
 
+def snakemake_command(configfile: Path, workdir: Path, *options: str) -> list[str]:
+    """The command line that runs the workflow on ``configfile`` in ``workdir`` with ``options``
+    (e.g. ``-n`` or ``--cores 2`` and targets), with this Python's Snakemake."""
+    snakefile = REPO / "workflow" / "Snakefile"
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile),
+        "--configfile",
+        str(configfile),
+        "--directory",
+        str(workdir),
+        *options,
+    ]
+
+
 def pick_device(name: str, threads: int):
     """torch device for ``name`` (auto, cpu, cuda) with ``threads`` host threads, as the rules do."""
     import torch
