@@ -1,6 +1,6 @@
 """Small raw MERRA-2 / G5NR files in the MAPL conventions, written by the ingest tests (not a test module).
 
-Files are written with :func:`downscaling.synthetic.write_mapl_file`, the same writer as the
+Files are written with :func:`downscaling.demo.files.write_mapl_file`, the same writer as the
 synthetic dataset, so they carry the real layout (int32 minutes since the first step,
 ``time_increment``, 1e15 fill values). Values come from :func:`dust`, a known smooth function of
 time and position, so tests can compute what ingest must return.
@@ -8,7 +8,7 @@ time and position, so tests can compute what ingest must return.
 
 import numpy as np
 
-from downscaling.synthetic import write_mapl_file
+from downscaling.demo.files import write_mapl_file
 
 HOUR = np.timedelta64(60, "m")
 # A 3 x 3.75 degree box of the MERRA-2 grid and the G5NR grid inside it.

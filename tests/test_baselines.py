@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from downscaling import baselines, variants
+from downscaling import variants
+from downscaling.inference import baselines
 
 DATES = pd.date_range("2005-01-01", periods=240)
 

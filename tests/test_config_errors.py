@@ -12,7 +12,7 @@ import yaml
 from test_ingest_errors import run_snakemake, tiny_config
 
 from downscaling import config_checks, variants
-from downscaling.ingest import Box
+from downscaling.ingest.cubes import Box
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())

@@ -5,20 +5,9 @@ import math
 import pytest
 import torch
 
-from downscaling.diffusion import (
-    LOGSNR_START,
-    DDIMSampler,
-    DDPMSampler,
-    NoiseSchedule,
-    cosine_alphas_cumprod,
-    cosine_betas,
-    denoising_loss,
-    make_sampler,
-    sample,
-    x0_error,
-    x0_from_output,
-    x0_loss,
-)
+from downscaling.diffusion.losses import denoising_loss, x0_error, x0_from_output, x0_loss
+from downscaling.diffusion.samplers import LOGSNR_START, DDIMSampler, DDPMSampler, make_sampler, sample
+from downscaling.diffusion.schedule import NoiseSchedule, cosine_alphas_cumprod, cosine_betas
 from downscaling.models.conditional_unet import ConditionalUNet
 
 T = 2000
@@ -281,7 +270,7 @@ def test_leading_timestep_spacing_is_diffusers_default():
 
 
 def test_the_x0_bias_is_the_mean_error_of_the_estimate_at_each_noise_level():
-    from downscaling.diffusion import x0_bias, x0_error
+    from downscaling.diffusion.losses import x0_bias, x0_error
 
     schedule = NoiseSchedule(100, "squaredcos_cap_v2")
     x0, cond = torch.full((4, 1, 8, 8), 0.5), torch.zeros(4, 1, 8, 8)

@@ -9,8 +9,10 @@ import xarray as xr
 from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
 from statsmodels.tsa.stattools import acf
 
-from downscaling import comparison, contracts, evaluation, longrun_evaluation, spatial, variants
-from downscaling.paired_tests import PairedTest
+from downscaling import variants
+from downscaling.evaluation import comparison, longrun, scoring, spatial
+from downscaling.evaluation.paired_tests import PairedTest
+from downscaling.files import contracts
 
 DATES = pd.to_datetime(["2005-07-01", "2005-07-03"])
 LAT, LON = np.array([20.0, 20.5, 21.0]), np.array([40.0, 40.5, 41.0, 41.5])
@@ -31,7 +33,7 @@ def write_case(tmp_path, truth, members, dates=DATES, test_dates=DATES):
 
 
 def test_perfect_prediction_scores(tmp_path, truth):
-    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, truth[None]), seed=0)
+    overall, per_day = scoring.evaluate_downscaled(*write_case(tmp_path, truth, truth[None]), seed=0)
     assert overall["rmse"] == pytest.approx(0, abs=1e-5)
     assert overall["mae"] == pytest.approx(0, abs=1e-5)
     assert overall["nse"] == pytest.approx(1, abs=1e-5)
@@ -44,7 +46,7 @@ def test_perfect_prediction_scores(tmp_path, truth):
 
 def test_constant_offset_scores(tmp_path, truth):
     offset = 0.2
-    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, truth[None] + offset), seed=0)
+    overall, per_day = scoring.evaluate_downscaled(*write_case(tmp_path, truth, truth[None] + offset), seed=0)
     t = truth.astype(np.float32).astype(np.float64)  # the cube is stored as float32
     beta = (t.mean() + offset) / t.mean()  # r = 1 and alpha = 1 for an offset
     assert overall["rmse"] == pytest.approx(offset, abs=1e-5)
@@ -63,7 +65,7 @@ def test_two_member_ensemble_by_hand(tmp_path, truth):
     sqrt(0.02 * 1.5) / 0.2. Both members above the truth: every rank is 0.
     """
     members = np.stack([truth + 0.1, truth + 0.3])
-    overall, per_day = evaluation.evaluate_downscaled(*write_case(tmp_path, truth, members), seed=0)
+    overall, per_day = scoring.evaluate_downscaled(*write_case(tmp_path, truth, members), seed=0)
     assert overall["members"] == 2
     assert overall["rmse"] == pytest.approx(0.2, abs=1e-5)
     assert overall["crps"] == pytest.approx(0.1, abs=1e-5)
@@ -75,7 +77,7 @@ def test_two_member_ensemble_by_hand(tmp_path, truth):
 def test_days_must_be_the_test_days(tmp_path, truth):
     paths = write_case(tmp_path, truth, truth[None], test_dates=DATES[:1])
     with pytest.raises(ValueError, match="not the test days"):
-        evaluation.evaluate_downscaled(*paths, seed=0)
+        scoring.evaluate_downscaled(*paths, seed=0)
 
 
 def test_missing_variable_is_named(tmp_path, truth):
@@ -84,14 +86,14 @@ def test_missing_variable_is_named(tmp_path, truth):
         broken = ds.drop_vars("aod_mean").load()
     broken.to_netcdf(tmp_path / "broken.nc")
     with pytest.raises(ValueError, match="'aod_mean' is missing"):
-        evaluation.evaluate_downscaled(tmp_path / "broken.nc", g5nr, split, seed=0)
+        scoring.evaluate_downscaled(tmp_path / "broken.nc", g5nr, split, seed=0)
 
 
 def test_grid_mismatch_is_named(tmp_path, truth):
     downscaled, g5nr, split = write_case(tmp_path, truth, truth[None])
     write_cube(g5nr, truth, DATES, LAT + 0.25, LON)
     with pytest.raises(ValueError, match="lat grid differs"):
-        evaluation.evaluate_downscaled(downscaled, g5nr, split, seed=0)
+        scoring.evaluate_downscaled(downscaled, g5nr, split, seed=0)
 
 
 def test_write_json_turns_nan_into_null(tmp_path):
@@ -192,7 +194,7 @@ def area(tmp_path_factory):
 
 
 def test_sample_days_by_area_mean(area):
-    days = evaluation.sample_days(area["g5nr"], area["split"], ["min", "median", "max", "p0"])
+    days = scoring.sample_days(area["g5nr"], area["split"], ["min", "median", "max", "p0"])
     area_mean = (10.0 ** area["truth"]).mean(axis=(1, 2))  # test days in date order
     order = np.argsort(area_mean)
     test_days = area["test_days"]
@@ -200,7 +202,7 @@ def test_sample_days_by_area_mean(area):
     assert days["max"] == test_days[order[-1]]
     assert days["median"] == test_days[order[len(order) // 2]]  # 5 days: the middle one
     with pytest.raises(ValueError, match="'mean' is not min, median, max or pNN"):
-        evaluation.sample_days(area["g5nr"], area["split"], ["mean"])
+        scoring.sample_days(area["g5nr"], area["split"], ["mean"])
 
 
 def strict_paths(area, models=("ddpm", "unet", "interp")):
@@ -208,7 +210,7 @@ def strict_paths(area, models=("ddpm", "unet", "interp")):
 
 
 def test_spectra_table(area):
-    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"], strict_paths(area), 1e-6)
+    fields = scoring.season_prediction_fields(area["g5nr"], area["split"], strict_paths(area), 1e-6)
     assert [f.label for f in fields] == [
         "G5NR",
         "ddpm ensemble mean",
@@ -218,12 +220,12 @@ def test_spectra_table(area):
         "unet",
         "interp",
     ]
-    table = evaluation.spectra_table(fields)
+    table = scoring.spectra_table(fields)
     truth = table[table["source"] == "G5NR"]
     unet = table[table["source"] == "unet"]
     # unet = truth + a constant: each day's mean is removed, so the spectra agree
     assert unet["psd"].to_numpy() == pytest.approx(truth["psd"].to_numpy(), rel=1e-3)
-    dx, dy = evaluation.grid_spacing_km(G5NR_LAT, G5NR_LON)
+    dx, dy = scoring.grid_spacing_km(G5NR_LAT, G5NR_LON)
     wavenumber, psd = spatial.radial_power_spectrum(fields[2].values, dx, dy)
     member = table[table["label"] == "ddpm member 1"]
     assert member["psd"].to_numpy() == pytest.approx(psd)
@@ -232,15 +234,15 @@ def test_spectra_table(area):
 
 
 def test_grid_spacing_km():
-    dx, dy = evaluation.grid_spacing_km(np.array([-0.0625, 0.0, 0.0625]), np.array([10.0, 10.0625, 10.125]))
+    dx, dy = scoring.grid_spacing_km(np.array([-0.0625, 0.0, 0.0625]), np.array([10.0, 10.0625, 10.125]))
     assert dy == pytest.approx(6.95, abs=0.01) and dx == pytest.approx(6.95, abs=0.01)
 
 
 def test_variogram_tables_share_pairs(area):
-    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"], strict_paths(area, ("unet",)), 1e-6)
-    merra2 = evaluation.merra2_field(area["merra2"], area["test_days"], G5NR_LAT, G5NR_LON)
+    fields = scoring.season_prediction_fields(area["g5nr"], area["split"], strict_paths(area, ("unet",)), 1e-6)
+    merra2 = scoring.merra2_field(area["merra2"], area["test_days"], G5NR_LAT, G5NR_LON)
     assert merra2.lat.min() >= G5NR_LAT.min() and merra2.lat.max() <= G5NR_LAT.max()
-    curves, fits = evaluation.variogram_tables([*fields, merra2], max_km=300, bins=12, pairs=2000, seed=0)
+    curves, fits = scoring.variogram_tables([*fields, merra2], max_km=300, bins=12, pairs=2000, seed=0)
     truth = curves[curves["source"] == "G5NR"]
     unet = curves[curves["source"] == "unet"]
     # same grid and seed -> the same pairs; an offset leaves every difference unchanged
@@ -251,7 +253,7 @@ def test_variogram_tables_share_pairs(area):
 
 
 def test_temporal_tables(area):
-    acf_table, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"], nlags=30, max_lag=4)
+    acf_table, lags = scoring.temporal_tables(area["g5nr"], area["merra2"], area["longrun"], nlags=30, max_lag=4)
     n_days = acf_table.groupby("source")["n_days"].first().to_dict()
     assert n_days == {"G5NR": 150, "MERRA-2": 730, "long run": 70}
     with xr.open_dataset(area["g5nr"]) as ds:
@@ -276,12 +278,12 @@ def test_acf_needs_a_gap_free_series():
     dates = pd.date_range("2005-01-01", periods=80).delete(10)
     series = pd.Series(np.random.default_rng(0).normal(size=79), index=dates)
     with pytest.raises(ValueError, match="gappy: the daily series has gaps"):
-        evaluation.acf_table({"gappy": series}, nlags=10)
+        scoring.acf_table({"gappy": series}, nlags=10)
 
 
 def test_short_series_gets_fewer_lags():
     series = pd.Series(np.random.default_rng(0).normal(size=21), index=pd.date_range("2005-01-01", periods=21))
-    table = evaluation.acf_table({"short": series}, nlags=30)
+    table = scoring.acf_table({"short": series}, nlags=30)
     assert table["lag"].max() == 10
 
 
@@ -301,12 +303,12 @@ def test_area_mean_series_of_members(area):
 
 
 def test_longrun_series_and_frames(area):
-    series = longrun_evaluation.longrun_series(area["longrun"], area["merra2"])
+    series = longrun.longrun_series(area["longrun"], area["merra2"])
     assert list(series["date"]) == list(area["run_dates"])
     assert (series["member_min"] <= series["longrun"] + 1e-9).all()
     assert (series["longrun"] <= series["member_max"] + 1e-9).all()
     assert series["merra2"].notna().all()
-    frames = longrun_evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=7)
+    frames = longrun.longrun_frames(area["longrun"], area["merra2"], max_frames=7)
     assert len(frames.dates) == 7 and frames.run.shape == (7, 48, 64)
     assert frames.dates[0] == area["run_dates"][0] and frames.dates[-1] == area["run_dates"][-1]
     # native cells overlapping the area: their centres within half a cell of it
@@ -314,7 +316,7 @@ def test_longrun_series_and_frames(area):
 
 
 def test_longrun_skill_against_the_known_truth(area):
-    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    skill = longrun.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
     assert list(skill["lead_days"]) == list(range(1, len(area["run_dates"]) + 1))
     # members are truth + N(0, 0.05): their mean is off by about 0.05 / sqrt(3)
     assert skill["rmse"].mean() == pytest.approx(0.05 / np.sqrt(3), rel=0.15)
@@ -325,28 +327,28 @@ def test_longrun_skill_against_the_known_truth(area):
 
 
 def test_the_drift_checks_count_the_months_within_each_goal(area):
-    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
-    monthly = longrun_evaluation.drift_by_month(skill)
+    skill = longrun.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    monthly = longrun.drift_by_month(skill)
     months = pd.DatetimeIndex(skill["date"]).to_period("M")
     assert list(monthly["month"]) == sorted(set(months.astype(str))) and monthly["days"].sum() == len(skill)
     first = skill[months == months[0]]
     assert monthly.at[0, "bias"] == pytest.approx(first["bias"].mean())
-    bias, psd, spread = longrun_evaluation.drift_summary(monthly)
+    bias, psd, spread = longrun.drift_summary(monthly)
     n = len(monthly)
     assert bias.startswith(f"Drift, area-mean bias by month: within -0.02..0.02 in {n} of {n} months")
     assert psd.startswith(f"Drift, PSD ratio by month: within 0.9..1.1 in 0 of {n} months")  # white noise: > 1
     # a run whose area mean drifts away by 0.01 a month fails the bias check from its third month
     drifting = skill.assign(bias=skill["bias"] + 0.01 * np.searchsorted(np.unique(months), months))
-    assert longrun_evaluation.drift_summary(longrun_evaluation.drift_by_month(drifting))[0].startswith(
+    assert longrun.drift_summary(longrun.drift_by_month(drifting))[0].startswith(
         f"Drift, area-mean bias by month: within -0.02..0.02 in 2 of {n} months"
     )
 
 
 def test_longrun_skill_beside_the_statistical_references(area):
-    summer = longrun_evaluation.SeasonTraining.read(area["g5nr"], area["merra2_on_g5nr"], area["split"])
+    summer = longrun.SeasonTraining.read(area["g5nr"], area["merra2_on_g5nr"], area["split"])
     assert len(summer.dates) == summer.g5nr.shape[0] == summer.merra2.shape[0] > 50
     # the run covers autumn and winter; the fake split has summer only: learn from it for both
-    skill = longrun_evaluation.longrun_skill(
+    skill = longrun.longrun_skill(
         area["longrun"],
         area["known_truth"],
         area["g5nr"],
@@ -363,7 +365,7 @@ def test_longrun_skill_beside_the_statistical_references(area):
     )
     assert skill["interp_qm_stochastic_crps"].mean() < 0.8 * skill["interp_qm_crps"].mean()
     assert 0.7 < skill["interp_qm_stochastic_spread_skill"].mean() < 1.1 and "interp_qm_spread_skill" not in skill
-    sentences = longrun_evaluation.lead_summary(skill)
+    sentences = longrun.lead_summary(skill)
     assert [s.split(":")[0] for s in sentences] == [
         "Against MERRA-2 on the grid",
         "Against interp_qm",
@@ -375,19 +377,16 @@ def test_longrun_skill_beside_the_statistical_references(area):
         "Against MERRA-2 on the grid: CRPS lower in 14 of 14 5-day blocks of lead (better at every lead"
     )
     worse = skill.assign(crps=skill["merra2_crps"] + np.where(skill["lead_days"] > 30, 0.01, -0.01))
-    assert "no better from lead day 31 on" in longrun_evaluation.lead_summary(worse)[0]
+    assert "no better from lead day 31 on" in longrun.lead_summary(worse)[0]
     late = skill.assign(crps=skill["merra2_crps"] + np.where(skill["lead_days"] > 30, -0.01, 0.01))
-    assert (
-        "CRPS lower in 8 of 14 5-day blocks of lead (better again in the last block"
-        in longrun_evaluation.lead_summary(late)[0]
-    )
+    assert "CRPS lower in 8 of 14 5-day blocks of lead (better again in the last block" in longrun.lead_summary(late)[0]
 
 
 def test_longrun_skill_needs_the_truth_on_every_day(area, tmp_path):
     with xr.open_dataset(area["known_truth"]) as ds:
         ds.isel(time=slice(0, 10)).to_netcdf(tmp_path / "short.nc")
     with pytest.raises(ValueError, match="short.nc: the known truth lacks 60 days of the long run"):
-        longrun_evaluation.longrun_skill(area["longrun"], tmp_path / "short.nc", area["g5nr"], area["merra2"])
+        longrun.longrun_skill(area["longrun"], tmp_path / "short.nc", area["g5nr"], area["merra2"])
 
 
 def test_longrun_needs_merra2_on_every_day(area, tmp_path):
@@ -395,7 +394,7 @@ def test_longrun_needs_merra2_on_every_day(area, tmp_path):
         short = ds.sel(time=slice(None, "2005-11-01")).load()
     short.to_netcdf(tmp_path / "merra2.nc")
     with pytest.raises(ValueError, match="MERRA-2 lacks 49 days of the long run"):
-        longrun_evaluation.longrun_series(area["longrun"], tmp_path / "merra2.nc")
+        longrun.longrun_series(area["longrun"], tmp_path / "merra2.nc")
 
 
 def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(tmp_path):

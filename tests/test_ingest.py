@@ -21,14 +21,15 @@ from raw_files import (
     write_merra2_days,
 )
 
-from downscaling import contracts, elevation, ingest, manifest, netcdf, regrid
-from downscaling.ingest import Box
-from downscaling.synthetic import write_mapl_file
+from downscaling.demo.files import write_mapl_file
+from downscaling.files import contracts, netcdf
+from downscaling.ingest import cubes, elevation, manifest, regrid
+from downscaling.ingest.cubes import Box
 
 
 def test_hourly_granules_give_daily_means_cropped_with_margin(tmp_path):
     paths = write_merra2_days(tmp_path, "2005-01-01", 3)
-    cube = ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), margin_deg=0.5)
+    cube = cubes.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), margin_deg=0.5)
     values = cube["log10_aod"]
     assert values.dims == ("time", "lat", "lon") and values.dtype == np.float32
     # Centres within the area +- 0.5 degrees, ascending.
@@ -48,9 +49,9 @@ def test_merged_daily_files_and_30_minute_granules_mix_in_one_record(tmp_path):
     paths += write_g5nr_granules(tmp_path, "2005-06-02")
     paths.append(write_g5nr_merged_day(tmp_path, "2005-06-03", steps=8))
     area = Box.from_config(AREA)
-    record = ingest.scan_record(paths[::-1], "DUEXTTAU", area)  # any order in, time order out
+    record = cubes.scan_record(paths[::-1], "DUEXTTAU", area)  # any order in, time order out
     assert list(record.steps_per_day) == [4, 48, 8]
-    daily = ingest.daily_means(record)
+    daily = cubes.daily_means(record)
     lat, lon = daily["lat"].values, daily["lon"].values
     np.testing.assert_allclose(lat, G5NR_LAT[(G5NR_LAT >= 20.5) & (G5NR_LAT <= 22.0)])
     for i, (day, steps) in enumerate([("2005-06-01", 4), ("2005-06-02", 48), ("2005-06-03", 8)]):
@@ -68,7 +69,7 @@ def test_fill_values_are_ignored_and_an_all_fill_pixel_is_nan(tmp_path):
         ds["DUEXTTAU"].set_auto_mask(False)
         assert ds["DUEXTTAU"][0, 2, 3] == np.float32(1e15)
     box = Box((20.0, 23.0), (40.0, 43.75))
-    daily = ingest.daily_means(ingest.scan_record([str(path)], "DUEXTTAU", box))[0].values
+    daily = cubes.daily_means(cubes.scan_record([str(path)], "DUEXTTAU", box))[0].values
     expected = values[12:, 2, 3].astype(np.float32).astype(np.float64).mean()
     assert daily[2, 3] == pytest.approx(expected, rel=1e-6)
     assert np.isnan(daily[4, 4])
@@ -84,7 +85,7 @@ def test_lon_0_to_360_and_descending_lat_come_out_ascending_in_minus_180_180(tmp
     path = tmp_path / "global.nc4"
     write_mapl_file(path, "DUEXTTAU", values, times, lat, lon)
     box = Box((-2.0, 3.0), (-5.0, 5.0))  # crosses lon 0: two runs of the file's columns
-    daily = ingest.daily_means(ingest.scan_record([str(path)], "DUEXTTAU", box))
+    daily = cubes.daily_means(cubes.scan_record([str(path)], "DUEXTTAU", box))
     out_lat, out_lon = daily["lat"].values, daily["lon"].values
     np.testing.assert_allclose(out_lat, np.arange(-2.0, 3.01, 0.5))
     np.testing.assert_allclose(out_lon, np.arange(-5.0, 5.01, 0.625))
@@ -101,7 +102,7 @@ def test_a_regional_0_to_360_subset_across_lon_0_is_one_regular_grid(tmp_path, s
     values = dust(times, lat, (lon + 180) % 360 - 180)
     path = tmp_path / "MERRA2_300.tavg1_2d_aer_Nx.20050101.nc4"
     write_mapl_file(path, "DUEXTTAU", values, times, lat, lon)
-    daily = ingest.daily_means(ingest.scan_record([str(path)], "DUEXTTAU", Box((20.5, 22.0), (-5.0, 5.0))))
+    daily = cubes.daily_means(cubes.scan_record([str(path)], "DUEXTTAU", Box((20.5, 22.0), (-5.0, 5.0))))
     out_lon = daily["lon"].values
     np.testing.assert_allclose(out_lon, np.arange(-5.0, 5.01, 0.625))
     # numpy's daily mean of the same columns, picked from the file by their longitude
@@ -127,14 +128,14 @@ def test_a_single_step_granule_with_only_a_range_beginning_date_is_read(tmp_path
             global_attrs={"RangeBeginningDate": "2005-06-02"},
         )
         paths.append(str(path))
-    daily = ingest.daily_means(ingest.scan_record(paths, "DUEXTTAU", Box.from_config(AREA)))
+    daily = cubes.daily_means(cubes.scan_record(paths, "DUEXTTAU", Box.from_config(AREA)))
     lat, lon = daily["lat"].values, daily["lon"].values
     np.testing.assert_allclose(daily[0], daily_truth("2005-06-02", 48, lat, lon), rtol=1e-6)
 
 
 def test_period_restricts_the_record(tmp_path):
     paths = write_merra2_days(tmp_path, "2005-01-01", 5)
-    cube = ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-02", "2005-01-03"))
+    cube = cubes.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-02", "2005-01-03"))
     assert cube.sizes["time"] == 2
     assert str(cube["time"].values[0])[:10] == "2005-01-02"
 
@@ -142,12 +143,12 @@ def test_period_restricts_the_record(tmp_path):
 def test_a_period_opens_only_the_files_named_near_it(tmp_path):
     paths = write_merra2_days(tmp_path, "2005-01-01", 6)
     Path(paths[-1]).write_bytes(b"not netCDF")  # 2005-01-06: more than a day after the period
-    cube = ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-02", "2005-01-03"))
+    cube = cubes.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-02", "2005-01-03"))
     assert cube.sizes["time"] == 2
-    with pytest.raises(ingest.IngestError, match="not netCDF|HDF|NetCDF|Unknown file format"):
-        ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-04", "2005-01-05"))
-    with pytest.raises(ingest.IngestError, match="no file named by a date within the period 2006-01-01..2006-01-02"):
-        ingest.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2006-01-01", "2006-01-02"))
+    with pytest.raises(cubes.IngestError, match="not netCDF|HDF|NetCDF|Unknown file format"):
+        cubes.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2005-01-04", "2005-01-05"))
+    with pytest.raises(cubes.IngestError, match="no file named by a date within the period 2006-01-01..2006-01-02"):
+        cubes.ingest_daily_log10(paths, "DUEXTTAU", Box.from_config(AREA), period=("2006-01-01", "2006-01-02"))
 
 
 def test_a_record_is_ingested_in_calendar_years_and_joined_to_the_whole(tmp_path):
@@ -162,9 +163,9 @@ def test_a_record_is_ingested_in_calendar_years_and_joined_to_the_whole(tmp_path
     parts = []
     for year, period in manifest.period_parts(["2004-12-30", "2005-01-02"]).items():
         parts.append(tmp_path / f"{year}.nc")
-        ingest.write_daily_cube(paths, parts[-1], period=period, **settings)
-    ingest.write_daily_cube(paths, tmp_path / "whole.nc", period=("2004-12-30", "2005-01-02"), **settings)
-    ingest.join_parts(parts, tmp_path / "joined.nc")
+        cubes.write_daily_cube(paths, parts[-1], period=period, **settings)
+    cubes.write_daily_cube(paths, tmp_path / "whole.nc", period=("2004-12-30", "2005-01-02"), **settings)
+    cubes.join_parts(parts, tmp_path / "joined.nc")
     with xr.open_dataset(tmp_path / "joined.nc") as joined, xr.open_dataset(tmp_path / "whole.nc") as whole:
         xr.testing.assert_identical(joined["log10_aod"], whole["log10_aod"])
         assert (
@@ -172,9 +173,9 @@ def test_a_record_is_ingested_in_calendar_years_and_joined_to_the_whole(tmp_path
             and joined.attrs["title"] == whole.attrs["title"]
         )
     with pytest.raises(
-        ingest.IngestError, match="2004.nc: starts on 2004-12-30, not the day after the last day 2005-01-02"
+        cubes.IngestError, match="2004.nc: starts on 2004-12-30, not the day after the last day 2005-01-02"
     ):
-        ingest.join_parts([parts[1], parts[0]], tmp_path / "bad.nc")
+        cubes.join_parts([parts[1], parts[0]], tmp_path / "bad.nc")
     assert not (tmp_path / "bad.nc").exists()
 
 
@@ -219,15 +220,15 @@ def test_bilinear_spreads_nan_only_from_weighted_neighbours():
 
 def test_merra2_on_g5nr_takes_the_g5nr_days_and_grid(tmp_path):
     area = Box.from_config(AREA)
-    merra2 = ingest.ingest_daily_log10(write_merra2_days(tmp_path, "2005-06-01", 4), "DUEXTTAU", area, margin_deg=1.0)
+    merra2 = cubes.ingest_daily_log10(write_merra2_days(tmp_path, "2005-06-01", 4), "DUEXTTAU", area, margin_deg=1.0)
     g5nr_dir = tmp_path / "g5nr"
     g5nr_dir.mkdir()
-    g5nr = ingest.ingest_daily_log10(
+    g5nr = cubes.ingest_daily_log10(
         [write_g5nr_merged_day(g5nr_dir, day) for day in ("2005-06-02", "2005-06-03")],
         "DUEXTTAU",
         Box.from_config(AREA),
     )
-    on_grid = ingest.merra2_on_g5nr(merra2, g5nr, "nearest")["log10_aod"]
+    on_grid = cubes.merra2_on_g5nr(merra2, g5nr, "nearest")["log10_aod"]
     assert on_grid.shape == g5nr["log10_aod"].shape
     np.testing.assert_array_equal(on_grid["time"], g5nr["time"])
     np.testing.assert_array_equal(on_grid["lat"], g5nr["lat"])
@@ -251,7 +252,7 @@ def test_elevation_is_put_on_the_target_grid_in_metres(tmp_path):
     feet = source.copy()
     feet["elevation"].attrs["units"] = "ft"
     netcdf.write_cf(feet, tmp_path / "feet.nc", {})
-    with pytest.raises(ingest.IngestError, match="feet.nc.*units 'ft'"):
+    with pytest.raises(cubes.IngestError, match="feet.nc.*units 'ft'"):
         elevation.elevation_on_grid(tmp_path / "feet.nc", "elevation", G5NR_LAT, G5NR_LON)
 
 

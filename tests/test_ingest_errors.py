@@ -27,10 +27,10 @@ from raw_files import (
     write_merra2_days,
 )
 
-from downscaling import netcdf
-from downscaling.elevation import elevation_on_grid
-from downscaling.ingest import IngestError, write_daily_cube
-from downscaling.synthetic import write_mapl_file
+from downscaling.demo.files import write_mapl_file
+from downscaling.files import netcdf
+from downscaling.ingest.cubes import IngestError, write_daily_cube
+from downscaling.ingest.elevation import elevation_on_grid
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"

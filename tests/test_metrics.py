@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2
 
-from downscaling import metrics
+from downscaling.evaluation import metrics
 
 
 @pytest.fixture

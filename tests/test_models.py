@@ -180,7 +180,7 @@ def test_condition_standardises_the_features_with_the_training_statistics():
 
 
 def test_the_climatology_channels_end_with_merra2_matched_to_each_pixels_g5nr_moments():
-    from downscaling.datasets import CLIMATOLOGY_CHANNELS, covariate_stack
+    from downscaling.data.datasets import CLIMATOLOGY_CHANNELS, covariate_stack
 
     rng = np.random.default_rng(0)
     merra2, static = rng.uniform(size=(6, 5)).astype(np.float32), rng.uniform(size=(3, 6, 5)).astype(np.float32)

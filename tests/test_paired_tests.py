@@ -1,11 +1,11 @@
 """The intervals of paired per-day differences hold their level at our sample sizes, by
-simulation (downscaling/paired_tests.py): 95 % +- 2 % on series of 9-11 days."""
+simulation (downscaling/evaluation/paired_tests.py): 95 % +- 2 % on series of 9-11 days."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from downscaling import paired_tests
+from downscaling.evaluation import paired_tests
 
 GROUPS = [
     (season, area, mode)

@@ -6,7 +6,9 @@ import xarray as xr
 from contract_fakes import BOX, fake_area
 from PIL import Image
 
-from downscaling import comparison, contracts, evaluation, longrun_evaluation, maps, plots
+from downscaling.evaluation import comparison, longrun, scoring
+from downscaling.files import contracts
+from downscaling.plots import figures, maps
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,7 @@ def area(tmp_path_factory):
 def saved(fig, path):
     """Save the figure and return its number of axes (maps, panels and colour bars)."""
     n_axes = len(fig.axes)
-    plots.save_figure(fig, path)
+    figures.save_figure(fig, path)
     assert path.stat().st_size > 10_000  # a rendered PNG, not an empty canvas
     assert Image.open(path).format == "PNG"
     return n_axes
@@ -25,7 +27,7 @@ def saved(fig, path):
 
 def test_day_maps_have_seven_panels_and_three_colour_bars(area, tmp_path):
     date = area["test_days"][2]
-    shown = evaluation.day_maps(
+    shown = scoring.day_maps(
         date,
         area["g5nr"],
         area["merra2_on_g5nr"],
@@ -44,7 +46,7 @@ def test_day_maps_have_seven_panels_and_three_colour_bars(area, tmp_path):
 
 
 def test_day_maps_without_unet(area, tmp_path):
-    shown = evaluation.day_maps(
+    shown = scoring.day_maps(
         area["test_days"][0], area["g5nr"], area["merra2_on_g5nr"], area["downscaled"]["ddpm", "strict"]
     )
     assert saved(maps.plot_day_maps(shown, "no unet"), tmp_path / "map.png") == 6 + 3
@@ -54,7 +56,7 @@ def test_summary_and_ensemble_figures(area, tmp_path):
     paths = []
     for model in ("ddpm", "unet", "interp"):
         for mode in ("strict", "lenient"):
-            overall, _ = evaluation.evaluate_downscaled(
+            overall, _ = scoring.evaluate_downscaled(
                 area["downscaled"][model, mode], area["g5nr"], area["split"], seed=0
             )
             path = tmp_path / "results" / "metrics" / model / "JJA" / "west" / f"{mode}.json"
@@ -62,46 +64,46 @@ def test_summary_and_ensemble_figures(area, tmp_path):
             contracts.write_json(overall, path)
             paths.append(path)
     table = comparison.summary_table(paths)
-    assert saved(plots.plot_summary(table, "summary"), tmp_path / "summary.png") == 2 * 2
+    assert saved(figures.plot_summary(table, "summary"), tmp_path / "summary.png") == 2 * 2
     records = comparison.read_metrics(paths)
-    assert saved(plots.plot_ensemble_skill(records, "ensembles"), tmp_path / "ens.png") == 1
+    assert saved(figures.plot_ensemble_skill(records, "ensembles"), tmp_path / "ens.png") == 1
     with pytest.raises(ValueError, match="no ensemble metrics"):
-        plots.plot_ensemble_skill([r for r in records if r["model"] != "ddpm"], "none")
+        figures.plot_ensemble_skill([r for r in records if r["model"] != "ddpm"], "none")
 
 
 def test_spectra_and_variogram_figures(area, tmp_path):
     paths = {m: area["downscaled"][m, "strict"] for m in ("ddpm", "unet", "interp")}
-    fields = evaluation.season_prediction_fields(area["g5nr"], area["split"], paths, 1e-6)
-    spectra = evaluation.spectra_table(fields)
-    fig = plots.plot_spectra(spectra, "spectra")
+    fields = scoring.season_prediction_fields(area["g5nr"], area["split"], paths, 1e-6)
+    spectra = scoring.spectra_table(fields)
+    fig = figures.plot_spectra(spectra, "spectra")
     # one entry per member group, not per member
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert labels == ["G5NR", "ddpm ensemble mean", "ddpm members", "unet", "interp"]
     assert saved(fig, tmp_path / "spectra.png") == 1
-    curves, fits = evaluation.variogram_tables(fields[:2], max_km=300, bins=8, pairs=1000, seed=0)
-    fig = plots.plot_variograms(curves, fits, "variograms")
+    curves, fits = scoring.variogram_tables(fields[:2], max_km=300, bins=8, pairs=1000, seed=0)
+    fig = figures.plot_variograms(curves, fits, "variograms")
     assert len(fig.axes[0].get_legend_handles_labels()[1]) == 2
     assert saved(fig, tmp_path / "variograms.png") == 1
 
 
 def test_temporal_figures(area, tmp_path):
-    acf, lags = evaluation.temporal_tables(area["g5nr"], area["merra2"], area["longrun"], nlags=20, max_lag=5)
-    assert saved(plots.plot_acf_pacf(acf, "acf"), tmp_path / "acf.png") == 2
-    assert saved(plots.plot_lag_curves(lags, "lags"), tmp_path / "lags.png") == 2
+    acf, lags = scoring.temporal_tables(area["g5nr"], area["merra2"], area["longrun"], nlags=20, max_lag=5)
+    assert saved(figures.plot_acf_pacf(acf, "acf"), tmp_path / "acf.png") == 2
+    assert saved(figures.plot_lag_curves(lags, "lags"), tmp_path / "lags.png") == 2
 
 
 def test_longrun_animation_series_and_page(area, tmp_path):
-    frames = longrun_evaluation.longrun_frames(area["longrun"], area["merra2"], max_frames=4)
+    frames = longrun.longrun_frames(area["longrun"], area["merra2"], max_frames=4)
     fig = maps.animate_longrun(frames, tmp_path / "run.gif", "west long run")
     assert len(fig.axes) == 2 + 1
     gif = Image.open(tmp_path / "run.gif")
     assert gif.format == "GIF" and gif.n_frames == 4
     page = maps.gif_page(tmp_path / "run.gif", "west long run")
     assert page.count("data:image/gif;base64,") == 1
-    series = longrun_evaluation.longrun_series(area["longrun"], area["merra2"])
-    assert saved(plots.plot_longrun_series(series, "series"), tmp_path / "series.png") == 1
-    skill = longrun_evaluation.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
-    assert saved(plots.plot_longrun_skill(skill, "skill"), tmp_path / "skill.png") == 4
+    series = longrun.longrun_series(area["longrun"], area["merra2"])
+    assert saved(figures.plot_longrun_series(series, "series"), tmp_path / "series.png") == 1
+    skill = longrun.longrun_skill(area["longrun"], area["known_truth"], area["g5nr"], area["merra2"])
+    assert saved(figures.plot_longrun_skill(skill, "skill"), tmp_path / "skill.png") == 4
 
 
 def test_domain_overview(area, tmp_path):

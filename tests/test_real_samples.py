@@ -6,8 +6,8 @@ import netCDF4
 import numpy as np
 import pytest
 
-from downscaling import granules, ingest
-from downscaling.ingest import Box, IngestError
+from downscaling.ingest import cubes, granules
+from downscaling.ingest.cubes import Box, IngestError
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples"
 HOURLY = SAMPLES / "M2T1NXAER.5.12.4_MERRA2_400.tavg1_2d_aer_Nx.20230101_TOTEXTTAU_subsetted.nc4"
@@ -32,11 +32,11 @@ def test_hourly_subset_daily_mean_is_the_mean_of_its_24_steps():
     values, lat, lon = raw(path, "TOTEXTTAU")
     assert values.shape == (24, 66, 52)
     own_extent = Box((float(lat.min()), float(lat.max())), (float(lon.min()), float(lon.max())))
-    cube = ingest.ingest_daily_log10([path], "TOTEXTTAU", own_extent)["log10_aod"]
+    cube = cubes.ingest_daily_log10([path], "TOTEXTTAU", own_extent)["log10_aod"]
     np.testing.assert_array_equal(cube["lat"], lat)
     np.testing.assert_array_equal(cube["lon"], lon)
     assert cube["time"].values.astype("datetime64[D]").astype(str).tolist() == ["2023-01-01"]
-    daily = ingest.daily_means(ingest.scan_record([path], "TOTEXTTAU", own_extent))
+    daily = cubes.daily_means(cubes.scan_record([path], "TOTEXTTAU", own_extent))
     np.testing.assert_allclose(daily[0], values.mean(axis=0), rtol=1e-6)  # float32 tolerance
     np.testing.assert_allclose(cube[0], np.log10(values.mean(axis=0)), atol=1e-6)
     assert cube.attrs["source_long_name"] == "Total Aerosol Extinction AOT [550 nm]"
@@ -57,4 +57,4 @@ def test_monthly_global_file_opens_and_crops_but_is_no_daily_input():
     with pytest.raises(
         IngestError, match=r"MERRA2_200\.tavgM_2d_aer_Nx\.200001\.nc4: .*2000-01-01\.\.2000-01-31.*monthly"
     ):
-        ingest.scan_record([path], "BCANGSTR", area)
+        cubes.scan_record([path], "BCANGSTR", area)

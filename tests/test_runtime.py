@@ -83,9 +83,9 @@ def test_last_error_is_the_exception_of_the_last_traceback_or_the_last_line():
     log = (
         "2005 INFO start\nTraceback (most recent call last):\n  File \"x.py\", line 1\n    raise\nKeyError: 'old'\n"
         'During handling ...\nTraceback (most recent call last):\n  File "y.py", line 2\n'
-        "downscaling.ingest.IngestError: a.nc: bad\nsecond line\n\n"
+        "downscaling.ingest.granules.IngestError: a.nc: bad\nsecond line\n\n"
     )
-    assert last_error(log) == "downscaling.ingest.IngestError: a.nc: bad\nsecond line"
+    assert last_error(log) == "downscaling.ingest.granules.IngestError: a.nc: bad\nsecond line"
     assert last_error("step 1\nKilled\n  \n") == "Killed"
     assert last_error("") == "(the log is empty)"
 
@@ -137,8 +137,8 @@ def test_a_gpu_allocated_but_not_usable_is_a_warning_naming_both(monkeypatch, ca
 def test_the_job_helpers_and_evaluation_do_not_import_torch():
     # most jobs never use torch; importing it would cost each of them ~1.5 s
     code = (
-        "import sys, downscaling.jobs, downscaling.manifest, downscaling.ingest, downscaling.splits, "
-        "downscaling.evaluation, downscaling.plots; print('torch' in sys.modules)"
+        "import sys, downscaling.jobs, downscaling.ingest.manifest, downscaling.ingest.cubes, downscaling.data.splits, "
+        "downscaling.evaluation.scoring, downscaling.plots.figures; print('torch' in sys.modules)"
     )
     assert python_in_a_fresh_process(code).strip() == "False"
 

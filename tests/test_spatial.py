@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from downscaling import spatial
+from downscaling.evaluation import spatial
 
 DX_KM = 7.0  # the G5NR spacing, roughly
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from downscaling.splits import SEASONS, has_history, make_splits, predicted_history, season_of
+from downscaling.data.splits import SEASONS, has_history, make_splits, predicted_history, season_of
 
 G5NR = pd.date_range("2005-05-15", "2007-06-16")
 MERRA2 = pd.date_range("2000-01-01", "2008-12-31")

@@ -9,11 +9,14 @@ import pytest
 import torch
 import xarray as xr
 
-from downscaling import inference, large_model_stage, longrun, small_unet_stage, transfer_features, variants
-from downscaling.datasets import open_cube
-from downscaling.outputs import DailyWriter, SourceVariable
-from downscaling.splits import make_splits
-from downscaling.training import TrainingRun
+from downscaling import variants
+from downscaling.data import transfer_features
+from downscaling.data.datasets import open_cube
+from downscaling.data.splits import make_splits
+from downscaling.files.outputs import DailyWriter, SourceVariable
+from downscaling.inference import longrun, stitched
+from downscaling.training import large_model_stage, small_unet_stage
+from downscaling.training.loop import TrainingRun
 
 LOG = logging.getLogger("test")
 N_LAG, TILE, STRIDE = 40, 16, 8
@@ -150,7 +153,7 @@ def test_the_finetuned_encoder_starts_from_the_pretrained_weights_and_stays_near
 
 
 def test_a_finetuned_encoder_learns_at_its_share_of_the_learning_rate():
-    from downscaling.training import TrainingState, TrainSettings
+    from downscaling.training.loop import TrainingState, TrainSettings
 
     variant = variants.VARIANTS["unet_finetuned"]
     model = large_model_stage.build(
@@ -172,9 +175,9 @@ def test_a_finetuned_encoder_learns_at_its_share_of_the_learning_rate():
 def downscale(area, model, mode, positions, batch=None, prefix="", **settings):
     """Fields of `model` (the file {prefix}{model}.pt and its base's alike) on test days."""
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
-    settings = inference.InferenceSettings(**{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, **settings})
+    settings = stitched.InferenceSettings(**{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, **settings})
     base = variants.VARIANTS[model].residual_of
-    downscaler = inference.Downscaler(
+    downscaler = stitched.Downscaler(
         area / f"{prefix}{model}.pt",
         area / "small.pt",
         area / "static.nc",
@@ -185,7 +188,7 @@ def downscale(area, model, mode, positions, batch=None, prefix="", **settings):
     )
     downscaler.batch = batch or downscaler.batch
     dates = pd.DatetimeIndex(truth["time"].values)
-    return list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
+    return list(stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
 
 
 @pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "ddpm_scratch", "ddpm_finetuned", "unet", "unet_scratch"])
@@ -244,14 +247,14 @@ def test_members_are_sampled_in_groups_that_fit_the_memory_budget(area, monkeypa
     positions = np.array([200, 201, 202])
     together = downscale(area, "ddpm_residual", "strict", positions, members=5)
     groups = []
-    predict_members = inference.Downscaler._predict_members
+    predict_members = stitched.Downscaler._predict_members
 
     def recorded(self, merra2_log, date, history_log, day_seed, members):
         groups.append((members, len(history_log)))
         return predict_members(self, merra2_log, date, history_log, day_seed, members)
 
-    monkeypatch.setattr(inference.Downscaler, "_predict_members", recorded)
-    monkeypatch.setattr(inference.Downscaler, "member_bytes", lambda self, own_history: 2**19 if own_history else 2**10)
+    monkeypatch.setattr(stitched.Downscaler, "_predict_members", recorded)
+    monkeypatch.setattr(stitched.Downscaler, "member_bytes", lambda self, own_history: 2**19 if own_history else 2**10)
     grouped = downscale(area, "ddpm_residual", "strict", positions, members=5, memory_budget_mb=1)
     assert groups == [([0, 1], 2), ([2, 3], 2), ([4], 1)] * len(positions)  # each with its own histories
     for (_, x), (_, y) in zip(together, grouped):
@@ -274,10 +277,10 @@ def test_the_residual_model_adds_sampled_residuals_to_the_unet_mean(area):
 
 def test_rows_of_reads_shared_rows_cyclically():
     shared = torch.arange(6)
-    assert inference.rows_of(shared, 2, 5).tolist() == [2, 3, 4]
-    assert inference.rows_of(shared, 4, 9).tolist() == [4, 5, 0, 1, 2]
-    assert inference.rows_of(shared, 7, 12).tolist() == [1, 2, 3, 4, 5]
-    assert inference.rows_of(shared, 2, 5)._base is shared  # a view when the window does not wrap
+    assert stitched.rows_of(shared, 2, 5).tolist() == [2, 3, 4]
+    assert stitched.rows_of(shared, 4, 9).tolist() == [4, 5, 0, 1, 2]
+    assert stitched.rows_of(shared, 7, 12).tolist() == [1, 2, 3, 4, 5]
+    assert stitched.rows_of(shared, 2, 5)._base is shared  # a view when the window does not wrap
 
 
 def test_outputs_are_cf_netcdf_with_provenance(area, tmp_path):
@@ -315,8 +318,8 @@ def test_a_failed_write_leaves_no_file(tmp_path):
 
 def test_long_run_feeds_its_own_predictions_back(area):
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
-    settings = inference.InferenceSettings(steps=2, members=1, stride=STRIDE, halo=2)
-    downscaler = inference.Downscaler(
+    settings = stitched.InferenceSettings(steps=2, members=1, stride=STRIDE, halo=2)
+    downscaler = stitched.Downscaler(
         area / "unet.pt", area / "small.pt", area / "static.nc", settings, torch.device("cpu"), seed=3
     )
     seen = []
@@ -329,16 +332,14 @@ def test_long_run_feeds_its_own_predictions_back(area):
             return downscaler.predict_day(merra2_log, date, history, day_seed, members)
 
     dates = pd.date_range("2006-01-01", periods=3)
-    days = list(
-        inference.long_run(lambda season: Recording(), lambda d: merra2.values[0], truth.values[-N_LAG:], dates)
-    )
+    days = list(stitched.long_run(lambda season: Recording(), lambda d: merra2.values[0], truth.values[-N_LAG:], dates))
     assert [d for d, _, _ in days] == list(dates)
     assert all(h.shape == (1, N_LAG, 24, 32) for h in seen)
     np.testing.assert_array_equal(seen[1][0, -1], days[0][1][0])  # day 1's prediction is day 2's last lag
     np.testing.assert_array_equal(seen[2][0, -2], days[0][1][0])
     np.testing.assert_array_equal(days[1][2], seen[2])  # the history yielded is the next day's
     # cut after day 2 and continued from its history: day 3 as in the run that was not cut
-    ((_, continued, _),) = inference.long_run(
+    ((_, continued, _),) = stitched.long_run(
         lambda season: Recording(), lambda d: merra2.values[0], days[1][2], dates[2:]
     )
     np.testing.assert_array_equal(continued, days[2][1])
@@ -347,8 +348,8 @@ def test_long_run_feeds_its_own_predictions_back(area):
 def test_each_member_of_a_long_run_is_a_chain_of_its_own(area):
     # so that SLURM can run the members side by side: member 2 alone is member 2 of the ensemble
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
-    settings = inference.InferenceSettings(steps=3, members=3, stride=STRIDE, halo=2)
-    downscalers = inference.SeasonalDownscalers(
+    settings = stitched.InferenceSettings(steps=3, members=3, stride=STRIDE, halo=2)
+    downscalers = stitched.SeasonalDownscalers(
         {season: (area / "ddpm_residual.pt", area / "small.pt", area / "unet.pt") for season in ("DJF", "MAM")},
         area / "static.nc",
         {"DJF": settings, "MAM": settings},
@@ -356,8 +357,8 @@ def test_each_member_of_a_long_run_is_a_chain_of_its_own(area):
         seed=3,
     )
     dates = pd.date_range("2006-02-27", periods=3)  # across a season change
-    whole = list(inference.long_run(downscalers, lambda d: merra2.values[0], truth.values[-N_LAG:], dates))
-    alone = list(inference.long_run(downscalers, lambda d: merra2.values[0], truth.values[-N_LAG:], dates, members=[2]))
+    whole = list(stitched.long_run(downscalers, lambda d: merra2.values[0], truth.values[-N_LAG:], dates))
+    alone = list(stitched.long_run(downscalers, lambda d: merra2.values[0], truth.values[-N_LAG:], dates, members=[2]))
     for (_, all_members, history), (_, member, own_history) in zip(whole, alone):
         np.testing.assert_array_equal(member[0], all_members[2])
         np.testing.assert_array_equal(own_history[0], history[2])
@@ -403,17 +404,17 @@ def test_bfloat16_inference_stays_close_to_float32_and_is_reproducible(area, mod
 def test_a_run_starts_from_the_g5nr_days_before_it_or_after_the_record_from_its_end():
     dates = pd.date_range("2005-01-01", periods=100)
     cube = np.arange(100, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32)
-    history, run = inference.start_of_run(cube, dates, "2005-03-01", "2005-03-05", 40)  # inside the record
+    history, run = stitched.start_of_run(cube, dates, "2005-03-01", "2005-03-05", 40)  # inside the record
     assert history[:, 0, 0].tolist() == list(range(19, 59)) and list(run) == list(
         pd.date_range("2005-03-01", "2005-03-05")
     )
-    history, run = inference.start_of_run(cube, dates, "2005-04-20", "2005-04-25", 40)  # after it: from its end
+    history, run = stitched.start_of_run(cube, dates, "2005-04-20", "2005-04-25", 40)  # after it: from its end
     assert history[:, 0, 0].tolist() == list(range(60, 100)) and run[0] == dates[-1] + pd.Timedelta(days=1)
     assert run[-1] == pd.Timestamp("2005-04-25")
     with pytest.raises(ValueError, match="2005-01-10 has 9 G5NR days before it .* the history needs 40"):
-        inference.start_of_run(cube, dates, "2005-01-10", "2005-01-20", 40)
+        stitched.start_of_run(cube, dates, "2005-01-10", "2005-01-20", 40)
     with pytest.raises(ValueError, match="ends before it starts"):
-        inference.start_of_run(cube, dates, "2005-03-10", "2005-03-01", 40)
+        stitched.start_of_run(cube, dates, "2005-03-10", "2005-03-01", 40)
 
 
 def test_each_long_run_chunk_continues_from_the_one_before():
@@ -473,11 +474,11 @@ def test_a_model_with_climatology_inputs_downscales_and_reads_them(climatology_m
         with_maps = downscale(area, model, "lenient", days, prefix="clim_")
         assert all(np.isfinite(x).all() and np.abs(x - y).max() > 1e-4 for (_, x), (_, y) in zip(with_maps, plain))
     # the maps enter the condition: other maps, another field
-    downscaler = inference.Downscaler(
+    downscaler = stitched.Downscaler(
         area / "clim_unet.pt",
         area / "small.pt",
         area / "static.nc",
-        inference.InferenceSettings(stride=STRIDE, halo=2),
+        stitched.InferenceSettings(stride=STRIDE, halo=2),
         torch.device("cpu"),
         3,
     )
@@ -494,11 +495,11 @@ def test_a_residual_model_and_its_base_must_agree_on_the_climatology_inputs(clim
     with pytest.raises(
         ValueError, match="ddpm_residual was trained with per-pixel climatology inputs and its base unet without"
     ):
-        inference.Downscaler(
+        stitched.Downscaler(
             area / "clim_ddpm_residual.pt",
             area / "small.pt",
             area / "static.nc",
-            inference.InferenceSettings(stride=STRIDE, halo=2),
+            stitched.InferenceSettings(stride=STRIDE, halo=2),
             torch.device("cpu"),
             3,
             base_path=area / "unet.pt",
@@ -522,11 +523,11 @@ def test_a_model_that_predicts_the_anomaly_adds_its_output_to_the_matched_merra2
     fields = downscale(area, model, "lenient", np.array([200, 201]), prefix="anom_")
     assert all(np.isfinite(x).all() for _, x in fields)
     # a network whose output is 0 predicts the matched MERRA-2 itself, whatever its members' noise
-    downscaler = inference.Downscaler(
+    downscaler = stitched.Downscaler(
         area / f"anom_{model}.pt",
         area / "small.pt",
         area / "static.nc",
-        inference.InferenceSettings(steps=2, members=2, stride=STRIDE, halo=2),
+        stitched.InferenceSettings(steps=2, members=2, stride=STRIDE, halo=2),
         torch.device("cpu"),
         3,
     )

@@ -8,9 +8,9 @@ import netCDF4
 import numpy as np
 import pytest
 
-from downscaling.regrid import nearest_indices
-from downscaling.synthetic import write_synthetic_dataset
-from downscaling.synthetic_world import DustWorld, SyntheticSpec
+from downscaling.demo.files import write_synthetic_dataset
+from downscaling.demo.world import DustWorld, SyntheticSpec
+from downscaling.ingest.regrid import nearest_indices
 
 REAL_HOURLY = (
     Path(__file__).resolve().parents[1].parent

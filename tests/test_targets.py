@@ -11,7 +11,7 @@ import xarray as xr
 from raw_files import write_g5nr_merged_day, write_merra2_days
 from test_ingest_errors import run_snakemake, tiny_config
 
-from downscaling import netcdf
+from downscaling.files import netcdf
 
 pytestmark = pytest.mark.slow
 

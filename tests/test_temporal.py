@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.stattools import acf, pacf
 
-from downscaling import temporal
+from downscaling.evaluation import temporal
 
 
 def ar1_series(phi, n, seed=0):
@@ -76,7 +76,7 @@ def test_lag_curves_pair_only_days_exactly_k_apart():
 
 
 def test_lag_curves_r2_matches_pooled_metric():
-    from downscaling import metrics
+    from downscaling.evaluation import metrics
 
     cube = np.random.default_rng(2).normal(size=(20, 6, 6)).cumsum(axis=0)
     cube[3, 2, 2] = np.nan

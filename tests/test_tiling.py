@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from downscaling.spatial import seam_ratio
-from downscaling.tiling import FieldTiles, extract_tiles, hann_window_2d, stitch_tiles, tile_origins
+from downscaling.data.tiling import FieldTiles, extract_tiles, hann_window_2d, stitch_tiles, tile_origins
+from downscaling.evaluation.spatial import seam_ratio
 
 TILE, HALO = 16, 4
 

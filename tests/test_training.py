@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from downscaling.runtime import CheckpointError, load_checkpoint, seed_everything
-from downscaling.training import TrainingRun, TrainingState, TrainSettings, epoch_indices, fit, mean_loss
+from downscaling.training.loop import TrainingRun, TrainingState, TrainSettings, epoch_indices, fit, mean_loss
 
 SETTINGS = TrainSettings.from_config(
     {

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from downscaling import wasserstein
+from downscaling.evaluation import wasserstein
 
 
 @pytest.fixture

@@ -31,11 +31,15 @@ import pandas as pd
 import torch
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 
-from downscaling import inference, large_model_stage, metrics, transfer_features, variants
+from downscaling import variants
 from downscaling.config_checks import merged_section
-from downscaling.datasets import MinMax, day_index, load_area_fields, matched_merra2, open_cube
-from downscaling.splits import read_split
-from downscaling.training import TrainingRun
+from downscaling.data import transfer_features
+from downscaling.data.datasets import MinMax, day_index, load_area_fields, matched_merra2, open_cube
+from downscaling.data.splits import read_split
+from downscaling.evaluation import metrics
+from downscaling.inference import stitched
+from downscaling.training import large_model_stage
+from downscaling.training.loop import TrainingRun
 
 LOG = logging.getLogger("bench_climatology")
 
@@ -74,7 +78,7 @@ def train_with_climatology(model: str, kind: str, paths: DemoPaths, config: dict
 
 def test_day_scores(downscaler, truth, merra2, dates, test) -> tuple[float, float]:
     """(RMSE of the mean, fair CRPS or MAE for one member) over the test days, lenient."""
-    days = [members for _, members in inference.downscale_test_days(downscaler, truth, merra2, dates, test, "lenient")]
+    days = [members for _, members in stitched.downscale_test_days(downscaler, truth, merra2, dates, test, "lenient")]
     members = np.stack(days, axis=1)  # (M, D, H, W)
     target = truth[np.sort(test)]
     spread_score = metrics.crps_fair(members, target) if len(members) > 1 else metrics.mae(members[0], target)
@@ -133,7 +137,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as folder:
                 for model in args.models:
                     paths.require(*paths.model_files(model), *paths.features())
-                    settings = inference.InferenceSettings.from_config(
+                    settings = stitched.InferenceSettings.from_config(
                         merged_section(config, "inference", season, area, model)
                     )
                     base = variants.VARIANTS[model].residual_of
@@ -146,7 +150,7 @@ def main() -> None:
                         )
                     scores = {}
                     for kind, (model_path, base_path) in checkpoints.items():
-                        downscaler = inference.Downscaler(
+                        downscaler = stitched.Downscaler(
                             model_path,
                             paths.model("small_unet"),
                             paths.data("static"),

@@ -63,8 +63,9 @@ def timed_training_step(model, cond, x0, device, bf16: bool, channels_last: bool
     runs it, backward, Adam) on an epoch of that one batch."""
     import torch
 
-    from downscaling.diffusion import NoiseSchedule, denoising_loss
-    from downscaling.training import _train_epoch
+    from downscaling.diffusion.losses import denoising_loss
+    from downscaling.diffusion.schedule import NoiseSchedule
+    from downscaling.training.loop import _train_epoch
 
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -102,7 +103,8 @@ def main() -> None:
 
     import torch
 
-    from downscaling import large_model_stage, variants
+    from downscaling import variants
+    from downscaling.training import large_model_stage
 
     device = pick_device(args.device, args.threads)
     print_machine(device)

@@ -104,7 +104,7 @@ def write_placeholders(config: dict, root: Path, first_only: bool = False) -> di
 
 def glob_and_stat_seconds(config: dict) -> float:
     """Wall seconds to glob every input and stat each file: what writing the input manifests
-    (downscaling/manifest.py) must cost at least."""
+    (downscaling/ingest/manifest.py) must cost at least."""
     start = time.perf_counter()
     for source in ("merra2", "g5nr", "elevation"):
         for path in sorted(glob.glob(config["inputs"][source])):

@@ -48,24 +48,25 @@ from common import (
     synchronize,
 )
 
-from downscaling import evaluation, inference
 from downscaling.config_checks import merged_section
-from downscaling.datasets import day_index, open_cube
-from downscaling.metrics import rmse
+from downscaling.data.datasets import day_index, open_cube
+from downscaling.data.splits import read_split
+from downscaling.data.tiling import TileGrid
+from downscaling.evaluation import scoring
+from downscaling.evaluation.metrics import rmse
+from downscaling.inference import stitched
 from downscaling.runtime import load_checkpoint
-from downscaling.splits import read_split
-from downscaling.tiling import TileGrid
 
 AUTHORS_STEPS = 1000
 AUTHORS_BATCH = 240
-library_sample = inference.sample  # the library's sampling loop; InferenceClock.sample wraps it
+library_sample = stitched.sample  # the library's sampling loop; InferenceClock.sample wraps it
 
 
 class InferenceClock:
     """Wall seconds inside model forwards and inside the sampling loop of a Downscaler.
 
     Wraps the instance ``forward`` of the denoiser and the transfer encoder, and the library's
-    ``inference.sample`` (the reverse-process loop); forward time is booked as inside or outside
+    ``stitched.sample`` (the reverse-process loop); forward time is booked as inside or outside
     the sampling loop. ``keep_steps`` makes every sampling loop stop after its first
     ``keep_steps`` timesteps (to time a long run in part).
     """
@@ -99,7 +100,7 @@ class InferenceClock:
         else:
             self.forward_outside += seconds
 
-    def attach(self, downscaler: inference.Downscaler) -> None:
+    def attach(self, downscaler: stitched.Downscaler) -> None:
         for module in (downscaler.model, downscaler.encoder):
             if module is not None:
                 module.forward = self._timed(module.forward, self._book_forward)
@@ -113,7 +114,7 @@ class InferenceClock:
             sampler.set_timesteps = set_timesteps
 
     def sample(self, *args, **kwargs):
-        """Stand-in for ``inference.sample`` that times the loop."""
+        """Stand-in for ``stitched.sample`` that times the loop."""
 
         def loop(*a, **k):
             self._in_loop = True
@@ -133,7 +134,7 @@ def downscale_day(downscaler, truth, merra2, dates, position, clock: InferenceCl
     clock.reset()
     synchronize(downscaler.device)
     start = time.perf_counter()
-    _, members = next(inference.downscale_test_days(downscaler, truth, merra2, dates, [position], "lenient"))
+    _, members = next(stitched.downscale_test_days(downscaler, truth, merra2, dates, [position], "lenient"))
     synchronize(downscaler.device)
     return members, time.perf_counter() - start
 
@@ -211,12 +212,12 @@ def main() -> None:
         raise SystemExit(f"{day:%Y-%m-%d} is not a {args.season} test day of {paths.split('g5nr')}")
     position = int(day_index(truth_cube, [day])[0])
 
-    configured = inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
+    configured = stitched.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
     default_settings = dataclasses.replace(configured, members=args.members)
     # The authors' 1000 steps, or all of a model trained with fewer diffusion steps (tiny test configs).
     authors_steps = min(AUTHORS_STEPS, load_checkpoint(paths.model(model))["timesteps"])
     steps_run = min(args.authors_steps or authors_steps, authors_steps)
-    authors_settings = inference.InferenceSettings(
+    authors_settings = stitched.InferenceSettings(
         sampler="ddpm",
         steps=authors_steps,
         eta=0.0,
@@ -236,7 +237,7 @@ def main() -> None:
 
     # (a) the project default: warm-up, then the median of the timed repeats.
     default_clock = InferenceClock(device)
-    inference.sample = default_clock.sample
+    stitched.sample = default_clock.sample
     default = make_downscaler(paths, model, default_settings, device, config["seed"], default_clock)
     downscale_day(default, truth, merra2, dates, position, default_clock)
     runs = []
@@ -249,12 +250,12 @@ def main() -> None:
     # (b) the authors' configuration, once (in part with --authors-steps).
     partial = steps_run < authors_steps
     authors_clock = InferenceClock(device, keep_steps=steps_run if partial else None)
-    inference.sample = authors_clock.sample
+    stitched.sample = authors_clock.sample
     authors = make_downscaler(
         paths, model, authors_settings, device, config["seed"], authors_clock, batch=AUTHORS_BATCH
     )
     authors_members, measured = downscale_day(authors, truth, merra2, dates, position, authors_clock)
-    inference.sample = library_sample
+    stitched.sample = library_sample
     authors_seconds = measured - authors_clock.loop + authors_clock.loop * authors_steps / steps_run
     authors_rmse = None if partial else rmse(authors_members.mean(axis=0), truth[position])
 
@@ -389,13 +390,13 @@ def main() -> None:
     for name, settings in candidates + checks:
         downscaler = make_downscaler(paths, model, settings, device, config["seed"], window=window)
         start = time.perf_counter()
-        days = list(inference.downscale_test_days(downscaler, *cropped, dates, test, "lenient"))
+        days = list(stitched.downscale_test_days(downscaler, *cropped, dates, test, "lenient"))
         seconds = (time.perf_counter() - start) / len(days)
         fields = np.stack([members for _, members in days], axis=1)
         scores[name] = (
             settings,
             seconds,
-            evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"]),
+            scoring.field_scores(fields, observed, lat, lon, settings.stride, config["seed"]),
         )
     rows = [
         (

@@ -6,7 +6,7 @@
    resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) and the tracemalloc peak of
    the ingest call. Goal: peak RSS within 20 % between record lengths.
 2. MERRA-2 put on the G5NR grid of that area: the vectorised nearest-neighbour lookup
-   (``downscaling.regrid``) against a per-pixel ``argmin`` loop, same result, ratio printed.
+   (``downscaling.ingest.regrid``) against a per-pixel ``argmin`` loop, same result, ratio printed.
 3. Full-size G5NR: one day of global 30-minute granules (48 files of 5760 x 2881, zlib-compressed
    in chunks of (1, 721, 1440), a smooth field that compresses like the real ones) ingested for
    the paper's Arabian area as one ingest job does (scan every file, then read the crops): seconds
@@ -35,8 +35,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from downscaling import ingest, regrid  # noqa: E402
-from downscaling.synthetic import write_mapl_file  # noqa: E402
+from downscaling.demo.files import write_mapl_file  # noqa: E402
+from downscaling.ingest import cubes, regrid  # noqa: E402
 
 GLOBAL_LAT = -90.0 + 0.5 * np.arange(361)
 GLOBAL_LON = -180.0 + 0.625 * np.arange(576)
@@ -75,7 +75,7 @@ def child(directory: str, years: int, output: str) -> None:
     paths = sorted(str(p) for p in Path(directory).glob("*.nc4"))[: 365 * years + years // 4]
     tracemalloc.start()
     started = time.perf_counter()
-    cube = ingest.write_daily_cube(
+    cube = cubes.write_daily_cube(
         paths, output, pattern="*.nc4", variable="DUEXTTAU", area=AREA, margin_deg=MARGIN_DEG, log_floor=1e-6
     )
     seconds = time.perf_counter() - started
@@ -142,7 +142,7 @@ def argmin_loop_nearest(values: np.ndarray, source_lat, source_lon, target_lat, 
 def regrid_table(days: int) -> None:
     import xarray as xr
 
-    area = ingest.Box.from_config(AREA)
+    area = cubes.Box.from_config(AREA)
     source_lat = GLOBAL_LAT[(GLOBAL_LAT >= area.lat[0] - MARGIN_DEG) & (GLOBAL_LAT <= area.lat[1] + MARGIN_DEG)]
     source_lon = GLOBAL_LON[(GLOBAL_LON >= area.lon[0] - MARGIN_DEG) & (GLOBAL_LON <= area.lon[1] + MARGIN_DEG)]
     g5nr_lat = -90.0 + 0.0625 * np.arange(2881)
@@ -215,12 +215,12 @@ def g5nr_table(directory: Path, count: int) -> None:
         f"\nwrote {count} global G5NR granules ({sum(Path(p).stat().st_size for p in paths) / count / 2**20:.1f} MB "
         f"each compressed) in {time.perf_counter() - started:.0f} s"
     )
-    area = ingest.Box.from_config(ARABIA)
+    area = cubes.Box.from_config(ARABIA)
     started = time.perf_counter()
-    record = ingest.scan_record(paths, "DUEXTTAU", area)
+    record = cubes.scan_record(paths, "DUEXTTAU", area)
     scan_s = time.perf_counter() - started
     started = time.perf_counter()
-    ingest.daily_means(record)
+    cubes.daily_means(record)
     read_s = time.perf_counter() - started
     per_file = (scan_s + read_s) / count
     granules = PAPER_G5NR_DAYS * 48

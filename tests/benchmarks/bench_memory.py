@@ -49,9 +49,11 @@ def one_case(case: dict) -> dict:
     import torch
     import xarray as xr
 
-    from downscaling import inference, large_model_stage, small_unet_stage, variants
-    from downscaling.datasets import MinMax
+    from downscaling import variants
+    from downscaling.data.datasets import MinMax
+    from downscaling.inference import stitched
     from downscaling.models.small_unet import SmallUNet
+    from downscaling.training import large_model_stage, small_unet_stage
 
     torch.set_num_threads(case["threads"])
     height, width, members = case["height"], case["width"], case["members"]
@@ -74,10 +76,10 @@ def one_case(case: dict) -> dict:
         folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench"
     )
     del model
-    settings = inference.InferenceSettings(
+    settings = stitched.InferenceSettings(
         steps=1, members=members, stride=4, halo=4, precision=case["precision"], memory_budget_mb=case["budget_mb"]
     )
-    downscaler = inference.Downscaler(
+    downscaler = stitched.Downscaler(
         folder / "ddpm.pt", folder / "small.pt", folder / "static.nc", settings, torch.device("cpu"), seed=1
     )
     rng = np.random.default_rng(1)

@@ -35,11 +35,12 @@ import numpy as np
 import pandas as pd
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 
-from downscaling import evaluation, inference
 from downscaling.config_checks import merged_section
-from downscaling.datasets import day_index, open_cube
-from downscaling.diffusion import SAMPLERS, Sampler
-from downscaling.splits import read_split
+from downscaling.data.datasets import day_index, open_cube
+from downscaling.data.splits import read_split
+from downscaling.diffusion.samplers import SAMPLERS, Sampler
+from downscaling.evaluation import scoring
+from downscaling.inference import stitched
 
 
 def downscale(paths: DemoPaths, model: str, settings, device, seed: int, cubes, test):
@@ -48,7 +49,7 @@ def downscale(paths: DemoPaths, model: str, settings, device, seed: int, cubes, 
     truth, merra2, dates = cubes
     downscaler = paths.downscaler(model, settings, device, seed)
     start = time.perf_counter()
-    days = list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
+    days = list(stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
     seconds = (time.perf_counter() - start) / len(days)
     passes = len(downscaler.sampler.timesteps) if downscaler.variant.diffusion else 1
     return np.stack([members for _, members in days], axis=1), seconds, passes
@@ -102,12 +103,12 @@ def main() -> None:
     observed = truth.values[test]
     lat, lon = truth["lat"].values, truth["lon"].values
     cubes = (truth, merra2, dates)
-    configured = inference.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
+    configured = stitched.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
     overrides = {k: v for k, v in (("stride", args.stride), ("halo", args.halo)) if v is not None}
     configured = dataclasses.replace(configured, **overrides)
 
     unet, unet_seconds, _ = downscale(paths, "unet", configured, device, config["seed"], cubes, test)
-    unet_scores = evaluation.field_scores(unet, observed, lat, lon, configured.stride, config["seed"])
+    unet_scores = scoring.field_scores(unet, observed, lat, lon, configured.stride, config["seed"])
     rows = [
         (
             "unet (deterministic)",
@@ -148,7 +149,7 @@ def main() -> None:
             eta=eta,
         )
         fields, seconds, passes = downscale(paths, model, settings, device, config["seed"], cubes, test)
-        s = evaluation.field_scores(fields, observed, lat, lon, settings.stride, config["seed"])
+        s = scoring.field_scores(fields, observed, lat, lon, settings.stride, config["seed"])
         rows.append(
             (
                 model,

@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 from common import DemoPaths, load_config, pick_device, print_machine, print_table, results_parser
 
-from downscaling import inference, metrics
 from downscaling.config_checks import merged_section
-from downscaling.datasets import day_index, open_cube, year_covariate
-from downscaling.splits import read_split
+from downscaling.data.datasets import day_index, open_cube, year_covariate
+from downscaling.data.splits import read_split
+from downscaling.evaluation import metrics
+from downscaling.inference import stitched
 
 
 def covariate_of(kind: str):
@@ -45,13 +46,13 @@ def rmse_with_covariate(kind: str, paths: DemoPaths, model: str, settings, devic
     dates = pd.DatetimeIndex(truth["time"].values).normalize()
     split = read_split(paths.split("g5nr"))
     test = np.sort(day_index(truth, split.date[split.split == "test"]))
-    original = inference.year_covariate
-    inference.year_covariate = covariate_of(kind)  # what Downscaler reads for each day
+    original = stitched.year_covariate
+    stitched.year_covariate = covariate_of(kind)  # what Downscaler reads for each day
     try:
         downscaler = paths.downscaler(model, settings, device, seed)
-        days = list(inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
+        days = list(stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
     finally:
-        inference.year_covariate = original
+        stitched.year_covariate = original
     mean = np.stack([members.mean(axis=0) for _, members in days])
     return metrics.rmse(mean, truth.values[test])
 
@@ -73,7 +74,7 @@ def main() -> None:
         for area in [args.area] if args.area else config["areas"]:
             paths = DemoPaths(args.results, season, area)
             paths.require(*paths.model_files(args.model), paths.data("g5nr"))
-            settings = inference.InferenceSettings.from_config(
+            settings = stitched.InferenceSettings.from_config(
                 merged_section(config, "inference", season, area, args.model)
             )
             if args.members:

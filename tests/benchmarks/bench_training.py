@@ -56,11 +56,12 @@ from common import (
     synchronize,
 )
 
-from downscaling import large_model_stage, small_unet_stage, training, transfer_features
 from downscaling.config_checks import merged_section
-from downscaling.datasets import open_cube
+from downscaling.data import transfer_features
+from downscaling.data.datasets import open_cube
 from downscaling.runtime import PRECISIONS
-from downscaling.training import TrainingRun
+from downscaling.training import large_model_stage, loop, small_unet_stage
+from downscaling.training.loop import TrainingRun
 
 LARGE_MODELS = ("ddpm", "ddpm_residual", "ddpm_notransfer", "unet")
 
@@ -71,7 +72,7 @@ class EpochClock:
     def __init__(self, device):
         self.device = device
         self.epochs: list[dict] = []
-        self._train_epoch = training._train_epoch
+        self._train_epoch = loop._train_epoch
 
     def __enter__(self):
         def timed(model, loss_fn, loader, *args, **kwargs):
@@ -89,11 +90,11 @@ class EpochClock:
             )
             return loss, data_share
 
-        training._train_epoch = timed
+        loop._train_epoch = timed
         return self
 
     def __exit__(self, *exc):
-        training._train_epoch = self._train_epoch
+        loop._train_epoch = self._train_epoch
 
 
 def train_one(

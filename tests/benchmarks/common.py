@@ -57,11 +57,11 @@ class DemoPaths:
         return [self.model(model), self.model("small_unet"), *([self.model(base)] if base else [])]
 
     def downscaler(self, model: str, settings, device, seed: int):
-        """An ``inference.Downscaler`` of ``model`` on this season x area, as the workflow builds it."""
-        from downscaling import inference
+        """A ``stitched.Downscaler`` of ``model`` on this season x area, as the workflow builds it."""
+        from downscaling.inference import stitched
 
         checkpoint, small_unet, *base = self.model_files(model)
-        return inference.Downscaler(
+        return stitched.Downscaler(
             checkpoint, small_unet, self.data("static"), settings, device, seed, base[0] if base else None
         )
 

@@ -28,8 +28,9 @@ VERIFICATION = f"{config['synthetic'].get('outdir', 'resources/synthetic')}/veri
 SEASONS = config["seasons"]
 MODELS = config["models"]
 MODES = config["modes"]
-from downscaling import config_checks, longrun, variants
-from downscaling.manifest import ManifestError, period_parts, write_manifest
+from downscaling import config_checks, variants
+from downscaling.inference import longrun
+from downscaling.ingest.manifest import ManifestError, period_parts, write_manifest
 
 _config_problems = config_checks.problems(config)
 if _config_problems:
@@ -107,7 +108,7 @@ def raw_inputs(source):
     """Input function: the manifest of one raw source ('merra2', 'g5nr' or 'elevation').
 
     The manifest lists every file of the source's glob with its size and modification time and
-    is rewritten only when that changes (downscaling/manifest.py), so touching one raw file
+    is rewritten only when that changes (downscaling/ingest/manifest.py), so touching one raw file
     reruns that source's dependents only, without every granule being an input of every job.
     With synthetic data the files are written by a checkpoint rule, so the glob is evaluated
     after it ran.
@@ -126,7 +127,7 @@ def raw_inputs(source):
 
 def ingest_parts(source):
     """{part: (first, last) or None} of one source's record (merra2 or g5nr), one ingest job each
-    (downscaling.manifest.period_parts): calendar years of its period, which is periods.<source>,
+    (downscaling.ingest.manifest.period_parts): calendar years of its period, which is periods.<source>,
     else the synthetic world's period of that source; one part for the whole record if neither.
     """
     period = config["periods"].get(source)

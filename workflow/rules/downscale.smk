@@ -21,7 +21,7 @@ rule downscale:
 rule downscale_longrun:
     """One chunk of one member's chain of the fully autoregressive run beyond the G5NR record,
     each date by its season's method model, from the state the member's chunk before left
-    (downscaling/longrun.py). The members are independent chains: SLURM runs them side by side.
+    (downscaling/inference/longrun.py). The members are independent chains: SLURM runs them side by side.
     """
     input:
         merra2=area_data("merra2"),

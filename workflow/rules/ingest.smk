@@ -1,6 +1,6 @@
-from downscaling.ingest import PLAUSIBILITY_KEYS
+from downscaling.ingest.cubes import PLAUSIBILITY_KEYS
 
-# What a raw value may be (downscaling.ingest.Plausibility): checked in every file at ingest.
+# What a raw value may be (downscaling.ingest.cubes.Plausibility): checked in every file at ingest.
 PLAUSIBILITY = {key: config["ingest"][key] for key in PLAUSIBILITY_KEYS}
 
 

@@ -1,7 +1,8 @@
 """Rule coastline: the land mask the area's maps draw their coastline from -> coastline.nc."""
 
-from downscaling import maps, netcdf
+from downscaling.files import netcdf
 from downscaling.jobs import log_to_file
+from downscaling.plots import maps
 
 log = log_to_file(snakemake.log[0])
 box, pad = snakemake.params.box, snakemake.params.pad_deg

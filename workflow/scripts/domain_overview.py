@@ -2,8 +2,9 @@
 
 import xarray as xr
 
-from downscaling import contracts, maps, plots
+from downscaling.files import contracts
 from downscaling.jobs import log_to_file
+from downscaling.plots import figures, maps
 
 log = log_to_file(snakemake.log[0])
 area = snakemake.wildcards.area
@@ -20,4 +21,4 @@ figure = maps.plot_domain(
     elevation_units=elevation.attrs.get("units", "m"),
     coast=maps.read_land_mask(snakemake.input.coastline),
 )
-plots.save_figure(figure, snakemake.output.figure)
+figures.save_figure(figure, snakemake.output.figure)

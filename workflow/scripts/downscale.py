@@ -2,12 +2,12 @@
 
 import pandas as pd
 
-from downscaling import baselines, inference
-from downscaling.datasets import day_index, open_cube
+from downscaling.data.datasets import day_index, open_cube
+from downscaling.data.splits import read_split
+from downscaling.files.outputs import DailyWriter, SourceVariable
+from downscaling.inference import baselines, stitched
 from downscaling.jobs import log_to_file
-from downscaling.outputs import DailyWriter, SourceVariable
 from downscaling.runtime import provenance, select_device
-from downscaling.splits import read_split
 
 log = log_to_file(snakemake.log[0])
 inputs, params, wildcards = snakemake.input, snakemake.params, snakemake.wildcards
@@ -16,7 +16,7 @@ dates = pd.DatetimeIndex(truth["time"].values).normalize()
 split = read_split(inputs.split)
 test_days = day_index(truth, split.date[split.split == "test"])
 train_days = day_index(truth, split.date[split.split == "train"])  # what interp_qm and interp_mm learn from
-settings = inference.InferenceSettings.from_config(params.inference)
+settings = stitched.InferenceSettings.from_config(params.inference)
 device = select_device(snakemake.threads)
 checkpoints = {name: inputs[name] for name in ("model", "base", "small_unet") if inputs.get(name)}
 described = {
@@ -40,7 +40,7 @@ elif wildcards.model == "interp_qm_stochastic":
 elif wildcards.model == "persistence":
     members, days = 1, baselines.persistence(truth.values, dates, test_days, wildcards.mode)
 else:
-    downscaler = inference.Downscaler(
+    downscaler = stitched.Downscaler(
         inputs.model,
         inputs.get("small_unet"),
         inputs.static,
@@ -58,7 +58,7 @@ else:
         halo=settings.halo,
         members=members,
     )
-    days = inference.downscale_test_days(downscaler, truth.values, merra2.values, dates, test_days, wildcards.mode)
+    days = stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, test_days, wildcards.mode)
 source = SourceVariable.of_cube(truth.attrs)
 with DailyWriter(snakemake.output[0], truth["lat"].values, truth["lon"].values, members, described, source) as out:
     for i, (date, fields) in enumerate(days, start=1):

@@ -1,10 +1,11 @@
 """Scores of one downscaled file against G5NR on the season's test days (log10 AOD)."""
 
-from downscaling import contracts, evaluation
+from downscaling.evaluation import scoring
+from downscaling.files import contracts
 from downscaling.jobs import log_to_file
 
 log = log_to_file(snakemake.log[0])
-overall, per_day = evaluation.evaluate_downscaled(
+overall, per_day = scoring.evaluate_downscaled(
     snakemake.input.downscaled,
     snakemake.input.g5nr,
     snakemake.input.split,
@@ -14,7 +15,7 @@ overall, per_day = evaluation.evaluate_downscaled(
     definitions=snakemake.params.definitions,
 )
 if snakemake.wildcards.mode == "strict":  # how much of the history strict mode predicted
-    overall.update(evaluation.strict_history(snakemake.input.split, snakemake.params.n_lag))
+    overall.update(scoring.strict_history(snakemake.input.split, snakemake.params.n_lag))
 log.info("%s", {k: v for k, v in overall.items() if k != "rank_histogram"})
 contracts.write_json(overall, snakemake.output.metrics)
 per_day.to_csv(snakemake.output.per_day, index=False, date_format="%Y-%m-%d")

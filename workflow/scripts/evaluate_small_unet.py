@@ -2,8 +2,8 @@
 
 import json
 
-from downscaling import small_unet_stage
 from downscaling.jobs import log_to_file
+from downscaling.training import small_unet_stage
 
 log = log_to_file(snakemake.log[0])
 metrics = small_unet_stage.evaluate(

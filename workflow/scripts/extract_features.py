@@ -1,8 +1,9 @@
 """Transfer features of one season x area's large-model training tiles."""
 
-from downscaling import small_unet_stage, transfer_features
+from downscaling.data import transfer_features
 from downscaling.jobs import log_to_file
 from downscaling.runtime import select_device
+from downscaling.training import small_unet_stage
 
 log = log_to_file(snakemake.log[0])
 encoder, norm = small_unet_stage.load_encoder(snakemake.input.small_unet, select_device(snakemake.threads))

@@ -1,8 +1,8 @@
 """Rules ingest_merra2 and ingest_g5nr: daily log10 AOD of one area from raw granules or merged files."""
 
-from downscaling.ingest import write_daily_cube
+from downscaling.ingest.cubes import write_daily_cube
+from downscaling.ingest.manifest import read_manifest
 from downscaling.jobs import log_to_file
-from downscaling.manifest import read_manifest
 
 log_to_file(snakemake.log[0])
 params = snakemake.params

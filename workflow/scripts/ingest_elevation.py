@@ -1,8 +1,8 @@
 """Rule ingest_elevation: surface elevation (m) on the area's G5NR grid -> static.nc."""
 
-from downscaling.elevation import write_elevation
+from downscaling.ingest.elevation import write_elevation
+from downscaling.ingest.manifest import read_manifest
 from downscaling.jobs import log_to_file
-from downscaling.manifest import read_manifest
 
 log_to_file(snakemake.log[0])
 write_elevation(

@@ -1,6 +1,6 @@
 """Rule join_ingested: one area's cube of a source from its yearly parts."""
 
-from downscaling.ingest import join_parts
+from downscaling.ingest.cubes import join_parts
 from downscaling.jobs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -3,8 +3,8 @@ are independent chains, one job each), the chunks in time order."""
 
 import netCDF4
 
+from downscaling.files.outputs import DailyWriter, SourceVariable
 from downscaling.jobs import log_to_file
-from downscaling.outputs import DailyWriter, SourceVariable
 
 log = log_to_file(snakemake.log[0])
 files, members = list(snakemake.input.chunks), snakemake.params.members

@@ -1,7 +1,7 @@
-"""Write one season's train/test days of one time axis (see downscaling.splits)."""
+"""Write one season's train/test days of one time axis (see downscaling.data.splits)."""
 
+from downscaling.data.splits import make_splits, record_dates, season_problems
 from downscaling.jobs import log_to_file
-from downscaling.splits import make_splits, record_dates, season_problems
 
 log = log_to_file(snakemake.log[0])
 g5nr_dates = record_dates(snakemake.input.g5nr)

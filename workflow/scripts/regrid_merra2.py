@@ -1,6 +1,6 @@
 """Rule regrid_merra2: MERRA-2 on the G5NR grid over the G5NR period."""
 
-from downscaling.ingest import write_merra2_on_g5nr
+from downscaling.ingest.cubes import write_merra2_on_g5nr
 from downscaling.jobs import log_to_file
 
 log_to_file(snakemake.log[0])

@@ -1,13 +1,14 @@
 """Maps of one sample test day of a season x area: input, truth, the method model, unet, spread, error."""
 
-from downscaling import evaluation, maps, plots
+from downscaling.evaluation import scoring
 from downscaling.jobs import log_to_file
+from downscaling.plots import figures, maps
 
 log = log_to_file(snakemake.log[0])
 season, area, day = snakemake.wildcards.season, snakemake.wildcards.area, snakemake.wildcards.day
-date = evaluation.sample_days(snakemake.input.g5nr, snakemake.input.split, [day])[day]
+date = scoring.sample_days(snakemake.input.g5nr, snakemake.input.split, [day])[day]
 log.info("%s %s: the %s test day is %s", season, area, day, date.date())
-shown = evaluation.day_maps(
+shown = scoring.day_maps(
     date,
     snakemake.input.g5nr,
     snakemake.input.merra2_on_g5nr,
@@ -18,6 +19,6 @@ shown = evaluation.day_maps(
 )
 which = {"min": "lowest", "median": "median", "max": "highest"}.get(day, f"{day[1:]}th-percentile")
 title = f"{season}, {area}: {date:%Y-%m-%d}, the test day of {which} area-mean AOD (strict mode)"
-plots.save_figure(
+figures.save_figure(
     maps.plot_day_maps(shown, title, maps.read_land_mask(snakemake.input.coastline)), snakemake.output.figure
 )

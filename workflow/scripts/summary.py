@@ -3,9 +3,10 @@ transfer ablation (CSV, and a section of the HTML)."""
 
 from pathlib import Path
 
-from downscaling import comparison, plots
+from downscaling.evaluation import comparison
+from downscaling.evaluation.paired_tests import PairedTest
 from downscaling.jobs import log_to_file
-from downscaling.paired_tests import PairedTest
+from downscaling.plots import figures
 
 log = log_to_file(snakemake.log[0])
 params = snakemake.params
@@ -27,4 +28,4 @@ ablation.to_csv(snakemake.output.ablation, index=False, float_format="%.6g")
 Path(snakemake.output.html).write_text(comparison.summary_html(table, title, test, params.method, ablation))
 for sentence in comparison.findings(table, params.method) + comparison.ablation_findings(ablation):
     log.info("%s", sentence)
-plots.save_figure(plots.plot_summary(table, title), snakemake.output.figure)
+figures.save_figure(figures.plot_summary(table, title), snakemake.output.figure)

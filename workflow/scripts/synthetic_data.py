@@ -7,9 +7,9 @@ from pathlib import Path
 # Set before NumPy is first imported (below), which reads it once.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(snakemake.threads))
 
+from downscaling.demo.files import check_inputs_written, write_synthetic_dataset
+from downscaling.demo.world import SyntheticSpec
 from downscaling.jobs import log_to_file
-from downscaling.synthetic import check_inputs_written, write_synthetic_dataset
-from downscaling.synthetic_world import SyntheticSpec
 
 log = log_to_file(snakemake.log[0])
 spec = SyntheticSpec.from_config(snakemake.params.world)

@@ -2,8 +2,8 @@
 
 import json
 
-from downscaling import large_model_stage
-from downscaling.training import TrainingRun
+from downscaling.training import large_model_stage
+from downscaling.training.loop import TrainingRun
 
 inputs, params, model = snakemake.input, snakemake.params, snakemake.wildcards.large_model
 paths = {name: inputs[name] for name in ("g5nr", "merra2_on_g5nr", "static", "features", "index")}

@@ -1,7 +1,7 @@
 """Train the small U-Net of one season x area (resumes from its checkpoint after a kill)."""
 
-from downscaling import small_unet_stage
-from downscaling.training import TrainingRun
+from downscaling.training import small_unet_stage
+from downscaling.training.loop import TrainingRun
 
 inputs, params = snakemake.input, snakemake.params
 identity = {"settings": params.settings, "n_lag": params.n_lag, "tiles": params.tiles, "seed": params.seed}

@@ -2,8 +2,9 @@
 
 import json
 
-from downscaling.domain_gap import domain_gap, plot_domain_gap
+from downscaling.evaluation.domain_gap import domain_gap
 from downscaling.jobs import log_to_file
+from downscaling.plots import figures
 
 log = log_to_file(snakemake.log[0])
 result, data = domain_gap(
@@ -12,4 +13,4 @@ result, data = domain_gap(
 log.info("%s", result)
 with open(snakemake.output.json, "w") as f:
     json.dump(result, f, indent=2)
-plot_domain_gap(result, data, snakemake.wildcards.area, snakemake.output.figure)
+figures.save_figure(figures.plot_domain_gap(result, data, snakemake.wildcards.area), snakemake.output.figure, dpi=120)

@@ -28,12 +28,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import config_checks, inference, variants
-from .datasets import open_cube
-from .ingest import Box, Plausibility, ingest_daily_log10
-from .outputs import DailyWriter, SourceVariable
-from .runtime import provenance, select_device
-from .splits import SEASONS
+from downscaling import config_checks, variants
+from downscaling.data.datasets import open_cube
+from downscaling.data.splits import SEASONS
+from downscaling.files.outputs import DailyWriter, SourceVariable
+from downscaling.inference import stitched
+from downscaling.ingest.cubes import Box, Plausibility, ingest_daily_log10
+from downscaling.runtime import provenance, select_device
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def settings_from_config(config: dict | None, area: str, model: str, seasons) ->
     a config."""
     config = config_checks.with_defaults(config) if config else {}
     inference_settings = {
-        season: inference.InferenceSettings.from_config(
+        season: stitched.InferenceSettings.from_config(
             config_checks.merged_section(config, "inference", season, area, model)
         )
         for season in seasons
@@ -141,7 +142,7 @@ def downscale_period(
     paths = trained.paths()
     settings, other = settings_from_config(config, area, model, paths)
     if overrides:
-        settings = {s: inference.InferenceSettings(**{**vars(v), **overrides}) for s, v in settings.items()}
+        settings = {s: stitched.InferenceSettings(**{**vars(v), **overrides}) for s, v in settings.items()}
     filled = config_checks.with_defaults(config) if config else {}
     tile = filled.get("tiles", {}).get("size")
     for season, chosen in settings.items():
@@ -155,12 +156,12 @@ def downscale_period(
             f"{ {season: s.members for season, s in settings.items()} }"
         )
     device = device or select_device(torch.get_num_threads())
-    downscalers = inference.SeasonalDownscalers(paths, trained.static, settings, device, other["seed"])
+    downscalers = stitched.SeasonalDownscalers(paths, trained.static, settings, device, other["seed"])
 
     g5nr = open_cube(trained.g5nr)
     g5nr_dates = pd.DatetimeIndex(g5nr["time"].values).normalize()
     n_lag = downscalers(next(iter(paths))).n_lag
-    history, dates = inference.start_of_run(g5nr.values, g5nr_dates, start, end, n_lag)
+    history, dates = stitched.start_of_run(g5nr.values, g5nr_dates, start, end, n_lag)
     files = sorted(glob.glob(merra2))
     if not files:
         raise FileNotFoundError(f"no file matches the MERRA-2 glob {merra2!r}")
@@ -181,7 +182,7 @@ def downscale_period(
         period=(f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"),
         plausibility=plausibility,
     )
-    merra2_of_date = inference.Merra2OnGrid(merra2_cube, lat, lon, other["regrid"])
+    merra2_of_date = stitched.Merra2OnGrid(merra2_cube, lat, lon, other["regrid"])
     described = {
         "model": model,
         "mode": "autoregressive run (downscaling downscale)",
@@ -193,7 +194,7 @@ def downscale_period(
     members = next(iter(settings.values())).members
     start = pd.Timestamp(start)
     with DailyWriter(out, lat, lon, members, described, SourceVariable.of_cube(g5nr.attrs)) as writer:
-        for date, fields, _ in inference.long_run(downscalers, merra2_of_date, history, dates):
+        for date, fields, _ in stitched.long_run(downscalers, merra2_of_date, history, dates):
             if date >= start:
                 writer.write(date, fields)
             log.info("%s done", f"{date:%Y-%m-%d}")

@@ -21,9 +21,9 @@ import sys
 
 import torch
 
-from . import __version__, api, config_checks
-from .ingest import IngestError
-from .runtime import CheckpointError, select_device
+from downscaling import __version__, api, config_checks
+from downscaling.ingest.cubes import IngestError
+from downscaling.runtime import CheckpointError, select_device
 
 #: Inference settings the command line can override, with their types.
 INFERENCE_OPTIONS = {

@@ -17,7 +17,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import splits, variants
+from downscaling import variants
+from downscaling.data import splits
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 

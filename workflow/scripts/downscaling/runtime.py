@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
-from .jobs import atomic_output, config_hash, file_hash
+from downscaling import __version__
+from downscaling.jobs import atomic_output, config_hash, file_hash
 
 # glibc's malloc gives blocks above its mmap threshold back to the kernel when they are freed
 # (and trims the heap top above its trim threshold), so a new tensor of a few MB pays page

@@ -111,7 +111,7 @@ check_registry(VARIANTS)
 
 @dataclass(frozen=True)
 class Baseline:
-    """A reference without a large model (downscaling/baselines.py makes its fields)."""
+    """A reference without a large model (downscaling/inference/baselines.py makes its fields)."""
 
     formulation: str
     ensemble: bool = False  # members drawn at random, as many as the method samples

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import TimestepEmbedding, UNetDecoder, UNetEncoder, output_head
+from downscaling.models.blocks import TimestepEmbedding, UNetDecoder, UNetEncoder, output_head
 
 # MERRA-2 at day t on the G5NR grid, elevation, latitude, longitude, year.
 STATIC_CONDITION_CHANNELS = 5

@@ -10,7 +10,7 @@ import copy
 import torch
 from torch import nn
 
-from .blocks import UNetDecoder, UNetEncoder, output_head
+from downscaling.models.blocks import UNetDecoder, UNetEncoder, output_head
 
 
 class SmallUNet(nn.Module):

@@ -1,0 +1,2 @@
+"""The embedded demo: a synthetic dust world with known truth (world) written in the real files'
+conventions (files)."""

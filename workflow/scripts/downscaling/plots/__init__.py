@@ -1,0 +1,1 @@
+"""Figures: scores, spectra, variograms and series (figures); maps and animations (maps)."""
