@@ -175,7 +175,9 @@ def test_a_finetuned_encoder_learns_at_its_share_of_the_learning_rate():
 def downscale(area, model, mode, positions, batch=None, prefix="", **settings):
     """Fields of `model` (the file {prefix}{model}.pt and its base's alike) on test days."""
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
-    settings = stitched.InferenceSettings(**{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, **settings})
+    settings = stitched.InferenceSettings(
+        **{"steps": 3, "members": 2, "stride": STRIDE, "halo": 2, "precision": "float32", **settings}
+    )
     base = variants.VARIANTS[model].residual_of
     downscaler = stitched.Downscaler(
         area / f"{prefix}{model}.pt",

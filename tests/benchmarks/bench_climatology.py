@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 
-from downscaling import variants
+from downscaling import paths, variants
 from downscaling.config_checks import merged_section
 from downscaling.data import transfer_features
 from downscaling.data.datasets import MinMax, day_index, load_area_fields, matched_merra2, open_cube
@@ -108,7 +108,7 @@ def matched_merra2_scores(paths: DemoPaths, test) -> tuple[float, float]:
 
 def baseline_scores(results: Path, model: str, season: str, area: str) -> tuple[float, float]:
     """The demo's (RMSE, CRPS or MAE) of a baseline over its lenient test days (per-day means)."""
-    table = pd.read_csv(results / "metrics" / model / season / area / "lenient_per_day.csv")
+    table = pd.read_csv(paths.per_day(model, season, area, "lenient", results=results))
     return table.rmse.mean(), table["crps"].mean() if "crps" in table else table.mae.mean()
 
 

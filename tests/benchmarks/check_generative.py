@@ -23,10 +23,14 @@ Usage (after `make demo`):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import netCDF4
 import numpy as np
 import pandas as pd
 from common import load_config, print_table, results_parser
+
+from downscaling import paths
 
 EARTH_KM = 6371.0
 
@@ -135,15 +139,15 @@ def baseline_rows(results, model, config):
     for season in config["seasons"]:
         for area in config["areas"]:
             for mode in config["modes"]:
-                members, dates = read_members(results / "downscaled" / model / season / area / f"{mode}.nc")
-                truth, _, _ = read_truth(results / "data" / area / "g5nr.nc", dates)
+                members, dates = read_members(paths.downscaled(model, season, area, mode, results=results))
+                truth, _, _ = read_truth(paths.area_data("g5nr", area, results=results), dates)
                 own = {
                     "rmse": float(np.sqrt(np.mean((members.mean(axis=0) - truth) ** 2))),
                     "crps": fair_crps(members, truth),
                 }
                 row = [f"{season} {area} {mode}", f"{own['rmse']:.4f}", f"{own['crps']:.4f}"]
                 for baseline, score in BASELINE_COLUMNS.items():
-                    path = results / "downscaled" / baseline / season / area / f"{mode}.nc"
+                    path = Path(paths.downscaled(baseline, season, area, mode, results=results))
                     if not path.exists():
                         row.append("-")
                         continue
@@ -172,9 +176,9 @@ def main() -> None:
     for season in config["seasons"]:
         for area in config["areas"]:
             for mode in config["modes"]:
-                members, dates = read_members(args.results / "downscaled" / model / season / area / f"{mode}.nc")
-                unet, _ = read_members(args.results / "downscaled" / "unet" / season / area / f"{mode}.nc")
-                truth, lat, lon = read_truth(args.results / "data" / area / "g5nr.nc", dates)
+                members, dates = read_members(paths.downscaled(model, season, area, mode, results=args.results))
+                unet, _ = read_members(paths.downscaled("unet", season, area, mode, results=args.results))
+                truth, lat, lon = read_truth(paths.area_data("g5nr", area, results=args.results), dates)
                 r = ensemble_row(members, truth, unet[0], stride, rng)
                 psd = psd_ratio(members[0], truth, lat, lon)
                 seam, seam_truth = seam_ratio(members[0], stride), seam_ratio(truth, stride)

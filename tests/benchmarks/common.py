@@ -18,6 +18,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
+from downscaling import paths  # noqa: E402  (torch-free: the scripts' own imports stay lazy)
+
 
 def load_config(path) -> dict:
     """A workflow config (YAML) as a dict with the schema's defaults filled in, as the workflow
@@ -36,13 +38,13 @@ class DemoPaths:
 
     def data(self, name: str) -> Path:
         """An ingested cube: merra2, g5nr, merra2_on_g5nr or static."""
-        return self.results / "data" / self.area / f"{name}.nc"
+        return Path(paths.area_data(name, self.area, results=self.results))
 
     def split(self, source: str) -> Path:
-        return self.results / "splits" / source / f"{self.season}.csv"
+        return Path(paths.split(source, self.season, results=self.results))
 
     def model(self, name: str) -> Path:
-        return self.results / "models" / name / self.season / self.area / "model.pt"
+        return Path(paths.model(name, self.season, self.area, results=self.results))
 
     def features(self) -> tuple[Path, Path]:
         folder = self.results / "features" / self.season / self.area

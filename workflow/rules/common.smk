@@ -28,7 +28,7 @@ VERIFICATION = f"{config['synthetic'].get('outdir', 'resources/synthetic')}/veri
 SEASONS = config["seasons"]
 MODELS = config["models"]
 MODES = config["modes"]
-from downscaling import config_checks, variants
+from downscaling import config_checks, paths, variants
 from downscaling.inference import longrun
 from downscaling.ingest.manifest import ManifestError, period_parts, write_manifest
 
@@ -138,7 +138,7 @@ def ingest_parts(source):
 
 def area_data(name):
     """Path of one file of an area's data (name: merra2, g5nr, merra2_on_g5nr, static, coastline)."""
-    return f"results/data/{{area}}/{name}.nc"
+    return paths.area_data(name)
 
 
 def downscale_inputs(wildcards):
@@ -147,7 +147,7 @@ def downscale_inputs(wildcards):
         "g5nr": area_data("g5nr"),
         "merra2_on_g5nr": area_data("merra2_on_g5nr"),
         "static": area_data("static"),
-        "split": "results/splits/g5nr/{season}.csv",
+        "split": paths.split("g5nr"),
     }
     inputs.update(trained_models(wildcards.model))
     if variants.needs_small_unet(wildcards.model):
@@ -156,7 +156,7 @@ def downscale_inputs(wildcards):
 
 
 def large_model(model, season="{season}", area="{area}"):
-    return f"results/models/{model}/{season}/{area}/model.pt"
+    return paths.model(model, season, area)
 
 
 def trained_models(model):
@@ -185,7 +185,7 @@ def longrun_target():
     if not run:
         return []
     return expand(
-        "results/longrun/{area}/{start}_{end}.nc",
+        paths.longrun(),
         area=run["areas"],
         start=run["start"],
         end=run["end"],
@@ -199,9 +199,13 @@ def longrun_previous_state(wildcards):
     )
     if previous is None:
         return []
-    return (
-        f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/"
-        f"member{wildcards.member}/{previous}.state.npz"
+    return paths.longrun_chunk(
+        wildcards.area,
+        wildcards.start,
+        wildcards.end,
+        wildcards.member,
+        previous,
+        suffix=".state.npz",
     )
 
 
@@ -213,7 +217,9 @@ def longrun_members(area):
 def longrun_chunk_files(wildcards):
     """Input function: every member's file of every chunk, chunk-major (the join's order)."""
     return [
-        f"results/longrun/{wildcards.area}/{wildcards.start}_{wildcards.end}/member{member}/{chunk}.nc"
+        paths.longrun_chunk(
+            wildcards.area, wildcards.start, wildcards.end, member, chunk
+        )
         for chunk in longrun.chunks(
             wildcards.start, wildcards.end, config["longrun"]["chunk_days"]
         )
@@ -221,11 +227,12 @@ def longrun_chunk_files(wildcards):
     ]
 
 
-def scored_files(suffix):
-    """The evaluate rule's outputs of every row of the summary table, in the table's order
-    (season, area, mode, model: model varies fastest)."""
+def scored_files(path_of):
+    """The evaluate rule's outputs (path_of: paths.metrics or paths.per_day) of every row of
+    the summary table, in the table's order (season, area, mode, model: model varies fastest).
+    """
     return [
-        f"results/metrics/{model}/{season}/{area}/{mode}{suffix}"
+        path_of(model, season, area, mode)
         for season in SEASONS
         for area in AREAS
         for mode in MODES

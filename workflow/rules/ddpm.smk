@@ -9,8 +9,8 @@ rule train_ddpm:
         base=residual_base,
         small_unet=trained_encoder_start,
     output:
-        model="results/models/{large_model}/{season}/{area}/model.pt",
-        summary="results/models/{large_model}/{season}/{area}/training.json",
+        model=paths.model("{large_model}"),
+        summary=paths.training_summary("{large_model}"),
     log:
         "logs/train_ddpm/{large_model}/{season}/{area}.log",
     benchmark:
@@ -23,6 +23,6 @@ rule train_ddpm:
         tile=config["tiles"]["size"],
         seed=config["seed"],
         # not an output: Snakemake would delete it when a job fails, and resuming needs it
-        checkpoint="results/checkpoints/{large_model}/{season}/{area}.pt",
+        checkpoint=paths.checkpoint("{large_model}"),
     script:
         "../scripts/train_ddpm.py"

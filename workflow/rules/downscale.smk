@@ -3,7 +3,7 @@ rule downscale:
     input:
         unpack(downscale_inputs),
     output:
-        "results/downscaled/{model}/{season}/{area}/{mode}.nc",
+        paths.downscaled(),
     log:
         "logs/downscale/{model}/{season}/{area}/{mode}.log",
     benchmark:
@@ -33,16 +33,12 @@ rule downscale_longrun:
             for season in SEASONS
             for base in variants.trained_inputs(METHOD)[1:]
         ],
-        small_unets=expand(
-            "results/models/small_unet/{season}/{{area}}/model.pt", season=SEASONS
-        ),
+        small_unets=[paths.model("small_unet", season) for season in SEASONS],
         previous=longrun_previous_state,
     output:
         # both are kept only until the next chunk and the join have read them
-        days=temp("results/longrun/{area}/{start}_{end}/member{member}/{chunk}.nc"),
-        state=temp(
-            "results/longrun/{area}/{start}_{end}/member{member}/{chunk}.state.npz"
-        ),
+        days=temp(paths.longrun_chunk()),
+        state=temp(paths.longrun_chunk(suffix=".state.npz")),
     log:
         "logs/downscale_longrun/{area}/{start}_{end}/member{member}/{chunk}.log",
     benchmark:
@@ -69,7 +65,7 @@ rule join_longrun:
     input:
         chunks=longrun_chunk_files,
     output:
-        "results/longrun/{area}/{start}_{end}.nc",
+        paths.longrun(),
     log:
         "logs/join_longrun/{area}/{start}_{end}.log",
     conda:

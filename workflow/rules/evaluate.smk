@@ -1,11 +1,9 @@
 ENSEMBLE_MODELS = [m for m in MODELS if variants.has_members(m)]  # the figure's
 # every model's strict-mode predictions of a season x area
-STRICT_DOWNSCALED = expand(
-    "results/downscaled/{model}/{{season}}/{{area}}/strict.nc", model=MODELS
-)
+STRICT_DOWNSCALED = [paths.downscaled(model, mode="strict") for model in MODELS]
 # {area: its long run} for the areas the config runs one in
 LONGRUN_FILES = {
-    area: f"results/longrun/{area}/{config['longrun']['start']}_{config['longrun']['end']}.nc"
+    area: paths.longrun(area, config["longrun"]["start"], config["longrun"]["end"])
     for area in (config["longrun"]["areas"] if config.get("longrun") else [])
 }
 
@@ -13,12 +11,12 @@ LONGRUN_FILES = {
 rule evaluate:
     """Scores of one downscaled file against G5NR on the season's test days (log10 AOD)."""
     input:
-        downscaled="results/downscaled/{model}/{season}/{area}/{mode}.nc",
+        downscaled=paths.downscaled(),
         g5nr=area_data("g5nr"),
-        split="results/splits/g5nr/{season}.csv",
+        split=paths.split("g5nr"),
     output:
-        metrics="results/metrics/{model}/{season}/{area}/{mode}.json",
-        per_day="results/metrics/{model}/{season}/{area}/{mode}_per_day.csv",
+        metrics=paths.metrics(),
+        per_day=paths.per_day(),
     log:
         "logs/evaluate/{model}/{season}/{area}/{mode}.log",
     conda:
@@ -36,8 +34,8 @@ rule evaluate:
 rule summary:
     """The paper's comparison table: every model x season x area x mode."""
     input:
-        metrics=scored_files(".json"),
-        per_day=scored_files("_per_day.csv"),  # for the day-by-day comparisons
+        metrics=scored_files(paths.metrics),
+        per_day=scored_files(paths.per_day),  # for the day-by-day comparisons
     output:
         table=report(
             "results/metrics/summary.csv",
@@ -80,7 +78,7 @@ rule ensemble_skill:
     """Rank histograms, spread-skill and CRPS of the ensemble models."""
     input:
         metrics=expand(
-            "results/metrics/{model}/{season}/{area}/{mode}.json",
+            paths.metrics(),
             season=SEASONS,
             area=AREAS,
             mode=MODES,
@@ -105,7 +103,7 @@ rule spectra:
     """Radially averaged power spectra of G5NR and every model (strict) on the test days."""
     input:
         g5nr=area_data("g5nr"),
-        split="results/splits/g5nr/{season}.csv",
+        split=paths.split("g5nr"),
         downscaled=STRICT_DOWNSCALED,
     output:
         table="results/evaluation/spectra/{season}/{area}.csv",
@@ -137,7 +135,7 @@ rule variograms:
     input:
         g5nr=area_data("g5nr"),
         merra2=area_data("merra2"),
-        split="results/splits/g5nr/{season}.csv",
+        split=paths.split("g5nr"),
         downscaled=STRICT_DOWNSCALED,
     output:
         table="results/evaluation/variograms/{season}/{area}.csv",
@@ -224,7 +222,7 @@ rule longrun_skill:
         merra2=area_data("merra2"),
         # what the statistical references learn from: each season's G5NR training days
         merra2_on_g5nr=area_data("merra2_on_g5nr"),
-        splits=expand("results/splits/g5nr/{season}.csv", season=SEASONS),
+        splits=expand(paths.split("g5nr"), season=SEASONS),
     output:
         table="results/evaluation/longrun/{area}/skill.csv",
         drift="results/evaluation/longrun/{area}/drift.csv",

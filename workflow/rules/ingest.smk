@@ -64,7 +64,7 @@ rule join_ingested:
             part=ingest_parts(wildcards.source),
         ),
     output:
-        cube="results/data/{area}/{source}.nc",
+        cube=paths.area_data("{source}"),
     log:
         "logs/ingest/{area}/{source}.log",
     wildcard_constraints:

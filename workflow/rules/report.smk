@@ -20,13 +20,9 @@ rule sample_map:
         coastline=area_data("coastline"),
         g5nr=area_data("g5nr"),
         merra2_on_g5nr=area_data("merra2_on_g5nr"),
-        split="results/splits/g5nr/{season}.csv",
-        ddpm=f"results/downscaled/{METHOD}/{{season}}/{{area}}/strict.nc",
-        unet=(
-            "results/downscaled/unet/{season}/{area}/strict.nc"
-            if "unet" in MODELS
-            else []
-        ),
+        split=paths.split("g5nr"),
+        ddpm=paths.downscaled(METHOD, mode="strict"),
+        unet=(paths.downscaled("unet", mode="strict") if "unet" in MODELS else []),
     output:
         figure=report(
             "results/evaluation/maps/{season}/{area}/{day}.png",

@@ -2,9 +2,9 @@ rule train_small_unet:
     """Stage 1: the small U-Net, 40 daily MERRA-2 lags -> next day, on the long record."""
     input:
         cube=area_data("merra2"),
-        split="results/splits/merra2/{season}.csv",
+        split=paths.split("merra2"),
     output:
-        model="results/models/small_unet/{season}/{area}/model.pt",
+        model=paths.model("small_unet"),
     log:
         "logs/train_small_unet/{season}/{area}.log",
     benchmark:
@@ -18,7 +18,7 @@ rule train_small_unet:
         tiles=config["tiles"],
         seed=config["seed"],
         # not an output: Snakemake would delete it when a job fails, and resuming needs it
-        checkpoint="results/checkpoints/small_unet/{season}/{area}.pt",
+        checkpoint=paths.checkpoint("small_unet"),
     script:
         "../scripts/train_small_unet.py"
 
@@ -27,7 +27,7 @@ rule evaluate_small_unet:
     """One-step-ahead skill of the small U-Net on the season's MERRA-2 test days vs persistence."""
     input:
         cube=area_data("merra2"),
-        split="results/splits/merra2/{season}.csv",
+        split=paths.split("merra2"),
         model=rules.train_small_unet.output.model,
     output:
         metrics="results/small_unet/{season}/{area}/metrics.json",

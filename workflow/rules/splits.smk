@@ -8,7 +8,7 @@ rule splits:
             expand(area_data("merra2"), area=AREAS[0]) if w.source == "merra2" else []
         ),
     output:
-        "results/splits/{source}/{season}.csv",
+        paths.split(),
     log:
         "logs/splits/{source}/{season}.log",
     conda:

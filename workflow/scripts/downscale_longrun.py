@@ -5,7 +5,7 @@ previous chunk left."""
 import pandas as pd
 
 from downscaling.data.datasets import open_cube
-from downscaling.files.outputs import DailyWriter, SourceVariable
+from downscaling.files.outputs import SourceVariable
 from downscaling.inference import longrun, stitched
 from downscaling.jobs import log_to_file
 from downscaling.runtime import provenance, select_device
@@ -20,12 +20,9 @@ if start <= g5nr_end or end < start:
         f"long run {wildcards.start}..{wildcards.end} must start after the G5NR record "
         f"(which ends {g5nr_end:%Y-%m-%d}) and end after it starts"
     )
-# each season's settings, its overrides included; the members carry their own histories, so
-# their number cannot change from one season to the next
+# each season's settings, its overrides included (one ensemble size: refused at planning otherwise)
 settings = {season: stitched.InferenceSettings.from_config(section) for season, section in params.inference.items()}
-member_counts = {season: s.members for season, s in settings.items()}
-if len(set(member_counts.values())) != 1:  # refused at planning already (common.smk)
-    raise ValueError(f"the long run needs one number of inference members in every season, got {member_counts}")
+ensemble = stitched.run_members(settings, wildcards.area)
 device = select_device(snakemake.threads)
 lat, lon = g5nr["lat"].values, g5nr["lon"].values
 bases = inputs.bases or [None] * len(params.seasons)  # residual variants only
@@ -45,8 +42,8 @@ else:  # the first chunk: from the record's last n_lag days, through the days be
         g5nr.values, pd.DatetimeIndex(g5nr["time"].values).normalize(), dates[0], dates[-1], n_lag
     )
 member = int(wildcards.member)
-if member >= member_counts[params.seasons[0]]:
-    raise ValueError(f"member {member} of an ensemble of {member_counts[params.seasons[0]]}")
+if member >= ensemble:
+    raise ValueError(f"member {member} of an ensemble of {ensemble}")
 described = {
     "model": params.model,
     "member": member,
@@ -59,9 +56,6 @@ described = {
 days = stitched.long_run(
     downscalers, stitched.Merra2OnGrid(inputs.merra2, lat, lon, params.regrid), history, dates, members=[member]
 )
-with DailyWriter(snakemake.output.days, lat, lon, 1, described, SourceVariable.of_cube(g5nr.attrs)) as out:
-    for date, members, history in days:  # noqa: B007 - the last day's history is saved below
-        if date >= start:
-            out.write(date, members)
-        log.info("long run, member %d: %s done", member, f"{date:%Y-%m-%d}")
-longrun.save_state(snakemake.output.state, history, date)
+source = SourceVariable.of_cube(g5nr.attrs)
+last, history = stitched.write_long_run(snakemake.output.days, days, start, lat, lon, 1, described, source, log)
+longrun.save_state(snakemake.output.state, history, last)

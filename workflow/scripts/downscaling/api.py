@@ -28,18 +28,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from downscaling import config_checks, variants
+from downscaling import config_checks, paths, variants
 from downscaling.data.datasets import open_cube
 from downscaling.data.splits import SEASONS
-from downscaling.files.outputs import DailyWriter, SourceVariable
+from downscaling.files.outputs import SourceVariable
 from downscaling.inference import stitched
 from downscaling.ingest.cubes import Box, Plausibility, ingest_daily_log10
 from downscaling.runtime import provenance, select_device
 
 log = logging.getLogger(__name__)
-
-#: The settings a downscaling reads from a run's config, with their defaults without one.
-DEFAULTS = {"seed": 20251205, "variable": "DUEXTTAU", "margin_deg": 1.5, "log_floor": 1e-6, "regrid": "nearest"}
 
 
 @dataclass(frozen=True)
@@ -51,17 +48,17 @@ class TrainedArea:
     model: str
 
     def path(self, model: str, season: str) -> Path:
-        return Path(self.results) / "models" / model / season / self.area / "model.pt"
+        return Path(paths.model(model, season, self.area, results=self.results))
 
     @property
     def static(self) -> Path:
-        return Path(self.results) / "data" / self.area / "static.nc"
+        return Path(paths.area_data("static", self.area, results=self.results))
 
     @property
     def g5nr(self) -> Path:
-        return Path(self.results) / "data" / self.area / "g5nr.nc"
+        return Path(paths.area_data("g5nr", self.area, results=self.results))
 
-    def paths(self) -> dict:
+    def season_models(self) -> dict:
         """{season: (model, small_unet, base or None)} of the seasons with a trained model;
         FileNotFoundError naming what is missing."""
         if self.model not in variants.VARIANTS:
@@ -87,27 +84,18 @@ class TrainedArea:
 
 
 def settings_from_config(config: dict | None, area: str, model: str, seasons) -> tuple[dict, dict]:
-    """({season: InferenceSettings}, the other settings of DEFAULTS) as the run's `config`
-    gives them to this area and model (per_model and overrides included); the defaults without
-    a config."""
-    config = config_checks.with_defaults(config) if config else {}
+    """({season: InferenceSettings}, {seed, variable, margin_deg, log_floor, regrid}) as the
+    run's `config` gives them to this area and model (per_model and overrides included); the
+    schema's defaults without a config."""
+    config = config_checks.with_defaults(config) if config else config_checks.schema_defaults()
     inference_settings = {
         season: stitched.InferenceSettings.from_config(
             config_checks.merged_section(config, "inference", season, area, model)
         )
         for season in seasons
     }
-    other = dict(DEFAULTS)
-    other.update(
-        {
-            k: v
-            for k, v in (("seed", config.get("seed")), ("variable", config.get("inputs", {}).get("variable")))
-            if v is not None
-        }
-    )
-    other.update(
-        {k: config["ingest"][k] for k in ("margin_deg", "log_floor", "regrid") if k in config.get("ingest", {})}
-    )
+    other = {"seed": config["seed"], "variable": config["inputs"]["variable"]}
+    other.update({k: config["ingest"][k] for k in ("margin_deg", "log_floor", "regrid")})
     return inference_settings, other
 
 
@@ -139,8 +127,8 @@ def downscale_period(
         if model is None:
             raise FileNotFoundError(f"{results}: no trained diffusion model")
     trained = TrainedArea(Path(results), area, model)
-    paths = trained.paths()
-    settings, other = settings_from_config(config, area, model, paths)
+    season_models = trained.season_models()
+    settings, other = settings_from_config(config, area, model, season_models)
     if overrides:
         settings = {s: stitched.InferenceSettings(**{**vars(v), **overrides}) for s, v in settings.items()}
     filled = config_checks.with_defaults(config) if config else {}
@@ -150,17 +138,13 @@ def downscale_period(
         problems = config_checks.inference_problems(vars(chosen), tile, timesteps)
         if problems:
             raise ValueError("; ".join(problems))
-    if len({s.members for s in settings.values()}) != 1:
-        raise ValueError(
-            f"a run across seasons needs one number of members, got "
-            f"{ {season: s.members for season, s in settings.items()} }"
-        )
+    members = stitched.run_members(settings, area)
     device = device or select_device(torch.get_num_threads())
-    downscalers = stitched.SeasonalDownscalers(paths, trained.static, settings, device, other["seed"])
+    downscalers = stitched.SeasonalDownscalers(season_models, trained.static, settings, device, other["seed"])
 
     g5nr = open_cube(trained.g5nr)
     g5nr_dates = pd.DatetimeIndex(g5nr["time"].values).normalize()
-    n_lag = downscalers(next(iter(paths))).n_lag
+    n_lag = downscalers(next(iter(season_models))).n_lag
     history, dates = stitched.start_of_run(g5nr.values, g5nr_dates, start, end, n_lag)
     files = sorted(glob.glob(merra2))
     if not files:
@@ -191,11 +175,7 @@ def downscale_period(
         "history": f"{n_lag} G5NR days before {dates[0]:%Y-%m-%d}",
         "inference": {season: vars(s) for season, s in settings.items()},
     }
-    members = next(iter(settings.values())).members
-    start = pd.Timestamp(start)
-    with DailyWriter(out, lat, lon, members, described, SourceVariable.of_cube(g5nr.attrs)) as writer:
-        for date, fields, _ in stitched.long_run(downscalers, merra2_of_date, history, dates):
-            if date >= start:
-                writer.write(date, fields)
-            log.info("%s done", f"{date:%Y-%m-%d}")
+    days = stitched.long_run(downscalers, merra2_of_date, history, dates)
+    source = SourceVariable.of_cube(g5nr.attrs)
+    stitched.write_long_run(out, days, pd.Timestamp(start), lat, lon, members, described, source, log)
     return Path(out)

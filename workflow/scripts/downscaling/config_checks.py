@@ -9,6 +9,7 @@ xarray-free.
 """
 
 import copy
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -20,7 +21,15 @@ import yaml
 from downscaling import variants
 from downscaling.data import splits
 
-SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+#: The config's JSON schema, shipped with the package (workflow/schemas/ links to it for Snakemake).
+SCHEMA = Path(__file__).with_name("config.schema.yaml")
+
+
+@functools.cache
+def _schema(schema_path: Path = SCHEMA) -> dict:
+    """The schema, read once (callers must not change it)."""
+    return yaml.safe_load(Path(schema_path).read_text())
+
 
 #: Grid steps (degrees) of the products: G5NR 0.0625 x 0.0625, MERRA-2 0.5 (lat) x 0.625 (lon).
 G5NR_STEP_DEG = {"lat": 0.0625, "lon": 0.0625}
@@ -60,7 +69,7 @@ def check_file(path: str | Path, schema_path: Path = SCHEMA) -> list[str]:
         config = load(path)
     except ConfigError as error:
         return [str(error)]
-    schema = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+    schema = jsonschema.Draft202012Validator(_schema(schema_path))
     invalid = [
         f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}"
         for error in schema.iter_errors(config)
@@ -298,19 +307,23 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
                 found += climatology_problems(config, model, season, area)
     run = config.get("longrun")
     method = config.get("method") or variants.default_method(config["models"])
-    for area in run["areas"] if run and method else []:  # each member carries its own history
+    for area in run["areas"] if run and method else []:
         members = {s: merged_section(config, "inference", s, area, method)["members"] for s in config["seasons"]}
-        if len(set(members.values())) != 1:
-            found.append(
-                f"overrides: the long run of {area} needs one number of inference members in every "
-                f"season, got {members}"
-            )
+        found += [f"overrides: {problem}" for problem in [member_count_problem(members, area)] if problem]
     low, high = config["ingest"]["valid_range"]
     if not low < high:
         found.append(f"ingest.valid_range: {[low, high]} must be [low, high] with low < high")
     found += area_problems(config)
     found += season_problems(config)
     return list(dict.fromkeys(found))  # each once, in order, though many season x areas share it
+
+
+def member_count_problem(members: Mapping[str, int], area: str) -> str | None:
+    """A run across seasons needs one ensemble size: each member carries its own history from one
+    season into the next. members: {season: inference members}."""
+    if len(set(members.values())) != 1:
+        return f"the long run of {area} needs one number of inference members in every season, got {dict(members)}"
+    return None
 
 
 def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]:
@@ -346,7 +359,7 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
 
     # The schema leaves the sections inside per_model and overrides open (any keys): check each
     # against its section's own schema, so that a misspelt key or a wrong type is not ignored.
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = _schema(schema_path)
     sections_only = jsonschema.Draft202012Validator({**schema, "required": []})
     entries = [(f"per_model.{model}", sections) for model, sections in config.get("per_model", {}).items()]
     entries += [
@@ -389,7 +402,21 @@ def with_defaults(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> dict
         yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
 
     filled = copy.deepcopy(dict(config))
-    jsonschema.validators.extend(base, {"properties": properties_with_defaults})(
-        yaml.safe_load(Path(schema_path).read_text())
-    ).validate(filled)
+    jsonschema.validators.extend(base, {"properties": properties_with_defaults})(_schema(schema_path)).validate(filled)
     return filled
+
+
+def schema_defaults(schema_path: Path = SCHEMA) -> dict:
+    """Every default of the schema, nested as a config is: what a config that names nothing gets
+    (the sections without a default of their own hold their keys' defaults)."""
+
+    def defaults(node: dict) -> dict:
+        found = {}
+        for name, subschema in node.get("properties", {}).items():
+            if "default" in subschema:
+                found[name] = copy.deepcopy(subschema["default"])
+            if "properties" in subschema:
+                found[name] = {**defaults(subschema), **found.get(name, {})}
+        return found
+
+    return defaults(_schema(schema_path))

@@ -23,6 +23,7 @@ import torch
 import xarray as xr
 
 from downscaling import variants
+from downscaling.config_checks import member_count_problem, schema_defaults
 from downscaling.data.datasets import MinMax, covariate_stack, static_maps, year_covariate
 from downscaling.data.splits import season_of
 from downscaling.data.tiling import FieldTiles, OverlapAdd, TileGrid, extract_tiles
@@ -30,6 +31,7 @@ from downscaling.diffusion.losses import x0_from_output
 from downscaling.diffusion.samplers import MemberGenerators, make_sampler, sample
 from downscaling.diffusion.schedule import NoiseSchedule
 from downscaling.files.contracts import CUBE_VARIABLE
+from downscaling.files.outputs import DailyWriter
 from downscaling.ingest.regrid import regrid
 from downscaling.runtime import uses_bf16
 from downscaling.training import large_model_stage, small_unet_stage
@@ -37,19 +39,25 @@ from downscaling.training import large_model_stage, small_unet_stage
 CPU_BATCH_TILES = 512
 
 
+#: The schema's defaults of the inference section (one place: the schema describes each key).
+_DEFAULTS = schema_defaults()["inference"]
+
+
 @dataclass(frozen=True)
 class InferenceSettings:
-    sampler: str = "ddim"
-    steps: int = 20
-    eta: float = 0.0
-    stride: int = 8
-    halo: int = 4
-    members: int = 4
-    memory_budget_mb: int = 2048
-    encoder_every_step: bool = False  # the authors' way: features recomputed at every step
-    timestep_spacing: str = "linspace"  # or "leading", diffusers' default and the authors'
-    clip_x0: bool | None = None  # None: clamp x0 to [0, 1] where the model's targets lie there
-    precision: str = "float32"  # or bfloat16, or auto: bfloat16 where the device has it natively
+    """The config's inference section for one model, season and area (keys as in the schema)."""
+
+    sampler: str = _DEFAULTS["sampler"]
+    steps: int = _DEFAULTS["steps"]
+    eta: float = _DEFAULTS["eta"]
+    stride: int = _DEFAULTS["stride"]
+    halo: int = _DEFAULTS["halo"]
+    members: int = _DEFAULTS["members"]
+    memory_budget_mb: int = _DEFAULTS["memory_budget_mb"]
+    encoder_every_step: bool = _DEFAULTS["encoder_every_step"]
+    timestep_spacing: str = _DEFAULTS["timestep_spacing"]
+    clip_x0: bool | None = _DEFAULTS["clip_x0"]
+    precision: str = _DEFAULTS["precision"]
 
     @classmethod
     def from_config(cls, section: dict) -> InferenceSettings:
@@ -367,6 +375,29 @@ def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, date
         )  # (M, H, W)
         history = np.concatenate([history[:, 1:], fields[:, None]], axis=1)  # (M, n_lag, H, W)
         yield date, fields, history
+
+
+def run_members(settings: dict[str, InferenceSettings], area: str) -> int:
+    """The ensemble size of a run across seasons (settings: {season: InferenceSettings}); a
+    ValueError if the seasons disagree (config_checks.member_count_problem)."""
+    problem = member_count_problem({season: s.members for season, s in settings.items()}, area)
+    if problem:
+        raise ValueError(problem)
+    return next(iter(settings.values())).members
+
+
+def write_long_run(out, days, start, lat, lon, members: int, described: dict, source, log):
+    """Write the days of a long run (what :func:`long_run` yields) from ``start`` on into the
+    netCDF ``out`` (DailyWriter: the downscaled-file contract); the days before ``start`` only
+    advance the history. Returns the last date and the history it leaves, which a run in chunks
+    saves for its next chunk."""
+    date = history = None
+    with DailyWriter(out, lat, lon, members, described, source) as writer:
+        for date, fields, history in days:  # noqa: B007 - the last date and history are returned
+            if date >= start:
+                writer.write(date, fields)
+            log.info("long run: %s done", f"{date:%Y-%m-%d}")
+    return date, history
 
 
 class SeasonalDownscalers:
