@@ -65,7 +65,7 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
     }
     study = config_checks.with_defaults(study)
     for family in families.values():  # an ablation differs from its model in the history alone
-        for section in ("ddpm", "inference"):
+        for section in ("large_model", "inference"):
             settings = [config_checks.merged_section(study, section, "JJA", "west", m) for m in family.values()]
             assert all(s == settings[0] for s in settings), (section, family)
 
@@ -98,16 +98,16 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
             "areas.west: lon [200, 210] must be [west, east] with west < east in -180..180",
         ),
         (
-            lambda c: c.update(overrides={"north": {"JJA": {"ddpm": {"max_epochs": 2}}}}),
+            lambda c: c.update(overrides={"north": {"JJA": {"large_model": {"max_epochs": 2}}}}),
             "overrides.north: no such area; areas are",
         ),
         (
-            lambda c: c.update(overrides={"west": {"DJF": {"ddpm": {"max_epochs": 2}}}}),
+            lambda c: c.update(overrides={"west": {"DJF": {"large_model": {"max_epochs": 2}}}}),
             "overrides.west.DJF: DJF is not one of seasons",
         ),
         (
-            lambda c: c.update(overrides={"west": {"JJA": {"ddpm": {"max_epoch": 2}}}}),
-            "overrides.west.JJA.ddpm: Additional properties are not allowed ('max_epoch' was unexpected)",
+            lambda c: c.update(overrides={"west": {"JJA": {"large_model": {"max_epoch": 2}}}}),
+            "overrides.west.JJA.large_model: Additional properties are not allowed ('max_epoch' was unexpected)",
         ),
         (
             lambda c: c.update(per_model={"ddpm": {"inference": {"steps": "many"}}}),
@@ -162,8 +162,8 @@ def set_in(*keys_and_value):
             "small_unet.groups: 3 does not divide the widths [8, 16, 32] of small_unet.channels",
         ),
         (
-            set_in("overrides", "west", "JJA", "ddpm", "groups", 3),
-            "overrides.west.JJA.ddpm.groups: 3 does not divide the widths [8, 16, 32] of ddpm.channels",
+            set_in("overrides", "west", "JJA", "large_model", "groups", 3),
+            "overrides.west.JJA.large_model.groups: 3 does not divide the widths [8, 16, 32] of large_model.channels",
         ),
         (
             set_in("inference", "halo", 4),
@@ -188,18 +188,19 @@ def set_in(*keys_and_value):
         (set_in("periods", "g5nr", ["2005-04-01", "2005-05-31"]), "seasons: JJA has no G5NR test day"),
         (set_in("ingest", "valid_range", [10, 0]), "ingest.valid_range: [10, 0] must be [low, high] with low < high"),
         (
-            set_in("per_model", "ddpm_residual", "ddpm", "climatology_inputs", False),
-            "per_model.ddpm_residual.ddpm.climatology_inputs: False for ddpm_residual but "
-            "per_model.unet.ddpm.climatology_inputs: True for its base unet",
+            set_in("per_model", "ddpm_residual", "large_model", "climatology_inputs", False),
+            "per_model.ddpm_residual.large_model.climatology_inputs: False for ddpm_residual but "
+            "per_model.unet.large_model.climatology_inputs: True for its base unet",
         ),
         (
-            set_in("per_model", "ddpm_residual", "ddpm", "predict_anomaly", True),
-            "per_model.ddpm_residual.ddpm.predict_anomaly: ddpm_residual learns the difference from its base unet",
+            set_in("per_model", "ddpm_residual", "large_model", "predict_anomaly", True),
+            "per_model.ddpm_residual.large_model.predict_anomaly: ddpm_residual learns the difference from its "
+            "base unet",
         ),
         (
-            set_in("per_model", "unet", "ddpm", "climatology_inputs", False),
-            "per_model.unet.ddpm.predict_anomaly: the anomaly is taken from the matched MERRA-2 of the climatology "
-            "inputs; set per_model.unet.ddpm.climatology_inputs: true",
+            set_in("per_model", "unet", "large_model", "climatology_inputs", False),
+            "per_model.unet.large_model.predict_anomaly: the anomaly is taken from the matched MERRA-2 of the "
+            "climatology inputs; set per_model.unet.large_model.climatology_inputs: true",
         ),
     ],
 )
@@ -215,7 +216,8 @@ def test_box_from_config_refuses_what_the_check_refuses():
 
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     config = tiny_config(
-        areas={"a": {"lat": [36, 28], "lon": [40.625, 42.0]}}, overrides={"b": {"JJA": {"ddpm": {"max_epochs": 2}}}}
+        areas={"a": {"lat": [36, 28], "lon": [40.625, 42.0]}},
+        overrides={"b": {"JJA": {"large_model": {"max_epochs": 2}}}},
     )
     done = run_snakemake(tmp_path, config, "-n")
     assert done.returncode != 0
@@ -248,6 +250,33 @@ def test_a_long_run_with_another_member_count_in_one_season_is_refused(tmp_path)
         "the long run of west needs one number of inference members in every season, got {'MAM': 2, 'JJA': 3}"
         in done.stdout
     )
+
+
+def test_a_config_with_the_old_section_name_still_runs_with_a_warning(tmp_path):
+    def old_names(config):
+        config["ddpm"] = config.pop("large_model")
+        config["per_model"]["unet"]["ddpm"] = config["per_model"]["unet"].pop("large_model")
+        config["overrides"] = {"west": {"JJA": {"ddpm": {"max_epochs": 2}}}}
+
+    config = with_change(old_names)
+    renamed = copy.deepcopy(config)
+    assert config_checks.renamed_sections(renamed) == [
+        "ddpm: this section is now called large_model (the old name still works, for now)",
+        "per_model.unet.ddpm: this section is now called large_model (the old name still works, for now)",
+        "overrides.west.JJA.ddpm: this section is now called large_model (the old name still works, for now)",
+    ]
+    assert renamed["large_model"] == TINY["large_model"] and "ddpm" not in renamed
+    assert config_checks.with_defaults(config)["per_model"]["unet"]["large_model"]["predict_anomaly"] is True
+    done = run_snakemake(tmp_path, config, "-n")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "Warning: config ddpm: this section is now called large_model" in done.stdout
+
+
+def test_a_config_with_both_names_of_a_section_is_refused():
+    config = with_change(lambda c: c.update(ddpm={"max_epochs": 2}))
+    assert config_checks.renamed_sections(config) == []
+    with pytest.raises(jsonschema.ValidationError, match="'ddpm' was unexpected"):
+        config_checks.with_defaults(config)
 
 
 def test_every_schema_key_has_a_description():

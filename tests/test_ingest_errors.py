@@ -192,7 +192,7 @@ def tiny_config(**changes) -> dict:
         "tiles": {"size": 4, "train_stride": 2},
         "inference": {"halo": 1, "stride": 2},
         "small_unet": {},
-        "ddpm": {},
+        "large_model": {},
     }
     config.update(changes)
     return config

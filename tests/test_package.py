@@ -3,6 +3,7 @@ file patterns the rules and the API share are written once (downscaling/paths.py
 
 import dataclasses
 import importlib.util
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,6 +24,10 @@ def test_the_schema_is_found_through_the_package_and_snakemake_reads_the_same_fi
 
 @pytest.mark.skipif(importlib.util.find_spec("setuptools") is None, reason="needs setuptools to build a wheel")
 def test_a_built_wheel_ships_the_schema_and_every_subpackage(tmp_path):
+    source = tmp_path / "source"  # a copy: a build writes build/ and *.egg-info beside its sources
+    shutil.copytree(REPO / "workflow" / "scripts" / "downscaling", source / "workflow" / "scripts" / "downscaling")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     build = subprocess.run(
         [
             sys.executable,
@@ -32,7 +37,7 @@ def test_a_built_wheel_ships_the_schema_and_every_subpackage(tmp_path):
             "--no-deps",
             "--no-build-isolation",
             "-q",
-            str(REPO),
+            str(source),
             "-w",
             str(tmp_path),
         ],

@@ -37,7 +37,7 @@ SMOKE_TIMEOUT_S = 240
 # A throwaway workflow whose one rule is named like a GPU rule of the pipeline, so that
 # WORKFLOW_PROFILE's resources for that rule apply. Its first attempt fails on purpose: the retry must
 # come back with the attempt-scaled memory and runtime.
-PROBE_RULE = "train_ddpm"
+PROBE_RULE = "train_large_model"
 PROBE_SNAKEFILE = '''
 rule all:
     input:
@@ -222,7 +222,7 @@ def test_profile_names_only_rules_of_the_workflow():
     assert profile_gpu_rules() == {
         "train_small_unet",
         "extract_features",
-        "train_ddpm",
+        "train_large_model",
         "downscale",
         "downscale_longrun",
     }

@@ -181,7 +181,7 @@ def test_the_residual_model_plans_the_model_it_builds_on(run, tmp_path):
     jobs = planned_jobs(
         tmp_path, "results/metrics/ddpm_residual/JJA/west/strict.json", config=raw_config(run, tmp_path)
     )
-    assert sorted(jobs["train_ddpm"]) == sorted(
+    assert sorted(jobs["train_large_model"]) == sorted(
         f"results/models/{m}/JJA/west/{f}" for m in ("unet", "ddpm_residual") for f in ("model.pt", "training.json")
     )
     assert jobs["downscale"] == ["results/downscaled/ddpm_residual/JJA/west/strict.nc"]
@@ -215,7 +215,7 @@ def test_targeting_one_seasons_metrics_builds_only_its_chain(run, tmp_path):
     # south is the first area (areas are sorted), whose cubes carry the shared time axis
     jobs = planned_jobs(tmp_path, "results/metrics/ddpm/JJA/south/strict.json", config=config)
     outputs = [o for paths in jobs.values() for o in paths]
-    assert "train_ddpm" in jobs and "downscale" in jobs and "evaluate" in jobs
+    assert "train_large_model" in jobs and "downscale" in jobs and "evaluate" in jobs
     assert not any("MAM" in o or "west" in o for o in outputs), outputs
     assert not any("ddpm_notransfer" in o or "/unet/" in o or "interp" in o for o in outputs)
     assert "results/splits/merra2/JJA.csv" in outputs  # the small U-Net's split, and no other season's
@@ -266,7 +266,7 @@ def test_the_authors_evaluation_definitions_make_only_evaluation_stale(run):
         run, config=edited_config(run, "authors_scores", lambda c: c["evaluation"].update(definitions="authors"))
     )
     assert {"evaluate", "temporal_diagnostics", "summary"} <= set(jobs)
-    assert not {"train_small_unet", "train_ddpm", "downscale", "downscale_longrun", "splits"} & set(jobs)
+    assert not {"train_small_unet", "train_large_model", "downscale", "downscale_longrun", "splits"} & set(jobs)
 
 
 def test_the_authors_sampler_makes_only_inference_and_what_follows_stale(run):
@@ -277,7 +277,7 @@ def test_the_authors_sampler_makes_only_inference_and_what_follows_stale(run):
         ),
     )
     assert {"downscale", "downscale_longrun", "evaluate", "summary"} <= set(jobs)
-    assert not {"train_small_unet", "train_ddpm", "extract_features", "splits"} & set(jobs)
+    assert not {"train_small_unet", "train_large_model", "extract_features", "splits"} & set(jobs)
     # the baselines do not sample: they stay as they are
     assert not any("/interp" in o or "/persistence/" in o for o in jobs["downscale"])
 

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+for _renamed in config_checks.renamed_sections(
+    config
+):  # old names still run, with a warning
+    print(f"Warning: config {_renamed}", file=sys.stderr)
 validate(config, schema="../schemas/config.schema.yaml")
 
 

@@ -15,7 +15,7 @@ rule wasserstein:
     log:
         "logs/wasserstein/{area}.log",
     benchmark:
-        "benchmarks/wasserstein/{area}.tsv"
+        "logs/benchmarks/wasserstein/{area}.tsv"
     conda:
         "../envs/downscaling.yaml"
     params:

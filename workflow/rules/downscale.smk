@@ -7,7 +7,7 @@ rule downscale:
     log:
         "logs/downscale/{model}/{season}/{area}/{mode}.log",
     benchmark:
-        "benchmarks/downscale/{model}/{season}/{area}/{mode}.tsv"
+        "logs/benchmarks/downscale/{model}/{season}/{area}/{mode}.tsv"
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
@@ -42,7 +42,7 @@ rule downscale_longrun:
     log:
         "logs/downscale_longrun/{area}/{start}_{end}/member{member}/{chunk}.log",
     benchmark:
-        "benchmarks/downscale_longrun/{area}/{start}_{end}/member{member}/{chunk}.tsv"
+        "logs/benchmarks/downscale_longrun/{area}/{start}_{end}/member{member}/{chunk}.tsv"
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads

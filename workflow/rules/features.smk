@@ -10,7 +10,7 @@ rule extract_features:
     log:
         "logs/extract_features/{season}/{area}.log",
     benchmark:
-        "benchmarks/extract_features/{season}/{area}.tsv"
+        "logs/benchmarks/extract_features/{season}/{area}.tsv"
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads

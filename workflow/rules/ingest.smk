@@ -14,7 +14,7 @@ rule ingest_merra2:
     log:
         "logs/ingest/{area}/merra2/{part}.log",
     benchmark:
-        "benchmarks/ingest/{area}/merra2/{part}.tsv"
+        "logs/benchmarks/ingest/{area}/merra2/{part}.tsv"
     conda:
         "../envs/downscaling.yaml"
     params:
@@ -40,7 +40,7 @@ rule ingest_g5nr:
     log:
         "logs/ingest/{area}/g5nr/{part}.log",
     benchmark:
-        "benchmarks/ingest/{area}/g5nr/{part}.tsv"
+        "logs/benchmarks/ingest/{area}/g5nr/{part}.tsv"
     conda:
         "../envs/downscaling.yaml"
     params:

@@ -8,7 +8,7 @@ rule train_small_unet:
     log:
         "logs/train_small_unet/{season}/{area}.log",
     benchmark:
-        "benchmarks/train_small_unet/{season}/{area}.tsv"
+        "logs/benchmarks/train_small_unet/{season}/{area}.tsv"
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads

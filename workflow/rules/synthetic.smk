@@ -12,7 +12,7 @@ if config["synthetic"]["enabled"]:
         log:
             "logs/synthetic_data.log",
         benchmark:
-            "benchmarks/synthetic_data.tsv"
+            "logs/benchmarks/synthetic_data.tsv"
         conda:
             "../envs/downscaling.yaml"
         threads: 1  # one day after the other; the matrix products are small

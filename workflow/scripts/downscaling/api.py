@@ -134,7 +134,7 @@ def downscale_period(
     filled = config_checks.with_defaults(config) if config else {}
     tile = filled.get("tiles", {}).get("size")
     for season, chosen in settings.items():
-        timesteps = config_checks.merged_section(filled, "ddpm", season, area, model).get("timesteps")
+        timesteps = config_checks.merged_section(filled, "large_model", season, area, model).get("timesteps")
         problems = config_checks.inference_problems(vars(chosen), tile, timesteps)
         if problems:
             raise ValueError("; ".join(problems))

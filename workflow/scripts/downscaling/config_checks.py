@@ -62,6 +62,32 @@ def load(path: str | Path) -> dict:
     return config
 
 
+#: Config sections with a new name, old -> new: a config with the old name still runs, with a
+#: warning (``ddpm`` trains every large model, deterministic ones too).
+RENAMED_SECTIONS = {"ddpm": "large_model"}
+
+
+def renamed_sections(config: dict) -> list[str]:
+    """Give the sections of ``config`` with an old name (at the top, in per_model and in
+    overrides) their new one, in place; one deprecation message per key renamed. A config that
+    holds both names keeps both, for the schema to refuse."""
+    messages = []
+
+    def rename(sections, where: str):
+        for old, new in RENAMED_SECTIONS.items():
+            if isinstance(sections, dict) and old in sections and new not in sections:
+                sections[new] = sections.pop(old)
+                messages.append(f"{where}{old}: this section is now called {new} (the old name still works, for now)")
+
+    rename(config, "")
+    for model, sections in (config.get("per_model") or {}).items():
+        rename(sections, f"per_model.{model}.")
+    for area, seasons in (config.get("overrides") or {}).items():
+        for season, sections in (seasons or {}).items():
+            rename(sections, f"overrides.{area}.{season}.")
+    return messages
+
+
 def check_file(path: str | Path, schema_path: Path = SCHEMA) -> list[str]:
     """Everything wrong with the config file at ``path``, as the workflow would refuse it:
     YAML syntax (with the line), the schema (each key), the relations between values."""
@@ -69,6 +95,7 @@ def check_file(path: str | Path, schema_path: Path = SCHEMA) -> list[str]:
         config = load(path)
     except ConfigError as error:
         return [str(error)]
+    renamed_sections(config)
     schema = jsonschema.Draft202012Validator(_schema(schema_path))
     invalid = [
         f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}"
@@ -187,7 +214,7 @@ def inference_problems(
     steps = inference.get("steps")
     if timesteps is not None and steps is not None and steps > timesteps:
         found.append(
-            f"{key('steps')}: {steps} is more than the model's {timesteps} diffusion timesteps (ddpm.timesteps)"
+            f"{key('steps')}: {steps} is more than the model's {timesteps} diffusion timesteps (large_model.timesteps)"
         )
     return found
 
@@ -201,26 +228,26 @@ def climatology_problems(config: Mapping[str, Any], model: str, season: str, are
     """A residual model and its base read one covariate stack: both with the per-pixel
     climatology inputs, or neither. The anomaly is of the matched MERRA-2, one of those inputs,
     and a residual model learns the difference from its base instead."""
-    section = merged_section(config, "ddpm", season, area, model)
+    section = merged_section(config, "large_model", season, area, model)
     base = variants.VARIANTS[model].residual_of
     if section.get("predict_anomaly", False):
-        where = key_of(config, "ddpm", "predict_anomaly", season, area, model)
+        where = key_of(config, "large_model", "predict_anomaly", season, area, model)
         if base is not None:
             return [f"{where}: {model} learns the difference from its base {base}; set predict_anomaly for {base}"]
         if not section.get("climatology_inputs", False):
             return [
                 f"{where}: the anomaly is taken from the matched MERRA-2 of the climatology inputs; "
-                f"set {key_of(config, 'ddpm', 'climatology_inputs', season, area, model)}: true"
+                f"set {key_of(config, 'large_model', 'climatology_inputs', season, area, model)}: true"
             ]
     if base is None:
         return []
     values = {
-        name: bool(merged_section(config, "ddpm", season, area, name).get("climatology_inputs", False))
+        name: bool(merged_section(config, "large_model", season, area, name).get("climatology_inputs", False))
         for name in (model, base)
     }
     if values[model] == values[base]:
         return []
-    where = {name: key_of(config, "ddpm", "climatology_inputs", season, area, name) for name in (model, base)}
+    where = {name: key_of(config, "large_model", "climatology_inputs", season, area, name) for name in (model, base)}
     return [
         f"{where[model]}: {values[model]} for {model} but {where[base]}: {values[base]} for its base {base}; "
         "a residual model and its base must both have the climatology inputs or neither"
@@ -299,10 +326,10 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
 
             found += network_problems(merged_section(config, "small_unet", season, area), tile, key("small_unet"))
             for model in (m for m in config["models"] if m in variants.VARIANTS):
-                ddpm = merged_section(config, "ddpm", season, area, model)
-                found += network_problems(ddpm, tile, key("ddpm", model))
+                large_model = merged_section(config, "large_model", season, area, model)
+                found += network_problems(large_model, tile, key("large_model", model))
                 inference = merged_section(config, "inference", season, area, model)
-                timesteps = ddpm.get("timesteps") if variants.VARIANTS[model].diffusion else None
+                timesteps = large_model.get("timesteps") if variants.VARIANTS[model].diffusion else None
                 found += inference_problems(inference, tile, timesteps, key("inference", model))
                 found += climatology_problems(config, model, season, area)
     run = config.get("longrun")
@@ -402,6 +429,7 @@ def with_defaults(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> dict
         yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
 
     filled = copy.deepcopy(dict(config))
+    renamed_sections(filled)
     jsonschema.validators.extend(base, {"properties": properties_with_defaults})(_schema(schema_path)).validate(filled)
     return filled
 

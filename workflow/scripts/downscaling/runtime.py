@@ -30,7 +30,7 @@ from downscaling.jobs import atomic_output, config_hash, file_hash
 # (and trims the heap top above its trim threshold), so a new tensor of a few MB pays page
 # faults on first touch, again and again. Keeping freed memory for reuse, as tcmalloc and
 # jemalloc do (both recommended for PyTorch on CPU), measured 17-35 % off a CPU inference day
-# at 1 member and half its non-model time (tests/benchmarks/bench_inference.py).
+# at 1 member and half its non-model time (benchmarks/bench_inference.py).
 MMAP_THRESHOLD = 32 * 2**20  # the largest glibc accepts on 64-bit: larger blocks still use mmap
 TRIM_THRESHOLD = 2**30  # free memory at the top of the heap kept up to 1 GiB (a C int)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from malloc.h

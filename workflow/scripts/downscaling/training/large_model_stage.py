@@ -412,6 +412,6 @@ def check_same_climatology(model_name: str, climatology, base_name: str, base_cl
 
         raise ValueError(
             f"{model_name} was trained {has(climatology)} per-pixel climatology inputs and its base "
-            f"{base_name} {has(base_climatology)}; set climatology_inputs alike for both (ddpm section "
+            f"{base_name} {has(base_climatology)}; set climatology_inputs alike for both (large_model section "
             f"or per_model) and retrain"
         )

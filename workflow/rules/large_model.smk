@@ -1,4 +1,4 @@
-rule train_ddpm:
+rule train_large_model:
     """Stage 2: a large model on G5NR (one of downscaling/variants.py)."""
     input:
         g5nr=area_data("g5nr"),
@@ -12,17 +12,17 @@ rule train_ddpm:
         model=paths.model("{large_model}"),
         summary=paths.training_summary("{large_model}"),
     log:
-        "logs/train_ddpm/{large_model}/{season}/{area}.log",
+        "logs/train_large_model/{large_model}/{season}/{area}.log",
     benchmark:
-        "benchmarks/train_ddpm/{large_model}/{season}/{area}.tsv"
+        "logs/benchmarks/train_large_model/{large_model}/{season}/{area}.tsv"
     conda:
         "../envs/downscaling.yaml"
     threads: 1  # small tiles: two 1-thread jobs beat one 2-thread job; raise with --set-threads
     params:
-        settings=lambda w: settings("ddpm", w.season, w.area, w.large_model),
+        settings=lambda w: settings("large_model", w.season, w.area, w.large_model),
         tile=config["tiles"]["size"],
         seed=config["seed"],
         # not an output: Snakemake would delete it when a job fails, and resuming needs it
         checkpoint=paths.checkpoint("{large_model}"),
     script:
-        "../scripts/train_ddpm.py"
+        "../scripts/train_large_model.py"

@@ -13,7 +13,7 @@
    per granule, and the hours the paper's 763 G5NR days and 25 years of MERRA-2 take, in one job
    and in one job per calendar year side by side.
 
-Usage: python tests/benchmarks/bench_ingest.py [--years 1 4] [--days-for-regrid 30]
+Usage: python benchmarks/bench_ingest.py [--years 1 4] [--days-for-regrid 30]
        [--g5nr-granules 48] [--keep DIR]
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from downscaling.demo.files import write_mapl_file  # noqa: E402

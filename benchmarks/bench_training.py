@@ -25,10 +25,10 @@ When the demo wrote them, the figures logged by its own training jobs (training.
 models, the per-epoch log of the small U-Net) and Snakemake's benchmark files are printed beside.
 
 Usage (after the demo has produced the season x area's features):
-    python tests/benchmarks/bench_training.py --season JJA --area west
-    python tests/benchmarks/bench_training.py --season JJA --area west --epochs 6 \
+    python benchmarks/bench_training.py --season JJA --area west
+    python benchmarks/bench_training.py --season JJA --area west --epochs 6 \
         --models small_unet ddpm ddpm_notransfer unet
-    python tests/benchmarks/bench_training.py --season DJF --area west --models small_unet ddpm_residual \
+    python benchmarks/bench_training.py --season DJF --area west --models small_unet ddpm_residual \
         --precision float32 bfloat16
 """
 
@@ -212,7 +212,7 @@ def demo_logged(results: Path, paths: DemoPaths, name: str) -> tuple[str, str, s
     if name == "small_unet":
         log = results.parent / "logs" / "train_small_unet" / paths.season / f"{paths.area}.log"
         rule = "train_small_unet"
-        bench = results.parent / "benchmarks" / rule / paths.season / f"{paths.area}.tsv"
+        bench = results.parent / "logs" / "benchmarks" / rule / paths.season / f"{paths.area}.tsv"
         if log.exists():
             # "epoch 3/8 train 0.05773 val 0.05994 lr 1.00e-03 2.4 s ETA 12.6 s data 1.5%"
             lines = re.findall(r"epoch \d+/\d+ .* (\d+\.\d+) (s|min) ETA .* data (\d+\.\d+)%", log.read_text())
@@ -221,7 +221,7 @@ def demo_logged(results: Path, paths: DemoPaths, name: str) -> tuple[str, str, s
                 share = f"{np.mean([float(d) for _, _, d in lines]):.1f} %"
     else:
         summary = paths.model(name).with_name("training.json")
-        bench = results.parent / "benchmarks" / "train_ddpm" / name / paths.season / f"{paths.area}.tsv"
+        bench = results.parent / "logs" / "benchmarks" / "train_large_model" / name / paths.season / f"{paths.area}.tsv"
         if summary.exists():
             logged = json.loads(summary.read_text())
             share = f"{100 * logged['data_share']:.1f} %"
@@ -315,7 +315,7 @@ def main() -> None:
     print(f"largest mean data share {worst:.1f} % ({'meets' if worst < 10 else 'misses'} the < 10 % goal)")
     print_table(
         "the demo's own training jobs of this season x area (from their logs, if present)",
-        ("model", "data share", "s/epoch (incl. validation)", "job s (benchmarks/)"),
+        ("model", "data share", "s/epoch (incl. validation)", "job s (logs/benchmarks/)"),
         logged_rows,
     )
     figures = extraction

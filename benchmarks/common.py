@@ -2,7 +2,7 @@
 paths, the machine a run was measured on, and plain-text tables.
 
 Not a test and not a benchmark itself; the ``bench_*.py`` scripts import it (they run as
-``python tests/benchmarks/bench_x.py``, so this directory is on ``sys.path``).
+``python benchmarks/bench_x.py``, so this directory is on ``sys.path``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from downscaling import paths  # noqa: E402  (torch-free: the scripts' own imports stay lazy)

@@ -15,8 +15,8 @@ one member) beside the matched MERRA-2 itself and the demo's `interp_qm` and
 `interp_qm_stochastic` on the same days.
 
 Usage (after the demo has trained its models):
-    python tests/benchmarks/bench_climatology.py                       # unet, ddpm_notransfer, every season x area
-    python tests/benchmarks/bench_climatology.py --models ddpm_residual --seasons JJA --areas west
+    python benchmarks/bench_climatology.py                       # unet, ddpm_notransfer, every season x area
+    python benchmarks/bench_climatology.py --models ddpm_residual --seasons JJA --areas west
 """
 
 from __future__ import annotations

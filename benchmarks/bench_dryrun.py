@@ -21,7 +21,7 @@ which is the ingest jobs' input; before that, every granule was an input of ever
 planning took 9.2 s). ``--profile-top N`` runs it
 once more under cProfile and prints the N most expensive functions (cumulative and own time).
 
-Usage: python tests/benchmarks/bench_dryrun.py [--repeats 3] [--profile-top 25] [--keep DIR]
+Usage: python benchmarks/bench_dryrun.py [--repeats 3] [--profile-top 25] [--keep DIR]
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ RMSE of the ensemble mean against interp_qm's, interp_mm's and persistence's, an
 the stochastic interp_qm's fair CRPS and interp_qm's MAE (goal: the method better in every row).
 
 Usage (after `make demo`):
-    python tests/benchmarks/check_generative.py [--model ddpm_residual] [--results results]
+    python benchmarks/check_generative.py [--model ddpm_residual] [--results results]
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ Choose the demo default from this curve: the fewest steps and members whose scor
 levelled off.
 
 Usage (after the demo has trained its models):
-    python tests/benchmarks/bench_sampler.py --season JJA --area west
-    python tests/benchmarks/bench_sampler.py --steps 1 2 4 8 16 32 --members 8 --model ddpm_residual
-    python tests/benchmarks/bench_sampler.py --steps 8 --precision float32 bfloat16
-    python tests/benchmarks/bench_sampler.py --sampler ddim dpmpp2m --spacing linspace logsnr --steps 8 16
+    python benchmarks/bench_sampler.py --season JJA --area west
+    python benchmarks/bench_sampler.py --steps 1 2 4 8 16 32 --members 8 --model ddpm_residual
+    python benchmarks/bench_sampler.py --steps 8 --precision float32 bfloat16
+    python benchmarks/bench_sampler.py --sampler ddim dpmpp2m --spacing linspace logsnr --steps 8 16
 Options: --eta, --sampler, --spacing, --stride, --halo, --precision, --threads, --device, --config, --results.
 """
 

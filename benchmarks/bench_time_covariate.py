@@ -11,8 +11,8 @@ true date, of the date shifted by a few days, and of the authors' resolution (th
 day), and prints the RMSE of each beside the true date's.
 
 Usage (after the demo has trained its models):
-    python tests/benchmarks/bench_time_covariate.py                 # unet, every season x area
-    python tests/benchmarks/bench_time_covariate.py --model ddpm_residual --members 2 --shifts 3
+    python benchmarks/bench_time_covariate.py                 # unet, every season x area
+    python benchmarks/bench_time_covariate.py --model ddpm_residual --members 2 --shifts 3
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ autocast as ``training.precision`` runs it; median seconds per step over ``--rep
 after one warm-up step, and the loss of the first step beside float32's. Decides the training precision's default.
 
 Usage:
-    python tests/benchmarks/bench_compile.py                 # demo and paper sizes
-    python tests/benchmarks/bench_compile.py --sizes demo --batch 512 --repeats 20
-    python tests/benchmarks/bench_compile.py --sizes paper --no-inference   # the training step only
+    python benchmarks/bench_compile.py                 # demo and paper sizes
+    python benchmarks/bench_compile.py --sizes demo --batch 512 --repeats 20
+    python benchmarks/bench_compile.py --sizes paper --no-inference   # the training step only
 """
 
 from __future__ import annotations

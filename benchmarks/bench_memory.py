@@ -12,9 +12,9 @@ many members as fit the budget, the members sampled group after group. One denoi
 step count does not change the peak.
 
 Usage:
-    python tests/benchmarks/bench_memory.py                    # the paper's Arabian area, 1-8 members, 1/4-1 area
-    python tests/benchmarks/bench_memory.py --no-paper-day     # without the paper-size whole day
-    python tests/benchmarks/bench_memory.py --budget-mb 1024 16000
+    python benchmarks/bench_memory.py                    # the paper's Arabian area, 1-8 members, 1/4-1 area
+    python benchmarks/bench_memory.py --no-paper-day     # without the paper-size whole day
+    python benchmarks/bench_memory.py --budget-mb 1024 16000
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ not a test). Goals on 2 cores: demo <= 15 min, test suite <= 20 min.
 Run this on an otherwise idle machine: the timings are only meaningful then.
 
 Usage:
-    python tests/benchmarks/bench_suite.py --demo --tests
-    python tests/benchmarks/bench_suite.py --demo --config-file tests/configs/tiny.yaml --cores 1
+    python benchmarks/bench_suite.py --demo --tests
+    python benchmarks/bench_suite.py --demo --config-file tests/configs/tiny.yaml --cores 1
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ its transfer encoder), true (lenient) history, the workflow's seed:
     the decomposition into steps, stride (tiles per day) and engineering (the rest) follows.
 
 Usage (after the demo has trained its models):
-    python tests/benchmarks/bench_inference.py --season JJA --area west --authors-steps 5
+    python benchmarks/bench_inference.py --season JJA --area west --authors-steps 5
 Options: --model, --members, --day YYYY-MM-DD, --repeats, --crop, --skill-members, --threads,
 --device, --config, --results.
 """
