@@ -40,6 +40,7 @@ from downscaling.evaluation import metrics
 from downscaling.inference import stitched
 from downscaling.training import large_model_stage
 from downscaling.training.loop import TrainingRun
+from downscaling.training.settings import StageSettings
 
 LOG = logging.getLogger("bench_climatology")
 
@@ -57,7 +58,7 @@ def train_with_climatology(model: str, kind: str, paths: DemoPaths, config: dict
     settings = dict(KINDS[kind])
     if base:
         settings.pop("predict_anomaly", None)  # a residual model learns the difference from its base
-    section = {**merged_section(config, "ddpm", paths.season, paths.area, model), **settings}
+    section = {**merged_section(config, "large_model", paths.season, paths.area, model), **settings}
     features, index = paths.features()
     inputs = {name: paths.data(name) for name in ("g5nr", "merra2_on_g5nr", "static")}
     inputs.update(features=features, index=index, small_unet=paths.model("small_unet"))
@@ -67,7 +68,7 @@ def train_with_climatology(model: str, kind: str, paths: DemoPaths, config: dict
     large_model_stage.train(
         model,
         inputs,
-        section,
+        StageSettings.from_section(section, config["seed"]),
         config["tiles"]["size"],
         config["seed"],
         TrainingRun(folder / f"{model}.ckpt", folder / f"{model}.pt", device, LOG, "bench"),

@@ -105,6 +105,7 @@ def main() -> None:
 
     from downscaling import variants
     from downscaling.training import large_model_stage
+    from downscaling.training.settings import NetworkSettings, StageSettings
 
     device = pick_device(args.device, args.threads)
     print_machine(device)
@@ -114,13 +115,21 @@ def main() -> None:
         section, features, batch = SIZES[size]
         batch = args.batch or batch
         torch.manual_seed(0)
-        model = large_model_stage.build(variant, features, large_model_stage.model_kwargs(variant, section))
+        model = large_model_stage.build(
+            variant,
+            features,
+            large_model_stage.model_kwargs(variant, StageSettings(NetworkSettings.from_section(section))),
+        )
         model = model.to(device).eval()
         cond = torch.rand(batch, model.cond_channels, 16, 16, device=device)
         x_t = torch.randn(batch, 1, 16, 16, device=device)
         for bf16, channels_last in ((False, False), (True, False), (False, True), (True, True)):
             torch.manual_seed(0)  # the same initial weights in every arithmetic
-            fresh = large_model_stage.build(variant, features, large_model_stage.model_kwargs(variant, section))
+            fresh = large_model_stage.build(
+                variant,
+                features,
+                large_model_stage.model_kwargs(variant, StageSettings(NetworkSettings.from_section(section))),
+            )
             seconds, loss = timed_training_step(fresh.to(device), cond, x_t, device, bf16, channels_last, args.repeats)
             if not (bf16 or channels_last):
                 float32_seconds, float32_loss = seconds, loss

@@ -54,6 +54,7 @@ def one_case(case: dict) -> dict:
     from downscaling.inference import stitched
     from downscaling.models.small_unet import SmallUNet
     from downscaling.training import large_model_stage, small_unet_stage
+    from downscaling.training.settings import NetworkSettings, StageSettings
 
     torch.set_num_threads(case["threads"])
     height, width, members = case["height"], case["width"], case["members"]
@@ -66,14 +67,14 @@ def one_case(case: dict) -> dict:
     torch.manual_seed(0)
     norm = MinMax(-4.0, 0.5)
     small_unet_stage.save(folder / "small.pt", SmallUNet(**SMALL_UNET).state_dict(), SMALL_UNET, norm, 40, 16, "bench")
-    section = {**DENOISERS[case["denoiser"]], "timesteps": 2000, "schedule": "squaredcos_cap_v2"}
-    variant = variants.VARIANTS["ddpm"]
-    model = large_model_stage.build(
-        variant, SMALL_UNET["channels"][-1], large_model_stage.model_kwargs(variant, section)
+    stage = StageSettings(
+        NetworkSettings.from_section(DENOISERS[case["denoiser"]]), timesteps=2000, schedule="squaredcos_cap_v2"
     )
+    variant = variants.VARIANTS["ddpm"]
+    model = large_model_stage.build(variant, SMALL_UNET["channels"][-1], large_model_stage.model_kwargs(variant, stage))
     norms = {"g5nr": norm.to_dict(), "merra2": norm.to_dict(), "elevation": {"lo": 0.0, "hi": 2000.0}}
     large_model_stage.save(
-        folder / "ddpm.pt", model.state_dict(), "ddpm", section, SMALL_UNET["channels"][-1], norms, 16, "bench"
+        folder / "ddpm.pt", model.state_dict(), "ddpm", stage, SMALL_UNET["channels"][-1], norms, 16, "bench"
     )
     del model
     settings = stitched.InferenceSettings(

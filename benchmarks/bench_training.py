@@ -62,6 +62,7 @@ from downscaling.data.datasets import open_cube
 from downscaling.runtime import PRECISIONS
 from downscaling.training import large_model_stage, loop, small_unet_stage
 from downscaling.training.loop import TrainingRun
+from downscaling.training.settings import StageSettings
 
 LARGE_MODELS = ("ddpm", "ddpm_residual", "ddpm_notransfer", "unet")
 
@@ -103,7 +104,9 @@ def train_one(
     """Train ``name`` for ``epochs`` epochs (early stop and plateau as configured) in ``precision``;
     figures as a dict."""
     seed, n_lag, tiles = config["seed"], config["splits"]["n_lag"], config["tiles"]
-    section = merged_section(config, "small_unet" if name == "small_unet" else "ddpm", paths.season, paths.area, name)
+    section = merged_section(
+        config, "small_unet" if name == "small_unet" else "large_model", paths.season, paths.area, name
+    )
     section.update(max_epochs=epochs, precision=precision)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{name}_{precision}_", dir=workdir))  # a fresh run, never a resume
     run = TrainingRun(run_dir / "checkpoint.pt", run_dir / "model.pt", device, log, "bench")
@@ -113,7 +116,7 @@ def train_one(
             result = small_unet_stage.train(
                 paths.data("merra2"),
                 paths.split("merra2"),
-                section,
+                StageSettings.from_section(section, seed),
                 n_lag,
                 tiles["size"],
                 tiles["train_stride"],
@@ -125,7 +128,9 @@ def train_one(
             feature_path, index_path = paths.features()
             inputs = {cube: paths.data(cube) for cube in ("g5nr", "merra2_on_g5nr", "static")}
             inputs.update(features=feature_path, index=index_path, base=paths.model("unet"))
-            summary = large_model_stage.train(name, inputs, section, tiles["size"], seed, run)
+            summary = large_model_stage.train(
+                name, inputs, StageSettings.from_section(section, seed), tiles["size"], seed, run
+            )
             history = summary["history"]
     wall = time.perf_counter() - started
     timed = clock.epochs[1:] or clock.epochs  # the first epoch warms caches and the allocator up

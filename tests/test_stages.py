@@ -17,6 +17,7 @@ from downscaling.files.outputs import DailyWriter, SourceVariable
 from downscaling.inference import longrun, stitched
 from downscaling.training import large_model_stage, small_unet_stage
 from downscaling.training.loop import TrainingRun
+from downscaling.training.settings import StageSettings
 
 LOG = logging.getLogger("test")
 N_LAG, TILE, STRIDE = 40, 16, 8
@@ -76,7 +77,7 @@ def area(tmp_path_factory):
     small_unet_stage.train(
         d / "merra2.nc",
         d / "merra2.csv",
-        SMALL,
+        StageSettings.from_section(SMALL, 1),
         N_LAG,
         TILE,
         STRIDE,
@@ -94,7 +95,7 @@ def area(tmp_path_factory):
         large_model_stage.train(
             model,
             {**paths, **({"base": d / f"{base}.pt"} if base else {})},
-            LARGE,
+            StageSettings.from_section(LARGE, 1),
             TILE,
             1,
             TrainingRun(d / f"ck_{model}.pt", d / f"{model}.pt", cpu, LOG, "run"),
@@ -132,7 +133,7 @@ def test_the_scratch_encoder_has_the_transfer_encoders_shape_and_its_own_trained
     initial = large_model_stage.build(
         variants.VARIANTS["ddpm_scratch"],
         32,
-        large_model_stage.model_kwargs(variants.VARIANTS["ddpm_scratch"], LARGE),
+        large_model_stage.model_kwargs(variants.VARIANTS["ddpm_scratch"], StageSettings.from_section(LARGE, 1)),
         saved["history_encoder"],
     ).history_encoder.state_dict()
     assert any(not torch.equal(scratch[k], initial[k]) for k in scratch)
@@ -159,7 +160,7 @@ def test_a_finetuned_encoder_learns_at_its_share_of_the_learning_rate():
     model = large_model_stage.build(
         variant,
         32,
-        large_model_stage.model_kwargs(variant, LARGE),
+        large_model_stage.model_kwargs(variant, StageSettings.from_section(LARGE, 1)),
         dict(in_channels=N_LAG, channels=(8, 16, 32), res_blocks=1, attention=True, groups=4),
     )
     settings = TrainSettings.from_config(LARGE, 1)
@@ -444,7 +445,7 @@ def climatology_models(area):
         large_model_stage.train(
             model,
             {**paths, **extra},
-            settings,
+            StageSettings.from_section(settings, 1),
             TILE,
             1,
             TrainingRun(area / f"ck_{prefix}{model}.pt", area / f"{prefix}{model}.pt", torch.device("cpu"), LOG, "run"),
@@ -563,7 +564,7 @@ def test_predict_anomaly_without_climatology_inputs_is_refused_before_training(a
         large_model_stage.train(
             "unet",
             paths,
-            dict(LARGE, predict_anomaly=True),
+            StageSettings.from_section(dict(LARGE, predict_anomaly=True), 1),
             TILE,
             1,
             TrainingRun(area / "ck_x.pt", area / "x.pt", torch.device("cpu"), LOG, "run"),

@@ -4,6 +4,7 @@ import json
 
 from downscaling.training import large_model_stage
 from downscaling.training.loop import TrainingRun
+from downscaling.training.settings import StageSettings
 
 inputs, params, model = snakemake.input, snakemake.params, snakemake.wildcards.large_model
 paths = {name: inputs[name] for name in ("g5nr", "merra2_on_g5nr", "static", "features", "index")}
@@ -14,7 +15,7 @@ identity = {"model": model, "settings": params.settings, "tile": params.tile, "s
 summary = large_model_stage.train(
     model,
     paths,
-    params.settings,
+    StageSettings.from_section(params.settings, params.seed),
     tile=params.tile,
     seed=params.seed,
     run=TrainingRun.of_job(snakemake, identity, paths.values()),

@@ -35,15 +35,12 @@ from downscaling.models.conditional_unet import ConditionalUNet, condition_chann
 from downscaling.models.small_unet import HistoryEncoder
 from downscaling.runtime import constructor_kwargs, load_model, save_model
 from downscaling.training import small_unet_stage
-from downscaling.training.loop import TrainingRun, TrainSettings, fit, mean_loss
+from downscaling.training.loop import TrainingRun, fit, mean_loss
+from downscaling.training.settings import StageSettings
 from downscaling.variants import VARIANTS, Variant, reads_history
 
 #: Training tiles whose residual sets a residual model's scale.
 RESIDUAL_SCALE_TILES = 4096
-#: A fine-tuned encoder's learning rate over the model's (setting ``finetune_lr_factor``): the
-#: usual practice of fine-tuning, which keeps the pretrained weights from being overwritten in
-#: the first steps, when the rest of the network is still random.
-FINETUNE_LR_FACTOR = 0.1
 
 
 class MatchedMerra2(torch.nn.Module):
@@ -188,22 +185,19 @@ def feature_statistics(features, rows: np.ndarray, chunk: int = 8192) -> tuple[t
     return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
 
 
-def model_kwargs(variant: Variant, section: dict) -> dict:
+def model_kwargs(variant: Variant, settings: StageSettings) -> dict:
     return {
-        "channels": tuple(section["channels"]),
-        "res_blocks": section["res_blocks"],
-        "attention": section["attention"],
-        "groups": section["groups"],
+        **settings.network.kwargs(),
         "diffusion": variant.diffusion,
         # an anomaly is unbounded; only a normalised G5NR tile lies in [0, 1]
-        "bounded": variant.bounded and not section.get("predict_anomaly", False),
+        "bounded": variant.bounded and not settings.predict_anomaly,
     }
 
 
 def train(
     model_name: str,
     paths: dict,
-    section: dict,
+    settings: StageSettings,
     tile: int,
     seed: int,
     run: TrainingRun,
@@ -222,9 +216,9 @@ def train(
         paths["merra2_on_g5nr"],
         paths["static"],
         train_dates=index.date.unique(),
-        climatology=bool(section.get("climatology_inputs", False)),
+        climatology=settings.climatology_inputs,
     )
-    train_days, val_days = split_by_day(index.day.unique(), section["val_fraction"], seed)
+    train_days, val_days = split_by_day(index.day.unique(), settings.val_fraction, seed)
     samples = index[["day", "row", "col"]].to_numpy()
     in_train = np.isin(samples[:, 0], train_days)
     inputs, encoder_kwargs = {"features": feats if reads_history(model_name) else None}, None
@@ -236,7 +230,7 @@ def train(
         name: DownscalingTileDataset(fields, samples, rows, tile, **inputs)
         for name, rows in (("train", np.flatnonzero(in_train)), ("val", np.flatnonzero(~in_train)))
     }
-    datasets["val"] = capped(datasets["val"], section.get("val_tiles"), seed)
+    datasets["val"] = capped(datasets["val"], settings.val_tiles, seed)
     log.info(
         "%s: %d train tiles on %d days, %d validation tiles on %d days, %s",
         model_name,
@@ -246,11 +240,10 @@ def train(
         len(val_days),
         device,
     )
-    schedule = NoiseSchedule(section["timesteps"], section["schedule"]).to(device) if variant.diffusion else None
-    settings = TrainSettings.from_config(section, seed)
-    anomaly = bool(section.get("predict_anomaly", False))
+    schedule = NoiseSchedule(settings.timesteps, settings.schedule).to(device) if variant.diffusion else None
+    loop, anomaly = settings.loop, settings.predict_anomaly
     if variant.history == "finetuned":
-        settings = replace(settings, encoder_lr_factor=float(section.get("finetune_lr_factor", FINETUNE_LR_FACTOR)))
+        loop = replace(loop, encoder_lr_factor=settings.finetune_lr_factor)
     if anomaly and (variant.residual_of or fields.climatology is None):
         raise ValueError(
             f"{model_name}: predict_anomaly needs climatology_inputs (the matched MERRA-2 is one of "
@@ -266,7 +259,7 @@ def train(
         base = MatchedMerra2()
     if base is not None:
         base.scale = residual_scale(
-            base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed), settings.batch_size, device, seed
+            base, capped(datasets["train"], RESIDUAL_SCALE_TILES, seed), loop.batch_size, device, seed
         )
         log.info(
             "%s: learns the difference from %s, RMS %.5f (normalised units)",
@@ -276,19 +269,19 @@ def train(
         )
     torch.manual_seed(seed)
     model = build(
-        variant, feats.shape[1], model_kwargs(variant, section), encoder_kwargs, fields.climatology is not None
+        variant, feats.shape[1], model_kwargs(variant, settings), encoder_kwargs, fields.climatology is not None
     )
     if variant.history == "finetuned":  # starts from the pretrained weights, as the transfer variant's frozen copy
         model.history_encoder.load_state_dict(small_unet_stage.load_encoder(paths["small_unet"])[0].state_dict())
     if variant.history in ("transfer", "finetuned"):  # the pretrained encoder's features: standardised
         model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
     loss = make_loss(variant, schedule, base)
-    result = fit(model, loss, datasets["train"], datasets["val"], settings, run)
+    result = fit(model, loss, datasets["train"], datasets["val"], loop, run)
     baseline = mean_loss(
         model,
         lambda m, b, g: merra2_as_prediction_loss(m, b, g, norm),
         datasets["val"],
-        settings.batch_size,
+        loop.batch_size,
         device,
         seed,
     )
@@ -304,11 +297,11 @@ def train(
     }
     if variant.diffusion:
         # the honest numbers for a DDPM: does the x0 estimate improve as x_t gets less noisy?
-        by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed)
+        by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, loop.batch_size, device, seed)
         summary["val_x0_error_by_t"] = {str(t): error for t, error in by_t.items()}
         summary["val_loss_from_pure_noise"] = by_t[schedule.T - 1]
         bias = x0_error_by_t(
-            model, variant, datasets["val"], schedule, base, settings.batch_size, device, seed, score=x0_bias
+            model, variant, datasets["val"], schedule, base, loop.batch_size, device, seed, score=x0_bias
         )
         summary["val_x0_bias_by_t"] = {str(t): value for t, value in bias.items()}
         log.info(
@@ -324,7 +317,7 @@ def train(
         run.model_path,
         result.best_state,
         model_name,
-        section,
+        settings,
         int(feats.shape[1]),
         norm,
         tile,
@@ -340,7 +333,7 @@ def save(
     path,
     state_dict: dict,
     model_name: str,
-    section: dict,
+    settings: StageSettings,
     feature_channels: int,
     norm: dict,
     tile: int,
@@ -357,16 +350,16 @@ def save(
         state_dict,
         run_id,
         model=model_name,
-        kwargs=model_kwargs(VARIANTS[model_name], section),
+        kwargs=model_kwargs(VARIANTS[model_name], settings),
         feature_channels=feature_channels,
         history_encoder=encoder_kwargs,
         normalisation=norm,
-        timesteps=section.get("timesteps"),
-        schedule=section.get("schedule"),
+        timesteps=settings.timesteps,
+        schedule=settings.schedule,
         residual_scale=residual_scale,
         tile=tile,
         **({} if climatology is None else {"climatology": torch.from_numpy(climatology)}),
-        **({"predicts_anomaly": True} if section.get("predict_anomaly") else {}),
+        **({"predicts_anomaly": True} if settings.predict_anomaly else {}),
     )
 
 

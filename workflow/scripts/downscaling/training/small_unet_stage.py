@@ -14,18 +14,13 @@ from downscaling.data.splits import read_split
 from downscaling.evaluation.metrics import mae, r2
 from downscaling.models.small_unet import SmallUNet, TransferEncoder
 from downscaling.runtime import constructor_kwargs, load_checkpoint, load_model, save_model
-from downscaling.training.loop import FitResult, TrainingRun, TrainSettings, fit
+from downscaling.training.loop import FitResult, TrainingRun, fit
+from downscaling.training.settings import StageSettings
 
 
-def model_kwargs(section: dict, n_lag: int) -> dict:
-    """SmallUNet constructor arguments from the ``small_unet`` config section."""
-    return {
-        "in_channels": n_lag,
-        "channels": tuple(section["channels"]),
-        "res_blocks": section["res_blocks"],
-        "attention": section["attention"],
-        "groups": section["groups"],
-    }
+def model_kwargs(settings: StageSettings, n_lag: int) -> dict:
+    """SmallUNet constructor arguments from the ``small_unet`` settings."""
+    return {"in_channels": n_lag, **settings.network.kwargs()}
 
 
 def l1_loss(model, batch, generator):
@@ -42,7 +37,7 @@ def season_days(cube, split_csv, n_lag: int) -> dict:
 def train(
     merra2_path,
     split_csv,
-    section: dict,
+    settings: StageSettings,
     n_lag: int,
     tile: int,
     stride: int,
@@ -53,11 +48,11 @@ def train(
     ``run.model_path``."""
     cube = open_cube(merra2_path)
     days = season_days(cube, split_csv, n_lag)
-    train_days, val_days = split_by_day(days["train"], section["val_fraction"], seed)
+    train_days, val_days = split_by_day(days["train"], settings.val_fraction, seed)
     norm = MinMax.fit(cube.values[days["train"]])
     values = norm.apply(cube.values)
     train_set = LagTileDataset(values, train_days, n_lag, tile, stride)
-    val_set = capped(LagTileDataset(values, val_days, n_lag, tile, stride), section.get("val_tiles"), seed)
+    val_set = capped(LagTileDataset(values, val_days, n_lag, tile, stride), settings.val_tiles, seed)
     run.log.info(
         "small U-Net: %d train days (%d tiles), %d validation days (%d tiles), %s",
         len(train_days),
@@ -66,10 +61,10 @@ def train(
         len(val_set),
         run.device,
     )
-    kwargs = model_kwargs(section, n_lag)
+    kwargs = model_kwargs(settings, n_lag)
     torch.manual_seed(seed)
     model = SmallUNet(**kwargs)
-    result = fit(model, l1_loss, train_set, val_set, TrainSettings.from_config(section, seed), run)
+    result = fit(model, l1_loss, train_set, val_set, settings.loop, run)
     save(run.model_path, result.best_state, kwargs, norm, n_lag, tile, run.run_id, result.best_val_loss)
     return result
 
