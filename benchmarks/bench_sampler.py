@@ -74,7 +74,7 @@ def main() -> None:
         "--eta",
         type=float,
         nargs="+",
-        help="DDIM's stochasticity, 0 deterministic to 1 ancestral (default: the config's)",
+        help="the noise of ddim and dpmpp2m steps, 0 deterministic to 1 ancestral (default: the config's)",
     )
     parser.add_argument("--stride", type=int)
     parser.add_argument("--halo", type=int)
@@ -155,7 +155,7 @@ def main() -> None:
                 model,
                 f"{sampler} {spacing}",
                 precision,
-                eta if sampler == "ddim" else "-",
+                eta if sampler in ("ddim", "dpmpp2m") else "-",
                 steps,
                 passes,
                 members,

@@ -136,10 +136,14 @@ class DPMSolverPP2M(DDIMSampler):
     has no previous estimate and the last (to the clean data, h infinite) uses the current one
     alone, as diffusers' ``lower_order_final``: both are DDIM steps. Stateful within one
     reverse process; `set_timesteps` starts a new one.
+
+    eta as DDIM's: 0 solves the ODE; 1 is SDE-DPM-Solver++(2M) (the midpoint variant of
+    diffusers' ``sde-dpmsolver++``), whose first-order step is DDPM's posterior step and which
+    adds fresh noise at every step, so the sample forgets some of the error of earlier steps.
     """
 
-    def __init__(self, schedule: NoiseSchedule, clip_x0: bool = True, spacing: str = "linspace"):
-        super().__init__(schedule, eta=0.0, clip_x0=clip_x0, spacing=spacing)
+    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True, spacing: str = "linspace"):
+        super().__init__(schedule, eta=eta, clip_x0=clip_x0, spacing=spacing)
         self._last = None  # (lambda at the last step's t, its x0 estimate)
 
     def set_timesteps(self, n: int) -> None:
@@ -160,8 +164,11 @@ class DPMSolverPP2M(DDIMSampler):
             r = (lambda_t - lambda_last) / (float(self._lambdas[t_prev]) - lambda_t)
             x0_used = (1.0 + 0.5 / r) * x0_pred - (0.5 / r) * x0_last
         self._last = (lambda_t, x0_pred)
-        c_x0, c_xt, _ = self._coefficients(abar_t, abar_prev)
-        return c_x0 * x0_used + c_xt * x_t
+        c_x0, c_xt, sigma = self._coefficients(abar_t, abar_prev)
+        x_prev = c_x0 * x0_used + c_xt * x_t
+        if sigma > 0:
+            x_prev = x_prev + sigma * randn(x_t.shape, generator, x_t.device, x_t.dtype)
+        return x_prev
 
 
 SAMPLERS = ("ddim", "ddpm", "dpmpp2m")
@@ -170,13 +177,13 @@ SAMPLERS = ("ddim", "ddpm", "dpmpp2m")
 def make_sampler(
     name: str, schedule: NoiseSchedule, eta: float = 0.0, clip_x0: bool = True, spacing: str = "linspace"
 ) -> Sampler:
-    """The sampler called `name` (one of SAMPLERS); eta is DDIM's alone."""
+    """The sampler called `name` (one of SAMPLERS); eta is DDIM's and DPM-Solver++'s noise."""
     if name == "ddim":
         return DDIMSampler(schedule, eta=eta, clip_x0=clip_x0, spacing=spacing)
     if name == "ddpm":
         return DDPMSampler(schedule, clip_x0=clip_x0, spacing=spacing)
     if name == "dpmpp2m":
-        return DPMSolverPP2M(schedule, clip_x0=clip_x0, spacing=spacing)
+        return DPMSolverPP2M(schedule, eta=eta, clip_x0=clip_x0, spacing=spacing)
     raise ValueError(f"sampler must be one of {SAMPLERS}, got {name!r}")
 
 
