@@ -83,35 +83,15 @@ def x0_estimate(
     return x0_from_output(model(cond, x_t, t_batch), x_t, schedule.alpha_bar(t_batch, x0), prediction)
 
 
-def x0_error(
-    model,
-    x0: torch.Tensor,
-    cond: torch.Tensor,
-    schedule: NoiseSchedule,
-    t: int,
-    prediction: str,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """MSE of the x0 estimated at timestep t: the check that a denoiser uses x_t (its error
-    must fall clearly below the error at t = T-1, where x_t is pure noise)."""
-    return F.mse_loss(x0_estimate(model, x0, cond, schedule, t, prediction, generator), x0)
+def x0_error(model, x0: torch.Tensor, *rest) -> torch.Tensor:
+    """MSE of the x0 estimated at timestep t (arguments as :func:`x0_estimate`): the check that
+    a denoiser uses x_t (its error must fall clearly below the error at t = T-1, where x_t is
+    pure noise)."""
+    return F.mse_loss(x0_estimate(model, x0, *rest), x0)
 
 
-def x0_bias(
-    model,
-    x0: torch.Tensor,
-    cond: torch.Tensor,
-    schedule: NoiseSchedule,
-    t: int,
-    prediction: str,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """Mean of (estimated - true) x0 at timestep t: a bias at any noise level is carried into
-    every sample by the sampler's steps (the signal behind past sampler drifts)."""
-    return (x0_estimate(model, x0, cond, schedule, t, prediction, generator) - x0).mean()
-
-
-#: Where "logsnr" spacing starts: lambda = -5, where the signal is 0.7 % of the noise, so a
-#: start from N(0, I) is exact to that; below it the cosine schedule's clipped tail spends steps
-#: (lambda -10.6 at T - 1) on fields that hold no signal. DPM-Solver truncates the cosine
-#: schedule likewise (at t = 0.9946, lambda about -4.8).
+def x0_bias(model, x0: torch.Tensor, *rest) -> torch.Tensor:
+    """Mean of (estimated - true) x0 at timestep t (arguments as :func:`x0_estimate`): a bias at
+    any noise level is carried into every sample by the sampler's steps (the signal behind past
+    sampler drifts)."""
+    return (x0_estimate(model, x0, *rest) - x0).mean()

@@ -11,6 +11,10 @@ import torch
 
 from downscaling.diffusion.schedule import NoiseSchedule
 
+#: Where "logsnr" spacing starts: lambda = -5, where the signal is 0.7 % of the noise, so a
+#: start from N(0, I) is exact to that; below it the cosine schedule's clipped tail spends steps
+#: (lambda -10.6 at T - 1) on fields that hold no signal. DPM-Solver truncates the cosine
+#: schedule likewise (at t = 0.9946, lambda about -4.8).
 LOGSNR_START = -5.0
 
 

@@ -13,45 +13,14 @@ from torch import nn
 from downscaling.models.blocks import UNetDecoder, UNetEncoder, output_head
 
 
-class SmallUNet(nn.Module):
-    """U-Net: (B, in_channels, H, W) lags -> (B, 1, H, W) next day = last lag + learned change.
-
-    The data are min-max normalised to about [0, 1], so no output activation is applied.
-    H and W must be divisible by 2 ** (len(channels) - 1); with 3 levels a 16x16 tile gives
-    4x4 features. Demo sizes: channels (16, 32, 64), res_blocks 1; paper: (64, 128, 256), 2.
-    """
-
-    def __init__(
-        self,
-        in_channels: int = 40,
-        channels=(64, 128, 256),
-        res_blocks: int = 2,
-        attention: bool = True,
-        groups: int = 8,
-    ):
-        super().__init__()
-        self.encoder = UNetEncoder(in_channels, channels, res_blocks, attention, groups)
-        self.decoder = UNetDecoder(channels, res_blocks, groups)
-        self.head = output_head(channels[0], groups)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Transfer features: (B, in_channels, H, W) -> (B, channels[-1], H/f, W/f), f = 2**(levels-1)."""
-        features, _ = self.encoder(x)
-        return features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features, skips = self.encoder(x)
-        # The net learns the change from the last lag: persistence is built in, and on a
-        # persistent field (dust AOD) that is what lets a small net beat it.
-        return x[:, -1:] + self.head(self.decoder(features, skips))  # (B, 1, H, W)
-
-
 class HistoryEncoder(nn.Module):
     """The down path + middle block of a SmallUNet: (B, n_lag, H, W) history -> features.
 
     Freshly built (from the SmallUNet's constructor arguments) it is trainable: the transfer
     ablation trains one from scratch with its large model. `TransferEncoder` is the frozen,
-    pretrained one.
+    pretrained one. H and W must be divisible by 2 ** (len(channels) - 1); with 3 levels a
+    16x16 tile gives 4x4 features. Demo sizes: channels (16, 32, 64), res_blocks 1; paper:
+    (64, 128, 256), 2.
     """
 
     def __init__(
@@ -64,6 +33,7 @@ class HistoryEncoder(nn.Module):
     ):
         super().__init__()
         self.encoder = UNetEncoder(in_channels, channels, res_blocks, attention, groups)
+        self.unet_shape = {"channels": channels, "res_blocks": res_blocks, "groups": groups}  # what a decoder mirrors
 
     @property
     def in_channels(self) -> int:
@@ -83,6 +53,30 @@ class HistoryEncoder(nn.Module):
         """(B, in_channels, H, W) -> (B, out_channels, H/f, W/f)."""
         features, _ = self.encoder(x)
         return features
+
+
+class SmallUNet(HistoryEncoder):
+    """U-Net: (B, in_channels, H, W) lags -> (B, 1, H, W) next day = last lag + learned change:
+    its history encoder (the transfer features, `encode`) followed by a decoder.
+
+    The data are min-max normalised to about [0, 1], so no output activation is applied.
+    """
+
+    def __init__(self, **shape):
+        """shape: the HistoryEncoder's arguments (in_channels, channels, res_blocks, attention, groups)."""
+        super().__init__(**shape)
+        self.decoder = UNetDecoder(**self.unet_shape)
+        self.head = output_head(self.unet_shape["channels"][0], self.unet_shape["groups"])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Transfer features: (B, in_channels, H, W) -> (B, channels[-1], H/f, W/f), f = 2**(levels-1)."""
+        return super().forward(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features, skips = self.encoder(x)
+        # The net learns the change from the last lag: persistence is built in, and on a
+        # persistent field (dust AOD) that is what lets a small net beat it.
+        return x[:, -1:] + self.head(self.decoder(features, skips))  # (B, 1, H, W)
 
 
 class TransferEncoder(HistoryEncoder):
