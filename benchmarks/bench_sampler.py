@@ -7,7 +7,8 @@ season's test days, the workflow's seed. For each (steps, members) it downscales
 and prints, against the G5NR truth on log10 AOD:
 
 - CRPS (fair) and the MAE of the ensemble mean; the MAE of the deterministic ``unet`` beside them;
-- the spread-skill ratio (1 = reliable, < 1 under-dispersed);
+- the spread-skill ratio (1 = reliable, < 1 under-dispersed) and the spread-error slope (1 when
+  the spread says where the error is large; 4 members or more);
 - the RMSE of the ensemble mean over the unet's, and its bias (mean minus G5NR);
 - the PSD ratio of member 1 over G5NR at 25-80 km (1 = realistic texture, < 1 too smooth);
 - the seam ratio (tile-period signature; about 1 without seams);
@@ -123,6 +124,7 @@ def main() -> None:
             f"{unet_scores['mae']:.4f}",
             f"{bias(unet, observed):+.4f}",
             "-",
+            "-",
             "1.000",
             f"{unet_scores['psd_ratio']:.3f}",
             f"{unet_scores['seam_ratio']:.3f}",
@@ -164,6 +166,7 @@ def main() -> None:
                 f"{unet_scores['mae']:.4f}",
                 f"{bias(fields, observed):+.4f}",
                 f"{s['spread_skill']:.3f}",
+                "-" if s.get("spread_error_slope") is None else f"{s['spread_error_slope']:.2f}",
                 f"{s['rmse'] / unet_scores['rmse']:.3f}",
                 f"{s['psd_ratio']:.3f}",
                 f"{s['seam_ratio']:.3f}",
@@ -186,6 +189,7 @@ def main() -> None:
             "MAE unet",
             "bias (mean)",
             "spread-skill",
+            "spread-error slope",
             "RMSE / unet",
             "PSD ratio 25-80 km",
             "seam ratio",
