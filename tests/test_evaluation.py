@@ -9,7 +9,7 @@ import xarray as xr
 from contract_fakes import G5NR_LAT, G5NR_LON, fake_area, write_cube, write_downscaled, write_split
 from statsmodels.tsa.stattools import acf
 
-from downscaling import variants
+from downscaling import paths, variants
 from downscaling.evaluation import comparison, longrun, scoring, spatial
 from downscaling.evaluation.paired_tests import PairedTest
 from downscaling.files import contracts
@@ -149,7 +149,7 @@ def write_per_day(metrics_path, rmse, crps=None):
     frame = pd.DataFrame({"date": dates, "rmse": rmse, "mae": rmse})
     if crps is not None:
         frame["crps"] = crps
-    frame.to_csv(comparison.per_day_path(metrics_path), index=False, date_format="%Y-%m-%d")
+    frame.to_csv(paths.per_day_beside(metrics_path), index=False, date_format="%Y-%m-%d")
 
 
 def test_paired_differences_with_their_intervals_decide_what_is_bolded(tmp_path):

@@ -336,7 +336,9 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
     method = config.get("method") or variants.default_method(config["models"])
     for area in run["areas"] if run and method else []:
         members = {s: merged_section(config, "inference", s, area, method)["members"] for s in config["seasons"]}
-        found += [f"overrides: {problem}" for problem in [member_count_problem(members, area)] if problem]
+        problem = member_count_problem(members, area)
+        if problem:
+            found.append(f"overrides: {problem}")
     low, high = config["ingest"]["valid_range"]
     if not low < high:
         found.append(f"ingest.valid_range: {[low, high]} must be [low, high] with low < high")

@@ -9,6 +9,8 @@ the Snakefile imports it while it plans.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 RESULTS = "results"
 
 
@@ -49,7 +51,13 @@ def metrics(model="{model}", season="{season}", area="{area}", mode="{mode}", *,
 
 def per_day(model="{model}", season="{season}", area="{area}", mode="{mode}", *, results=RESULTS) -> str:
     """The per-day scores beside :func:`metrics` (CSV), which the paired tests read."""
-    return f"{results}/metrics/{model}/{season}/{area}/{mode}_per_day.csv"
+    return per_day_beside(metrics(model, season, area, mode, results=results))
+
+
+def per_day_beside(metrics_path) -> str:
+    """The per-day scores written beside a metrics JSON (``…/{mode}.json`` -> ``…/{mode}_per_day.csv``)."""
+    path = Path(metrics_path)
+    return str(path.with_name(f"{path.stem}_per_day.csv"))
 
 
 def longrun(area="{area}", start="{start}", end="{end}", *, results=RESULTS) -> str:

@@ -85,12 +85,17 @@ class Sampler(ABC):
         """One reverse step: x0_pred and x_t (B, ...) at timestep t -> x_prev (B, ...)."""
         if self.clip_x0:
             x0_pred = x0_pred.clamp(0.0, 1.0)
-        c_x0, c_xt, sigma = self._coefficients(*self._alpha_bars(int(t)))
-        x_prev = c_x0 * x0_pred + c_xt * x_t
+        t = int(t)
+        c_x0, c_xt, sigma = self._coefficients(*self._alpha_bars(t))
+        x_prev = c_x0 * self._x0_of_step(x0_pred, t) + c_xt * x_t
         if sigma > 0:
             z = randn(x_t.shape, generator, x_t.device, x_t.dtype)
             x_prev = x_prev + sigma * z
         return x_prev
+
+    def _x0_of_step(self, x0_pred: torch.Tensor, t: int) -> torch.Tensor:
+        """The x0 estimate the step from t uses: the network's (a multistep solver extrapolates)."""
+        return x0_pred
 
 
 class DDPMSampler(Sampler):
@@ -154,13 +159,7 @@ class DPMSolverPP2M(DDIMSampler):
         super().set_timesteps(n)
         self._last = None
 
-    def step(
-        self, x0_pred: torch.Tensor, t, x_t: torch.Tensor, generator: torch.Generator | MemberGenerators | None = None
-    ) -> torch.Tensor:
-        if self.clip_x0:
-            x0_pred = x0_pred.clamp(0.0, 1.0)
-        t = int(t)
-        abar_t, abar_prev = self._alpha_bars(t)
+    def _x0_of_step(self, x0_pred: torch.Tensor, t: int) -> torch.Tensor:
         t_prev, lambda_t = self._previous[t], float(self._lambdas[t])
         x0_used = x0_pred
         if self._last is not None and t_prev >= 0:
@@ -168,11 +167,7 @@ class DPMSolverPP2M(DDIMSampler):
             r = (lambda_t - lambda_last) / (float(self._lambdas[t_prev]) - lambda_t)
             x0_used = (1.0 + 0.5 / r) * x0_pred - (0.5 / r) * x0_last
         self._last = (lambda_t, x0_pred)
-        c_x0, c_xt, sigma = self._coefficients(abar_t, abar_prev)
-        x_prev = c_x0 * x0_used + c_xt * x_t
-        if sigma > 0:
-            x_prev = x_prev + sigma * randn(x_t.shape, generator, x_t.device, x_t.dtype)
-        return x_prev
+        return x0_used
 
 
 SAMPLERS = ("ddim", "ddpm", "dpmpp2m")

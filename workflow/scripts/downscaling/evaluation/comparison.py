@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from downscaling import variants
+from downscaling import paths, variants
 from downscaling.evaluation.paired_tests import PairedTest
 
 #: Metric keys of a metrics JSON that go into the summary table, in column order.
@@ -74,19 +74,13 @@ def metrics_key(path) -> dict:
     return {"model": model, "season": season, "area": area, "mode": path.stem}
 
 
-def read_metrics(paths) -> list[dict]:
+def read_metrics(metric_paths) -> list[dict]:
     """Metrics JSONs as dicts with their key (see :func:`metrics_key`) merged in, in order."""
     records = []
-    for path in paths:
+    for path in metric_paths:
         with open(path) as stream:
             records.append({**metrics_key(path), **json.load(stream)})
     return records
-
-
-def per_day_path(metrics_path) -> Path:
-    """The per-day scores written beside a metrics JSON."""
-    path = Path(metrics_path)
-    return path.with_name(f"{path.stem}_per_day.csv")
 
 
 def read_per_day(metric_paths) -> dict[tuple, pd.DataFrame]:
@@ -95,7 +89,7 @@ def read_per_day(metric_paths) -> dict[tuple, pd.DataFrame]:
     frames = {}
     for path in metric_paths:
         key = metrics_key(path)
-        frame = pd.read_csv(per_day_path(path), parse_dates=["date"]).set_index("date")
+        frame = pd.read_csv(paths.per_day_beside(path), parse_dates=["date"]).set_index("date")
         if "crps" not in frame:
             frame["crps"] = frame["mae"]
         frames[tuple(key[k] for k in ("model", "season", "area", "mode"))] = frame
