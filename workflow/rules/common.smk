@@ -140,17 +140,12 @@ def ingest_parts(source):
     return period_parts(period)
 
 
-def area_data(name):
-    """Path of one file of an area's data (name: merra2, g5nr, merra2_on_g5nr, static, coastline)."""
-    return paths.area_data(name)
-
-
 def downscale_inputs(wildcards):
     """Cubes and split of the area and season, plus the trained model(s) the method needs."""
     inputs = {
-        "g5nr": area_data("g5nr"),
-        "merra2_on_g5nr": area_data("merra2_on_g5nr"),
-        "static": area_data("static"),
+        "g5nr": paths.area_data("g5nr"),
+        "merra2_on_g5nr": paths.area_data("merra2_on_g5nr"),
+        "static": paths.area_data("static"),
         "split": paths.split("g5nr"),
     }
     inputs.update(trained_models(wildcards.model))
@@ -159,14 +154,10 @@ def downscale_inputs(wildcards):
     return inputs
 
 
-def large_model(model, season="{season}", area="{area}"):
-    return paths.model(model, season, area)
-
-
 def trained_models(model):
     """{"model": its weights, "base": those of the model a residual variant builds on}."""
     return dict(
-        zip(["model", "base"], map(large_model, variants.trained_inputs(model)))
+        zip(["model", "base"], map(paths.model, variants.trained_inputs(model)))
     )
 
 

@@ -1,9 +1,9 @@
 rule wasserstein:
     """Domain diagnostic: 1-D Wasserstein distance MERRA-2 vs G5NR, per day and pooled."""
     input:
-        merra2=area_data("merra2"),
-        g5nr=area_data("g5nr"),
-        merra2_on_g5nr=area_data("merra2_on_g5nr"),
+        merra2=paths.area_data("merra2"),
+        g5nr=paths.area_data("g5nr"),
+        merra2_on_g5nr=paths.area_data("merra2_on_g5nr"),
     output:
         json="results/diagnostics/wasserstein/{area}.json",
         figure=report(

@@ -24,12 +24,12 @@ rule downscale_longrun:
     (downscaling/inference/longrun.py). The members are independent chains: SLURM runs them side by side.
     """
     input:
-        merra2=area_data("merra2"),
-        g5nr=area_data("g5nr"),
-        static=area_data("static"),
-        models=[large_model(METHOD, season, "{area}") for season in SEASONS],
+        merra2=paths.area_data("merra2"),
+        g5nr=paths.area_data("g5nr"),
+        static=paths.area_data("static"),
+        models=[paths.model(METHOD, season, "{area}") for season in SEASONS],
         bases=[
-            large_model(base, season, "{area}")
+            paths.model(base, season, "{area}")
             for season in SEASONS
             for base in variants.trained_inputs(METHOD)[1:]
         ],

@@ -12,7 +12,7 @@ rule evaluate:
     """Scores of one downscaled file against G5NR on the season's test days (log10 AOD)."""
     input:
         downscaled=paths.downscaled(),
-        g5nr=area_data("g5nr"),
+        g5nr=paths.area_data("g5nr"),
         split=paths.split("g5nr"),
     output:
         metrics=paths.metrics(),
@@ -102,7 +102,7 @@ rule ensemble_skill:
 rule spectra:
     """Radially averaged power spectra of G5NR and every model (strict) on the test days."""
     input:
-        g5nr=area_data("g5nr"),
+        g5nr=paths.area_data("g5nr"),
         split=paths.split("g5nr"),
         downscaled=STRICT_DOWNSCALED,
     output:
@@ -133,8 +133,8 @@ rule spectra:
 rule variograms:
     """Semivariograms of G5NR, MERRA-2 and the strict predictions on the test days."""
     input:
-        g5nr=area_data("g5nr"),
-        merra2=area_data("merra2"),
+        g5nr=paths.area_data("g5nr"),
+        merra2=paths.area_data("merra2"),
         split=paths.split("g5nr"),
         downscaled=STRICT_DOWNSCALED,
     output:
@@ -168,8 +168,8 @@ rule variograms:
 rule temporal_diagnostics:
     """ACF/PACF of the area-mean daily series and lag-k RMSE/R² curves of one area."""
     input:
-        g5nr=area_data("g5nr"),
-        merra2=area_data("merra2"),
+        g5nr=paths.area_data("g5nr"),
+        merra2=paths.area_data("merra2"),
         longrun=lambda w: LONGRUN_FILES.get(w.area, []),
     output:
         acf_table="results/evaluation/temporal/{area}/acf_pacf.csv",
@@ -218,10 +218,10 @@ rule longrun_skill:
     input:
         longrun=lambda w: LONGRUN_FILES[w.area],
         truth=VERIFICATION,
-        g5nr=area_data("g5nr"),
-        merra2=area_data("merra2"),
+        g5nr=paths.area_data("g5nr"),
+        merra2=paths.area_data("merra2"),
         # what the statistical references learn from: each season's G5NR training days
-        merra2_on_g5nr=area_data("merra2_on_g5nr"),
+        merra2_on_g5nr=paths.area_data("merra2_on_g5nr"),
         splits=expand(paths.split("g5nr"), season=SEASONS),
     output:
         table="results/evaluation/longrun/{area}/skill.csv",
@@ -250,7 +250,7 @@ rule longrun_variograms:
     """Semivariograms of an area's long run against MERRA-2 on the same days."""
     input:
         longrun=lambda w: LONGRUN_FILES[w.area],
-        merra2=area_data("merra2"),
+        merra2=paths.area_data("merra2"),
     output:
         table="results/evaluation/longrun/{area}/variograms.csv",
         fits="results/evaluation/longrun/{area}/variogram_fits.csv",

@@ -1,7 +1,7 @@
 rule extract_features:
     """Frozen small-U-Net encoder on the previous n_lag days of G5NR, every large-model training tile."""
     input:
-        cube=area_data("g5nr"),
+        cube=paths.area_data("g5nr"),
         split=paths.split("g5nr"),
         small_unet=rules.train_small_unet.output.model,
     output:

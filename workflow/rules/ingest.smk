@@ -78,10 +78,10 @@ rule join_ingested:
 rule regrid_merra2:
     """MERRA-2 on the G5NR grid over the G5NR period (fails if that is not inside the MERRA-2 record)."""
     input:
-        merra2=area_data("merra2"),
-        g5nr=area_data("g5nr"),
+        merra2=paths.area_data("merra2"),
+        g5nr=paths.area_data("g5nr"),
     output:
-        cube=area_data("merra2_on_g5nr"),
+        cube=paths.area_data("merra2_on_g5nr"),
     log:
         "logs/ingest/{area}/merra2_on_g5nr.log",
     conda:
@@ -96,9 +96,9 @@ rule ingest_elevation:
     """Surface elevation (m) on the area's G5NR grid."""
     input:
         raw=raw_inputs("elevation"),
-        g5nr=area_data("g5nr"),
+        g5nr=paths.area_data("g5nr"),
     output:
-        static=area_data("static"),
+        static=paths.area_data("static"),
     log:
         "logs/ingest/{area}/static.log",
     conda:

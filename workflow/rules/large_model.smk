@@ -1,9 +1,9 @@
 rule train_large_model:
     """Stage 2: a large model on G5NR (one of downscaling/variants.py)."""
     input:
-        g5nr=area_data("g5nr"),
-        merra2_on_g5nr=area_data("merra2_on_g5nr"),
-        static=area_data("static"),
+        g5nr=paths.area_data("g5nr"),
+        merra2_on_g5nr=paths.area_data("merra2_on_g5nr"),
+        static=paths.area_data("static"),
         features=rules.extract_features.output.features,
         index=rules.extract_features.output.index,
         base=residual_base,

@@ -1,7 +1,7 @@
 rule coastline:
     """The land mask of an area's maps (their coastline), cut once from the global 1-km mask."""
     output:
-        coastline=area_data("coastline"),
+        coastline=paths.area_data("coastline"),
     log:
         "logs/coastline/{area}.log",
     conda:
@@ -17,9 +17,9 @@ rule coastline:
 rule sample_map:
     """Maps of one sample test day (lowest, median or highest area-mean AOD, or a percentile)."""
     input:
-        coastline=area_data("coastline"),
-        g5nr=area_data("g5nr"),
-        merra2_on_g5nr=area_data("merra2_on_g5nr"),
+        coastline=paths.area_data("coastline"),
+        g5nr=paths.area_data("g5nr"),
+        merra2_on_g5nr=paths.area_data("merra2_on_g5nr"),
         split=paths.split("g5nr"),
         ddpm=paths.downscaled(METHOD, mode="strict"),
         unet=(paths.downscaled("unet", mode="strict") if "unet" in MODELS else []),
@@ -52,9 +52,9 @@ rule sample_map:
 rule longrun_maps:
     """The long run as an animated GIF beside MERRA-2, and its area-mean daily series."""
     input:
-        coastline=area_data("coastline"),
+        coastline=paths.area_data("coastline"),
         longrun=lambda w: LONGRUN_FILES[w.area],
-        merra2=area_data("merra2"),
+        merra2=paths.area_data("merra2"),
     output:
         gif="results/evaluation/longrun/{area}/animation.gif",
         page=report(
@@ -97,9 +97,9 @@ rule longrun_maps:
 rule domain_overview:
     """One map per area: the study box, the inference tile grid and the elevation field."""
     input:
-        coastline=area_data("coastline"),
-        merra2=area_data("merra2"),
-        static=area_data("static"),
+        coastline=paths.area_data("coastline"),
+        merra2=paths.area_data("merra2"),
+        static=paths.area_data("static"),
     output:
         figure=report(
             "results/evaluation/domain/{area}.png",

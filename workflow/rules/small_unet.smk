@@ -1,7 +1,7 @@
 rule train_small_unet:
     """Stage 1: the small U-Net, 40 daily MERRA-2 lags -> next day, on the long record."""
     input:
-        cube=area_data("merra2"),
+        cube=paths.area_data("merra2"),
         split=paths.split("merra2"),
     output:
         model=paths.model("small_unet"),
@@ -26,7 +26,7 @@ rule train_small_unet:
 rule evaluate_small_unet:
     """One-step-ahead skill of the small U-Net on the season's MERRA-2 test days vs persistence."""
     input:
-        cube=area_data("merra2"),
+        cube=paths.area_data("merra2"),
         split=paths.split("merra2"),
         model=rules.train_small_unet.output.model,
     output:

@@ -3,9 +3,11 @@ rule splits:
     input:
         # every area shares the sources' time axes: the first area's cubes (in sorted order)
         # carry them, so a target in another area also ingests that one (cheap)
-        g5nr=expand(area_data("g5nr"), area=AREAS[0]),
+        g5nr=expand(paths.area_data("g5nr"), area=AREAS[0]),
         merra2=lambda w: (
-            expand(area_data("merra2"), area=AREAS[0]) if w.source == "merra2" else []
+            expand(paths.area_data("merra2"), area=AREAS[0])
+            if w.source == "merra2"
+            else []
         ),
     output:
         paths.split(),
