@@ -131,6 +131,27 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
             lambda c: c.update(per_model={"interp": {"inference": {"steps": 2}}}),
             "per_model.interp: 'interp' is not a trained model",
         ),
+        (
+            lambda c: c.update(
+                second_design={"splits": {"test_design": "blocked"}, "models": ["ddpm_residual", "interp"]}
+            ),
+            "second_design.models: ddpm_residual builds on unet; add unet to models",
+        ),
+        (
+            lambda c: c.update(second_design={"splits": {"test_design": "blocked"}, "models": ["unet", "interp"]}),
+            "second_design.models: the method 'ddpm_residual' must be one of them",
+        ),
+        (
+            lambda c: c.update(
+                models=["ddpm_residual", "unet"],
+                second_design={"splits": {"test_design": "blocked"}, "models": ["ddpm_residual", "unet", "interp"]},
+            ),
+            "second_design.models: 'interp' is not one of models ['ddpm_residual', 'unet']",
+        ),
+        (
+            lambda c: c.update(second_design={"splits": {"test_design": "random"}}),
+            "second_design.splits: {'test_design': 'random'} is the splits section's own design",
+        ),
     ],
 )
 def test_each_problem_names_the_key_and_the_value(change, expected):
@@ -207,6 +228,21 @@ def set_in(*keys_and_value):
 def test_relations_between_values_are_checked_naming_the_key(change, expected):
     found = config_checks.problems(with_change(change))
     assert any(line.startswith(expected) for line in found), found
+
+
+def test_the_second_design_shares_every_setting_but_its_splits_and_models():
+    config = with_change(
+        lambda c: c.update(
+            second_design={"splits": {"test_design": "blocked", "gap_days": 7}, "models": ["ddpm_residual", "unet"]}
+        )
+    )
+    second = config_checks.second_design_config(config)
+    assert second["splits"] == {**TINY["splits"], "test_design": "blocked", "gap_days": 7}
+    assert second["models"] == ["ddpm_residual", "unet"] and "second_design" not in second and "longrun" not in second
+    assert {k: v for k, v in second.items() if k not in ("splits", "models")} == {
+        k: v for k, v in TINY.items() if k not in ("splits", "models", "longrun")
+    }
+    assert config_checks.problems(config) == []
 
 
 def test_box_from_config_refuses_what_the_check_refuses():

@@ -455,3 +455,46 @@ def test_the_command_downscales_a_period_as_the_workflow_does(run, tmp_path):
         )
         assert refused.returncode == 1 and expected in refused.stderr, refused.stderr[-2000:]
         assert not (tmp_path / "refused.nc").exists()
+
+
+def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching_it(run, tmp_path):
+    both = tmp_path / "run"
+    shutil.copytree(run, both, symlinks=True)  # copy2 keeps the mtimes: nothing is stale
+    models = ["ddpm_residual", "unet", "interp_qm", "persistence"]
+    config = edited_config(
+        both,
+        "second_design",
+        lambda c: c.update(second_design={"splits": {"test_design": "blocked", "gap_days": 7}, "models": models}),
+    )
+    jobs = planned_jobs(both, config=config)
+    second = {rule: outputs for rule, outputs in jobs.items() if rule.startswith("second_design_")}
+    assert set(jobs) - set(second) == {"summary"}  # no ingest again, nothing of the first design
+    assert {
+        "splits",
+        "train_small_unet",
+        "extract_features",
+        "train_large_model",
+        "downscale",
+        "evaluate",
+        "summary",
+    } == {rule.removeprefix("second_design_") for rule in second}
+    assert all(o.startswith("results/designs/blocked/") for outputs in second.values() for o in outputs)
+
+    before = checksums(both)
+    snakemake(both, "--cores", "2", config=config)
+    after = checksums(both)
+    assert [name for name in before if before[name] != after[name]] == [
+        "results/metrics/designs.csv",
+        "results/metrics/summary.html",
+    ]
+    blocked = pd.read_csv(both / "results/designs/blocked/splits/g5nr/JJA.csv", parse_dates=["date"])
+    assert blocked.query("split == 'test'")["date"].diff().dropna().dt.days.eq(1).all()  # one block
+    # each design trains and resumes from its own files
+    assert (both / "results/designs/blocked/checkpoints/unet/JJA/west.pt").is_file()
+    assert (both / "logs/designs/blocked/train_large_model/unet/JJA/west.log").is_file()
+    designs = pd.read_csv(both / "results/metrics/designs.csv")
+    assert designs["design"].unique().tolist() == ["blocked", "random"]  # the one to quote first
+    assert set(designs["model"]) == set(models) and (designs["groups"] == len(SEASONS)).all()
+    others = designs[designs["model"] != "ddpm_residual"]
+    assert (others[["crps_lower", "crps_higher", "crps_tied"]].sum(axis=1) == len(SEASONS)).all()
+    assert "Both test designs, side by side" in (both / "results/metrics/summary.html").read_text()

@@ -45,6 +45,15 @@ if _config_problems:
 # the diffusion model the maps and the long run show
 METHOD = config.get("method") or variants.default_method(MODELS)
 
+# the config of the test design scored beside this one (Snakefile: module second_design), and
+# that design's name (the folder of its results), or None
+SECOND_CONFIG = (
+    config_checks.second_design_config(config) if config.get("second_design") else None
+)
+SECOND_DESIGN = SECOND_CONFIG["splits"]["test_design"] if SECOND_CONFIG else None
+# the report's subcategory of this design's tables
+DESIGN_SUBCATEGORY = f"{config['splits']['test_design']} design"
+
 
 wildcard_constraints:
     area="|".join(AREAS),
@@ -57,6 +66,13 @@ wildcard_constraints:
     member=r"\d+",
     start=r"\d{4}-\d{2}-\d{2}",
     end=r"\d{4}-\d{2}-\d{2}",
+
+
+def in_this_tree(path):
+    """``path`` in this workflow's results tree: a second design's module (Snakefile) moves its
+    files with replace_prefix, which Snakemake applies to inputs, outputs, logs and benchmarks
+    but not to params. A path passed as a param goes through this."""
+    return workflow.modifier.path_modifier.replace_prefix(path)
 
 
 def settings(section, season=None, area=None, model=None):

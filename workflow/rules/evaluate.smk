@@ -36,30 +36,47 @@ rule summary:
     input:
         metrics=scored_files(paths.metrics),
         per_day=scored_files(paths.per_day),  # for the day-by-day comparisons
+        # the second test design's table, put beside this one's
+        second_design=(
+            paths.summary(results=paths.design_results(SECOND_DESIGN))
+            if SECOND_DESIGN
+            else []
+        ),
     output:
         table=report(
-            "results/metrics/summary.csv",
+            paths.summary(),
             caption="../report/summary_table.rst",
             category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
             labels={"figure": "table (CSV download)"},
         ),
         html=report(
             "results/metrics/summary.html",
             caption="../report/summary_table.rst",
             category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
             labels={"figure": "table"},
         ),
         figure=report(
             "results/metrics/summary.png",
             caption="../report/summary_figure.rst",
             category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
             labels={"figure": "RMSE and R² by model"},
         ),
         ablation=report(
             "results/metrics/transfer_ablation.csv",
             caption="../report/transfer_ablation.rst",
             category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
             labels={"figure": "transfer ablation (CSV download)"},
+        ),
+        designs=report(
+            "results/metrics/designs.csv",
+            caption="../report/designs.rst",
+            category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
+            labels={"figure": "test designs side by side (CSV download)"},
         ),
     log:
         "logs/summary.log",
@@ -67,6 +84,7 @@ rule summary:
         "../envs/downscaling.yaml"
     params:
         splits=config["splits"],
+        second_splits=SECOND_CONFIG["splits"] if SECOND_CONFIG else None,
         method=METHOD,
         models=MODELS,
         seed=config["seed"],

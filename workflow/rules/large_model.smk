@@ -22,7 +22,8 @@ rule train_large_model:
         settings=lambda w: settings("large_model", w.season, w.area, w.large_model),
         tile=config["tiles"]["size"],
         seed=config["seed"],
-        # not an output: Snakemake would delete it when a job fails, and resuming needs it
-        checkpoint=paths.checkpoint("{large_model}"),
+        # not an output: Snakemake would delete it when a job fails, and resuming needs it;
+        # a second design's job resumes from its own
+        checkpoint=in_this_tree(paths.checkpoint("{large_model}")),
     script:
         "../scripts/train_large_model.py"

@@ -17,8 +17,9 @@ rule train_small_unet:
         n_lag=config["splits"]["n_lag"],
         tiles=config["tiles"],
         seed=config["seed"],
-        # not an output: Snakemake would delete it when a job fails, and resuming needs it
-        checkpoint=paths.checkpoint("small_unet"),
+        # not an output: Snakemake would delete it when a job fails, and resuming needs it;
+        # a second design's job resumes from its own
+        checkpoint=in_this_tree(paths.checkpoint("small_unet")),
     script:
         "../scripts/train_small_unet.py"
 

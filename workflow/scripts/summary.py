@@ -1,7 +1,10 @@
-"""The comparison table of every model x season x area x mode (CSV, HTML, a bar figure) and the
-transfer ablation (CSV, and a section of the HTML)."""
+"""The comparison table of every model x season x area x mode (CSV, HTML, a bar figure), the
+transfer ablation (CSV, and a section of the HTML) and, with a second test design, both designs
+side by side (CSV, and the HTML's first section)."""
 
 from pathlib import Path
+
+import pandas as pd
 
 from downscaling.evaluation import comparison
 from downscaling.evaluation.paired_tests import PairedTest
@@ -15,17 +18,25 @@ test = PairedTest(comparison.read_per_day(snakemake.input.metrics), splits["test
 table = comparison.summary_table(snakemake.input.metrics, method=params.method, test=test)
 log.info("summary of %d metrics files", len(table))
 table.to_csv(snakemake.output.table, index=False, float_format="%.6g")
-design = (
-    "test days drawn at random between training days (the authors' design)"
-    if splits["test_design"] == "random"
-    else f"blocks of {splits['block_days']} test days, "
-    f"{splits['gap_days'] if splits.get('gap_days') is not None else splits['n_lag']} days "
-    "kept out of training around each"
-)
-title = f"Downscaled test days against G5NR: scores on log10 AOD; {design}"
+title = f"Downscaled test days against G5NR: scores on log10 AOD; {comparison.design_description(splits)}"
 ablation = comparison.transfer_ablation(test, params.models)
 ablation.to_csv(snakemake.output.ablation, index=False, float_format="%.6g")
-Path(snakemake.output.html).write_text(comparison.summary_html(table, title, test, params.method, ablation))
+
+tables = {splits["test_design"]: table}
+described = {splits["test_design"]: comparison.design_description(splits)}
+if snakemake.input.second_design:
+    second = params.second_splits
+    name = second["test_design"] + (" (second)" if second["test_design"] in tables else "")
+    tables[name] = pd.read_csv(snakemake.input.second_design)
+    described[name] = comparison.design_description(second)
+    # the blocked design first: its numbers are the ones to quote
+    tables = dict(sorted(tables.items(), key=lambda item: not item[0].startswith("blocked")))
+designs = comparison.design_comparison(tables, params.method)
+designs.to_csv(snakemake.output.designs, index=False, float_format="%.6g")
+
+Path(snakemake.output.html).write_text(
+    comparison.summary_html(table, title, test, params.method, ablation, designs, described)
+)
 for sentence in comparison.findings(table, params.method) + comparison.ablation_findings(ablation):
     log.info("%s", sentence)
 figures.save_figure(figures.plot_summary(table, title), snakemake.output.figure)

@@ -155,6 +155,43 @@ def model_problems(config: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def second_design_config(config: Mapping[str, Any]) -> dict:
+    """The config of the second test design (``second_design``): this config with that design's
+    splits settings and models, without the long run (free-running: the same under any split of
+    the G5NR record) and without a second design of its own."""
+    second = copy.deepcopy(dict(config))
+    design = second.pop("second_design")
+    second["splits"] = {**second.get("splits", {}), **design["splits"]}
+    second["models"] = design.get("models") or second["models"]
+    second.pop("longrun", None)
+    return second
+
+
+def second_design_problems(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with ``second_design`` (nothing if there is none)."""
+    design = config.get("second_design")
+    if not design:
+        return []
+    second = second_design_config(config)
+    found = [
+        f"second_design.models: {name!r} is not one of models {list(config['models'])}"
+        for name in second["models"]
+        if name not in config["models"]
+    ]
+    # the method and the long run are the first design's: said below, or not the second's concern
+    found += [f"second_design.{p}" for p in model_problems(second) if not p.startswith(("longrun", "method"))]
+    method = config.get("method") or variants.default_method(config["models"])
+    if method and method not in second["models"]:
+        found.append(
+            f"second_design.models: the method {method!r} must be one of them (it is what the designs compare)"
+        )
+    splits = {**schema_defaults()["splits"], **config.get("splits", {})}
+    first = {key: splits.get(key) for key in design["splits"]}
+    if first == design["splits"]:
+        found.append(f"second_design.splits: {design['splits']} is the splits section's own design; name another")
+    return found
+
+
 def key_of(config: Mapping[str, Any], section: str, key: str, season=None, area=None, model=None) -> str:
     """The config key that gives ``section.key`` its value for one season x area and model
     (the most specific of overrides, per_model and the section; see :func:`merged_section`)."""
@@ -372,6 +409,7 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
     found += [f"{key}: {p}" for key, box in boxes if (p := box_problem(box))]
 
     found += model_problems(config)
+    found += second_design_problems(config)
     areas, seasons = list(config["areas"]), list(config.get("seasons", []))
     for area, per_season in config.get("overrides", {}).items():
         if area not in areas:

@@ -13,6 +13,33 @@ from pathlib import Path
 
 RESULTS = "results"
 
+#: The results folders that depend on the test design: the splits and everything trained or
+#: scored on them. The ingested data and the domain diagnostic (data, diagnostics, inputs) do not.
+DESIGN_FOLDERS = (
+    "splits",
+    "small_unet",
+    "features",
+    "models",
+    "checkpoints",
+    "downscaled",
+    "metrics",
+    "evaluation",
+    "longrun",
+)
+
+
+def design_results(design: str, *, results=RESULTS) -> str:
+    """The results tree of the second test design (config ``second_design``): its own copy of
+    :data:`DESIGN_FOLDERS`, beside the shared ingested data."""
+    return f"{results}/designs/{design}"
+
+
+def design_prefixes(design: str) -> dict[str, str]:
+    """Snakemake's ``replace_prefix`` that moves a module of this workflow into
+    :func:`design_results` (its logs too), leaving the shared folders where they are."""
+    moved = {f"{RESULTS}/{folder}/": f"{design_results(design)}/{folder}/" for folder in DESIGN_FOLDERS}
+    return {**moved, "logs/": f"logs/designs/{design}/"}
+
 
 def area_data(name="{name}", area="{area}", *, results=RESULTS) -> str:
     """One of an area's ingested files: merra2, g5nr, merra2_on_g5nr, static, coastline."""
@@ -47,6 +74,11 @@ def downscaled(model="{model}", season="{season}", area="{area}", mode="{mode}",
 def metrics(model="{model}", season="{season}", area="{area}", mode="{mode}", *, results=RESULTS) -> str:
     """The overall scores of one downscaled file (JSON)."""
     return f"{results}/metrics/{model}/{season}/{area}/{mode}.json"
+
+
+def summary(*, results=RESULTS) -> str:
+    """The comparison table of every model x season x area x mode (CSV)."""
+    return f"{results}/metrics/summary.csv"
 
 
 def per_day(model="{model}", season="{season}", area="{area}", mode="{mode}", *, results=RESULTS) -> str:

@@ -206,11 +206,14 @@ def summary_html(
     test: PairedTest | None = None,
     method: str | None = None,
     ablation: pd.DataFrame | None = None,
+    designs: pd.DataFrame | None = None,
+    described: dict | None = None,
 ) -> str:
     """The comparison table as a standalone HTML page, best model per season × area × mode in
     bold (the Snakemake report renders HTML, not CSV; see :func:`best_in_group`), after one
     sentence per season × area × mode on the method against every other model (:func:`findings`)
-    and the transfer ablation (:func:`transfer_ablation`), if given."""
+    and the transfer ablation (:func:`transfer_ablation`), if given; first, both test designs
+    side by side (:func:`design_comparison`; ``described``: {design: its description}), if given."""
     marks = best_in_group(table, test)
     how = test.described if test is not None else "paired t-interval (95 %)"
     shown = table.copy()
@@ -238,7 +241,8 @@ def summary_html(
         "table.summary{border-collapse:collapse;font-size:13px}"
         "table.summary th,table.summary td{padding:3px 9px;border-bottom:1px solid #ddd;"
         "text-align:right}table.summary th{background:#eee}"
-        f"</style></head><body><h3>{title}</h3>{_findings_html(table, method, how)}"
+        f"</style></head><body><h3>{title}</h3>{_designs_html(designs, method, described or {})}"
+        f"{_findings_html(table, method, how)}"
         f"{_ablation_html(ablation, how)}{body}"
         "<p>Scores on log10 AOD over the season's test days. Bold: best of the models in each "
         "season × area × mode (lowest RMSE/MAE/CRPS, highest R²/NSE/KGE; spread-skill, PSD "
@@ -325,6 +329,77 @@ def ablation_findings(ablation: pd.DataFrame) -> list[str]:
             f"groups (mean difference {rows['rmse_diff'].mean():+.4f})."
         )
     return sentences
+
+
+def design_description(splits) -> str:
+    """What a ``splits`` config section's test design is, in words."""
+    if splits["test_design"] == "random":
+        return "test days drawn at random between training days (the authors' design)"
+    gap = splits["gap_days"] if splits.get("gap_days") is not None else splits["n_lag"]
+    return f"blocks of {splits['block_days']} test days, {gap} days kept out of training around each"
+
+
+#: The columns of :func:`design_comparison` that count, over season × area, where the method's
+#: paired difference to a model is lower (better), higher, or not distinguishable.
+VERDICTS = ("lower", "higher", "tied")
+
+
+def design_comparison(tables, method: str) -> pd.DataFrame:
+    """The models two test designs both scored, side by side: ``tables`` maps a design's name to
+    its :func:`summary_table` (with the method's paired differences). One row per design, model
+    and mode: the mean over season × area of RMSE, CRPS (a deterministic model's MAE),
+    spread-skill and PSD ratio, and for each of :data:`PAIRED_METRICS` in how many season ×
+    areas the method's 95 % interval lies below 0 (``<metric>_lower``: the method is better),
+    above, or across (each design's own interval)."""
+    shared = set.intersection(*(set(table["model"]) for table in tables.values()))
+    rows = []
+    for design, table in tables.items():
+        table = table[table["model"].isin(shared)]
+        for (model, mode), group in table.groupby(["model", "mode"], sort=False):
+            row = {
+                "design": design,
+                "model": model,
+                "mode": mode,
+                "groups": len(group),
+                "rmse": group["rmse"].mean(),
+                "crps": group["crps"].fillna(group["mae"]).mean(),
+                "spread_skill": group["spread_skill"].mean(),
+                "psd_ratio": group["psd_ratio"].mean(),
+            }
+            for metric in PAIRED_METRICS:
+                if f"{metric}_diff" not in group:  # no method, nothing paired
+                    continue
+                low, high = group[f"{metric}_diff_low"], group[f"{metric}_diff_high"]
+                counts = ((high < 0).sum(), (low > 0).sum(), ((low <= 0) & (high >= 0)).sum())
+                for verdict, count in zip(VERDICTS, counts):
+                    row[f"{metric}_{verdict}"] = np.nan if model == method else count
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _designs_html(designs: pd.DataFrame | None, method: str, described: dict) -> str:
+    if designs is None or designs["design"].nunique() < 2:
+        return ""
+    shown = designs[["design", "model", "mode", "groups"]].copy()
+    for column in ("rmse", "crps", "spread_skill", "psd_ratio"):
+        shown[column] = [f"{v:.3f}" if pd.notna(v) else "" for v in designs[column]]
+    for metric in PAIRED_METRICS:
+        if f"{metric}_lower" not in designs:
+            continue
+        counts = designs[[f"{metric}_{verdict}" for verdict in VERDICTS]]
+        shown[f"{method}'s {metric}: lower / higher / n.d."] = [
+            "" if pd.isna(lower) else f"{lower:.0f} / {higher:.0f} / {tied:.0f}"
+            for lower, higher, tied in counts.itertuples(index=False)
+        ]
+    names = "; ".join(f"<b>{name}</b>: {text}" for name, text in described.items())
+    return (
+        f"<p>Both test designs, side by side ({names}). Means over season × area; the counts say "
+        f"in how many season × areas {method}'s per-day paired difference to the model lies below "
+        "0, above 0, or cannot be told from 0 (95 %, each design's own interval). Under the "
+        "random design a training day can be the day after a test day, a near copy of it; the "
+        "blocked design keeps the days around its test blocks out of training, so its numbers "
+        "are the ones to quote.</p>" + shown.to_html(index=False, escape=False, border=0, classes="summary")
+    )
 
 
 def _ablation_html(ablation: pd.DataFrame | None, how: str) -> str:
