@@ -18,7 +18,7 @@ RMSE of the ensemble mean against interp_qm's, interp_mm's and persistence's, an
 the stochastic interp_qm's fair CRPS and interp_qm's MAE (goal: the method better in every row).
 
 Usage (after `make demo`):
-    python benchmarks/check_generative.py [--model ddpm_residual] [--results results]
+    python benchmarks/check_generative.py [--model ddpm_residual] [--results results] [--design blocked]
 """
 
 from __future__ import annotations
@@ -133,13 +133,14 @@ def ensemble_row(members, truth, unet, stride, rng):
 BASELINE_COLUMNS = {"interp_qm": "rmse", "interp_mm": "rmse", "persistence": "rmse", "interp_qm_stochastic": "crps"}
 
 
-def baseline_rows(results, model, config):
-    """(rows, wins): the method's RMSE and CRPS beside each baseline's, per season x area x mode."""
+def baseline_rows(results, scored, model, config):
+    """(rows, wins): the method's RMSE and CRPS beside each baseline's, per season x area x mode
+    (``scored``: the results tree of the downscaled files; ``results``: that of the ingested data)."""
     rows, wins = [], {}
     for season in config["seasons"]:
         for area in config["areas"]:
             for mode in config["modes"]:
-                members, dates = read_members(paths.downscaled(model, season, area, mode, results=results))
+                members, dates = read_members(paths.downscaled(model, season, area, mode, results=scored))
                 truth, _, _ = read_truth(paths.area_data("g5nr", area, results=results), dates)
                 own = {
                     "rmse": float(np.sqrt(np.mean((members.mean(axis=0) - truth) ** 2))),
@@ -147,7 +148,7 @@ def baseline_rows(results, model, config):
                 }
                 row = [f"{season} {area} {mode}", f"{own['rmse']:.4f}", f"{own['crps']:.4f}"]
                 for baseline, score in BASELINE_COLUMNS.items():
-                    path = Path(paths.downscaled(baseline, season, area, mode, results=results))
+                    path = Path(paths.downscaled(baseline, season, area, mode, results=scored))
                     if not path.exists():
                         row.append("-")
                         continue
@@ -167,7 +168,12 @@ def baseline_rows(results, model, config):
 def main() -> None:
     parser = results_parser(__doc__)
     parser.add_argument("--model", help="the ensemble model (default: the config's method)")
+    parser.add_argument(
+        "--design", help="the second test design's files (config second_design: results/designs/<design>/)"
+    )
     args = parser.parse_args()
+    # the downscaled files of the design checked; the ingested G5NR is shared by every design
+    scored = paths.design_results(args.design, results=args.results) if args.design else args.results
     config = load_config(args.config)
     model = args.model or config.get("method") or "ddpm"
     stride = config["inference"]["stride"]
@@ -176,8 +182,8 @@ def main() -> None:
     for season in config["seasons"]:
         for area in config["areas"]:
             for mode in config["modes"]:
-                members, dates = read_members(paths.downscaled(model, season, area, mode, results=args.results))
-                unet, _ = read_members(paths.downscaled("unet", season, area, mode, results=args.results))
+                members, dates = read_members(paths.downscaled(model, season, area, mode, results=scored))
+                unet, _ = read_members(paths.downscaled("unet", season, area, mode, results=scored))
                 truth, lat, lon = read_truth(paths.area_data("g5nr", area, results=args.results), dates)
                 r = ensemble_row(members, truth, unet[0], stride, rng)
                 psd = psd_ratio(members[0], truth, lat, lon)
@@ -205,7 +211,7 @@ def main() -> None:
                     )
                 )
     print_table(
-        f"{model} against unet and G5NR ({args.results})",
+        f"{model} against unet and G5NR ({scored})",
         (
             "season area mode",
             "M",
@@ -231,7 +237,7 @@ def main() -> None:
             ("rank bins within 0.5-2x uniform", f"{goals['rank']}/{n}"),
         ],
     )
-    rows, wins = baseline_rows(args.results, model, config)
+    rows, wins = baseline_rows(args.results, scored, model, config)
     print_table(
         f"{model} against the baselines (RMSE of the mean / fair CRPS; a single field's CRPS is its MAE)",
         ("season area mode", f"{model} RMSE", f"{model} CRPS", *BASELINE_COLUMNS),

@@ -31,6 +31,7 @@ if snakemake.input.second_design:
     described[name] = comparison.design_description(second)
     # the blocked design first: its numbers are the ones to quote
     tables = dict(sorted(tables.items(), key=lambda item: not item[0].startswith("blocked")))
+    described = {name: described[name] for name in tables}
 designs = comparison.design_comparison(tables, params.method)
 designs.to_csv(snakemake.output.designs, index=False, float_format="%.6g")
 
