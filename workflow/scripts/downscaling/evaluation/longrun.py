@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from downscaling.data.splits import read_split, season_of
-from downscaling.evaluation import metrics, spatial
+from downscaling.evaluation import metrics, paired_tests, spatial
 from downscaling.evaluation.scoring import Field, grid_spacing_km, merra2_field, prediction_fields
 from downscaling.files.contracts import (
     CUBE_VARIABLE,
@@ -257,8 +257,9 @@ LEAD_REFERENCES = {
 
 def lead_summary(skill: pd.DataFrame, block_days: int = 5) -> list[str]:
     """One sentence per reference in the table: in how many ``block_days``-day blocks of lead
-    the run's CRPS (the MAE of a single field) is below the reference's, and from which lead on,
-    if any, it is no better in any later block."""
+    the run's CRPS (the MAE of a single field) is below the reference's, from which lead on, if
+    any, it is no better in any later block, and the whole run's mean per-day difference with its
+    95 % interval (:func:`paired_tests.series_interval`: consecutive days are correlated)."""
     blocks = (skill["lead_days"] - skill["lead_days"].min()) // block_days
     means = skill.groupby(blocks).mean(numeric_only=True)
     first_lead = skill.groupby(blocks)["lead_days"].min().to_numpy()
@@ -275,9 +276,12 @@ def lead_summary(skill: pd.DataFrame, block_days: int = 5) -> list[str]:
         else:
             after_last_better = np.flatnonzero(better)[-1] + 1 if better.any() else 0
             tail = f"no better from lead day {first_lead[after_last_better]} on"
+        difference = pd.Series((skill["crps"] - skill[column]).to_numpy(), index=pd.DatetimeIndex(skill["date"]))
+        low, high = paired_tests.series_interval(difference)
         sentences.append(
             f"Against {name}: CRPS lower in {int(better.sum())} of {len(better)} {block_days}-day "
-            f"blocks of lead ({tail}; mean {means['crps'].mean():.4f} vs {means[column].mean():.4f})."
+            f"blocks of lead ({tail}; mean {means['crps'].mean():.4f} vs {means[column].mean():.4f}; "
+            f"difference {difference.mean():+.4f} [{low:+.4f}, {high:+.4f}], 95 %)."
         )
     return sentences
 
