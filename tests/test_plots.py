@@ -1,12 +1,14 @@
 """Every figure is written, with the panels (axes) it promises, from a tiny fake run."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
 from contract_fakes import BOX, fake_area
 from PIL import Image
 
-from downscaling.evaluation import comparison, longrun, scoring
+from downscaling.evaluation import comparison, longrun, scoring, training_checks
 from downscaling.files import contracts
 from downscaling.plots import figures, maps
 
@@ -139,3 +141,19 @@ def test_maps_draw_the_coastline_from_the_shipped_land_mask():
     assert gulf.get_xlim() == pytest.approx((48.0 - 0.03125, 51.9375 + 0.03125))  # the mask's wider box is cut
     assert len(desert.collections) == 0 and len(none.collections) == 0
     plt.close(fig)
+
+
+def test_the_x0_checks_of_training_are_read_and_drawn(tmp_path):
+    logged = {"val_x0_error_by_t": {"19": 0.001, "1999": 0.9}, "val_x0_bias_by_t": {"19": 0.0, "1999": 0.02}}
+    summaries = []
+    for model, extra in (("ddpm_residual", logged), ("ddpm", {}), ("unet", {})):  # unet logs no x0 checks
+        path = tmp_path / "models" / model / "JJA" / "west" / "training.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"model": model, "val_loss": 0.1, **extra}))
+        summaries.append(path)
+    table = training_checks.x0_by_noise(summaries)
+    assert table.to_dict("records") == [
+        {"model": "ddpm_residual", "season": "JJA", "area": "west", "t": 19, "x0_error": 0.001, "x0_bias": 0.0},
+        {"model": "ddpm_residual", "season": "JJA", "area": "west", "t": 1999, "x0_error": 0.9, "x0_bias": 0.02},
+    ]
+    assert saved(figures.plot_x0_by_noise(table, "x0"), tmp_path / "x0.png") == 2

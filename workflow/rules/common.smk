@@ -287,6 +287,10 @@ def evaluation_figures():
         MODELS
     ):
         figures.append("results/metrics/ensemble_skill.png")
+    if set(variants.ENSEMBLE_MODELS) & set(
+        MODELS
+    ):  # diffusion models log their x0 checks
+        figures.append("results/evaluation/training/x0_by_noise.png")
     if METHOD:
         figures += expand(
             "results/evaluation/maps/{season}/{area}/{day}.png",

@@ -1,4 +1,5 @@
 ENSEMBLE_MODELS = [m for m in MODELS if variants.has_members(m)]  # the figure's
+DIFFUSION_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
 # every model's strict-mode predictions of a season x area
 STRICT_DOWNSCALED = [paths.downscaled(model, mode="strict") for model in MODELS]
 # {area: its long run} for the areas the config runs one in
@@ -115,6 +116,31 @@ rule ensemble_skill:
         "../envs/downscaling.yaml"
     script:
         "../scripts/ensemble_skill.py"
+
+
+rule training_checks:
+    """The diffusion models' x0 estimate by noise level, as their training logged it."""
+    input:
+        expand(
+            paths.training_summary(),
+            model=DIFFUSION_MODELS,
+            season=SEASONS,
+            area=AREAS,
+        ),
+    output:
+        table="results/evaluation/training/x0_by_noise.csv",
+        figure=report(
+            "results/evaluation/training/x0_by_noise.png",
+            caption="../report/x0_by_noise.rst",
+            category="Comparison table",
+            labels={"figure": "x0 estimate by noise level (training)"},
+        ),
+    log:
+        "logs/training_checks.log",
+    conda:
+        "../envs/downscaling.yaml"
+    script:
+        "../scripts/training_checks.py"
 
 
 rule spectra:

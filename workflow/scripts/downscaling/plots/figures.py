@@ -185,6 +185,28 @@ def plot_ensemble_skill(records: list[dict], title: str):
     return fig
 
 
+def plot_x0_by_noise(table: pd.DataFrame, title: str):
+    """The x0 estimate's validation error and bias by noise level (evaluation.training_checks):
+    one column per diffusion model, a line per season × area."""
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(
+        2, len(models), squeeze=False, sharex=True, figsize=(4.2 * len(models), 6.0), constrained_layout=True
+    )
+    for column, model in enumerate(models):
+        for (season, area), rows in table[table["model"] == model].groupby(["season", "area"], sort=False):
+            for row, score in enumerate(("x0_error", "x0_bias")):
+                axes[row, column].plot(rows["t"], rows[score], marker="o", markersize=3, label=f"{season} {area}")
+        axes[0, column].set_title(model)
+        axes[0, column].set_yscale("log")
+        axes[0, column].set_ylabel("x0 mean squared error")
+        axes[1, column].axhline(0.0, color="black", linewidth=0.8)
+        axes[1, column].set_ylabel("x0 mean error (bias)")
+        axes[1, column].set_xlabel("noise level t (timestep)")
+        axes[0, column].legend(fontsize="x-small", ncol=2)
+    fig.suptitle(title)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # Spatial and temporal structure
 # --------------------------------------------------------------------------------------------
