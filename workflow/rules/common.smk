@@ -44,6 +44,8 @@ if _config_problems:
 
 # the diffusion model the maps and the long run show
 METHOD = config.get("method") or variants.default_method(MODELS)
+# the config's diffusion models (variants.ENSEMBLE_MODELS: those that sample ensembles)
+DIFFUSION_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
 
 # the config of the test design scored beside this one (Snakefile: module second_design), and
 # that design's name (the folder of its results), or None
@@ -283,13 +285,9 @@ def evaluation_figures():
         )
         + expand("results/evaluation/domain/{area}.png", area=AREAS)
     )
-    if config["inference"]["members"] > 1 and set(variants.ENSEMBLE_MODELS) & set(
-        MODELS
-    ):
+    if config["inference"]["members"] > 1 and DIFFUSION_MODELS:
         figures.append("results/metrics/ensemble_skill.png")
-    if set(variants.ENSEMBLE_MODELS) & set(
-        MODELS
-    ):  # diffusion models log their x0 checks
+    if DIFFUSION_MODELS:  # diffusion models log their x0 checks
         figures.append("results/evaluation/training/x0_by_noise.png")
     if METHOD:
         figures += expand(

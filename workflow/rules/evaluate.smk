@@ -1,5 +1,4 @@
 ENSEMBLE_MODELS = [m for m in MODELS if variants.has_members(m)]  # the figure's
-DIFFUSION_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
 # every model's strict-mode predictions of a season x area
 STRICT_DOWNSCALED = [paths.downscaled(model, mode="strict") for model in MODELS]
 # {area: its long run} for the areas the config runs one in
