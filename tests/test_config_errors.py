@@ -63,11 +63,29 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
         "scratch": "ddpm_scratch",
         None: "ddpm_notransfer",
     }
+    assert families["ddpm_residual"] == {
+        "transfer": "ddpm_residual",
+        "finetuned": "ddpm_residual_finetuned",
+        "scratch": "ddpm_residual_scratch",
+        None: "ddpm_residual_notransfer",
+    }
+    for kind, model in families["ddpm_residual"].items():  # each samples around its kind's mean
+        assert variants.VARIANTS[model].residual_of == families["unet"][kind]
     study = config_checks.with_defaults(study)
     for family in families.values():  # an ablation differs from its model in the history alone
         for section in ("large_model", "inference"):
             settings = [config_checks.merged_section(study, section, "JJA", "west", m) for m in family.values()]
             assert all(s == settings[0] for s in settings), (section, family)
+    assert config_checks.merged_section(study, "large_model", model="ddpm_residual_scratch")["max_epochs"] == 30
+    # its own entry wins over its model's, and an error names the key that set the value
+    study["per_model"]["ddpm_residual_scratch"] = {"large_model": {"max_epochs": 5}}
+    assert config_checks.merged_section(study, "large_model", model="ddpm_residual_scratch")["max_epochs"] == 5
+    assert config_checks.key_of(study, "large_model", "max_epochs", model="ddpm_residual_scratch") == (
+        "per_model.ddpm_residual_scratch.large_model.max_epochs"
+    )
+    assert config_checks.key_of(study, "large_model", "tiles_per_epoch", model="ddpm_residual_scratch") == (
+        "per_model.ddpm_residual.large_model.tiles_per_epoch"
+    )
 
 
 @pytest.mark.parametrize(

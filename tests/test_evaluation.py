@@ -407,6 +407,11 @@ def test_the_transfer_ablation_reads_no_history_without_transfer_with_transfer(t
         {"transfer": "ddpm", "finetuned": "ddpm_finetuned"},
     ]
     assert variants.transfer_ablations(["ddpm_residual", "unet", "ddpm"]) == []  # nothing to compare
+    # a residual model's ablation is of its family, not of the paper's (same history, other model)
+    assert variants.transfer_ablations(["ddpm_residual", "ddpm_residual_scratch", "ddpm", "unet", "unet_scratch"]) == [
+        {"transfer": "ddpm_residual", "scratch": "ddpm_residual_scratch"},
+        {"transfer": "unet", "scratch": "unet_scratch"},
+    ]
     rng = np.random.default_rng(0)
     days = 0.1 + 0.03 * rng.standard_normal(20)
     per_day_rmse = {"ddpm": days - 0.02, "ddpm_scratch": days, "ddpm_notransfer": days + 0.0005}

@@ -194,7 +194,10 @@ def downscale(area, model, mode, positions, batch=None, prefix="", **settings):
     return list(stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, positions, mode))
 
 
-@pytest.mark.parametrize("model", ["ddpm", "ddpm_residual", "ddpm_scratch", "ddpm_finetuned", "unet", "unet_scratch"])
+@pytest.mark.parametrize(
+    "model",
+    ["ddpm", "ddpm_residual", "ddpm_scratch", "ddpm_finetuned", "unet", "unet_scratch", "ddpm_residual_scratch"],
+)
 def test_strict_and_lenient_agree_on_the_first_day_and_then_differ(area, model):
     positions = np.arange(200, 204)  # consecutive test days
     strict = downscale(area, model, "strict", positions)
@@ -264,13 +267,20 @@ def test_members_are_sampled_in_groups_that_fit_the_memory_budget(area, monkeypa
         np.testing.assert_allclose(x, y, atol=1e-5)  # other batches: float32 rounding only
 
 
-def test_the_residual_model_adds_sampled_residuals_to_the_unet_mean(area):
-    unet = downscale(area, "unet", "lenient", np.array([200, 201]))
-    residual = downscale(area, "ddpm_residual", "lenient", np.array([200, 201]), members=4)
-    saved = large_model_stage.load(area / "ddpm_residual.pt")[1]
-    assert (
-        saved["residual_scale"] > 0 and large_model_stage.load(area / "ddpm_residual.pt")[0].cond_channels == 32 + 5 + 1
-    )
+@pytest.mark.parametrize(
+    "model, base, feature_channels",
+    [
+        ("ddpm_residual", "unet", 32),
+        ("ddpm_residual_scratch", "unet_scratch", 32),  # each reads the history with its own encoder
+        ("ddpm_residual_finetuned", "unet_finetuned", 32),
+        ("ddpm_residual_notransfer", "unet_notransfer", 0),
+    ],
+)
+def test_the_residual_model_adds_sampled_residuals_to_its_base_mean(area, model, base, feature_channels):
+    unet = downscale(area, base, "lenient", np.array([200, 201]))
+    residual = downscale(area, model, "lenient", np.array([200, 201]), members=4)
+    network, saved = large_model_stage.load(area / f"{model}.pt")
+    assert saved["residual_scale"] > 0 and network.cond_channels == feature_channels + 5 + 1
     for (_, mean), (_, members) in zip(unet, residual):
         spread = members.std(axis=0).mean()
         assert spread > 1e-3  # members differ

@@ -79,7 +79,8 @@ def in_this_tree(path):
 
 def settings(section, season=None, area=None, model=None):
     """The config section for one season x area and model: the section itself, then the
-    model's `per_model` entry, then the season x area's `overrides` on top.
+    model's `per_model` entries (a transfer ablation's: its model's, then its own), then the
+    season x area's `overrides` on top.
 
     Passed to rules as params, so that editing one model's or one season's settings makes
     exactly its jobs stale. Without season and area (the long run): section and model only.

@@ -197,8 +197,9 @@ def key_of(config: Mapping[str, Any], section: str, key: str, season=None, area=
     (the most specific of overrides, per_model and the section; see :func:`merged_section`)."""
     if key in config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}):
         return f"overrides.{area}.{season}.{section}.{key}"
-    if key in config.get("per_model", {}).get(model, {}).get(section, {}):
-        return f"per_model.{model}.{section}.{key}"
+    for name in reversed(per_model_entries(model)):
+        if key in config.get("per_model", {}).get(name, {}).get(section, {}):
+            return f"per_model.{name}.{section}.{key}"
     return f"{section}.{key}"
 
 
@@ -448,12 +449,20 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
 
 def merged_section(config: Mapping[str, Any], section: str, season=None, area=None, model=None) -> dict:
     """The config `section` as one season x area and model sees it: the section itself, then the
-    model's `per_model` entry, then the season x area's `overrides` on top. A copy: the caller
-    may change it."""
+    model's `per_model` entries (:func:`per_model_entries`), then the season x area's
+    `overrides` on top. A copy: the caller may change it."""
     merged = dict(config.get(section, {}))
-    merged.update(config.get("per_model", {}).get(model, {}).get(section, {}))
+    for name in per_model_entries(model):
+        merged.update(config.get("per_model", {}).get(name, {}).get(section, {}))
     merged.update(config.get("overrides", {}).get(area, {}).get(season, {}).get(section, {}))
     return copy.deepcopy(merged)
+
+
+def per_model_entries(model) -> list:
+    """The `per_model` entries that apply to `model`, the most specific last: a transfer
+    ablation takes the settings of the model it ablates, then its own."""
+    ablated = getattr(variants.VARIANTS.get(model), "ablation_of", None)
+    return [ablated, model] if ablated else [model]
 
 
 def with_defaults(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> dict:

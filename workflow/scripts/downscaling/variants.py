@@ -26,6 +26,9 @@ class Variant:
     residual_of: str | None = None
     prediction: str = "x0"  # what the denoiser outputs: x0 (the paper's) or v (Salimans & Ho 2022)
     formulation: str = ""  # how the summary table names it
+    # The frozen-transfer model this one ablates (None for a model of its own): it takes that
+    # model's per_model settings, so that the two differ in how the history enters alone
+    ablation_of: str | None = None
 
     def __post_init__(self):
         if self.history not in HISTORY_ENCODERS:
@@ -57,9 +60,17 @@ ABLATION_KINDS = {
 
 def transfer_ablation_of(name: str, variant: Variant) -> dict[str, Variant]:
     """The transfer ablation of a variant whose history goes through the frozen pretrained
-    encoder: the same variant with each other history kind, named `{name}{suffix}`."""
+    encoder: the same variant with each other history kind, named `{name}{suffix}`. A residual
+    variant's ablation samples around its base's ablation of the same kind (a training batch
+    carries one kind of history, which the base reads too)."""
     return {
-        f"{name}{suffix}": replace(variant, history=kind, formulation=f"{name}, {words}")
+        f"{name}{suffix}": replace(
+            variant,
+            history=kind,
+            formulation=f"{name}, {words}",
+            residual_of=variant.residual_of and f"{variant.residual_of}{suffix}",
+            ablation_of=name,
+        )
         for kind, (suffix, words) in ABLATION_KINDS.items()
     }
 
@@ -71,19 +82,22 @@ _DDPM = Variant(
 )
 _UNET = Variant(diffusion=False, history="transfer", formulation="deterministic U-Net, ddpm's inputs, MSE")
 
+_RESIDUAL = Variant(
+    diffusion=True,
+    history="transfer",
+    residual_of="unet",
+    prediction="v",
+    formulation="residual diffusion (CorrDiff): unet + sampled residual, v-prediction",
+)
+
 #: In order of preference for the config's default `method` (the first one in `models`).
 VARIANTS = {
-    "ddpm_residual": Variant(
-        diffusion=True,
-        history="transfer",
-        residual_of="unet",
-        prediction="v",
-        formulation="residual diffusion (CorrDiff): unet + sampled residual, v-prediction",
-    ),
+    "ddpm_residual": _RESIDUAL,
     "ddpm": _DDPM,
     # The transfer ablations differ from their model in how the history enters alone (the demo
     # runs ddpm_scratch and ddpm_notransfer; config/transfer_study.yaml the others)
     **transfer_ablation_of("ddpm", _DDPM),
+    **transfer_ablation_of("ddpm_residual", _RESIDUAL),
     "unet": _UNET,
     **transfer_ablation_of("unet", _UNET),
 }
@@ -178,7 +192,9 @@ def transfer_ablations(models) -> list[dict[str | None, str]]:
     transfer variant and at least one of its ablations."""
 
     def rest(name):
-        return replace(VARIANTS[name], history=None, formulation="")
+        variant = VARIANTS[name]
+        base = variant.residual_of and rest(variant.residual_of)
+        return replace(variant, history=None, formulation="", residual_of=None, ablation_of=None), base
 
     trained = [name for name in models if name in VARIANTS]
     families = []

@@ -225,9 +225,11 @@ class Downscaler:
         if self.base is not None:  # the mean the output is added to (a residual model also sees it)
 
             def mean(rows):
-                return self._net(
-                    self.base, None if features is None else rows_of(features, *rows), rows_of(covariates, *rows)
-                )
+                if self.variant.trains_encoder:  # the base's own encoder reads the history
+                    read = history.rows(*rows)
+                else:
+                    read = None if features is None else rows_of(features, *rows)
+                return self._net(self.base, read, rows_of(covariates, *rows))
 
             means = self._batched(mean, n_rows)  # (Mh * N, 1, t, t)
 

@@ -69,7 +69,11 @@ class ResidualBase(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, features, covariates) -> torch.Tensor:
-        """The mean (B, 1, H, W) on the normalised G5NR scale."""
+        """The mean (B, 1, H, W) on the normalised G5NR scale. features: what the residual
+        model's batch carries, the transfer features or, for a base that trained its own
+        encoder (as the residual model then did), the normalised history that encoder reads."""
+        if self.model.history_encoder is not None:
+            features = self.model.history_encoder(features)
         out = self.model(self.model.condition(features, covariates))
         return out if self.anomaly is None else self.anomaly(features, covariates) + self.anomaly.scale * out
 
