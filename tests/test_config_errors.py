@@ -170,6 +170,18 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
             lambda c: c.update(second_design={"splits": {"test_design": "random"}}),
             "second_design.splits: {'test_design': 'random'} is the splits section's own design",
         ),
+        (
+            lambda c: c.update(data_efficiency={"record_fractions": [0.5], "models": ["ddpm", "ddpm_finetuned"]}),
+            "data_efficiency.models: 'ddpm_finetuned' is not one of models",
+        ),
+        (
+            lambda c: c.update(data_efficiency={"record_fractions": [0.5], "models": ["ddpm_residual", "unet"]}),
+            "data_efficiency.models: ['ddpm_residual', 'unet'] hold no transfer-ablation family",
+        ),
+        (
+            lambda c: c.update(data_efficiency={"record_fractions": [0.25, 0.2500001]}),
+            "data_efficiency.record_fractions: [0.25, 0.2500001] name one share twice",
+        ),
     ],
 )
 def test_each_problem_names_the_key_and_the_value(change, expected):
@@ -260,6 +272,18 @@ def test_the_second_design_shares_every_setting_but_its_splits_and_models():
     assert {k: v for k, v in second.items() if k not in ("splits", "models")} == {
         k: v for k, v in TINY.items() if k not in ("splits", "models", "longrun")
     }
+    assert config_checks.problems(config) == []
+
+
+def test_each_share_of_the_data_efficiency_study_is_the_config_with_its_record_fraction():
+    config = with_change(lambda c: c.update(data_efficiency={"record_fractions": [0.25, 0.5]}))
+    shares = config_checks.record_fraction_configs(config)
+    assert list(shares) == ["records_25", "records_50"]
+    family = ["ddpm", "ddpm_scratch", "ddpm_notransfer"]  # the tiny config's only family, by default
+    for fraction, share in zip((0.25, 0.5), shares.values()):
+        assert share["splits"] == {**TINY["splits"], "record_fraction": fraction}
+        assert share["models"] == family and "method" not in share  # the method is not among them
+        assert not {"longrun", "second_design", "data_efficiency"} & set(share)
     assert config_checks.problems(config) == []
 
 

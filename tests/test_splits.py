@@ -119,3 +119,22 @@ def test_strict_mode_predicts_only_the_earlier_test_days_of_a_history():
     counts, yesterday = predicted_history(test_dates, n_lag=40)
     assert counts.tolist() == [0, 1, 2, 0]  # 2005-08-15's window (from 07-06) holds no test day
     assert yesterday.tolist() == [False, True, False, False]
+
+
+def test_a_record_fraction_keeps_a_nested_share_of_the_g5nr_training_days_and_nothing_else(splits):
+    shares = {f: make_splits(G5NR, MERRA2, **SETTINGS, record_fraction=f) for f in (0.25, 0.5)}
+    for season in SEASONS:
+        full = splits["g5nr"][season]
+        kept = {f: set(s["g5nr"][season].query("split == 'train'").date) for f, s in shares.items()}
+        train = set(full.query("split == 'train'").date)
+        assert len(kept[0.25]) == int(np.ceil(0.25 * len(train))) and len(kept[0.5]) == int(np.ceil(0.5 * len(train)))
+        assert kept[0.25] < kept[0.5] < train  # nested: a smaller record is part of a larger one
+        for share in shares.values():
+            table = share["g5nr"][season]
+            assert table.date.equals(full.date)  # the same days, only relabelled
+            assert table.query("split == 'test'").date.equals(full.query("split == 'test'").date)
+            assert set(table.split) == {"train", "test", "unused"}
+            pd.testing.assert_frame_equal(share["merra2"][season], splits["merra2"][season])  # the small U-Net's
+    # spread over the season, not one end of it: the kept days' median is near the training days'
+    days = pd.DatetimeIndex(sorted(kept[0.25]))
+    assert abs((days.to_series().median() - pd.Series(sorted(train)).median()).days) < 20

@@ -35,6 +35,7 @@ PLANNED = [
     "results/metrics/ddpm/JJA/a/lenient.json",
     "results/metrics/summary.csv",
     "results/metrics/transfer_ablation.csv",
+    "results/metrics/transfer_probe.csv",
 ]
 
 

@@ -499,3 +499,33 @@ def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching
     others = designs[designs["model"] != "ddpm_residual"]
     assert (others[["crps_lower", "crps_higher", "crps_tied"]].sum(axis=1) == len(SEASONS)).all()
     assert "Both test designs, side by side" in (both / "results/metrics/summary.html").read_text()
+
+
+def test_the_data_efficiency_study_trains_the_ablation_on_a_share_of_the_training_days(run, tmp_path):
+    both = tmp_path / "run"
+    shutil.copytree(run, both, symlinks=True)
+    snakemake(both, "--cores", "2")  # the full record complete, whatever earlier tests left stale
+    config = edited_config(both, "data_efficiency", lambda c: c.update(data_efficiency={"record_fractions": [0.5]}))
+    jobs = planned_jobs(both, config=config)
+    share = {rule: outputs for rule, outputs in jobs.items() if rule.startswith("records_50_")}
+    assert set(jobs) - set(share) == {"data_efficiency"}  # no ingest again, nothing of the full record
+    assert all(o.startswith("results/designs/records_50/") for outputs in share.values() for o in outputs)
+    trained = {Path(o).parts[-4] for o in share["records_50_train_large_model"]}
+    assert trained == {"ddpm", "ddpm_scratch", "ddpm_notransfer"}  # the tiny config's ablation family
+
+    before = checksums(both)
+    snakemake(both, "--cores", "2", config=config)
+    after = checksums(both)
+    assert [name for name in before if before[name] != after[name]] == []
+    for season in SEASONS:
+        full, half = (
+            pd.read_csv(both / f"results/{tree}splits/g5nr/{season}.csv") for tree in ("", "designs/records_50/")
+        )
+        assert (half.split == "train").sum() == np.ceil((full.split == "train").sum() / 2)
+        assert half.query("split == 'test'").equals(full.query("split == 'test'"))
+    table = pd.read_csv(both / "results/metrics/data_efficiency.csv")
+    assert sorted(table.record_fraction.unique()) == [0.5, 1.0]
+    for _, rows in table.groupby("record_fraction"):  # each share: both effects in every group
+        assert len(rows) == 2 * len(SEASONS) * len(MODES) and set(rows.effect) == {"transfer", "history"}
+        assert (rows.days > 0).all() and rows.rmse_model.notna().all()
+    assert (both / "results/metrics/data_efficiency.png").stat().st_size > 10_000

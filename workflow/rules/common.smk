@@ -46,6 +46,11 @@ if _config_problems:
 METHOD = config.get("method") or variants.default_method(MODELS)
 # the config's diffusion models (variants.ENSEMBLE_MODELS: those that sample ensembles)
 DIFFUSION_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
+#: Models that train a history encoder of their own (fine-tuned or from scratch): the transfer
+#: probe compares what their encoders know with what the frozen pretrained one knows.
+ENCODER_MODELS = [
+    m for m in MODELS if m in variants.VARIANTS and variants.VARIANTS[m].trains_encoder
+]
 
 # the config of the test design scored beside this one (Snakefile: module second_design), and
 # that design's name (the folder of its results), or None
@@ -53,6 +58,15 @@ SECOND_CONFIG = (
     config_checks.second_design_config(config) if config.get("second_design") else None
 )
 SECOND_DESIGN = SECOND_CONFIG["splits"]["test_design"] if SECOND_CONFIG else None
+# the data-efficiency study's configs, one per share of the training days: {design: config}
+RECORD_CONFIGS = config_checks.record_fraction_configs(config)
+# the workflow run again as modules (Snakefile) on the same ingested data, each under
+# results/designs/<design>/: {module name: (config, design)}
+DESIGN_MODULES = (
+    {"second_design": (SECOND_CONFIG, SECOND_DESIGN)} if SECOND_CONFIG else {}
+) | {
+    design: (module_config, design) for design, module_config in RECORD_CONFIGS.items()
+}
 # the report's subcategory of this design's tables
 DESIGN_SUBCATEGORY = f"{config['splits']['test_design']} design"
 
@@ -254,6 +268,31 @@ def scored_files(path_of):
     ]
 
 
+# {input name: share of the training days} of the data-efficiency study, the full record first
+DATA_EFFICIENCY_SHARES = {"full": 1.0} | {
+    design: module_config["splits"]["record_fraction"]
+    for design, module_config in RECORD_CONFIGS.items()
+}
+
+
+def data_efficiency_inputs(wildcards):
+    """The data_efficiency rule's metrics: {input name: the study's metrics JSONs of one share}."""
+    models = config_checks.data_efficiency_models(config)
+
+    def metrics(results):
+        return [
+            paths.metrics(model, season, area, mode, results=results)
+            for season in SEASONS
+            for area in AREAS
+            for mode in MODES
+            for model in models
+        ]
+
+    return {"full": metrics(paths.RESULTS)} | {
+        design: metrics(paths.design_results(design)) for design in RECORD_CONFIGS
+    }
+
+
 def get_final_output():
     """Everything `snakemake` builds by default: the paper's table, diagnostics and figures."""
     return (
@@ -288,6 +327,10 @@ def evaluation_figures():
     )
     if config["inference"]["members"] > 1 and DIFFUSION_MODELS:
         figures.append("results/metrics/ensemble_skill.png")
+    if ENCODER_MODELS:
+        figures.append("results/metrics/transfer_probe.csv")
+    if RECORD_CONFIGS:
+        figures.append("results/metrics/data_efficiency.png")
     if DIFFUSION_MODELS:  # diffusion models log their x0 checks
         figures.append("results/evaluation/training/x0_by_noise.png")
     if METHOD:

@@ -92,6 +92,38 @@ rule summary:
         "../scripts/summary.py"
 
 
+rule data_efficiency:
+    """The transfer ablation on each share of the training days beside the full record's."""
+    input:
+        unpack(data_efficiency_inputs),
+    output:
+        table=report(
+            "results/metrics/data_efficiency.csv",
+            caption="../report/data_efficiency.rst",
+            category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
+            labels={"figure": "data efficiency (CSV download)"},
+        ),
+        figure=report(
+            "results/metrics/data_efficiency.png",
+            caption="../report/data_efficiency.rst",
+            category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
+            labels={"figure": "data efficiency"},
+        ),
+    log:
+        "logs/data_efficiency.log",
+    conda:
+        "../envs/downscaling.yaml"
+    params:
+        fractions=lambda w: DATA_EFFICIENCY_SHARES,
+        design=config["splits"]["test_design"],
+        models=config_checks.data_efficiency_models(config) if RECORD_CONFIGS else [],
+        seed=config["seed"],
+    script:
+        "../scripts/data_efficiency.py"
+
+
 rule ensemble_skill:
     """Rank histograms, spread-skill and CRPS of the ensemble models."""
     input:

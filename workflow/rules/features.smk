@@ -18,3 +18,47 @@ rule extract_features:
         tiles=config["tiles"],
     script:
         "../scripts/extract_features.py"
+
+
+rule transfer_probe:
+    """What each history encoder knows (a linear probe of the day's anomaly on its features) and
+    the frozen encoder's domain gap, for one season x area."""
+    input:
+        g5nr=paths.area_data("g5nr"),
+        merra2_on_g5nr=paths.area_data("merra2_on_g5nr"),
+        merra2=paths.area_data("merra2"),
+        g5nr_split=paths.split("g5nr"),
+        merra2_split=paths.split("merra2"),
+        small_unet=rules.train_small_unet.output.model,
+        encoders=[paths.model(model) for model in ENCODER_MODELS],
+    output:
+        probe="results/evaluation/transfer/{season}/{area}/probe.json",
+    log:
+        "logs/transfer_probe/{season}/{area}.log",
+    conda:
+        "../envs/downscaling.yaml"
+    params:
+        tile=config["tiles"]["size"],
+        encoder_models=ENCODER_MODELS,
+    script:
+        "../scripts/transfer_probe.py"
+
+
+rule transfer_probes:
+    """The transfer probes of every season x area in one table."""
+    input:
+        expand(rules.transfer_probe.output.probe, season=SEASONS, area=AREAS),
+    output:
+        report(
+            "results/metrics/transfer_probe.csv",
+            caption="../report/transfer_probe.rst",
+            category="Comparison table",
+            subcategory=DESIGN_SUBCATEGORY,
+            labels={"figure": "transfer probe and domain gap (CSV download)"},
+        ),
+    log:
+        "logs/transfer_probes.log",
+    conda:
+        "../envs/downscaling.yaml"
+    script:
+        "../scripts/transfer_probes.py"

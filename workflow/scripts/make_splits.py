@@ -17,6 +17,7 @@ splits = make_splits(
     test_design=cfg["test_design"],
     block_days=cfg["block_days"],
     gap_days=cfg.get("gap_days"),
+    record_fraction=cfg.get("record_fraction", 1.0),
 )
 source, season = snakemake.wildcards.source, snakemake.wildcards.season
 for problem in season_problems(splits[source], [season], source, cfg["n_lag"]):

@@ -155,16 +155,88 @@ def model_problems(config: Mapping[str, Any]) -> list[str]:
     return found
 
 
+#: The sections a module of this workflow (another design of the same study) does not inherit:
+#: the long run (free-running: the same under any split of the G5NR record) and the modules'
+#: own definitions.
+NOT_IN_MODULES = ("longrun", "second_design", "data_efficiency")
+
+
+def module_config(config: Mapping[str, Any], splits: Mapping[str, Any], models) -> dict:
+    """This config for the workflow run again as a module: other splits settings (merged over
+    the splits section) and models, without :data:`NOT_IN_MODULES` (and without the method when
+    it is not among the models: the module then shows its own default)."""
+    derived = {key: copy.deepcopy(value) for key, value in config.items() if key not in NOT_IN_MODULES}
+    derived["splits"] = {**derived.get("splits", {}), **splits}
+    derived["models"] = list(models)
+    if derived.get("method") not in derived["models"]:
+        derived.pop("method", None)
+    return derived
+
+
 def second_design_config(config: Mapping[str, Any]) -> dict:
-    """The config of the second test design (``second_design``): this config with that design's
-    splits settings and models, without the long run (free-running: the same under any split of
-    the G5NR record) and without a second design of its own."""
-    second = copy.deepcopy(dict(config))
-    design = second.pop("second_design")
-    second["splits"] = {**second.get("splits", {}), **design["splits"]}
-    second["models"] = design.get("models") or second["models"]
-    second.pop("longrun", None)
-    return second
+    """The config of the second test design (``second_design``): that design's splits settings
+    and models (default: all)."""
+    design = config["second_design"]
+    return module_config(config, design["splits"], design.get("models") or config["models"])
+
+
+def record_fraction_configs(config: Mapping[str, Any]) -> dict[str, dict]:
+    """{design name: config} of the data-efficiency study (``data_efficiency``): each share of
+    the G5NR training days (``splits.record_fraction``) with the study's models (default: every
+    model of a transfer-ablation family in models, and the models they build on), named
+    ``records_<percent>``."""
+    study = config.get("data_efficiency")
+    if not study:
+        return {}
+    return {
+        record_design(fraction): module_config(config, {"record_fraction": fraction}, data_efficiency_models(config))
+        for fraction in study["record_fractions"]
+    }
+
+
+def record_design(fraction: float) -> str:
+    """The design name (results folder) of a share of the training days: records_25 for 0.25."""
+    return f"records_{100 * fraction:g}".replace(".", "_")
+
+
+def data_efficiency_models(config: Mapping[str, Any]) -> list[str]:
+    """The models the data-efficiency study trains and scores on each share (see
+    :func:`record_fraction_configs`), in the order of models."""
+    chosen = (config.get("data_efficiency") or {}).get("models")
+    if not chosen:
+        chosen = [model for family in variants.transfer_ablations(config["models"]) for model in family.values()]
+    needed = {inputs for model in chosen for inputs in variants.trained_inputs(model)} | set(chosen)
+    return [model for model in config["models"] if model in needed]
+
+
+def data_efficiency_problems(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with ``data_efficiency`` (nothing if there is none)."""
+    study = config.get("data_efficiency")
+    if not study:
+        return []
+    found = [
+        f"data_efficiency.models: {name!r} is not one of models {list(config['models'])}"
+        for name in study.get("models", [])
+        if name not in config["models"]
+    ]
+    if found:
+        return found
+    models = data_efficiency_models(config)
+    if not variants.transfer_ablations(models):
+        found.append(
+            f"data_efficiency.models: {models} hold no transfer-ablation family (a model with history "
+            "through the frozen encoder and one of its _finetuned, _scratch or _notransfer twins), "
+            "which is what the study compares"
+        )
+    names = [record_design(fraction) for fraction in study["record_fractions"]]
+    if len(set(names)) < len(names):
+        found.append(f"data_efficiency.record_fractions: {study['record_fractions']} name one share twice ({names})")
+    found += [
+        f"data_efficiency.{p}"
+        for p in model_problems(module_config(config, {}, models))
+        if not p.startswith(("longrun", "method"))
+    ]
+    return found
 
 
 def second_design_problems(config: Mapping[str, Any]) -> list[str]:
@@ -411,6 +483,7 @@ def problems(config: Mapping[str, Any], schema_path: Path = SCHEMA) -> list[str]
 
     found += model_problems(config)
     found += second_design_problems(config)
+    found += data_efficiency_problems(config)
     areas, seasons = list(config["areas"]), list(config.get("seasons", []))
     for area, per_season in config.get("overrides", {}).items():
         if area not in areas:

@@ -124,6 +124,19 @@ def season_split(dates, season: str, test_days, buffer_days: int, never_train=()
     return rows.sort_values("date").reset_index(drop=True)
 
 
+def keep_training_fraction(table: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """A season's split with ``ceil(fraction * n)`` of its n training days kept as such and the
+    others marked "unused", drawn at random but nested: every day is ranked by one draw of the
+    seed, so the days kept at a share are kept at every larger share, and a smaller record is a
+    part of a larger one (a data-efficiency curve then compares like with like)."""
+    table = table.copy()
+    train = np.flatnonzero(table.split.to_numpy() == "train")
+    order = np.random.default_rng([seed, len(train)]).permutation(len(train))
+    dropped = train[order[int(np.ceil(fraction * len(train))) :]]
+    table.loc[dropped, "split"] = "unused"
+    return table
+
+
 def all_test_days(dates, n_lag: int, test_ratio: float, seed: int, required=(), block_days: int = 1) -> dict:
     """Test days of every season (always all four, so buffers never swallow another season's)."""
     return {
@@ -145,6 +158,7 @@ def make_splits(
     test_design: str = "random",
     block_days: int = 1,
     gap_days: int | None = None,
+    record_fraction: float = 1.0,
 ) -> dict:
     """Both time axes' splits: ``{"g5nr": {season: df}, "merra2": {season: df}}``.
 
@@ -158,6 +172,9 @@ def make_splits(
     near copy of a test day, and with the default no training input holds one and no test
     day's history holds a training target. On a record of about a year that leaves few
     training days; a season left with none is a ValueError.
+
+    ``record_fraction`` below 1 keeps that share of each season's G5NR training days
+    (:func:`keep_training_fraction`); the MERRA-2 axis, which trains the small U-Net, is the same.
     """
     if test_design not in ("random", "blocked"):
         raise ValueError(f"splits.test_design: {test_design!r}; expected 'random' or 'blocked'")
@@ -182,6 +199,8 @@ def make_splits(
             for s in SEASONS
         },
     }
+    if record_fraction < 1:
+        splits["g5nr"] = {s: keep_training_fraction(t, record_fraction, seed) for s, t in splits["g5nr"].items()}
     for source, per_season in splits.items():
         for season, table in per_season.items():
             if (table.split == "test").any() and not (table.split == "train").any():

@@ -10,6 +10,8 @@ maps are in :mod:`downscaling.plots.maps`.
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -203,6 +205,41 @@ def plot_x0_by_noise(table: pd.DataFrame, title: str):
         axes[1, column].set_ylabel("x0 mean error (bias)")
         axes[1, column].set_xlabel("noise level t (timestep)")
         axes[0, column].legend(fontsize="x-small", ncol=2)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_data_efficiency(pooled: pd.DataFrame, title: str):
+    """The transfer ablation's paired RMSE differences against the share of the training days
+    (evaluation.data_efficiency.pooled_effects): a panel per family and mode, a line per effect
+    with its 95 % interval; below 0 the first model of the pair is better."""
+    families, modes = list(dict.fromkeys(pooled.family)), list(dict.fromkeys(pooled["mode"]))
+    fig, axes = plt.subplots(
+        len(families),
+        len(modes),
+        squeeze=False,
+        sharex=True,
+        figsize=(4.4 * len(modes), 3.4 * len(families)),
+        constrained_layout=True,
+    )
+    for (row, family), (column, mode) in itertools.product(enumerate(families), enumerate(modes)):
+        ax = axes[row, column]
+        panel = pooled[(pooled.family == family) & (pooled["mode"] == mode)]
+        for offset, ((effect, model, minus), rows) in enumerate(
+            panel.groupby(["effect", "model", "minus"], sort=False)
+        ):
+            rows = rows.sort_values("record_fraction")
+            x = rows.record_fraction * 1.03**offset  # side by side, not on top of each other
+            error = [rows.rmse_diff - rows.rmse_diff_low, rows.rmse_diff_high - rows.rmse_diff]
+            ax.errorbar(x, rows.rmse_diff, yerr=error, marker="o", capsize=3, label=f"{effect}: {model} − {minus}")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(pooled.record_fraction)))
+        ax.set_xticklabels([f"{100 * f:g} %" for f in sorted(set(pooled.record_fraction))])
+        ax.set_title(f"{family}, {mode}")
+        ax.set_xlabel("share of the G5NR training days")
+        ax.set_ylabel("paired RMSE difference (log10)")
+        ax.legend(fontsize="x-small")
     fig.suptitle(title)
     return fig
 
