@@ -19,28 +19,43 @@ g5nr, merra2_on_g5nr, merra2 = (open_cube(path) for path in (inputs.g5nr, inputs
 days = small_unet_stage.season_days(g5nr, inputs.g5nr_split, n_lag)
 anomaly = feature_probe.anomaly(g5nr.values, merra2_on_g5nr.values, days["train"])
 cells = encoder.feature_size(tile)
-target = {name: feature_probe.cell_means(anomaly[positions], tile, cells) for name, positions in days.items()}
-yesterday = {
-    name: feature_probe.cell_means(anomaly[positions - 1], tile, cells)[:, None] for name, positions in days.items()
-}
-history = norm.apply(g5nr.values)  # every encoder reads the history as the frozen one does
+
+
+def per_cell(field, shift=0):
+    """{train, test: the field on those days (shift: days before), averaged per feature cell}."""
+    return {name: feature_probe.cell_means(field[positions - shift], tile, cells) for name, positions in days.items()}
 
 
 def features(network):
+    history = norm.apply(g5nr.values)  # every encoder reads the history as the frozen one does
     return {
         name: feature_probe.cell_features(network, history, positions, n_lag, tile) for name, positions in days.items()
     }
 
 
-encoders = {"frozen pretrained encoder": features(encoder)}
+target = per_cell(anomaly)
+# Every probe also reads the day's matched MERRA-2, as the models do: the question is what a
+# predictor adds to it. Beside the encoders: their own last input (yesterday's G5NR) and
+# yesterday's anomaly, which needs yesterday's MERRA-2, an input no encoder reads.
+sets = {"frozen pretrained encoder": features(encoder)}
 for model, path in zip(snakemake.params.encoder_models, inputs.encoders):
-    encoders[f"{model}'s encoder"] = features(large_model_stage.load(path)[0].history_encoder)
-predictors = {name: (found["train"], found["test"]) for name, found in encoders.items()}
-predictors["yesterday's anomaly"] = (yesterday["train"], yesterday["test"])
-frozen = encoders["frozen pretrained encoder"]
-predictors["frozen encoder + yesterday's anomaly"] = tuple(
-    np.concatenate([frozen[name], yesterday[name]], axis=1) for name in ("train", "test")
-)
+    sets[f"{model}'s encoder"] = features(large_model_stage.load(path)[0].history_encoder)
+singles = {
+    "the day's MERRA-2 alone": {},
+    "yesterday's G5NR": per_cell(g5nr.values, shift=1),
+    "yesterday's anomaly": per_cell(anomaly, shift=1),
+}
+sets |= {name: {k: v[:, None] for k, v in found.items()} for name, found in singles.items()}
+sets["frozen encoder + yesterday's anomaly"] = {
+    k: np.concatenate([sets["frozen pretrained encoder"][k], sets["yesterday's anomaly"][k]], axis=1) for k in days
+}
+matched = per_cell(g5nr.values - anomaly)
+predictors = {
+    name: tuple(
+        np.concatenate([*([found[k]] if found else []), matched[k][:, None]], axis=1) for k in ("train", "test")
+    )
+    for name, found in sets.items()
+}
 test_dates = g5nr.indexes["time"][days["test"]].normalize()
 table = feature_probe.probe(predictors, target, test_dates)
 merra2_days = small_unet_stage.season_days(merra2, inputs.merra2_split, n_lag)["train"]
@@ -50,7 +65,8 @@ result = {
     "area": snakemake.wildcards.area,
     "probe": table.to_dict(orient="records"),
     "target": "the day's G5NR minus MERRA-2 matched to each pixel's G5NR mean and std over the training days, "
-    f"log10, averaged over each feature cell ({tile // cells} x {tile // cells} px)",
+    f"log10, averaged over each feature cell ({tile // cells} x {tile // cells} px); every probe also reads the "
+    "day's matched MERRA-2",
     "train_days": len(days["train"]),
     "test_days": len(days["test"]),
     "domain_gap": gap,
