@@ -255,16 +255,17 @@ def longrun_chunk_files(wildcards):
     ]
 
 
-def scored_files(path_of):
+def scored_files(path_of, models=MODELS, results=paths.RESULTS):
     """The evaluate rule's outputs (path_of: paths.metrics or paths.per_day) of every row of
-    the summary table, in the table's order (season, area, mode, model: model varies fastest).
+    the summary table (or of `models` under another results tree), in the table's order
+    (season, area, mode, model: model varies fastest).
     """
     return [
-        path_of(model, season, area, mode)
+        path_of(model, season, area, mode, results=results)
         for season in SEASONS
         for area in AREAS
         for mode in MODES
-        for model in MODELS
+        for model in models
     ]
 
 
@@ -273,23 +274,19 @@ DATA_EFFICIENCY_SHARES = {"full": 1.0} | {
     design: module_config["splits"]["record_fraction"]
     for design, module_config in RECORD_CONFIGS.items()
 }
+# the models the study trains and scores on every share
+DATA_EFFICIENCY_MODELS = (
+    config_checks.data_efficiency_models(config) if RECORD_CONFIGS else []
+)
 
 
 def data_efficiency_inputs(wildcards):
     """The data_efficiency rule's metrics: {input name: the study's metrics JSONs of one share}."""
-    models = config_checks.data_efficiency_models(config)
-
-    def metrics(results):
-        return [
-            paths.metrics(model, season, area, mode, results=results)
-            for season in SEASONS
-            for area in AREAS
-            for mode in MODES
-            for model in models
-        ]
-
-    return {"full": metrics(paths.RESULTS)} | {
-        design: metrics(paths.design_results(design)) for design in RECORD_CONFIGS
+    return {"full": scored_files(paths.metrics, DATA_EFFICIENCY_MODELS)} | {
+        design: scored_files(
+            paths.metrics, DATA_EFFICIENCY_MODELS, paths.design_results(design)
+        )
+        for design in RECORD_CONFIGS
     }
 
 

@@ -116,9 +116,9 @@ rule data_efficiency:
     conda:
         "../envs/downscaling.yaml"
     params:
-        fractions=lambda w: DATA_EFFICIENCY_SHARES,
+        fractions=DATA_EFFICIENCY_SHARES,
         design=config["splits"]["test_design"],
-        models=config_checks.data_efficiency_models(config) if RECORD_CONFIGS else [],
+        models=DATA_EFFICIENCY_MODELS,
         seed=config["seed"],
     script:
         "../scripts/data_efficiency.py"

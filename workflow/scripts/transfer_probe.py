@@ -26,8 +26,10 @@ def per_cell(field, shift=0):
     return {name: feature_probe.cell_means(field[positions - shift], tile, cells) for name, positions in days.items()}
 
 
+history = norm.apply(g5nr.values)  # every encoder reads the history as the frozen one does
+
+
 def features(network):
-    history = norm.apply(g5nr.values)  # every encoder reads the history as the frozen one does
     return {
         name: feature_probe.cell_features(network, history, positions, n_lag, tile) for name, positions in days.items()
     }

@@ -5,11 +5,13 @@ was trained on: the diagnostics of the transfer ablation (docs/evaluation.md).
 non-overlapping tile's history (days d-n_lag .. d-1 of G5NR, normalised as the pipeline
 normalises it) are regressed cell by cell on the day's anomaly averaged over the cell's pixels:
 G5NR minus the day's MERRA-2 matched to each pixel's G5NR mean and standard deviation over the
-training days, which is what the method's mean learns (``predict_anomaly``). Ridge regression
-fitted on the training days, R² on the test days; beside the encoders, the same probe on
-yesterday's anomaly of the cell alone (what any encoder of the history could pass on) and on
-both. The daily mean squared error of each probe minus the frozen encoder's, with the interval
-of a daily series (:func:`paired_tests.series_interval`).
+training days, which is what the method's mean learns (``predict_anomaly``). Every probe also
+reads the day's matched MERRA-2, as the models do. Ridge regression fitted on the training
+days, R² on the test days; beside the encoders (the rule script chooses the sets): the day's
+MERRA-2 alone, yesterday's G5NR of the cell (the encoders' own last input), yesterday's anomaly
+(which needs yesterday's MERRA-2, an input no encoder reads) and the frozen encoder with it. The
+daily mean squared error of each probe minus the first set's, with the interval of a daily
+series (:func:`paired_tests.series_interval`).
 
 **Domain gap.** The frozen encoder was pretrained on native MERRA-2 tiles (16 cells, about
 8 x 10 degrees) and is applied to G5NR tiles (16 pixels, about 1 degree), both min-max
