@@ -3,11 +3,12 @@ from the written netCDF files and the ingested G5NR with netCDF4 and numpy only,
 of the project's evaluation code (a script that prints a table, not a test).
 
 For every season x area x mode of a finished run, for the ensemble model (default: the config's
-method) against the deterministic ``unet``:
+method) against its deterministic twin (``variants.deterministic_twin``: a residual model's mean,
+e.g. ``unet`` for ``ddpm_residual``, ``unet_finetuned`` for ``ddpm_residual_finetuned``):
 
 - spread-skill: sqrt(mean member variance (ddof 1) x (M+1)/M) / RMSE of the ensemble mean (goal 0.7-1.3);
-- CRPS (fair) of the ensemble below the MAE of unet (goal: >= 14 of 16 rows);
-- RMSE of the ensemble mean / RMSE of unet (goal: <= 1.02 in >= 14 of 16 rows);
+- CRPS (fair) of the ensemble below the MAE of the twin (goal: >= 14 of 16 rows);
+- RMSE of the ensemble mean / RMSE of the twin (goal: <= 1.02 in >= 14 of 16 rows);
 - PSD ratio: radially averaged power of member 1 over G5NR's at wavelengths 25-80 km (goal 0.75-1.33);
 - seam ratio: mean |jump| between neighbouring pixels at the worst phase of the inference
   stride over the median phase, the worse axis (goal <= 1.15; G5NR itself is about 1.0);
@@ -18,7 +19,7 @@ RMSE of the ensemble mean against interp_qm's, interp_mm's and persistence's, an
 the stochastic interp_qm's fair CRPS and interp_qm's MAE (goal: the method better in every row).
 
 Usage (after `make demo`):
-    python benchmarks/check_generative.py [--model ddpm_residual] [--results results] [--design blocked]
+    python benchmarks/check_generative.py [--model ddpm_residual_finetuned] [--results results] [--design blocked]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 from common import load_config, print_table, results_parser
 
-from downscaling import paths
+from downscaling import paths, variants
 
 EARTH_KM = 6371.0
 
@@ -111,7 +112,7 @@ def fair_crps(members: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(skill - pairs))
 
 
-def ensemble_row(members, truth, unet, stride, rng):
+def ensemble_row(members, truth, twin, stride, rng):
     m = members.shape[0]
     mean = members.mean(axis=0)
     rmse = np.sqrt(np.mean((mean - truth) ** 2))
@@ -119,12 +120,12 @@ def ensemble_row(members, truth, unet, stride, rng):
     crps = fair_crps(members, truth)
     ranks = (members < truth).sum(axis=0) + rng.integers(0, (members == truth).sum(axis=0) + 1)
     shares = np.bincount(ranks.ravel(), minlength=m + 1) / ranks.size * (m + 1)
-    unet_rmse = np.sqrt(np.mean((unet - truth) ** 2))
+    twin_rmse = np.sqrt(np.mean((twin - truth) ** 2))
     return {
         "spread_skill": spread / rmse,
         "crps": crps,
-        "unet_mae": float(np.abs(unet - truth).mean()),
-        "rmse_ratio": rmse / unet_rmse,
+        "twin_mae": float(np.abs(twin - truth).mean()),
+        "rmse_ratio": rmse / twin_rmse,
         "rank_min": shares.min(),
         "rank_max": shares.max(),
     }
@@ -176,6 +177,7 @@ def main() -> None:
     scored = paths.design_results(args.design, results=args.results) if args.design else args.results
     config = load_config(args.config)
     model = args.model or config.get("method") or "ddpm"
+    twin = variants.deterministic_twin(model)
     stride = config["inference"]["stride"]
     rng = np.random.default_rng(0)
     rows, goals = [], {"spread": 0, "crps": 0, "rmse": 0, "psd": 0, "seam": 0, "rank": 0}
@@ -183,14 +185,14 @@ def main() -> None:
         for area in config["areas"]:
             for mode in config["modes"]:
                 members, dates = read_members(paths.downscaled(model, season, area, mode, results=scored))
-                unet, _ = read_members(paths.downscaled("unet", season, area, mode, results=scored))
+                deterministic, _ = read_members(paths.downscaled(twin, season, area, mode, results=scored))
                 truth, lat, lon = read_truth(paths.area_data("g5nr", area, results=args.results), dates)
-                r = ensemble_row(members, truth, unet[0], stride, rng)
+                r = ensemble_row(members, truth, deterministic[0], stride, rng)
                 psd = psd_ratio(members[0], truth, lat, lon)
                 seam, seam_truth = seam_ratio(members[0], stride), seam_ratio(truth, stride)
                 checks = {
                     "spread": 0.7 <= r["spread_skill"] <= 1.3,
-                    "crps": r["crps"] < r["unet_mae"],
+                    "crps": r["crps"] < r["twin_mae"],
                     "rmse": r["rmse_ratio"] <= 1.02,
                     "psd": 0.75 <= psd <= 1.33,
                     "seam": seam <= 1.15,
@@ -203,7 +205,7 @@ def main() -> None:
                         f"{season} {area} {mode}",
                         members.shape[0],
                         f"{r['spread_skill']:.3f}",
-                        f"{r['crps']:.4f} / {r['unet_mae']:.4f}",
+                        f"{r['crps']:.4f} / {r['twin_mae']:.4f}",
                         f"{r['rmse_ratio']:.3f}",
                         f"{psd:.3f}",
                         f"{seam:.3f} ({seam_truth:.3f})",
@@ -211,13 +213,13 @@ def main() -> None:
                     )
                 )
     print_table(
-        f"{model} against unet and G5NR ({scored})",
+        f"{model} against {twin} and G5NR ({scored})",
         (
             "season area mode",
             "M",
             "spread-skill",
-            "CRPS / unet MAE",
-            "RMSE / unet",
+            f"CRPS / {twin} MAE",
+            f"RMSE / {twin}",
             "PSD ratio 25-80 km",
             "seam ratio (G5NR)",
             "rank bins min-max",
@@ -230,8 +232,8 @@ def main() -> None:
         ("goal", "rows"),
         [
             ("spread-skill in 0.7-1.3", f"{goals['spread']}/{n}"),
-            ("CRPS below unet's MAE", f"{goals['crps']}/{n}"),
-            ("RMSE of the mean within 2 % of unet or better", f"{goals['rmse']}/{n}"),
+            (f"CRPS below {twin}'s MAE", f"{goals['crps']}/{n}"),
+            (f"RMSE of the mean within 2 % of {twin} or better", f"{goals['rmse']}/{n}"),
             ("PSD ratio in 0.75-1.33", f"{goals['psd']}/{n}"),
             ("seam ratio <= 1.15", f"{goals['seam']}/{n}"),
             ("rank bins within 0.5-2x uniform", f"{goals['rank']}/{n}"),

@@ -71,6 +71,10 @@ def test_the_transfer_study_merged_over_the_demo_adds_each_history_kind_with_its
     }
     for kind, model in families["ddpm_residual"].items():  # each samples around its kind's mean
         assert variants.VARIANTS[model].residual_of == families["unet"][kind]
+        # and is judged against that mean, as the paper's formulation is against the U-Net of its kind
+        assert variants.deterministic_twin(model) == variants.deterministic_twin(families["ddpm"][kind])
+        assert variants.deterministic_twin(model) == families["unet"][kind]
+    assert variants.deterministic_twin("unet") is None and variants.deterministic_twin("interp_qm") is None
     study = config_checks.with_defaults(study)
     for family in families.values():  # an ablation differs from its model in the history alone
         for section in ("large_model", "inference"):

@@ -358,12 +358,14 @@ def test_long_run_feeds_its_own_predictions_back(area):
     np.testing.assert_array_equal(continued, days[2][1])
 
 
-def test_each_member_of_a_long_run_is_a_chain_of_its_own(area):
+@pytest.mark.parametrize("model", ["ddpm_residual", "ddpm_residual_finetuned"])  # the demo's method: fine-tuned
+def test_each_member_of_a_long_run_is_a_chain_of_its_own(area, model):
     # so that SLURM can run the members side by side: member 2 alone is member 2 of the ensemble
     truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
     settings = stitched.InferenceSettings(steps=3, members=3, stride=STRIDE, halo=2)
+    base = variants.VARIANTS[model].residual_of
     downscalers = stitched.SeasonalDownscalers(
-        {season: (area / "ddpm_residual.pt", area / "small.pt", area / "unet.pt") for season in ("DJF", "MAM")},
+        {season: (area / f"{model}.pt", area / "small.pt", area / f"{base}.pt") for season in ("DJF", "MAM")},
         area / "static.nc",
         {"DJF": settings, "MAM": settings},
         torch.device("cpu"),

@@ -44,6 +44,8 @@ if _config_problems:
 
 # the diffusion model the maps and the long run show
 METHOD = config.get("method") or variants.default_method(MODELS)
+# the deterministic model beside it on the maps (a residual method's mean)
+METHOD_TWIN = variants.deterministic_twin(METHOD) if METHOD else None
 # the config's diffusion models (variants.ENSEMBLE_MODELS: those that sample ensembles)
 DIFFUSION_MODELS = [m for m in MODELS if m in variants.ENSEMBLE_MODELS]
 #: Models that train a history encoder of their own (fine-tuned or from scratch): the transfer

@@ -21,8 +21,12 @@ rule sample_map:
         g5nr=paths.area_data("g5nr"),
         merra2_on_g5nr=paths.area_data("merra2_on_g5nr"),
         split=paths.split("g5nr"),
-        ddpm=paths.downscaled(METHOD, mode="strict"),
-        unet=(paths.downscaled("unet", mode="strict") if "unet" in MODELS else []),
+        ensemble=paths.downscaled(METHOD, mode="strict"),
+        twin=(
+            paths.downscaled(METHOD_TWIN, mode="strict")
+            if METHOD_TWIN in MODELS
+            else []
+        ),
     output:
         figure=report(
             "results/evaluation/maps/{season}/{area}/{day}.png",
@@ -32,7 +36,7 @@ rule sample_map:
             labels={
                 "season": "{season}",
                 "area": "{area}",
-                "model": f"{METHOD}, unet",
+                "model": ", ".join(m for m in (METHOD, METHOD_TWIN) if m in MODELS),
                 "figure": "{day} AOD day",
             },
         ),
@@ -45,6 +49,7 @@ rule sample_map:
     params:
         log_floor=config["ingest"]["log_floor"],
         model=METHOD,
+        twin=METHOD_TWIN,
     script:
         "../scripts/sample_map.py"
 

@@ -1,4 +1,4 @@
-"""Maps of one sample test day of a season x area: input, truth, the method model, unet, spread, error."""
+"""Maps of one sample test day of a season x area: input, truth, the method, its deterministic twin, spread, error."""
 
 from downscaling.evaluation import scoring
 from downscaling.jobs import log_to_file
@@ -12,10 +12,11 @@ shown = scoring.day_maps(
     date,
     snakemake.input.g5nr,
     snakemake.input.merra2_on_g5nr,
-    snakemake.input.ddpm,
-    snakemake.input.unet or None,
+    snakemake.input.ensemble,
+    snakemake.input.twin or None,
     log_floor=snakemake.params.log_floor,
     model=snakemake.params.model,
+    twin=snakemake.params.twin,
 )
 which = {"min": "lowest", "median": "median", "max": "highest"}.get(day, f"{day[1:]}th-percentile")
 title = f"{season}, {area}: {date:%Y-%m-%d}, the test day of {which} area-mean AOD (strict mode)"

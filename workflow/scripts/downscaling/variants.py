@@ -166,6 +166,18 @@ def reads_history(model: str) -> bool:
     return any(VARIANTS[name].history for name in trained_inputs(model))
 
 
+def deterministic_twin(model: str) -> str | None:
+    """The deterministic variant a diffusion model is judged against: a residual model's base (the
+    mean it samples around), else the deterministic U-Net fed the same history (None for a model
+    that is not a diffusion variant)."""
+    variant = VARIANTS.get(model)
+    if variant is None or not variant.diffusion:
+        return None
+    if variant.residual_of:
+        return variant.residual_of
+    return next(name for name, other in VARIANTS.items() if not other.diffusion and other.history == variant.history)
+
+
 def default_method(models) -> str | None:
     """The diffusion model the maps and the long run show when the config names none."""
     return next((name for name in ENSEMBLE_MODELS if name in models), None)

@@ -410,8 +410,9 @@ class DayMaps:
     """The panels of one sample day on the G5NR grid (all log10 AOD, (H, W)).
 
     fields: {title: field} in display order, sharing one colour scale (MERRA-2 input, G5NR
-    truth, ddpm ensemble mean, ddpm member 1, unet); spread: the ddpm ensemble's std of log10
-    AOD; error: ddpm ensemble mean minus G5NR; rmse: {title: RMSE against G5NR} of each field.
+    truth, the model's ensemble mean, its member 1, its deterministic twin); spread: the
+    ensemble's std of log10 AOD; error: ensemble mean minus G5NR; rmse: {title: RMSE against
+    G5NR} of each field.
     """
 
     date: pd.Timestamp
@@ -425,29 +426,31 @@ class DayMaps:
 
 
 def day_maps(
-    date, g5nr_path, merra2_on_g5nr_path, ddpm_path, unet_path=None, log_floor=LOG_FLOOR, model="ddpm"
+    date, g5nr_path, merra2_on_g5nr_path, ensemble_path, twin_path=None, log_floor=LOG_FLOOR, model="ddpm", twin="unet"
 ) -> DayMaps:
     """Read the panels of one test day (see :class:`DayMaps`) of the ensemble `model` (its file
-    ``ddpm_path``); ``unet_path`` may be None."""
-    ddpm = read_downscaled(ddpm_path, log_floor, days=downscaled_positions(ddpm_path, [date]))
-    truth = read_cube_days(g5nr_path, ddpm.dates, ddpm.lat, ddpm.lon)[0]
+    ``ensemble_path``) and of its deterministic `twin` (``twin_path``, may be None)."""
+    ensemble = read_downscaled(ensemble_path, log_floor, days=downscaled_positions(ensemble_path, [date]))
+    truth = read_cube_days(g5nr_path, ensemble.dates, ensemble.lat, ensemble.lon)[0]
     fields = {
-        "MERRA-2 input": read_cube_days(merra2_on_g5nr_path, ddpm.dates, ddpm.lat, ddpm.lon)[0],
+        "MERRA-2 input": read_cube_days(merra2_on_g5nr_path, ensemble.dates, ensemble.lat, ensemble.lon)[0],
         "G5NR truth": truth,
-        f"{model} ensemble mean": ddpm.mean[0],
-        f"{model} member 1": ddpm.members[0, 0],
+        f"{model} ensemble mean": ensemble.mean[0],
+        f"{model} member 1": ensemble.members[0, 0],
     }
-    if unet_path is not None:
-        unet = read_downscaled(unet_path, log_floor, max_members=0, days=downscaled_positions(unet_path, [date]))
-        fields["unet"] = unet.mean[0]
+    if twin_path is not None:
+        deterministic = read_downscaled(
+            twin_path, log_floor, max_members=0, days=downscaled_positions(twin_path, [date])
+        )
+        fields[twin] = deterministic.mean[0]
     rmse = {title: metrics.rmse(field, truth) for title, field in fields.items() if title != "G5NR truth"}
     return DayMaps(
-        date=ddpm.dates[0],
-        lat=ddpm.lat,
-        lon=ddpm.lon,
+        date=ensemble.dates[0],
+        lat=ensemble.lat,
+        lon=ensemble.lon,
         fields=fields,
-        spread=ddpm.spread[0],
-        error=ddpm.mean[0] - truth,
+        spread=ensemble.spread[0],
+        error=ensemble.mean[0] - truth,
         rmse=rmse,
         model=model,
     )

@@ -106,7 +106,7 @@ def _map_width(lat, lon, height) -> float:
 
 def plot_day_maps(maps, title: str, coast: xr.DataArray | None = None):
     """The sample-day figure: a top row of log10 AOD fields on one shared colour scale
-    (MERRA-2 input, G5NR truth, ddpm ensemble mean, ddpm member 1, unet; each titled with its
+    (MERRA-2 input, G5NR truth, the ensemble mean, member 1, the deterministic twin; each titled with its
     RMSE against G5NR) and, below the ensemble mean and member, the error of the mean and the
     ensemble spread, each with its own colour bar.
 
