@@ -28,7 +28,10 @@ SOURCE_COLOURS = {
     "G5NR": "black",
     "MERRA-2": "tab:gray",
     "MERRA-2 (G5NR period)": "tab:gray",
-    "ddpm_residual": "tab:red",
+    "ddpm_residual_finetuned": "tab:red",  # the demo's method
+    "ddpm_residual": "lightcoral",
+    "ddpm_residual_scratch": "darkred",
+    "ddpm_residual_notransfer": "rosybrown",
     "ddpm": "tab:brown",
     "ddpm_scratch": "tab:cyan",
     "ddpm_notransfer": "tab:orange",
