@@ -102,6 +102,8 @@ def test_contract_outputs_exist_and_are_sane(run):
         assert set(split.columns) == {"date", "split"} and (split.split == "test").any()
     summary = pd.read_csv(run / "results/metrics/summary.csv")
     assert len(summary) == len(MODELS) * len(MODES) * len(SEASONS)
+    page = (run / "results/metrics/summary.html").read_text()  # the scientist's first page
+    assert "Transfer ablation" in page and "ddpm_scratch's encoder: R²" in page and "domain gap" in page
     strict = summary.query("mode == 'strict'")
     assert (strict["predicted_history_median"] >= 0).all() and strict["predicted_yesterday_days"].notna().all()
     assert summary.query("mode == 'lenient'")["predicted_history_median"].isna().all()

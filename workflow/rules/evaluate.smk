@@ -42,6 +42,8 @@ rule summary:
             if SECOND_DESIGN
             else []
         ),
+        # what the encoders know, a section of the HTML
+        probe=rules.transfer_probes.output[0] if ENCODER_MODELS else [],
     output:
         table=report(
             paths.summary(),

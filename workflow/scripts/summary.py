@@ -1,12 +1,12 @@
 """The comparison table of every model x season x area x mode (CSV, HTML, a bar figure), the
-transfer ablation (CSV, and a section of the HTML) and, with a second test design, both designs
-side by side (CSV, and the HTML's first section)."""
+transfer ablation (CSV, and a section of the HTML, with the transfer probe's findings) and,
+with a second test design, both designs side by side (CSV, and the HTML's first section)."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from downscaling.evaluation import comparison
+from downscaling.evaluation import comparison, feature_probe
 from downscaling.evaluation.paired_tests import PairedTest
 from downscaling.jobs import log_to_file
 from downscaling.plots import figures
@@ -35,8 +35,12 @@ if snakemake.input.second_design:
 designs = comparison.design_comparison(tables, params.method)
 designs.to_csv(snakemake.output.designs, index=False, float_format="%.6g")
 
+probe = None
+if snakemake.input.probe:
+    probes = pd.read_csv(snakemake.input.probe)
+    probe = feature_probe.probe_findings(probes) + [feature_probe.gap_finding(probes)]
 Path(snakemake.output.html).write_text(
-    comparison.summary_html(table, title, test, params.method, ablation, designs, described)
+    comparison.summary_html(table, title, test, params.method, ablation, designs, described, probe)
 )
 for sentence in comparison.findings(table, params.method) + comparison.ablation_findings(ablation):
     log.info("%s", sentence)

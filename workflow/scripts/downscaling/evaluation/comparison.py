@@ -208,12 +208,14 @@ def summary_html(
     ablation: pd.DataFrame | None = None,
     designs: pd.DataFrame | None = None,
     described: dict | None = None,
+    probe: list[str] | None = None,
 ) -> str:
     """The comparison table as a standalone HTML page, best model per season × area × mode in
     bold (the Snakemake report renders HTML, not CSV; see :func:`best_in_group`), after one
     sentence per season × area × mode on the method against every other model (:func:`findings`)
-    and the transfer ablation (:func:`transfer_ablation`), if given; first, both test designs
-    side by side (:func:`design_comparison`; ``described``: {design: its description}), if given."""
+    and the transfer ablation (:func:`transfer_ablation`) with the sentences of the transfer
+    probe (``probe``: feature_probe's findings), if given; first, both test designs side by side
+    (:func:`design_comparison`; ``described``: {design: its description}), if given."""
     marks = best_in_group(table, test)
     how = test.described if test is not None else "paired t-interval (95 %)"
     shown = table.copy()
@@ -243,7 +245,7 @@ def summary_html(
         "text-align:right}table.summary th{background:#eee}"
         f"</style></head><body><h3>{title}</h3>{_designs_html(designs, method, described or {})}"
         f"{_findings_html(table, method, how)}"
-        f"{_ablation_html(ablation, how)}{body}"
+        f"{_ablation_html(ablation, how)}{_probe_html(probe)}{body}"
         "<p>Scores on log10 AOD over the season's test days. Bold: best of the models in each "
         "season × area × mode (lowest RMSE/MAE/CRPS, highest R²/NSE/KGE; spread-skill, PSD "
         f"ratio and seam ratio closest to 1, credited only within {RELIABLE_BAND[0]}–"
@@ -417,6 +419,18 @@ def _ablation_html(ablation: pd.DataFrame | None, how: str) -> str:
         "scratch, none; "
         f"per-day paired differences, {how}; negative: the first model is "
         f"better):</p><ul>{items}</ul>" + shown.to_html(index=False, escape=False, border=0, classes="summary")
+    )
+
+
+def _probe_html(sentences: list[str] | None) -> str:
+    if not sentences:
+        return ""
+    items = "".join(f"<li>{sentence}</li>" for sentence in sentences)
+    return (
+        "<p>What the history encoders know (results/metrics/transfer_probe.csv): R² on the test "
+        "days of a linear probe of each day's anomaly (G5NR minus the day's matched MERRA-2) per "
+        "4 × 4-pixel cell, from each predictor set with the day's matched MERRA-2; against the "
+        f"frozen encoder, the daily squared error's 95 % interval:</p><ul>{items}</ul>"
     )
 
 

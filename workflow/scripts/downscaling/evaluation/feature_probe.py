@@ -174,3 +174,20 @@ def probe_findings(table: pd.DataFrame) -> list[str]:
             )
         sentences.append(sentence)
     return sentences
+
+
+def gap_finding(table: pd.DataFrame) -> str:
+    """One sentence on the frozen encoder's domain gap: the range of each number over the
+    season x areas of a probe table."""
+    gaps = table.drop_duplicates(["season", "area"])
+
+    def spread(column):
+        return f"{gaps[column].min():.3f} to {gaps[column].max():.3f}"
+
+    return (
+        "domain gap of the frozen encoder: Wasserstein-1 distance of its normalised inputs (MERRA-2 "
+        f"training days against G5NR days) {spread('inputs_wasserstein')}; within-tile standard "
+        f"deviation of the G5NR tiles it reads {spread('tile_std_g5nr')} against "
+        f"{spread('tile_std_merra2')} for the MERRA-2 tiles it was trained on; its features' "
+        f"Wasserstein-1 distance over their standard deviation {spread('features_wasserstein_over_std')}"
+    )
