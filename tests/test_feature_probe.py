@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from downscaling.data.datasets import MinMax
-from downscaling.evaluation import feature_probe
+from downscaling.evaluation import feature_probe, probe_summary
 
 TILE, CELLS, N_LAG = 16, 4, 3
 
@@ -77,15 +77,15 @@ def test_the_probe_table_counts_each_season_and_area(tmp_path):
         path = tmp_path / f"{season}_{area}.json"
         path.write_text(json.dumps({"season": season, "area": area, "probe": rows, "domain_gap": dict(gap, units="u")}))
         paths.append(path)
-    table = feature_probe.probe_table(paths)
+    table = probe_summary.probe_table(paths)
     assert len(table) == 4 and set(table.tile_std_g5nr) == {0.05} and "units" not in table
-    assert feature_probe.gap_finding(table) == (
+    assert probe_summary.gap_finding(table) == (
         "domain gap of the frozen encoder: Wasserstein-1 distance of its normalised inputs (MERRA-2 training days "
         "against G5NR days) 0.030 to 0.070; within-tile standard deviation of the G5NR tiles it reads 0.050 to "
         "0.050 against 0.090 to 0.090 for the MERRA-2 tiles it was trained on; its features' Wasserstein-1 "
         "distance over their standard deviation 0.040 to 0.040"
     )
-    assert feature_probe.probe_findings(table) == [
+    assert probe_summary.probe_findings(table) == [
         "frozen: R² 0.100 to 0.100",
         "scratch: R² 0.200 to 1.200; against frozen, MSE lower in 1, higher in 0, not distinguishable in 1 of 2 "
         "season x areas",

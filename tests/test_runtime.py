@@ -138,7 +138,8 @@ def test_the_job_helpers_and_evaluation_do_not_import_torch():
     # most jobs never use torch; importing it would cost each of them ~1.5 s
     code = (
         "import sys, downscaling.jobs, downscaling.ingest.manifest, downscaling.ingest.cubes, downscaling.data.splits, "
-        "downscaling.evaluation.scoring, downscaling.plots.figures; print('torch' in sys.modules)"
+        "downscaling.evaluation.scoring, downscaling.evaluation.comparison, downscaling.evaluation.probe_summary, "
+        "downscaling.plots.figures; print('torch' in sys.modules)"
     )
     assert python_in_a_fresh_process(code).strip() == "False"
 

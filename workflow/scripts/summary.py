@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from downscaling.evaluation import comparison, feature_probe
+from downscaling.evaluation import comparison, probe_summary
 from downscaling.evaluation.paired_tests import PairedTest
 from downscaling.jobs import log_to_file
 from downscaling.plots import figures
@@ -38,7 +38,7 @@ designs.to_csv(snakemake.output.designs, index=False, float_format="%.6g")
 probe = None
 if snakemake.input.probe:
     probes = pd.read_csv(snakemake.input.probe)
-    probe = feature_probe.probe_findings(probes) + [feature_probe.gap_finding(probes)]
+    probe = probe_summary.probe_findings(probes) + [probe_summary.gap_finding(probes)]
 Path(snakemake.output.html).write_text(
     comparison.summary_html(table, title, test, params.method, ablation, designs, described, probe)
 )
