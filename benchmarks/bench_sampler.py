@@ -6,10 +6,11 @@ deterministic model it builds on for a residual variant), lenient mode (true his
 season's test days, the workflow's seed. For each (steps, members) it downscales every test day
 and prints, against the G5NR truth on log10 AOD:
 
-- CRPS (fair) and the MAE of the ensemble mean; the MAE of the deterministic ``unet`` beside them;
+- CRPS (fair) and the MAE of the ensemble mean; the MAE of the model's deterministic
+  twin beside them (``variants.deterministic_twin``: a residual model's base);
 - the spread-skill ratio (1 = reliable, < 1 under-dispersed) and the spread-error slope (1 when
   the spread says where the error is large; 4 members or more);
-- the RMSE of the ensemble mean over the unet's, and its bias (mean minus G5NR);
+- the RMSE of the ensemble mean over the twin's, and its bias (mean minus G5NR);
 - the PSD ratio of member 1 over G5NR at 25-80 km (1 = realistic texture, < 1 too smooth);
 - the seam ratio (tile-period signature; about 1 without seams);
 - the rank histogram's smallest and largest bin over the uniform share;
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 
+from downscaling import variants
 from downscaling.config_checks import merged_section
 from downscaling.data.datasets import day_index, open_cube
 from downscaling.data.splits import read_split
@@ -93,7 +95,8 @@ def main() -> None:
     area = args.area or next(iter(config["areas"]))
     model = args.model or config.get("method") or "ddpm"
     paths = DemoPaths(args.results, args.season, area)
-    paths.require(*paths.model_files(model), *paths.model_files("unet"), paths.data("g5nr"))
+    twin = variants.deterministic_twin(model)  # the deterministic model scored beside it
+    paths.require(*paths.model_files(model), *paths.model_files(twin), paths.data("g5nr"))
     device = pick_device(args.device, args.threads)
     print_machine(device)
 
@@ -108,11 +111,11 @@ def main() -> None:
     overrides = {k: v for k, v in (("stride", args.stride), ("halo", args.halo)) if v is not None}
     configured = dataclasses.replace(configured, **overrides)
 
-    unet, unet_seconds, _ = downscale(paths, "unet", configured, device, config["seed"], cubes, test)
-    unet_scores = scoring.field_scores(unet, observed, lat, lon, configured.stride, config["seed"])
+    det, det_seconds, _ = downscale(paths, twin, configured, device, config["seed"], cubes, test)
+    twin_scores = scoring.field_scores(det, observed, lat, lon, configured.stride, config["seed"])
     rows = [
         (
-            "unet (deterministic)",
+            f"{twin} (deterministic)",
             "-",
             configured.precision,
             "-",
@@ -120,16 +123,16 @@ def main() -> None:
             1,
             1,
             "-",
-            f"{unet_scores['mae']:.4f}",
-            f"{unet_scores['mae']:.4f}",
-            f"{bias(unet, observed):+.4f}",
+            f"{twin_scores['mae']:.4f}",
+            f"{twin_scores['mae']:.4f}",
+            f"{bias(det, observed):+.4f}",
             "-",
             "-",
             "1.000",
-            f"{unet_scores['psd_ratio']:.3f}",
-            f"{unet_scores['seam_ratio']:.3f}",
+            f"{twin_scores['psd_ratio']:.3f}",
+            f"{twin_scores['seam_ratio']:.3f}",
             "-",
-            f"{unet_seconds:.2f}",
+            f"{det_seconds:.2f}",
         )
     ]
     runs = itertools.product(
@@ -163,11 +166,11 @@ def main() -> None:
                 members,
                 f"{s['crps']:.4f}",
                 f"{s['mae']:.4f}",
-                f"{unet_scores['mae']:.4f}",
+                f"{twin_scores['mae']:.4f}",
                 f"{bias(fields, observed):+.4f}",
                 f"{s['spread_skill']:.3f}",
                 "-" if s.get("spread_error_slope") is None else f"{s['spread_error_slope']:.2f}",
-                f"{s['rmse'] / unet_scores['rmse']:.3f}",
+                f"{s['rmse'] / twin_scores['rmse']:.3f}",
                 f"{s['psd_ratio']:.3f}",
                 f"{s['seam_ratio']:.3f}",
                 "{:.2f}-{:.2f}".format(*s["rank_extremes"]),
@@ -186,11 +189,11 @@ def main() -> None:
             "members",
             "CRPS",
             "MAE (mean)",
-            "MAE unet",
+            "MAE twin",
             "bias (mean)",
             "spread-skill",
             "spread-error slope",
-            "RMSE / unet",
+            "RMSE / twin",
             "PSD ratio 25-80 km",
             "seam ratio",
             "rank bins min-max",

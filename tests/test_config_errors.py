@@ -253,6 +253,14 @@ def set_in(*keys_and_value):
             "base unet",
         ),
         (
+            set_in("per_model", "unet", "inference", "calibrate_spread", True),
+            "per_model.unet.inference.calibrate_spread: unet has no ensemble to calibrate",
+        ),
+        (
+            set_in("per_model", "ddpm_residual", "inference", "members", 1),
+            "per_model.ddpm_residual.inference.calibrate_spread: ddpm_residual has no ensemble to calibrate",
+        ),
+        (
             set_in("per_model", "unet", "large_model", "climatology_inputs", False),
             "per_model.unet.large_model.predict_anomaly: the anomaly is taken from the matched MERRA-2 of the "
             "climatology inputs; set per_model.unet.large_model.climatology_inputs: true",

@@ -224,5 +224,6 @@ def test_profile_names_only_rules_of_the_workflow():
         "extract_features",
         "train_large_model",
         "downscale",
+        "spread_calibration",
         "downscale_longrun",
     }

@@ -137,3 +137,31 @@ def test_variogram_is_reproducible_and_accepts_one_day(exponential_field):
 def test_variogram_rejects_a_mismatched_grid():
     with pytest.raises(ValueError, match="grid"):
         spatial.empirical_semivariogram(np.zeros((4, 5)), np.arange(5.0), np.arange(5.0))
+
+
+def test_band_power_splits_the_mean_square_by_wavelength():
+    rng = np.random.default_rng(0)
+    height, width = 96, 160
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    offset, wave_40px, wave_6px = 0.3, np.cos(2 * np.pi * cols / 40), 0.5 * np.sin(2 * np.pi * rows / 6)
+    power = spatial.band_power(offset + wave_40px + wave_6px)
+    expected = dict.fromkeys(spatial.BAND_NAMES, 0.0)
+    expected.update({"area mean": offset**2, "32-64 px": 0.5, "4-8 px": 0.125})  # a wave's mean square: a² / 2
+    np.testing.assert_allclose(power, list(expected.values()), atol=1e-12)
+    noise = rng.normal(size=(3, height, width))  # Parseval, day by day
+    np.testing.assert_allclose(spatial.band_power(noise).sum(axis=-1), (noise**2).mean(axis=(1, 2)))
+
+
+def test_error_and_spread_by_band_find_where_an_ensemble_lacks_spread():
+    # truth = the ensemble's centre + a daily offset over the whole area + pixel noise; the
+    # members sample the pixel noise only: under-dispersed in the area-mean band alone
+    rng = np.random.default_rng(1)
+    days, members, shape = 200, 8, (32, 40)
+    centre = rng.normal(size=(days, *shape))
+    truth = centre + 0.2 * rng.normal(size=(days, 1, 1)) + 0.1 * rng.normal(size=(days, *shape))
+    ensemble = centre + 0.1 * rng.normal(size=(members, days, *shape))
+    error, spread = spatial.error_and_spread_by_band(ensemble, truth)
+    assert error[0] == pytest.approx(0.04, rel=0.25) and spread[0] < 0.001
+    np.testing.assert_allclose(spread[1:].sum(), error[1:].sum(), rtol=0.05)  # calibrated at every other scale
+    with pytest.raises(ValueError, match="needs an ensemble"):
+        spatial.error_and_spread_by_band(ensemble[:1], truth)

@@ -15,6 +15,7 @@ from downscaling.data.datasets import open_cube
 from downscaling.data.splits import make_splits
 from downscaling.files.outputs import DailyWriter, SourceVariable
 from downscaling.inference import longrun, stitched
+from downscaling.inference.spread_calibration import SpreadCalibration
 from downscaling.training import large_model_stage, small_unet_stage
 from downscaling.training.loop import TrainingRun
 from downscaling.training.settings import StageSettings
@@ -208,6 +209,63 @@ def test_strict_and_lenient_agree_on_the_first_day_and_then_differ(area, model):
         assert np.abs(strict_fields - lenient_fields).max() > 1e-6
 
 
+def test_a_spread_calibration_adds_centred_fields_that_a_member_draws_alone(area, tmp_path):
+    calibration = SpreadCalibration(error=(0.01, 0.0, 0.0, 0.004, 0, 0, 0, 0), spread=(0.0,) * 8, n_days=3, members=3)
+    calibration.save(tmp_path / "spread_calibration.json")
+    truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
+    history, date = truth.values[None, 200 - N_LAG : 200], truth.time.values[200]
+
+    def members(path, which=None):
+        downscaler = stitched.Downscaler(
+            area / "ddpm_residual.pt",
+            area / "small.pt",
+            area / "static.nc",
+            stitched.InferenceSettings(steps=2, members=3, stride=STRIDE, halo=2, precision="float32"),
+            torch.device("cpu"),
+            3,
+            area / "unet.pt",
+            path,
+        )
+        return downscaler.predict_day(merra2.values[200], date, history, 5, which)
+
+    plain, calibrated = members(None), members(tmp_path / "spread_calibration.json")
+    added = calibrated - plain
+    assert added.std(axis=0).mean() > 0.05  # the area-mean band alone would give sqrt(0.01 * 3 / 4)
+    np.testing.assert_allclose(calibrated.mean(axis=0), plain.mean(axis=0), atol=1e-5)
+    alone = members(tmp_path / "spread_calibration.json", [2])[0] - members(None, [2])[0]
+    np.testing.assert_array_equal(alone, added[2])
+    with pytest.raises(ValueError, match="unet has no ensemble to calibrate"):
+        stitched.Downscaler(
+            area / "unet.pt",
+            area / "small.pt",
+            area / "static.nc",
+            stitched.InferenceSettings(stride=STRIDE, halo=2),
+            torch.device("cpu"),
+            3,
+            spread_calibration_path=tmp_path / "spread_calibration.json",
+        )
+
+
+def test_the_training_summary_names_the_validation_days_held_out(area):
+    index = pd.read_csv(area / "index.csv", parse_dates=["date"])
+    summary = large_model_stage.train(
+        "unet",
+        {
+            **{k: area / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")},
+            "features": area / "features.npy",
+            "index": area / "index.csv",
+        },
+        StageSettings.from_section(dict(LARGE, max_epochs=1, tiles_per_epoch=32), 1),
+        TILE,
+        1,
+        TrainingRun(area / "ck_again.pt", area / "unet_again.pt", torch.device("cpu"), LOG, "again"),
+    )
+    days = pd.DatetimeIndex(summary["validation_days"])
+    assert (
+        len(days) == round(0.2 * index.day.nunique()) and days.isin(index.date).all() and days.is_monotonic_increasing
+    )
+
+
 @pytest.mark.parametrize("model", ["ddpm", "ddpm_residual"])
 def test_downscaling_is_reproducible(area, model):
     a = downscale(area, model, "strict", np.array([200, 201]))
@@ -365,7 +423,7 @@ def test_each_member_of_a_long_run_is_a_chain_of_its_own(area, model):
     settings = stitched.InferenceSettings(steps=3, members=3, stride=STRIDE, halo=2)
     base = variants.VARIANTS[model].residual_of
     downscalers = stitched.SeasonalDownscalers(
-        {season: (area / f"{model}.pt", area / "small.pt", area / f"{base}.pt") for season in ("DJF", "MAM")},
+        {season: (area / f"{model}.pt", area / "small.pt", area / f"{base}.pt", None) for season in ("DJF", "MAM")},
         area / "static.nc",
         {"DJF": settings, "MAM": settings},
         torch.device("cpu"),

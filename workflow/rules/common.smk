@@ -186,7 +186,32 @@ def downscale_inputs(wildcards):
     inputs.update(trained_models(wildcards.model))
     if variants.needs_small_unet(wildcards.model):
         inputs["small_unet"] = rules.train_small_unet.output.model
+    calibration = spread_calibrations(
+        wildcards.model, wildcards.area, [wildcards.season]
+    )
+    inputs.update({"spread_calibration": path for path in calibration.values()})
     return inputs
+
+
+def spread_calibration_inputs(wildcards):
+    """What downscaling the model's validation days reads: downscale's inputs without the
+    split and the calibration, with the training summary that names those days."""
+    inputs = downscale_inputs(wildcards)
+    del inputs["split"]
+    inputs.pop("spread_calibration", None)
+    inputs["training"] = paths.training_summary()
+    return inputs
+
+
+def spread_calibrations(model, area, seasons):
+    """{season: the model's spread calibration} of the seasons whose inference settings ask
+    for one (inference.calibrate_spread)."""
+    return {
+        season: paths.spread_calibration(model, season, area)
+        for season in seasons
+        if model in variants.VARIANTS
+        and settings("inference", season, area, model).get("calibrate_spread")
+    }
 
 
 def trained_models(model):

@@ -18,6 +18,28 @@ rule downscale:
         "../scripts/downscale.py"
 
 
+rule spread_calibration:
+    """A diffusion model's spread and its ensemble mean's error by spatial scale on its
+    validation days (lenient), whose gaps its downscaling fills (inference.calibrate_spread).
+    """
+    input:
+        unpack(spread_calibration_inputs),
+    output:
+        paths.spread_calibration(),
+    log:
+        "logs/spread_calibration/{model}/{season}/{area}.log",
+    benchmark:
+        "logs/benchmarks/spread_calibration/{model}/{season}/{area}.tsv"
+    conda:
+        "../envs/downscaling.yaml"
+    threads: 1  # as downscale
+    params:
+        inference=model_inference,
+        seed=config["seed"],
+    script:
+        "../scripts/spread_calibration.py"
+
+
 rule downscale_longrun:
     """One chunk of one member's chain of the fully autoregressive run beyond the G5NR record,
     each date by its season's method model, from the state the member's chunk before left
@@ -35,6 +57,9 @@ rule downscale_longrun:
         ],
         small_unets=[paths.model("small_unet", season) for season in SEASONS],
         previous=longrun_previous_state,
+        spread_calibrations=lambda w: list(
+            spread_calibrations(METHOD, w.area, SEASONS).values()
+        ),
     output:
         # both are kept only until the next chunk and the join have read them
         days=temp(paths.longrun_chunk()),
@@ -52,6 +77,7 @@ rule downscale_longrun:
             s: settings("inference", s, w.area, METHOD) for s in SEASONS
         },
         regrid=config["ingest"]["regrid"],
+        spread_calibrations=lambda w: spread_calibrations(METHOD, w.area, SEASONS),
         seasons=SEASONS,
         model=METHOD,
         seed=config["seed"],

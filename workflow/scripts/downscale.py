@@ -18,7 +18,7 @@ test_days = day_index(truth, split.date[split.split == "test"])
 train_days = day_index(truth, split.date[split.split == "train"])  # what interp_qm and interp_mm learn from
 settings = stitched.InferenceSettings.from_config(params.inference)
 device = select_device(snakemake.threads)
-checkpoints = {name: inputs[name] for name in ("model", "base", "small_unet") if inputs.get(name)}
+checkpoints = {name: inputs[name] for name in ("model", "base", "small_unet", "spread_calibration") if inputs.get(name)}
 described = {
     "model": wildcards.model,
     "mode": wildcards.mode,
@@ -48,6 +48,7 @@ else:
         device,
         params.seed,
         inputs.get("base"),
+        inputs.get("spread_calibration"),
     )
     members = downscaler.members
     described.update(

@@ -26,8 +26,9 @@ ensemble = stitched.run_members(settings, wildcards.area)
 device = select_device(snakemake.threads)
 lat, lon = g5nr["lat"].values, g5nr["lon"].values
 bases = inputs.bases or [None] * len(params.seasons)  # residual variants only
+calibrations = [params.spread_calibrations.get(season) for season in params.seasons]
 downscalers = stitched.SeasonalDownscalers(
-    dict(zip(params.seasons, zip(inputs.models, inputs.small_unets, bases))),
+    dict(zip(params.seasons, zip(inputs.models, inputs.small_unets, bases, calibrations))),
     inputs.static,
     settings,
     device,

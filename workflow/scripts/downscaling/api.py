@@ -59,7 +59,8 @@ class TrainedArea:
         return Path(paths.area_data("g5nr", self.area, results=self.results))
 
     def season_models(self) -> dict:
-        """{season: (model, small_unet, base or None)} of the seasons with a trained model;
+        """{season: (model, small_unet, base or None, spread calibration or None)} of the
+        seasons with a trained model (a spread calibration when the run made one);
         FileNotFoundError naming what is missing."""
         if self.model not in variants.VARIANTS:
             raise ValueError(f"{self.model!r} is not a trained model; those are {list(variants.VARIANTS)}")
@@ -74,7 +75,8 @@ class TrainedArea:
             missing = [str(p) for p in needed if not p.is_file()]
             if missing:
                 raise FileNotFoundError(f"{self.model} of {season} in {self.area} needs {', '.join(missing)}")
-            found[season] = (*needed[:2], needed[2] if base else None)
+            calibration = Path(paths.spread_calibration(self.model, season, self.area, results=self.results))
+            found[season] = (*needed[:2], needed[2] if base else None, calibration if calibration.is_file() else None)
         if not found or not self.static.is_file() or not self.g5nr.is_file():
             raise FileNotFoundError(
                 f"{self.results}: no trained {self.model} of area {self.area!r} "

@@ -441,6 +441,11 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
                 inference = merged_section(config, "inference", season, area, model)
                 timesteps = large_model.get("timesteps") if variants.VARIANTS[model].diffusion else None
                 found += inference_problems(inference, tile, timesteps, key("inference", model))
+                if inference.get("calibrate_spread") and not (timesteps and inference["members"] >= 2):
+                    found.append(
+                        f"{key('inference', model)('calibrate_spread')}: {model} has no ensemble to calibrate "
+                        "(a diffusion model with inference.members >= 2 has one)"
+                    )
                 found += climatology_problems(config, model, season, area)
     run = config.get("longrun")
     method = config.get("method") or variants.default_method(config["models"])

@@ -56,6 +56,11 @@ def model(model="{model}", season="{season}", area="{area}", *, results=RESULTS)
     return f"{results}/models/{model}/{season}/{area}/model.pt"
 
 
+def spread_calibration(model="{model}", season="{season}", area="{area}", *, results=RESULTS) -> str:
+    """A diffusion model's spread calibration by scale, from its validation days."""
+    return f"{results}/models/{model}/{season}/{area}/spread_calibration.json"
+
+
 def training_summary(model="{model}", season="{season}", area="{area}", *, results=RESULTS) -> str:
     """What a large model's training logged (losses, timings, the x0 checks)."""
     return f"{results}/models/{model}/{season}/{area}/training.json"

@@ -102,7 +102,8 @@ def field_scores(members, truth, lat, lon, stride, seed, definitions="project") 
     1 is realistic, < 1 too smooth) and seam_ratio (tile-period signature at the inference
     stride, about 1 without seams; None without a stride); for M > 1 the ensemble's crps
     (fair), spread_skill (about 1 when reliable, < 1 under-dispersed), spread_error_slope
-    (about 1 when the spread follows the error in space and time), rank_histogram (M + 1
+    (about 1 when the spread follows the error in space and time), spread_skill_by_scale (the
+    ratio in each band of spatial.BAND_NAMES, finite fields only), rank_histogram (M + 1
     counts, ties broken with a Generator seeded with ``seed``) and rank_extremes (the smallest
     and largest bin over the uniform share: both 1 for a flat histogram).
     """
@@ -117,6 +118,11 @@ def field_scores(members, truth, lat, lon, stride, seed, definitions="project") 
         overall["spread_skill"] = metrics.spread_skill_ratio(members, truth)
         if members.shape[0] >= 4:
             overall["spread_error_slope"] = metrics.spread_error_slope(members, truth)
+        if np.isfinite(members).all() and np.isfinite(truth).all():
+            error, spread = spatial.error_and_spread_by_band(members, truth)
+            overall["spread_skill_by_scale"] = {
+                band: float(np.sqrt(s / e)) if e > 0 else None for band, e, s in zip(spatial.BAND_NAMES, error, spread)
+            }
         counts = metrics.rank_histogram(members, truth, np.random.default_rng(seed))
         overall["rank_histogram"] = counts.tolist()
         shares = counts / counts.sum() * len(counts)

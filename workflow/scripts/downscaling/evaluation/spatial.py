@@ -89,6 +89,50 @@ def psd_ratio(field, reference, dx_km, dy_km=None, band_km=(25.0, 80.0)) -> floa
     return float(np.mean(power[band] / power_ref[band]))
 
 
+#: Edges of the scale bands of `band_power`, as wavelengths in pixels: 8, 4, 2, 1, 1/2 and 1/4
+#: of the demo's 16-px tile (about 900 to 28 km on the 0.0625-degree grid). The first band is
+#: the field's mean over the area, the last everything finer than 4 px.
+BAND_EDGES_PX = (128, 64, 32, 16, 8, 4)
+BAND_NAMES = ("area mean", ">128 px", "64-128 px", "32-64 px", "16-32 px", "8-16 px", "4-8 px", "<4 px")
+
+
+def band_of_coefficients(height: int, width: int) -> np.ndarray:
+    """The band (0 .. len(BAND_NAMES) - 1) of each coefficient of an (H, W) FFT, FFT order:
+    0 the mean (k = 0), then by |k| in cycles per pixel between the BAND_EDGES_PX wavelengths."""
+    k = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.fftfreq(width)[None, :])
+    band = 1 + np.digitize(k, 1.0 / np.asarray(BAND_EDGES_PX, dtype=np.float64))
+    band[0, 0] = 0
+    return band
+
+
+def band_power(field) -> np.ndarray:
+    """Each band's share of the mean square of (..., H, W) fields -> (..., len(BAND_NAMES)),
+    summing to mean(field ** 2) over the last two axes (Parseval; no taper, the mean kept)."""
+    field = np.asarray(field, dtype=np.float64)
+    height, width = field.shape[-2:]
+    power = np.abs(np.fft.fft2(field)) ** 2 / (height * width) ** 2
+    bands = band_of_coefficients(height, width).ravel()
+    flat = power.reshape(*power.shape[:-2], -1)
+    return np.stack([flat[..., bands == b].sum(axis=-1) for b in range(len(BAND_NAMES))], axis=-1)
+
+
+def error_and_spread_by_band(members, truth) -> tuple[np.ndarray, np.ndarray]:
+    """(error, spread) by band of BAND_NAMES of members (M, T, H, W) against the truth
+    (T, H, W), finite fields: the ensemble mean's mean-square error, and the members' variance
+    (ddof=1) times (M + 1) / M as in the spread-skill ratio, each averaged over the days. Where
+    spread < error the ensemble is under-dispersed at that scale."""
+    members = np.asarray(members, dtype=np.float64)
+    n_members = members.shape[0]
+    if n_members < 2:
+        raise ValueError(f"spread by scale needs an ensemble, got {n_members} member")
+    if not (np.isfinite(members).all() and np.isfinite(truth).all()):
+        raise ValueError("spread by scale needs finite fields (an FFT has no gaps)")
+    mean = members.mean(axis=0)
+    error = band_power(mean - truth).mean(axis=0)
+    spread = band_power(members - mean).mean(axis=(0, 1)) * (n_members + 1) / (n_members - 1)
+    return error, spread
+
+
 def seam_ratio(field, stride: int) -> float:
     """Tile-period signature of a stitched field (H, W) or (T, H, W): the mean absolute jump
     between neighbouring pixels at each phase of the tiling stride (index mod stride, along rows

@@ -32,6 +32,7 @@ from downscaling.diffusion.samplers import MemberGenerators, make_sampler, sampl
 from downscaling.diffusion.schedule import NoiseSchedule
 from downscaling.files.contracts import CUBE_VARIABLE
 from downscaling.files.outputs import DailyWriter
+from downscaling.inference.spread_calibration import SpreadCalibration
 from downscaling.ingest.regrid import regrid
 from downscaling.runtime import uses_bf16
 from downscaling.training import large_model_stage, small_unet_stage
@@ -58,6 +59,7 @@ class InferenceSettings:
     timestep_spacing: str = _DEFAULTS["timestep_spacing"]
     clip_x0: bool | None = _DEFAULTS["clip_x0"]
     precision: str = _DEFAULTS["precision"]
+    calibrate_spread: bool = _DEFAULTS["calibrate_spread"]  # the workflow then passes the calibration
 
     @classmethod
     def from_config(cls, section: dict) -> InferenceSettings:
@@ -78,7 +80,8 @@ class Downscaler:
     """One trained large model (plus its transfer encoder) ready to downscale days of an area.
 
     static_path: the area's static.nc (elevation on the G5NR grid); base_path: for a residual
-    variant, the deterministic model it builds on.
+    variant, the deterministic model it builds on; spread_calibration_path: a diffusion model's
+    spread calibration (spread_calibration.py), whose centred fields are added to its members.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class Downscaler:
         device: torch.device,
         seed: int,
         base_path=None,
+        spread_calibration_path=None,
     ):
         self.model, saved = large_model_stage.load(model_path, device)
         self.variant = variants.VARIANTS[saved["model"]]
@@ -102,6 +106,11 @@ class Downscaler:
         climatology = saved.get("climatology")  # per-pixel maps of the training days, or None
         self.climatology = None if climatology is None else climatology.cpu().numpy()
         self.members = settings.members if self.variant.diffusion else 1
+        self.spread_calibration = None
+        if spread_calibration_path is not None:
+            if not self.variant.diffusion:
+                raise ValueError(f"{saved['model']} has no ensemble to calibrate ({spread_calibration_path})")
+            self.spread_calibration = SpreadCalibration.load(spread_calibration_path)
         self.encoder = self.encoder_norm = None
         self.reads_history = variants.reads_history(saved["model"])
         if self.variant.trains_encoder:  # the model's own encoder, on the small U-Net's inputs
@@ -191,7 +200,11 @@ class Downscaler:
             history = history_log[start : start + len(group)] if own_history else history_log
             fields.append(self._predict_members(merra2_log, date, history, day_seed, group))
             start += len(group)
-        return np.concatenate(fields)
+        fields = np.concatenate(fields)
+        if self.spread_calibration is not None:
+            seeds = [member_seed(day_seed, m) for m in range(self.members)]
+            fields += self.spread_calibration.perturbations(fields.shape[1:], seeds, members).astype(fields.dtype)
+        return fields
 
     def _predict_members(
         self, merra2_log: np.ndarray, date, history_log: np.ndarray | None, day_seed: int, members: list
@@ -405,7 +418,8 @@ def write_long_run(out, days, start, lat, lon, members: int, described: dict, so
 class SeasonalDownscalers:
     """The Downscaler of each season, loaded when first needed: what a run across seasons uses.
 
-    paths: {season: (model, small_unet, base or None)}; settings: {season: InferenceSettings}.
+    paths: {season: (model, small_unet, base or None, spread calibration or None)}; settings:
+    {season: InferenceSettings}.
     Calling it with a season returns that season's Downscaler (ValueError for a season without
     a trained model).
     """
@@ -418,19 +432,20 @@ class SeasonalDownscalers:
         if season not in self.paths:
             raise ValueError(f"the run reaches {season}, but there are models of {sorted(self.paths)} only")
         if season not in self._loaded:
-            model, small_unet, base = self.paths[season]
+            model, small_unet, base, calibration = self.paths[season]
             self._loaded[season] = Downscaler(
-                model, small_unet, self.static_path, self.settings[season], self.device, self.seed, base
+                model, small_unet, self.static_path, self.settings[season], self.device, self.seed, base, calibration
             )
         return self._loaded[season]
 
     @property
     def checkpoints(self) -> dict:
-        """{kind_season: path} of every checkpoint the run may read (kind: model, small_unet, base)."""
+        """{kind_season: path} of every checkpoint the run may read (kind: model, small_unet,
+        base, spread_calibration)."""
         return {
             f"{kind}_{season}": path
             for season, paths in self.paths.items()
-            for kind, path in zip(("model", "small_unet", "base"), paths)
+            for kind, path in zip(("model", "small_unet", "base", "spread_calibration"), paths)
             if path
         }
 

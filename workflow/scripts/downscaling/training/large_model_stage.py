@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -97,6 +98,12 @@ def condition_and_target(model, variant: Variant, batch, base: Base | None):
     mean = base(batch_features, covariates)
     extra = mean if variant.residual_of else None  # a residual model also sees the mean it adds to
     return model.condition(features, covariates, extra=extra), (x0 - mean) / base.scale
+
+
+def validation_dates(index, val_days) -> list:
+    """The dates (Timestamps) of the validation days, given by their day numbers in `index`."""
+    dates = index.drop_duplicates("day").set_index("day")["date"]
+    return sorted(pd.Timestamp(date) for date in dates.loc[list(val_days)])
 
 
 def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: Base | None = None):
@@ -297,6 +304,8 @@ def train(
         "stopped_early": result.stopped_early,
         "data_share": result.data_share,
         "precision": result.precision,
+        # held out of training: where the spread calibration (spread_calibration.py) is measured
+        "validation_days": [f"{date:%Y-%m-%d}" for date in validation_dates(index, val_days)],
         "history": result.history,
     }
     if variant.diffusion:
