@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from downscaling.evaluation import metrics, spatial
-from downscaling.inference.spread_calibration import SpreadCalibration
+from downscaling.inference.spread_calibration import FIT_MEMBERS, SpreadCalibration
 
 
 def under_dispersed(rng, days, members=8, shape=(48, 80)):
@@ -25,9 +25,10 @@ def calibrated(calibration, ensemble, day_seeds):
     return ensemble + np.stack([calibration.perturbations(ensemble.shape[2:], s) for s in seeds], axis=1)
 
 
-def test_the_calibration_closes_the_spread_gap_on_new_days_and_keeps_the_mean():
+@pytest.mark.parametrize("fit_members", [FIT_MEMBERS, 8])  # what it adds does not depend on M
+def test_the_calibration_closes_the_spread_gap_on_new_days_and_keeps_the_mean(fit_members):
     rng = np.random.default_rng(0)
-    calibration = SpreadCalibration.fit(*under_dispersed(rng, days=40))  # the validation days
+    calibration = SpreadCalibration.fit(*under_dispersed(rng, days=40, members=fit_members))  # validation days
     names = list(spatial.BAND_NAMES)
     assert calibration.added[names.index("area mean")] == pytest.approx(0.15**2, rel=0.35)
     assert calibration.added[names.index("32-64 px")] == pytest.approx(0.1**2 / 2, rel=0.35)

@@ -1,6 +1,8 @@
 """Measure one diffusion model's spread and its ensemble mean's error by spatial scale on the
-model's validation days (held out of its training; lenient: the true history)."""
+model's validation days (held out of its training; lenient: the true history), with at most
+FIT_MEMBERS members."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -8,7 +10,7 @@ import pandas as pd
 
 from downscaling.data.datasets import day_index, open_cube
 from downscaling.inference import stitched
-from downscaling.inference.spread_calibration import SpreadCalibration
+from downscaling.inference.spread_calibration import FIT_MEMBERS, SpreadCalibration
 from downscaling.jobs import log_to_file
 from downscaling.runtime import select_device
 
@@ -24,11 +26,12 @@ if validation_days is None:
         f"retrain it (snakemake --forcerun {inputs.model})"
     )
 days = np.sort(day_index(truth, validation_days))
+settings = stitched.InferenceSettings.from_config(params.inference)
 downscaler = stitched.Downscaler(
     inputs.model,
     inputs.get("small_unet"),
     inputs.static,
-    stitched.InferenceSettings.from_config(params.inference),
+    dataclasses.replace(settings, members=min(settings.members, FIT_MEMBERS)),
     select_device(snakemake.threads),
     params.seed,
     inputs.get("base"),
