@@ -134,6 +134,11 @@ def test_downscaled_files_are_cf_with_provenance(run):
         assert f"provenance_{key}" in ds.attrs
     test_days = pd.read_csv(run / "results/splits/g5nr/JJA.csv", parse_dates=["date"]).query("split == 'test'")
     assert list(pd.DatetimeIndex(ds["time"].values)) == sorted(test_days.date)
+    # the method calibrates its spread (tiny.yaml) from its validation days; the paper's ddpm does not
+    assert "provenance_checkpoint_sha256_spread_calibration" not in ds.attrs
+    method = xr.open_dataset(run / "results/downscaled/ddpm_residual/JJA/west/strict.nc")
+    calibration = json.loads((run / "results/models/ddpm_residual/JJA/west/spread_calibration.json").read_text())
+    assert method.attrs["provenance_checkpoint_sha256_spread_calibration"] and calibration["n_days"] > 0
     longrun = xr.open_dataset(run / "results/longrun/west/2005-08-21_2005-08-31.nc")
     assert longrun.sizes["time"] == 11
     skill = pd.read_csv(run / "results/evaluation/longrun/west/skill.csv")  # against the known truth
@@ -477,6 +482,7 @@ def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching
         "train_small_unet",
         "extract_features",
         "train_large_model",
+        "spread_calibration",
         "downscale",
         "evaluate",
         "summary",
