@@ -176,30 +176,41 @@ def ingest_parts(source):
 
 
 def downscale_inputs(wildcards):
-    """Cubes and split of the area and season, plus the trained model(s) the method needs."""
-    inputs = {
-        "g5nr": paths.area_data("g5nr"),
-        "merra2_on_g5nr": paths.area_data("merra2_on_g5nr"),
-        "static": paths.area_data("static"),
-        "split": paths.split("g5nr"),
-    }
-    inputs.update(trained_models(wildcards.model))
-    if variants.needs_small_unet(wildcards.model):
-        inputs["small_unet"] = rules.train_small_unet.output.model
+    """Cubes and split of the area and season, the trained model(s) the method needs, and
+    its spread calibration when its settings ask for one."""
     calibration = spread_calibrations(
         wildcards.model, wildcards.area, [wildcards.season]
     )
-    inputs.update({"spread_calibration": path for path in calibration.values()})
-    return inputs
+    return {
+        **AREA_CUBES,
+        "split": paths.split("g5nr"),
+        **sampled_models(wildcards),
+        **{"spread_calibration": path for path in calibration.values()},
+    }
 
 
 def spread_calibration_inputs(wildcards):
-    """What downscaling the model's validation days reads: downscale's inputs without the
-    split and the calibration, with the training summary that names those days."""
-    inputs = downscale_inputs(wildcards)
-    del inputs["split"]
-    inputs.pop("spread_calibration", None)
-    inputs["training"] = paths.training_summary()
+    """What downscaling the model's validation days reads: the cubes and trained models, and
+    the training summary that names those days."""
+    return {
+        **AREA_CUBES,
+        **sampled_models(wildcards),
+        "training": paths.training_summary(),
+    }
+
+
+# the ingested cubes a model downscales an area from
+AREA_CUBES = {
+    name: paths.area_data(name) for name in ("g5nr", "merra2_on_g5nr", "static")
+}
+
+
+def sampled_models(wildcards):
+    """The trained model(s) a model downscales with, and the small U-Net it reads the history
+    through."""
+    inputs = trained_models(wildcards.model)
+    if variants.needs_small_unet(wildcards.model):
+        inputs["small_unet"] = rules.train_small_unet.output.model
     return inputs
 
 
