@@ -84,3 +84,20 @@ def test_the_api_reads_a_finished_run_where_the_rules_wrote_it(tmp_path):
     assert trained.static == Path(paths.area_data("static", "west", results=tmp_path))
     with pytest.raises(FileNotFoundError, match="no trained ddpm_residual of area 'west'"):
         trained.season_models()
+
+
+def test_the_api_adds_a_spread_calibration_only_where_the_settings_ask_for_it(tmp_path):
+    trained = api.TrainedArea(tmp_path, "west", "ddpm_residual")
+    for path in (trained.path("ddpm_residual", "JJA"), trained.path("small_unet", "JJA"), trained.path("unet", "JJA")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    for path in (trained.static, trained.g5nr):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    calibration = Path(paths.spread_calibration("ddpm_residual", "JJA", "west", results=tmp_path))
+    with pytest.raises(FileNotFoundError, match="spread_calibration.json.*calibrate_spread"):
+        trained.season_models(calibrated={"JJA"})
+    calibration.touch()
+    assert trained.seasons() == ["JJA"]
+    assert trained.season_models(calibrated={"JJA"})["JJA"][3] == calibration
+    assert trained.season_models()["JJA"][3] is None  # the file alone does not calibrate

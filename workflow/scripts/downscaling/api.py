@@ -58,25 +58,36 @@ class TrainedArea:
     def g5nr(self) -> Path:
         return Path(paths.area_data("g5nr", self.area, results=self.results))
 
-    def season_models(self) -> dict:
+    def seasons(self) -> list[str]:
+        """The seasons with a trained model."""
+        return [season for season in SEASONS if self.path(self.model, season).is_file()]
+
+    def season_models(self, calibrated=()) -> dict:
         """{season: (model, small_unet, base or None, spread calibration or None)} of the
-        seasons with a trained model (a spread calibration when the run made one);
-        FileNotFoundError naming what is missing."""
+        seasons with a trained model, with the spread calibration of the seasons in
+        `calibrated` (those whose inference settings say calibrate_spread); FileNotFoundError
+        naming what is missing."""
         if self.model not in variants.VARIANTS:
             raise ValueError(f"{self.model!r} is not a trained model; those are {list(variants.VARIANTS)}")
         base = variants.VARIANTS[self.model].residual_of
         found = {}
-        for season in SEASONS:
-            if not self.path(self.model, season).is_file():
-                continue
+        for season in self.seasons():
             needed = [self.path(self.model, season), self.path("small_unet", season)] + (
                 [self.path(base, season)] if base else []
             )
+            if season in calibrated:
+                needed.append(Path(paths.spread_calibration(self.model, season, self.area, results=self.results)))
             missing = [str(p) for p in needed if not p.is_file()]
             if missing:
-                raise FileNotFoundError(f"{self.model} of {season} in {self.area} needs {', '.join(missing)}")
-            calibration = Path(paths.spread_calibration(self.model, season, self.area, results=self.results))
-            found[season] = (*needed[:2], needed[2] if base else None, calibration if calibration.is_file() else None)
+                raise FileNotFoundError(
+                    f"{self.model} of {season} in {self.area} needs {', '.join(missing)}"
+                    + (" (inference.calibrate_spread is set)" if season in calibrated else "")
+                )
+            found[season] = (
+                *needed[:2],
+                needed[2] if base else None,
+                needed[-1] if season in calibrated else None,
+            )
         if not found or not self.static.is_file() or not self.g5nr.is_file():
             raise FileNotFoundError(
                 f"{self.results}: no trained {self.model} of area {self.area!r} "
@@ -118,8 +129,9 @@ def downscale_period(
 
     merra2: a glob of the raw MERRA-2 files (granules or merged files); model: the diffusion
     model (default: the config's method, else the first diffusion variant trained); config:
-    the run's config (inference settings, seed, variable, ingest settings); overrides: inference
-    settings that win over it, e.g. {"members": 16}.
+    the run's config (inference settings, seed, variable, ingest settings; the run's spread
+    calibrations are added where its calibrate_spread says so, as in the workflow); overrides:
+    inference settings that win over it, e.g. {"members": 16} or {"calibrate_spread": False}.
     """
     config = config or {}
     if model is None:
@@ -129,10 +141,10 @@ def downscale_period(
         if model is None:
             raise FileNotFoundError(f"{results}: no trained diffusion model")
     trained = TrainedArea(Path(results), area, model)
-    season_models = trained.season_models()
-    settings, other = settings_from_config(config, area, model, season_models)
+    settings, other = settings_from_config(config, area, model, trained.seasons())
     if overrides:
         settings = {s: stitched.InferenceSettings(**{**vars(v), **overrides}) for s, v in settings.items()}
+    season_models = trained.season_models(calibrated={s for s, chosen in settings.items() if chosen.calibrate_spread})
     filled = config_checks.with_defaults(config) if config else {}
     tile = filled.get("tiles", {}).get("size")
     for season, chosen in settings.items():
