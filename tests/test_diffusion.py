@@ -255,6 +255,32 @@ def test_v_prediction_recovers_x0():
     torch.testing.assert_close(x0_from_output(v[1:2], x_t[1:2], float(abar[1]), "v"), x0[1:2], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+@pytest.mark.parametrize(
+    ("weighting", "expected"), [("min_snr", lambda snr: snr), ("snr_plus_one", lambda snr: snr + 1)]
+)
+def test_a_loss_weighting_counts_the_x0_error_by_snr_capped(prediction, weighting, expected):
+    """Whatever the output, the weighted loss is the mean over samples of the weighting's
+    function of SNR_t, capped, times the x0 estimate's squared error (the error an output's
+    error makes in x0)."""
+    schedule, cap = NoiseSchedule(T), 5.0
+    cond, x0 = torch.randn(64, 1, 8, 8), torch.randn(64, 1, 8, 8)
+    seen = {}
+
+    def model(c, x_t, t):  # a wrong output, remembered with its input
+        seen.update(x_t=x_t, t=t, out=0.3 * x_t + c)
+        return seen["out"]
+
+    loss = denoising_loss(model, x0, cond, schedule, torch.Generator().manual_seed(0), prediction, weighting, cap)
+    abar = schedule.alpha_bar(seen["t"], x0)
+    x0_error = (x0_from_output(seen["out"], seen["x_t"], abar, prediction) - x0).square().flatten(1).mean(1)
+    snr = (abar / (1 - abar)).flatten()
+    assert snr.min() < 0.5 and snr.max() > 2 * cap  # both sides of the cap were drawn
+    torch.testing.assert_close(loss, (expected(snr).clamp(max=cap) * x0_error).mean(), rtol=1e-4, atol=0)
+    unweighted = denoising_loss(model, x0, cond, schedule, torch.Generator().manual_seed(0), prediction)
+    assert not torch.isclose(loss, unweighted, rtol=1e-2)
+
+
 def test_leading_timestep_spacing_is_diffusers_default():
     schedule = NoiseSchedule(2000)
     leading = DDIMSampler(schedule, spacing="leading")

@@ -6,6 +6,15 @@ v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022). With v, x0 = sqrt(a
 sqrt(1 - abar) v: at low noise the network only corrects x_t, so it cannot ignore it, and the
 uniform loss on v weights x0's error by SNR + 1 instead of uniformly over t, where the high-noise
 steps (the conditional mean) dominate x0-prediction's loss.
+
+Weighting the loss by noise level (``loss_weighting``) sets how much x0's error counts at each
+SNR whatever the output: ``min_snr`` min(SNR, gamma) (Hang et al. 2023), ``snr_plus_one``
+min(SNR + 1, gamma), the weighting v-prediction implies, capped. Both move the weight from the
+high-noise steps, where x_t says nothing and only the conditional mean can be learnt, to the
+low-noise steps, where a denoiser must read x_t to do well; ``snr_plus_one`` keeps the
+high-noise steps at the unweighted x0 loss's weight (1), ``min_snr`` almost drops them. For an
+x0 network that otherwise learns to ignore x_t (the paper's formulation), that is the
+difference between sampling its conditional mean and sampling.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import torch.nn.functional as F
 from downscaling.diffusion.schedule import NoiseSchedule
 
 PREDICTIONS = ("x0", "v")
+WEIGHTINGS = ("none", "min_snr", "snr_plus_one")
 
 
 def _noised(x0: torch.Tensor, schedule: NoiseSchedule, t: torch.Tensor, generator: torch.Generator):
@@ -33,9 +43,12 @@ def denoising_loss(
     schedule: NoiseSchedule,
     generator: torch.Generator,
     prediction: str = "x0",
+    weighting: str = "none",
+    snr_cap: float = 5.0,
 ) -> torch.Tensor:
     """Scalar MSE between model(cond, x_t, t) and its target (x0 or v), with t ~ U{0..T-1} and
-    noise ~ N(0, I) drawn from `generator` (which must live on x0's device).
+    noise ~ N(0, I) drawn from `generator` (which must live on x0's device); each sample's error
+    weighted by noise level as `weighting` says (:func:`x0_error_weight`, capped at `snr_cap`).
 
     x0: (B, 1, H, W) target; cond: (B, C, H, W).
     """
@@ -43,12 +56,26 @@ def denoising_loss(
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
     noise, x_t = _noised(x0, schedule, t, generator)
-    if prediction == "x0":
-        target = x0
-    else:
-        abar = schedule.alpha_bar(t, x0)
-        target = abar.sqrt() * noise - (1.0 - abar).sqrt() * x0
-    return F.mse_loss(model(cond, x_t, t), target)
+    abar = schedule.alpha_bar(t, x0)
+    target = x0 if prediction == "x0" else abar.sqrt() * noise - (1.0 - abar).sqrt() * x0
+    if weighting == "none":
+        return F.mse_loss(model(cond, x_t, t), target)
+    snr = (abar / (1.0 - abar)).flatten()
+    weight = x0_error_weight(snr, weighting, snr_cap)
+    if prediction == "v":  # an error e in v is an error e / sqrt(SNR + 1) in x0
+        weight = weight / (snr + 1.0)
+    squared = (model(cond, x_t, t) - target).square().flatten(1).mean(1)  # (B,)
+    return (squared * weight).mean()
+
+
+def x0_error_weight(snr: torch.Tensor, weighting: str, cap: float) -> torch.Tensor:
+    """How much x0's squared error counts at signal-to-noise ratios `snr` (see the module's
+    docstring): min(SNR, cap) for min_snr, min(SNR + 1, cap) for snr_plus_one."""
+    if weighting == "min_snr":
+        return snr.clamp(max=cap)
+    if weighting == "snr_plus_one":
+        return (snr + 1.0).clamp(max=cap)
+    raise ValueError(f"loss weighting must be one of {WEIGHTINGS}, got {weighting!r}")
 
 
 def x0_loss(model, x0, cond, schedule: NoiseSchedule, generator: torch.Generator) -> torch.Tensor:

@@ -37,7 +37,7 @@ from downscaling.models.small_unet import HistoryEncoder
 from downscaling.runtime import constructor_kwargs, load_model, save_model
 from downscaling.training import small_unet_stage
 from downscaling.training.loop import TrainingRun, fit, mean_loss
-from downscaling.training.settings import StageSettings
+from downscaling.training.settings import SNR_CAP, StageSettings
 from downscaling.variants import VARIANTS, Variant, reads_history
 
 #: Training tiles whose residual sets a residual model's scale.
@@ -106,13 +106,20 @@ def validation_dates(index, val_days) -> list:
     return sorted(pd.Timestamp(date) for date in dates.loc[list(val_days)])
 
 
-def make_loss(variant: Variant, schedule: NoiseSchedule | None, base: Base | None = None):
-    """Training loss of a variant: denoising loss at a random noise level, or plain MSE."""
+def make_loss(
+    variant: Variant,
+    schedule: NoiseSchedule | None,
+    base: Base | None = None,
+    weighting: str = "none",
+    snr_cap: float = SNR_CAP,
+):
+    """Training loss of a variant: denoising loss at a random noise level (weighted by it as
+    `weighting` says), or plain MSE."""
 
     def loss(model, batch, generator):
         cond, target = condition_and_target(model, variant, batch, base)
         if variant.diffusion:
-            return denoising_loss(model, target, cond, schedule, generator, variant.prediction)
+            return denoising_loss(model, target, cond, schedule, generator, variant.prediction, weighting, snr_cap)
         return F.mse_loss(model(cond), target)
 
     return loss
@@ -286,7 +293,7 @@ def train(
         model.history_encoder.load_state_dict(small_unet_stage.load_encoder(paths["small_unet"])[0].state_dict())
     if variant.history in ("transfer", "finetuned"):  # the pretrained encoder's features: standardised
         model.set_feature_statistics(*feature_statistics(feats, np.flatnonzero(in_train)))
-    loss = make_loss(variant, schedule, base)
+    loss = make_loss(variant, schedule, base, settings.loss_weighting, settings.snr_cap)
     result = fit(model, loss, datasets["train"], datasets["val"], loop, run)
     baseline = mean_loss(
         model,
@@ -311,6 +318,8 @@ def train(
     if variant.diffusion:
         # the honest numbers for a DDPM: does the x0 estimate improve as x_t gets less noisy?
         by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, loop.batch_size, device, seed)
+        # the validation loss is weighted alike
+        summary["loss_weighting"] = {"weighting": settings.loss_weighting, "snr_cap": settings.snr_cap}
         summary["val_x0_error_by_t"] = {str(t): error for t, error in by_t.items()}
         summary["val_loss_from_pure_noise"] = by_t[schedule.T - 1]
         bias = x0_error_by_t(

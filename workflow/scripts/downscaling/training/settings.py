@@ -13,6 +13,8 @@ from downscaling.training.loop import TrainSettings
 #: usual practice of fine-tuning, which keeps the pretrained weights from being overwritten in
 #: the first steps, when the rest of the network is still random.
 FINETUNE_LR_FACTOR = 0.1
+#: The cap of a loss weighting by SNR (setting ``snr_cap``): Hang et al.'s gamma for min-SNR.
+SNR_CAP = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class StageSettings:
     climatology_inputs: bool = False  # large models: each pixel's training-day moments as inputs
     predict_anomaly: bool = False  # large models: learn G5NR minus the matched MERRA-2
     finetune_lr_factor: float = FINETUNE_LR_FACTOR  # a fine-tuned encoder's learning rate over lr
+    loss_weighting: str = "none"  # diffusion models: how x0's error counts by noise level
+    snr_cap: float = SNR_CAP  # the cap of that weight
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any], seed: int) -> StageSettings:
@@ -61,4 +65,6 @@ class StageSettings:
             climatology_inputs=bool(section.get("climatology_inputs", False)),
             predict_anomaly=bool(section.get("predict_anomaly", False)),
             finetune_lr_factor=float(section.get("finetune_lr_factor", FINETUNE_LR_FACTOR)),
+            loss_weighting=section.get("loss_weighting", "none"),
+            snr_cap=float(section.get("snr_cap", SNR_CAP)),
         )
