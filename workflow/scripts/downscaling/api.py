@@ -75,19 +75,15 @@ class TrainedArea:
             needed = [self.path(self.model, season), self.path("small_unet", season)] + (
                 [self.path(base, season)] if base else []
             )
+            calibration = None
             if season in calibrated:
-                needed.append(Path(paths.spread_calibration(self.model, season, self.area, results=self.results)))
+                calibration = Path(paths.spread_calibration(self.model, season, self.area, results=self.results))
             missing = [str(p) for p in needed if not p.is_file()]
+            if calibration is not None and not calibration.is_file():
+                missing.append(f"{calibration} (inference.calibrate_spread is set)")
             if missing:
-                raise FileNotFoundError(
-                    f"{self.model} of {season} in {self.area} needs {', '.join(missing)}"
-                    + (" (inference.calibrate_spread is set)" if season in calibrated else "")
-                )
-            found[season] = (
-                *needed[:2],
-                needed[2] if base else None,
-                needed[-1] if season in calibrated else None,
-            )
+                raise FileNotFoundError(f"{self.model} of {season} in {self.area} needs {', '.join(missing)}")
+            found[season] = (*needed[:2], needed[2] if base else None, calibration)
         if not found or not self.static.is_file() or not self.g5nr.is_file():
             raise FileNotFoundError(
                 f"{self.results}: no trained {self.model} of area {self.area!r} "

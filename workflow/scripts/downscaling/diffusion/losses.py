@@ -28,6 +28,8 @@ from downscaling.diffusion.schedule import NoiseSchedule
 
 PREDICTIONS = ("x0", "v")
 WEIGHTINGS = ("none", "min_snr", "snr_plus_one")
+#: The cap of a loss weighting by SNR when none is set (setting ``snr_cap``): Hang et al.'s gamma.
+SNR_CAP = 5.0
 
 
 def _noised(x0: torch.Tensor, schedule: NoiseSchedule, t: torch.Tensor, generator: torch.Generator):
@@ -44,7 +46,7 @@ def denoising_loss(
     generator: torch.Generator,
     prediction: str = "x0",
     weighting: str = "none",
-    snr_cap: float = 5.0,
+    snr_cap: float = SNR_CAP,
 ) -> torch.Tensor:
     """Scalar MSE between model(cond, x_t, t) and its target (x0 or v), with t ~ U{0..T-1} and
     noise ~ N(0, I) drawn from `generator` (which must live on x0's device); each sample's error

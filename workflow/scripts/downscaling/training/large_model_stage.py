@@ -30,14 +30,14 @@ from downscaling.data.datasets import (
     matched_merra2,
     split_by_day,
 )
-from downscaling.diffusion.losses import denoising_loss, x0_bias, x0_error
+from downscaling.diffusion.losses import SNR_CAP, denoising_loss, x0_bias, x0_error
 from downscaling.diffusion.schedule import NoiseSchedule
 from downscaling.models.conditional_unet import ConditionalUNet, condition_channels
 from downscaling.models.small_unet import HistoryEncoder
 from downscaling.runtime import constructor_kwargs, load_model, save_model
 from downscaling.training import small_unet_stage
 from downscaling.training.loop import TrainingRun, fit, mean_loss
-from downscaling.training.settings import SNR_CAP, StageSettings
+from downscaling.training.settings import StageSettings
 from downscaling.variants import VARIANTS, Variant, reads_history
 
 #: Training tiles whose residual sets a residual model's scale.
@@ -316,10 +316,10 @@ def train(
         "history": result.history,
     }
     if variant.diffusion:
-        # the honest numbers for a DDPM: does the x0 estimate improve as x_t gets less noisy?
-        by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, loop.batch_size, device, seed)
         # the validation loss is weighted alike
         summary["loss_weighting"] = {"weighting": settings.loss_weighting, "snr_cap": settings.snr_cap}
+        # the honest numbers for a DDPM: does the x0 estimate improve as x_t gets less noisy?
+        by_t = x0_error_by_t(model, variant, datasets["val"], schedule, base, loop.batch_size, device, seed)
         summary["val_x0_error_by_t"] = {str(t): error for t, error in by_t.items()}
         summary["val_loss_from_pure_noise"] = by_t[schedule.T - 1]
         bias = x0_error_by_t(

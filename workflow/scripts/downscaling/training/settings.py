@@ -7,14 +7,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from downscaling.diffusion.losses import SNR_CAP
 from downscaling.training.loop import TrainSettings
 
 #: A fine-tuned encoder's learning rate over the model's (setting ``finetune_lr_factor``): the
 #: usual practice of fine-tuning, which keeps the pretrained weights from being overwritten in
 #: the first steps, when the rest of the network is still random.
 FINETUNE_LR_FACTOR = 0.1
-#: The cap of a loss weighting by SNR (setting ``snr_cap``): Hang et al.'s gamma for min-SNR.
-SNR_CAP = 5.0
 
 
 @dataclass(frozen=True)
