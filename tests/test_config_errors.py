@@ -265,6 +265,18 @@ def set_in(*keys_and_value):
             "per_model.unet.large_model.predict_anomaly: the anomaly is taken from the matched MERRA-2 of the "
             "climatology inputs; set per_model.unet.large_model.climatology_inputs: true",
         ),
+        (
+            set_in("per_model", "unet", "large_model", "history_lowpass_px", 3),
+            "per_model.unet.large_model.history_lowpass_px: unet reads transfer features extracted beforehand",
+        ),
+        (
+            lambda c: (
+                c.update(models=["ddpm_residual_finetuned", "unet_finetuned"], method="ddpm_residual_finetuned"),
+                set_in("per_model", "unet_finetuned", "large_model", "history_lowpass_px", 3)(c),
+            ),
+            "large_model.history_lowpass_px: 0.0 for ddpm_residual_finetuned "
+            "but per_model.unet_finetuned.large_model.history_lowpass_px: 3.0 for its base unet_finetuned",
+        ),
     ],
 )
 def test_relations_between_values_are_checked_naming_the_key(change, expected):

@@ -11,7 +11,7 @@ import xarray as xr
 
 from downscaling import variants
 from downscaling.data import transfer_features
-from downscaling.data.datasets import open_cube
+from downscaling.data.datasets import lowpass_history, open_cube
 from downscaling.data.splits import make_splits
 from downscaling.files.outputs import DailyWriter, SourceVariable
 from downscaling.inference import longrun, stitched
@@ -501,8 +501,6 @@ def test_each_long_run_chunk_continues_from_the_one_before():
 @pytest.fixture(scope="module")
 def climatology_models(area):
     """unet and its residual model trained with the per-pixel climatology inputs, beside the others."""
-    paths = {k: area / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
-    paths.update(features=area / "features.npy", index=area / "index.csv", small_unet=area / "small.pt")
     section = dict(LARGE, climatology_inputs=True)
     anomaly = dict(section, predict_anomaly=True)
     for prefix, model, settings, extra in (
@@ -512,15 +510,27 @@ def climatology_models(area):
         ("anom_", "ddpm_residual", section, {"base": area / "anom_unet.pt"}),
         ("anom_", "ddpm_notransfer", anomaly, {}),
     ):
-        large_model_stage.train(
-            model,
-            {**paths, **extra},
-            StageSettings.from_section(settings, 1),
-            TILE,
-            1,
-            TrainingRun(area / f"ck_{prefix}{model}.pt", area / f"{prefix}{model}.pt", torch.device("cpu"), LOG, "run"),
-        )
+        train_large(area, model, settings, f"{prefix}{model}", **extra)
     return area
+
+
+def stage_paths(area) -> dict:
+    """The inputs of a large model's training in the `area` fixture's folder."""
+    paths = {k: area / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
+    paths.update(features=area / "features.npy", index=area / "index.csv", small_unet=area / "small.pt")
+    return paths
+
+
+def train_large(area, model: str, section: dict, name: str, **paths) -> None:
+    """Train `model` with the settings `section` into {area}/{name}.pt (`paths`: e.g. its base)."""
+    large_model_stage.train(
+        model,
+        {**stage_paths(area), **paths},
+        StageSettings.from_section(section, 1),
+        TILE,
+        1,
+        TrainingRun(area / f"ck_{name}.pt", area / f"{name}.pt", torch.device("cpu"), LOG, "run"),
+    )
 
 
 def test_climatology_inputs_are_the_training_days_per_pixel_moments_saved_with_the_model(climatology_models):
@@ -628,15 +638,62 @@ def test_a_residual_model_on_an_anomaly_base_centres_its_members_on_that_base(cl
 
 
 def test_predict_anomaly_without_climatology_inputs_is_refused_before_training(area):
-    paths = {k: area / f"{k}.nc" for k in ("g5nr", "merra2_on_g5nr", "static")}
-    paths.update(features=area / "features.npy", index=area / "index.csv", small_unet=area / "small.pt")
     with pytest.raises(ValueError, match="unet: predict_anomaly needs climatology_inputs"):
-        large_model_stage.train(
-            "unet",
-            paths,
-            StageSettings.from_section(dict(LARGE, predict_anomaly=True), 1),
-            TILE,
-            1,
-            TrainingRun(area / "ck_x.pt", area / "x.pt", torch.device("cpu"), LOG, "run"),
-        )
+        train_large(area, "unet", dict(LARGE, predict_anomaly=True), "x")
     assert not (area / "x.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def lowpass_models(area):
+    """unet_finetuned and its residual model reading the history through a 3-px low-pass."""
+    section = dict(LARGE, history_lowpass_px=3)
+    train_large(area, "unet_finetuned", section, "lp_unet_finetuned")
+    train_large(
+        area, "ddpm_residual_finetuned", section, "lp_ddpm_residual_finetuned", base=area / "lp_unet_finetuned.pt"
+    )
+    return area
+
+
+@pytest.mark.parametrize("model", ["unet_finetuned", "ddpm_residual_finetuned"])
+def test_a_history_lowpass_is_saved_with_the_model_and_applied_to_the_history_it_reads(lowpass_models, model):
+    area = lowpass_models
+    assert large_model_stage.load(area / f"lp_{model}.pt")[1]["history_lowpass_px"] == 3
+    base = variants.VARIANTS[model].residual_of
+    downscaler = stitched.Downscaler(
+        area / f"lp_{model}.pt",
+        area / "small.pt",
+        area / "static.nc",
+        stitched.InferenceSettings(steps=2, members=2, stride=STRIDE, halo=2, precision="float32"),
+        torch.device("cpu"),
+        3,
+        base_path=base and area / f"lp_{base}.pt",
+    )
+    truth, merra2 = open_cube(area / "g5nr.nc"), open_cube(area / "merra2_on_g5nr.nc")
+    history, date = truth.values[None, 200 - N_LAG : 200].astype(np.float32), truth.time.values[200]
+    read = downscaler.predict_day(merra2.values[200], date, history, 0)
+    downscaler.history_lowpass = 0  # the same model fed the filtered history: the filter commutes with the scaling
+    assert np.abs(downscaler.predict_day(merra2.values[200], date, history, 0) - read).max() > 1e-3
+    filtered = downscaler.predict_day(merra2.values[200], date, lowpass_history(history, 3), 0)
+    np.testing.assert_allclose(filtered, read, atol=1e-4)
+
+
+def test_a_residual_model_and_its_base_must_read_the_history_through_one_lowpass(lowpass_models):
+    area = lowpass_models
+    with pytest.raises(ValueError, match="its base unet_finetuned through 3.0 px"):
+        train_large(area, "ddpm_residual_finetuned", LARGE, "x", base=area / "lp_unet_finetuned.pt")
+    with pytest.raises(ValueError, match="unet: history_lowpass_px is for models whose encoder reads the history"):
+        train_large(area, "unet", dict(LARGE, history_lowpass_px=3), "x")
+    assert not (area / "x.pt").exists()
+
+
+def test_the_history_lowpass_keeps_the_large_scales_and_removes_the_fine_ones():
+    y, x = np.mgrid[0:64, 0:64]
+    large, fine = np.sin(2 * np.pi * x / 64), 0.5 * (-1.0) ** (x + y)  # a 64-px wave, a 2-px checkerboard
+    days = np.stack([large + fine, -large + fine]).astype(np.float32)[None]  # (1, 2, H, W)
+    assert lowpass_history(days, 0) is days
+    smooth = lowpass_history(days, 3)
+    assert smooth.shape == days.shape and smooth.dtype == np.float32
+    inner = (slice(16, 48), slice(16, 48))  # away from the edges
+    kept = np.exp(-2 * (np.pi * 3 / 64) ** 2)  # a Gaussian's gain at the wave's wavenumber: 0.957
+    np.testing.assert_allclose(smooth[0, 0][inner], kept * large[inner], atol=0.01)
+    np.testing.assert_allclose(smooth[0, 1][inner], -kept * large[inner], atol=0.01)

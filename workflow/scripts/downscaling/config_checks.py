@@ -364,6 +364,30 @@ def climatology_problems(config: Mapping[str, Any], model: str, season: str, are
     ]
 
 
+def history_lowpass_problems(config: Mapping[str, Any], model: str, season: str, area: str) -> list[str]:
+    """history_lowpass_px filters the history a model's own encoder reads: refused for a model
+    that reads transfer features extracted beforehand; a residual model and its base read one
+    history, so through one low-pass."""
+
+    def sigma(name):
+        return float(merged_section(config, "large_model", season, area, name).get("history_lowpass_px", 0))
+
+    variant, where = variants.VARIANTS[model], key_of(config, "large_model", "history_lowpass_px", season, area, model)
+    if sigma(model) and variant.history == "transfer":
+        return [
+            f"{where}: {model} reads transfer features extracted beforehand; the history's low-pass is for "
+            "the variants whose encoder reads the history itself (the fine-tuned and scratch ones)"
+        ]
+    base = variant.residual_of
+    if base is None or sigma(model) == sigma(base):
+        return []
+    return [
+        f"{where}: {sigma(model)} for {model} but "
+        f"{key_of(config, 'large_model', 'history_lowpass_px', season, area, base)}: {sigma(base)} for its base "
+        f"{base}; a residual model and its base read one history, so through one low-pass"
+    ]
+
+
 def area_problems(config: Mapping[str, Any]) -> list[str]:
     """Areas too small for one tile: in G5NR pixels (the large models, inference) and in
     MERRA-2 cells around them (the small U-Net trains on native MERRA-2 tiles)."""
@@ -447,6 +471,7 @@ def relation_problems(config: Mapping[str, Any]) -> list[str]:
                         "(a diffusion model with inference.members >= 2 has one)"
                     )
                 found += climatology_problems(config, model, season, area)
+                found += history_lowpass_problems(config, model, season, area)
     run = config.get("longrun")
     method = config.get("method") or variants.default_method(config["models"])
     for area in run["areas"] if run and method else []:

@@ -24,7 +24,7 @@ import xarray as xr
 
 from downscaling import variants
 from downscaling.config_checks import member_count_problem, schema_defaults
-from downscaling.data.datasets import MinMax, covariate_stack, static_maps, year_covariate
+from downscaling.data.datasets import MinMax, covariate_stack, lowpass_history, static_maps, year_covariate
 from downscaling.data.splits import season_of
 from downscaling.data.tiling import FieldTiles, OverlapAdd, TileGrid, extract_tiles
 from downscaling.diffusion.losses import x0_from_output
@@ -111,6 +111,7 @@ class Downscaler:
             if not self.variant.diffusion:
                 raise ValueError(f"{saved['model']} has no ensemble to calibrate ({spread_calibration_path})")
             self.spread_calibration = SpreadCalibration.load(spread_calibration_path)
+        self.history_lowpass = large_model_stage.history_lowpass(saved)  # the base's is the same (load_base)
         self.encoder = self.encoder_norm = None
         self.reads_history = variants.reads_history(saved["model"])
         if self.variant.trains_encoder:  # the model's own encoder, on the small U-Net's inputs
@@ -225,7 +226,9 @@ class Downscaler:
         history = None
         n_rows = self.grid.n_tiles  # rows of the shared tensors: one per tile, or per tile and history
         if self.reads_history:
-            normalised = self.encoder_norm.apply(history_log).astype(np.float32, copy=False)  # (Mh, n_lag, H, W)
+            normalised = lowpass_history(
+                self.encoder_norm.apply(history_log).astype(np.float32, copy=False), self.history_lowpass
+            )  # (Mh, n_lag, H, W)
             history = FieldTiles(torch.from_numpy(np.ascontiguousarray(normalised)).to(self.device), self.grid)
             n_rows = len(history)  # Mh * N
 

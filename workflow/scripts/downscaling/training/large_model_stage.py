@@ -27,6 +27,7 @@ from downscaling.data.datasets import (
     MinMax,
     capped,
     load_area_fields,
+    lowpass_history,
     matched_merra2,
     split_by_day,
 )
@@ -243,7 +244,13 @@ def train(
     if variant.trains_encoder:
         encoder_kwargs, encoder_norm = small_unet_stage.saved_shape(paths["small_unet"])
         g5nr = MinMax.from_dict(norm["g5nr"]).invert(fields.target)
-        inputs = {"history": encoder_norm.apply(g5nr).astype(np.float32), "n_lag": encoder_kwargs["in_channels"]}
+        history = lowpass_history(encoder_norm.apply(g5nr).astype(np.float32), settings.history_lowpass_px)
+        inputs = {"history": history, "n_lag": encoder_kwargs["in_channels"]}
+    elif settings.history_lowpass_px and reads_history(model_name):
+        raise ValueError(
+            f"{model_name}: history_lowpass_px is for models whose encoder reads the history itself "
+            "(the fine-tuned and scratch variants); this one reads features extracted beforehand"
+        )
     datasets = {
         name: DownscalingTileDataset(fields, samples, rows, tile, **inputs)
         for name, rows in (("train", np.flatnonzero(in_train)), ("val", np.flatnonzero(~in_train)))
@@ -272,6 +279,7 @@ def train(
     if variant.residual_of:
         base_model, base_saved = load(paths["base"], device)
         check_same_climatology(model_name, fields.climatology, variant.residual_of, base_saved.get("climatology"))
+        check_same_history_lowpass(model_name, settings.history_lowpass_px, variant.residual_of, base_saved)
         base = ResidualBase(base_model, anomaly=anomaly_base(base_saved))
     elif anomaly:
         base = MatchedMerra2()
@@ -382,6 +390,7 @@ def save(
         tile=tile,
         **({} if climatology is None else {"climatology": torch.from_numpy(climatology)}),
         **({"predicts_anomaly": True} if settings.predict_anomaly else {}),
+        **({"history_lowpass_px": settings.history_lowpass_px} if settings.history_lowpass_px else {}),
     )
 
 
@@ -409,12 +418,28 @@ def load_base(saved: dict, base_path, device) -> Base | None:
         return anomaly_base(saved)
     base_model, base_saved = load(base_path, device)
     check_same_climatology(saved["model"], saved.get("climatology"), residual_of, base_saved.get("climatology"))
+    check_same_history_lowpass(saved["model"], history_lowpass(saved), residual_of, base_saved)
     return ResidualBase(base_model, saved["residual_scale"], anomaly_base(base_saved))
 
 
 def anomaly_base(saved: dict) -> MatchedMerra2 | None:
     """The matched-MERRA-2 base of a loaded model trained with ``predict_anomaly`` (else None)."""
     return MatchedMerra2(saved["residual_scale"]) if saved.get("predicts_anomaly") else None
+
+
+def history_lowpass(saved: dict) -> float:
+    """The sigma (G5NR pixels) of the low-pass a loaded model's history is read through; 0: none."""
+    return float(saved.get("history_lowpass_px", 0.0))
+
+
+def check_same_history_lowpass(model_name: str, sigma_px: float, base_name: str, base_saved: dict) -> None:
+    """A residual model and its base read one history, so through one low-pass."""
+    if sigma_px != history_lowpass(base_saved):
+        raise ValueError(
+            f"{model_name} reads the history through a low-pass of {sigma_px} px, its base {base_name} "
+            f"through {history_lowpass(base_saved)} px: a residual model and its base read one history; "
+            "set large_model.history_lowpass_px alike for both"
+        )
 
 
 def check_same_climatology(model_name: str, climatology, base_name: str, base_climatology) -> None:

@@ -50,6 +50,7 @@ class StageSettings:
     finetune_lr_factor: float = FINETUNE_LR_FACTOR  # a fine-tuned encoder's learning rate over lr
     loss_weighting: str = "none"  # diffusion models: how x0's error counts by noise level
     snr_cap: float = SNR_CAP  # the cap of that weight
+    history_lowpass_px: float = 0.0  # large models that read the history: its Gaussian low-pass
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any], seed: int) -> StageSettings:
@@ -66,4 +67,5 @@ class StageSettings:
             finetune_lr_factor=float(section.get("finetune_lr_factor", FINETUNE_LR_FACTOR)),
             loss_weighting=section.get("loss_weighting", "none"),
             snr_cap=float(section.get("snr_cap", SNR_CAP)),
+            history_lowpass_px=float(section.get("history_lowpass_px", 0.0)),
         )
