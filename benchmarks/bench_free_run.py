@@ -68,7 +68,8 @@ def free_run(results: Path, config: dict, area: str, model: str, truth_path, dat
     seasons = sorted(set(season_of(dates)))
     settings, other = api.settings_from_config(config, area, model, seasons)
     calibrated = [season for season in seasons if settings[season].calibrate_spread]
-    models = {season: trained.season_models(calibrated)[season] for season in seasons}
+    found = trained.season_models(calibrated)
+    models = {season: found[season] for season in seasons}
     downscalers = stitched.SeasonalDownscalers(
         models, trained.static, settings, pick_device("cpu", threads), other["seed"]
     )
@@ -76,7 +77,7 @@ def free_run(results: Path, config: dict, area: str, model: str, truth_path, dat
         lat, lon, source = g5nr["lat"].values, g5nr["lon"].values, SourceVariable.of_cube(g5nr.attrs)
     n_lag = downscalers(seasons[0]).n_lag
     history = truth_before(truth_path, lat, lon, dates[0], n_lag, config["ingest"]["log_floor"])
-    merra2 = stitched.Merra2OnGrid(Path(results) / "data" / area / "merra2.nc", lat, lon, other["regrid"])
+    merra2 = stitched.Merra2OnGrid(DemoPaths(results, seasons[0], area).data("merra2"), lat, lon, other["regrid"])
     days = stitched.long_run(downscalers, merra2, history, dates)
     described = {"model": model, "mode": "free run from the known truth's history"}
     members = next(iter(settings.values())).members

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 import xarray as xr
 from bench_season_handover import members_history, truth_history
-from common import load_config, pick_device, print_machine, print_table, results_parser
+from common import DemoPaths, load_config, pick_device, print_machine, print_table, results_parser
 
 from downscaling import api
 from downscaling.data.datasets import lowpass_history
@@ -89,19 +89,17 @@ def main() -> None:
     settings, other = api.settings_from_config(config, area, model, [season])
     calibrated = [season] if settings[season].calibrate_spread else []
     device = pick_device("cpu", args.threads)
+    checkpoint, small_unet, base, calibration = trained.season_models(calibrated)[season]
     downscaler = stitched.Downscaler(
-        *trained.season_models(calibrated)[season][:2],
-        trained.static,
-        settings[season],
-        device,
-        other["seed"],
-        *trained.season_models(calibrated)[season][2:],
+        checkpoint, small_unet, trained.static, settings[season], device, other["seed"], base, calibration
     )
     if downscaler.base is None or not downscaler.variant.trains_encoder:
         raise SystemExit(f"{model}: not a residual model whose mean reads the history itself")
     with xr.open_dataset(args.longrun) as run:
         lat, lon = run["lat"].values, run["lon"].values
-    merra2 = stitched.Merra2OnGrid(trained.results / "data" / area / "merra2.nc", lat, lon, other["regrid"])(date)
+    merra2 = stitched.Merra2OnGrid(DemoPaths(args.results, season, area).data("merra2"), lat, lon, other["regrid"])(
+        date
+    )
     seed, (dx, dy) = stitched.day_seed(other["seed"], date), grid_spacing_km(lat, lon)
 
     def lowpass(days):
