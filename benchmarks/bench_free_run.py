@@ -20,9 +20,9 @@ import logging
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import xarray as xr
+from bench_season_handover import truth_history
 from common import REPO, DemoPaths, load_config, pick_device, print_machine, print_table
 
 from downscaling import api
@@ -35,15 +35,6 @@ from downscaling.files.outputs import SourceVariable
 from downscaling.inference import stitched
 
 SCORES = ("rmse", "bias", "crps", "spread_skill", "psd_ratio")
-
-
-def truth_before(truth_path, lat, lon, start, n_lag: int, log_floor: float) -> np.ndarray:
-    """The known truth's ``n_lag`` days before ``start`` on the grid (lat, lon): (n_lag, H, W) log10."""
-    with xr.open_dataset(truth_path) as truth:
-        days = truth["aod"].sel(time=slice(start - pd.Timedelta(days=n_lag), start - pd.Timedelta(days=1)))
-        if days.sizes["time"] != n_lag:
-            raise ValueError(f"{truth_path}: {days.sizes['time']} days before {start:%Y-%m-%d}, need {n_lag}")
-        return log10_aod(days.sel(lat=lat, lon=lon, method="nearest", tolerance=1e-6).values, log_floor)
 
 
 def members_psd_ratio(run_path, truth_path, log_floor: float) -> list[float]:
@@ -76,7 +67,7 @@ def free_run(results: Path, config: dict, area: str, model: str, truth_path, dat
     with xr.open_dataset(trained.g5nr) as g5nr:
         lat, lon, source = g5nr["lat"].values, g5nr["lon"].values, SourceVariable.of_cube(g5nr.attrs)
     n_lag = downscalers(seasons[0]).n_lag
-    history = truth_before(truth_path, lat, lon, dates[0], n_lag, config["ingest"]["log_floor"])
+    history = truth_history(truth_path, lat, lon, dates[0], n_lag, config["ingest"]["log_floor"])
     merra2 = stitched.Merra2OnGrid(DemoPaths(results, seasons[0], area).data("merra2"), lat, lon, other["regrid"])
     days = stitched.long_run(downscalers, merra2, history, dates)
     described = {"model": model, "mode": "free run from the known truth's history"}

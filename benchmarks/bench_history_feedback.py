@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import xarray as xr
-from bench_season_handover import members_history, truth_history
+from bench_season_handover import members_history, run_grid, truth_history
 from common import DemoPaths, load_config, pick_device, print_machine, print_table, results_parser
 
 from downscaling import api
@@ -83,8 +82,9 @@ def main() -> None:
     truth = args.truth or Path(config["synthetic"]["outdir"]) / "verification" / "g5nr_after_record.nc"
     log_floor, n_lag = config["ingest"]["log_floor"], config["splits"]["n_lag"]
     own = members_history(args.longrun, date, n_lag, log_floor)  # (M, n_lag, H, W)
-    true = truth_history(truth, args.longrun, date, n_lag, log_floor)[None]  # (1, n_lag, H, W)
-    target = truth_history(truth, args.longrun, date + pd.Timedelta(days=1), n_lag, log_floor)[-1]
+    lat, lon = run_grid(args.longrun)
+    true = truth_history(truth, lat, lon, date, n_lag, log_floor)[None]  # (1, n_lag, H, W)
+    target = truth_history(truth, lat, lon, date + pd.Timedelta(days=1), n_lag, log_floor)[-1]
     trained = api.TrainedArea(args.results, area, model)
     settings, other = api.settings_from_config(config, area, model, [season])
     calibrated = [season] if settings[season].calibrate_spread else []
@@ -95,8 +95,6 @@ def main() -> None:
     )
     if downscaler.base is None or not downscaler.variant.trains_encoder:
         raise SystemExit(f"{model}: not a residual model whose mean reads the history itself")
-    with xr.open_dataset(args.longrun) as run:
-        lat, lon = run["lat"].values, run["lon"].values
     merra2 = stitched.Merra2OnGrid(DemoPaths(args.results, season, area).data("merra2"), lat, lon, other["regrid"])(
         date
     )

@@ -47,14 +47,19 @@ def members_history(longrun_path, boundary, n_lag: int, log_floor: float) -> np.
         return np.ascontiguousarray(log10_aod(days.values, log_floor).transpose(1, 0, 2, 3))
 
 
-def truth_history(truth_path, longrun_path, boundary, n_lag: int, log_floor: float) -> np.ndarray:
-    """The known truth's last ``n_lag`` days before ``boundary`` on the long run's grid: (n_lag, H, W) log10."""
-    with xr.open_dataset(longrun_path) as run, xr.open_dataset(truth_path) as truth:
+def truth_history(truth_path, lat, lon, boundary, n_lag: int, log_floor: float) -> np.ndarray:
+    """The known truth's last ``n_lag`` days before ``boundary`` on the grid (lat, lon): (n_lag, H, W) log10."""
+    with xr.open_dataset(truth_path) as truth:
         days = truth["aod"].sel(time=slice(boundary - pd.Timedelta(days=n_lag), boundary - pd.Timedelta(days=1)))
-        days = days.sel(lat=run["lat"].values, lon=run["lon"].values, method="nearest", tolerance=1e-6)
         if days.sizes["time"] != n_lag:
             raise ValueError(f"{truth_path}: {days.sizes['time']} days before {boundary:%Y-%m-%d}, need {n_lag}")
-        return log10_aod(days.values, log_floor)
+        return log10_aod(days.sel(lat=lat, lon=lon, method="nearest", tolerance=1e-6).values, log_floor)
+
+
+def run_grid(longrun_path) -> tuple[np.ndarray, np.ndarray]:
+    """The latitudes and longitudes of a long run's file."""
+    with xr.open_dataset(longrun_path) as run:
+        return run["lat"].values, run["lon"].values
 
 
 def rerun(args, config, models_season: str, history, dates, out: Path) -> None:
@@ -101,7 +106,7 @@ def main() -> None:
     history = (
         members_history(args.longrun, boundary, n_lag, log_floor)
         if args.history == "run"
-        else truth_history(truth, args.longrun, boundary, n_lag, log_floor)
+        else truth_history(truth, *run_grid(args.longrun), boundary, n_lag, log_floor)
     )
     paths = DemoPaths(args.results, new, args.area)
     training = {new: SeasonTraining.read(paths.data("g5nr"), paths.data("merra2_on_g5nr"), paths.split("g5nr"))}
