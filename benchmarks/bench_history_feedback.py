@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from bench_season_handover import members_history, run_grid, truth_history
 from common import DemoPaths, load_config, pick_device, print_machine, print_table, results_parser
 
@@ -55,10 +54,7 @@ def members_from(downscaler, merra2, date, seed, own, true, model_history, base_
     for member in range(len(own)):
         read = model_history(own[member : member + 1], true)
         if base_history is not None:
-            normalised = lowpass_history(
-                downscaler.encoder_norm.apply(base_history(own[member : member + 1], true)), downscaler.history_lowpass
-            )
-            tiles = FieldTiles(torch.from_numpy(np.ascontiguousarray(normalised, dtype=np.float32)), downscaler.grid)
+            tiles = downscaler.history_tiles(base_history(own[member : member + 1], true))
             downscaler.base = BaseReading(base, tiles)
         fields.append(downscaler.predict_day(merra2, date, read, seed, [member])[0])
         downscaler.base = base

@@ -226,10 +226,7 @@ class Downscaler:
         history = None
         n_rows = self.grid.n_tiles  # rows of the shared tensors: one per tile, or per tile and history
         if self.reads_history:
-            normalised = lowpass_history(
-                self.encoder_norm.apply(history_log).astype(np.float32, copy=False), self.history_lowpass
-            )  # (Mh, n_lag, H, W)
-            history = FieldTiles(torch.from_numpy(np.ascontiguousarray(normalised)).to(self.device), self.grid)
+            history = self.history_tiles(history_log)
             n_rows = len(history)  # Mh * N
 
         def encoded(rows):
@@ -285,6 +282,14 @@ class Downscaler:
             mean_field = self.overlap_add(means.unflatten(0, (-1, self.grid.n_tiles))[:, :, 0].transpose(0, 1))
             field = mean_field + self.base.scale * field  # (M, H, W)
         return self.norm["g5nr"].invert(field.float().cpu().numpy())  # (M, H, W)
+
+    def history_tiles(self, history_log: np.ndarray) -> FieldTiles:
+        """The tiles of histories (Mh, n_lag, H, W) in log10 as the model's encoder reads them:
+        normalised for the small U-Net and low-passed where the model was trained so."""
+        normalised = lowpass_history(
+            self.encoder_norm.apply(history_log).astype(np.float32, copy=False), self.history_lowpass
+        )
+        return FieldTiles(torch.from_numpy(np.ascontiguousarray(normalised)).to(self.device), self.grid)
 
     def _net(self, network, *args) -> torch.Tensor:
         """network(*args) in the configured precision, returned as float32: only the network
