@@ -162,6 +162,17 @@ def test_separable_bilinear_upsampling_equals_f_interpolate(shape, size):
     assert torch.allclose(upsample_bilinear(features, size), expected, atol=1e-6)
 
 
+def test_upsampling_first_used_in_inference_mode_still_trains():
+    """Its resampling matrices are cached: a first call in inference mode (downscaling) must
+    not leave matrices that a later backward pass (training, same process) cannot use."""
+    shape, size = (2, 3, 5, 7), (11, 13)  # sizes no other test caches
+    with torch.inference_mode():
+        upsample_bilinear(torch.randn(shape), size)
+    features = torch.randn(shape, requires_grad=True)
+    upsample_bilinear(features, size).sum().backward()
+    assert features.grad is not None and torch.isfinite(features.grad).all()
+
+
 def test_condition_standardises_the_features_with_the_training_statistics():
     net = ConditionalUNet(condition_channels(3), feature_channels=3, **DEMO_LARGE)
     mean, std = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, 0.5, 1.0])

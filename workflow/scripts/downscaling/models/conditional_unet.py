@@ -30,9 +30,13 @@ def condition_channels(feature_channels: int, climatology_channels: int = 0) -> 
 
 @lru_cache(maxsize=16)
 def _bilinear_matrix(n_in: int, n_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(n_out, n_in) matrix of 1-D linear resampling with align_corners=False (F.interpolate's)."""
-    identity = torch.eye(n_in, dtype=torch.float64)[:, None, :]  # n_in signals of length n_in
-    return F.interpolate(identity, size=n_out, mode="linear", align_corners=False)[:, 0, :].T.to(device, dtype)
+    """(n_out, n_in) matrix of 1-D linear resampling with align_corners=False (F.interpolate's).
+    Built outside inference mode whatever the caller's mode: the cache is shared, and a tensor
+    made in inference mode cannot be saved for a backward pass (training after inference in
+    one process)."""
+    with torch.inference_mode(False):
+        identity = torch.eye(n_in, dtype=torch.float64)[:, None, :]  # n_in signals of length n_in
+        return F.interpolate(identity, size=n_out, mode="linear", align_corners=False)[:, 0, :].T.to(device, dtype)
 
 
 def upsample_bilinear(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
