@@ -125,11 +125,8 @@ def train_one(
             )
             history = result.history
         else:
-            feature_path, index_path = paths.features()
-            inputs = {cube: paths.data(cube) for cube in ("g5nr", "merra2_on_g5nr", "static")}
-            inputs.update(features=feature_path, index=index_path, base=paths.model("unet"))
             summary = large_model_stage.train(
-                name, inputs, StageSettings.from_section(section, seed), tiles["size"], seed, run
+                name, paths.training_inputs(name), StageSettings.from_section(section, seed), tiles["size"], seed, run
             )
             history = summary["history"]
     wall = time.perf_counter() - started

@@ -58,13 +58,38 @@ class DemoPaths:
         base = variants.VARIANTS[model].residual_of
         return [self.model(model), self.model("small_unet"), *([self.model(base)] if base else [])]
 
-    def downscaler(self, model: str, settings, device, seed: int):
-        """A ``stitched.Downscaler`` of ``model`` on this season x area, as the workflow builds it."""
+    def training_inputs(self, model: str) -> dict[str, Path]:
+        """What training the large model ``model`` reads, as rule train_large_model passes it
+        to ``large_model_stage.train``: the cubes, the extracted features, a residual variant's
+        base and the small U-Net an encoder trained with the model starts from."""
+        from downscaling import variants
+
+        variant = variants.VARIANTS[model]
+        features, index = self.features()
+        inputs = {cube: self.data(cube) for cube in ("g5nr", "merra2_on_g5nr", "static")}
+        inputs.update(features=features, index=index)
+        if variant.residual_of:
+            inputs["base"] = self.model(variant.residual_of)
+        if variant.trains_encoder:
+            inputs["small_unet"] = self.model("small_unet")
+        return inputs
+
+    def downscaler(self, model: str, settings, device, seed: int, checkpoint=None, spread_calibration=None):
+        """A ``stitched.Downscaler`` of ``model`` on this season x area, as the workflow builds it
+        (``checkpoint``: another file of the model than the workflow's; ``spread_calibration``:
+        the path of one to apply)."""
         from downscaling.inference import stitched
 
-        checkpoint, small_unet, *base = self.model_files(model)
+        workflow_checkpoint, small_unet, *base = self.model_files(model)
         return stitched.Downscaler(
-            checkpoint, small_unet, self.data("static"), settings, device, seed, base[0] if base else None
+            checkpoint or workflow_checkpoint,
+            small_unet,
+            self.data("static"),
+            settings,
+            device,
+            seed,
+            base[0] if base else None,
+            spread_calibration,
         )
 
     def require(self, *paths: Path) -> None:

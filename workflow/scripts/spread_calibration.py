@@ -5,12 +5,11 @@ FIT_MEMBERS members."""
 import dataclasses
 import json
 
-import numpy as np
 import pandas as pd
 
 from downscaling.data.datasets import day_index, open_cube
 from downscaling.inference import stitched
-from downscaling.inference.spread_calibration import FIT_MEMBERS, SpreadCalibration
+from downscaling.inference.spread_calibration import FIT_MEMBERS
 from downscaling.jobs import log_to_file
 from downscaling.runtime import select_device
 
@@ -25,7 +24,7 @@ if validation_days is None:
         f"{inputs.training} names no validation_days: the model was trained by an earlier version; "
         f"retrain it (snakemake --forcerun {inputs.model})"
     )
-days = np.sort(day_index(truth, validation_days))
+days = day_index(truth, validation_days)
 settings = stitched.InferenceSettings.from_config(params.inference)
 downscaler = stitched.Downscaler(
     inputs.model,
@@ -36,9 +35,7 @@ downscaler = stitched.Downscaler(
     params.seed,
     inputs.get("base"),
 )
-days_downscaled = stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, days, "lenient")
-members = np.stack([fields for _, fields in days_downscaled], axis=1)  # (M, days, H, W)
-calibration = SpreadCalibration.fit(members, truth.values[days])
+calibration = stitched.fit_spread_calibration(downscaler, truth.values, merra2.values, dates, days)
 for row in calibration.table():
     log.info(
         "%s %s %s, %s: error %.5f, spread %.5f (spread / error %s), added %.5f",

@@ -370,6 +370,17 @@ def downscale_test_days(
         yield dates[day], predicted[day]
 
 
+def fit_spread_calibration(
+    downscaler: Downscaler, truth_log: np.ndarray, merra2_log: np.ndarray, dates, days
+) -> SpreadCalibration:
+    """The spread calibration of ``downscaler``'s model from days held out of its training
+    (positions in ``dates``), lenient (the true history), with the downscaler's members (the
+    workflow uses FIT_MEMBERS of spread_calibration.py)."""
+    days = np.sort(np.asarray(days))
+    fields = [members for _, members in downscale_test_days(downscaler, truth_log, merra2_log, dates, days, "lenient")]
+    return SpreadCalibration.fit(np.stack(fields, axis=1), truth_log[days])  # members (M, days, H, W)
+
+
 def long_run(downscaler_of_season, merra2_of_date, history_log: np.ndarray, dates, members=None):
     """Yield (date, members (M, H, W) log10, history) for consecutive ``dates``, fully
     autoregressive; ``history`` (M, n_lag, H, W) is what the next date starts from, so a run
