@@ -24,7 +24,9 @@ Usage (after the demo has trained its models):
     python benchmarks/bench_sampler.py --steps 1 2 4 8 16 32 --members 8 --model ddpm_residual
     python benchmarks/bench_sampler.py --steps 8 --precision float32 bfloat16
     python benchmarks/bench_sampler.py --sampler ddim dpmpp2m --spacing linspace logsnr --steps 8 16
-Options: --eta, --sampler, --spacing, --stride, --halo, --precision, --threads, --device, --config, --results.
+    python benchmarks/bench_sampler.py --sampler ddpm --steps 1000 --days 4  # the authors' sampler
+Options: --eta, --sampler, --spacing, --stride, --halo, --precision, --days, --threads, --device, --config,
+--results.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ def main() -> None:
         choices=["auto", "float32", "bfloat16"],
         help="the network passes' arithmetic (default: the config's)",
     )
+    parser.add_argument(
+        "--days", type=int, help="score only this many test days, evenly spaced (for slow samplers; default: all)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
@@ -104,6 +109,8 @@ def main() -> None:
     dates = pd.DatetimeIndex(truth["time"].values).normalize()
     split = read_split(paths.split("g5nr"))
     test = np.sort(day_index(truth, split.date[split.split == "test"]))
+    if args.days and args.days < len(test):
+        test = test[np.linspace(0, len(test) - 1, args.days).round().astype(int)]
     observed = truth.values[test]
     lat, lon = truth["lat"].values, truth["lon"].values
     cubes = (truth, merra2, dates)
