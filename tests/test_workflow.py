@@ -504,7 +504,7 @@ def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching
     both = tmp_path / "run"
     shutil.copytree(run, both, symlinks=True)  # copy2 keeps the mtimes
     snakemake(both, "--cores", "2")  # the first design complete, whatever earlier tests left stale
-    models = ["ddpm_residual", "unet", "interp_qm", "persistence"]
+    models = ["ddpm_residual", "unet", "persistence"]  # the method, its base and a baseline
     config = edited_config(
         both,
         "second_design",
