@@ -48,11 +48,14 @@ from downscaling.evaluation import scoring
 from downscaling.inference import stitched
 
 
-def downscale(paths: DemoPaths, model: str, settings, device, seed: int, cubes, test):
+def downscale(
+    paths: DemoPaths, model: str, settings, device, seed: int, cubes, test, checkpoint=None, spread_calibration=None
+):
     """Members (M, T, H, W) of every test day, seconds per day, and network passes per tile and
-    day (the sampler's timesteps: a spacing may merge two of the steps asked for)."""
+    day (the sampler's timesteps: a spacing may merge two of the steps asked for);
+    ``checkpoint`` and ``spread_calibration`` as ``DemoPaths.downscaler`` takes them."""
     truth, merra2, dates = cubes
-    downscaler = paths.downscaler(model, settings, device, seed)
+    downscaler = paths.downscaler(model, settings, device, seed, checkpoint, spread_calibration)
     start = time.perf_counter()
     days = list(stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
     seconds = (time.perf_counter() - start) / len(days)

@@ -117,9 +117,7 @@ def main() -> None:
                 )
                 calibration = workdir / f"spread_calibration_{epochs}.json"
                 fitted.save(calibration)
-            downscaler = paths.downscaler(model, settings, device, seed, checkpoint, calibration)
-            days = list(stitched.downscale_test_days(downscaler, truth.values, merra2.values, dates, test, "lenient"))
-            fields = np.stack([members for _, members in days], axis=1)
+            fields, _, _ = downscale(paths, model, settings, device, seed, cubes, test, checkpoint, calibration)
             s = scoring.field_scores(fields, observed, lat, lon, settings.stride, seed)
             rows.append(
                 (
