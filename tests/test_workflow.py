@@ -73,7 +73,15 @@ def tiny_run(workdir: Path, *targets: str) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    """The tiny run every test reads; a test that runs jobs runs them in a `copy_of` it, so
+    that no test leaves stale files for another to remake."""
     return tiny_run(tmp_path_factory.mktemp("tiny"))
+
+
+def copy_of(run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)  # copy2 keeps the mtimes: nothing is stale
+    return copy
 
 
 def checksums(workdir: Path) -> dict[str, str]:
@@ -109,8 +117,7 @@ def test_the_same_config_gives_byte_identical_files(run, tmp_path_factory):
     assert {f"results/data/west/{cube}.nc" for cube in ("merra2", "g5nr", "merra2_on_g5nr")} <= upstream.keys()
     assert [name for name in upstream if upstream[name] != first.get(name)] == []
 
-    again = tmp_path_factory.mktemp("season_again") / "run"
-    shutil.copytree(run, again, symlinks=True)  # copy2 keeps the mtimes: nothing else is stale
+    again = copy_of(run, tmp_path_factory.mktemp("season_again"))
     season_files = [
         path
         for path in (again / "results").rglob("*")
@@ -358,7 +365,8 @@ def test_updating_a_raw_input_reruns_its_dependents_only(run):
     assert "Nothing to be done" in snakemake(run, "-n").stdout
 
 
-def test_a_killed_training_job_resumes_from_its_checkpoint(run):
+def test_a_killed_training_job_resumes_from_its_checkpoint(run, tmp_path):
+    run = copy_of(run, tmp_path)
     config = yaml.safe_load((run / "config.yaml").read_text())
     config["overrides"] = {"west": {"JJA": {"small_unet": {"max_epochs": 6, "tiles_per_epoch": 2048}}}}
     edited = run / "config_resume.yaml"
@@ -380,7 +388,8 @@ def test_a_killed_training_job_resumes_from_its_checkpoint(run):
     assert "epoch 1/6" not in text  # it did not start over
 
 
-def test_a_killed_long_run_continues_from_its_last_finished_chunk(run):
+def test_a_killed_long_run_continues_from_its_last_finished_chunk(run, tmp_path):
+    run = copy_of(run, tmp_path)
     target = "results/longrun/west/2005-08-21_2005-08-31.nc"
     reference = xr.load_dataset(run / target)
     (run / target).unlink()  # its chunks were temporary: all three of each member rerun
@@ -500,19 +509,24 @@ def test_the_command_downscales_a_period_as_the_workflow_does(run, tmp_path):
         assert not (tmp_path / "refused.nc").exists()
 
 
-def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching_it(run, tmp_path):
-    both = tmp_path / "run"
-    shutil.copytree(run, both, symlinks=True)  # copy2 keeps the mtimes
-    snakemake(both, "--cores", "2")  # the first design complete, whatever earlier tests left stale
+def test_a_second_design_and_the_data_efficiency_study_run_beside_the_first_without_touching_it(run, tmp_path):
+    """Both are the workflow again as modules on the same ingested data: one run of both (one
+    copy, one DAG) costs less than one of each and checks that they do not collide either."""
+    both = copy_of(run, tmp_path)
     models = ["ddpm_residual", "unet", "persistence"]  # the method, its base and a baseline
     config = edited_config(
         both,
-        "second_design",
-        lambda c: c.update(second_design={"splits": {"test_design": "blocked", "gap_days": 7}, "models": models}),
+        "modules",
+        lambda c: c.update(
+            second_design={"splits": {"test_design": "blocked", "gap_days": 7}, "models": models},
+            data_efficiency={"record_fractions": [0.5]},
+        ),
     )
     jobs = planned_jobs(both, config=config)
     second = {rule: outputs for rule, outputs in jobs.items() if rule.startswith("second_design_")}
-    assert set(jobs) - set(second) == {"summary"}  # no ingest again, nothing of the first design
+    share = {rule: outputs for rule, outputs in jobs.items() if rule.startswith("records_50_")}
+    # no ingest again, nothing of the first design
+    assert set(jobs) - set(second) - set(share) == {"summary", "data_efficiency"}
     assert {
         "splits",
         "train_small_unet",
@@ -524,6 +538,9 @@ def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching
         "summary",
     } == {rule.removeprefix("second_design_") for rule in second}
     assert all(o.startswith("results/designs/blocked/") for outputs in second.values() for o in outputs)
+    assert all(o.startswith("results/designs/records_50/") for outputs in share.values() for o in outputs)
+    trained = {Path(o).parts[-4] for o in share["records_50_train_large_model"]}
+    assert trained == {"ddpm", "ddpm_scratch", "ddpm_notransfer"}  # the tiny config's ablation family
 
     before = checksums(both)
     snakemake(both, "--cores", "2", config=config)
@@ -532,6 +549,8 @@ def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching
         "results/metrics/designs.csv",
         "results/metrics/summary.html",
     ]
+
+    # the second design
     blocked = pd.read_csv(both / "results/designs/blocked/splits/g5nr/JJA.csv", parse_dates=["date"])
     assert blocked.query("split == 'test'")["date"].diff().dropna().dt.days.eq(1).all()  # one block
     # each design trains and resumes from its own files
@@ -544,23 +563,7 @@ def test_a_second_design_is_trained_and_scored_beside_the_first_without_touching
     assert (others[["crps_lower", "crps_higher", "crps_tied"]].sum(axis=1) == len(SEASONS)).all()
     assert "Both test designs, side by side" in (both / "results/metrics/summary.html").read_text()
 
-
-def test_the_data_efficiency_study_trains_the_ablation_on_a_share_of_the_training_days(run, tmp_path):
-    both = tmp_path / "run"
-    shutil.copytree(run, both, symlinks=True)
-    snakemake(both, "--cores", "2")  # the full record complete, whatever earlier tests left stale
-    config = edited_config(both, "data_efficiency", lambda c: c.update(data_efficiency={"record_fractions": [0.5]}))
-    jobs = planned_jobs(both, config=config)
-    share = {rule: outputs for rule, outputs in jobs.items() if rule.startswith("records_50_")}
-    assert set(jobs) - set(share) == {"data_efficiency"}  # no ingest again, nothing of the full record
-    assert all(o.startswith("results/designs/records_50/") for outputs in share.values() for o in outputs)
-    trained = {Path(o).parts[-4] for o in share["records_50_train_large_model"]}
-    assert trained == {"ddpm", "ddpm_scratch", "ddpm_notransfer"}  # the tiny config's ablation family
-
-    before = checksums(both)
-    snakemake(both, "--cores", "2", config=config)
-    after = checksums(both)
-    assert [name for name in before if before[name] != after[name]] == []
+    # the data-efficiency study
     for season in SEASONS:
         full, half = (
             pd.read_csv(both / f"results/{tree}splits/g5nr/{season}.csv") for tree in ("", "designs/records_50/")
