@@ -34,8 +34,7 @@ from common import DemoPaths, load_config, pick_device, print_load_at_end, print
 from downscaling import paths, variants
 from downscaling.config_checks import merged_section
 from downscaling.data import transfer_features
-from downscaling.data.datasets import MinMax, day_index, load_area_fields, matched_merra2, open_cube
-from downscaling.data.splits import read_split
+from downscaling.data.datasets import MinMax, load_area_fields, matched_merra2
 from downscaling.evaluation import metrics
 from downscaling.inference import stitched
 from downscaling.training import large_model_stage
@@ -128,10 +127,7 @@ def main() -> None:
     for season in args.seasons or config["seasons"]:
         for area in args.areas or config["areas"]:
             paths = DemoPaths(args.results, season, area)
-            truth, merra2 = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
-            dates = pd.DatetimeIndex(truth["time"].values).normalize()
-            split = read_split(paths.split("g5nr"))
-            test = np.sort(day_index(truth, split.date[split.split == "test"]))
+            truth, merra2, dates, test = paths.test_days()
             qm = baseline_scores(args.results, "interp_qm", season, area)
             qm_stochastic = baseline_scores(args.results, "interp_qm_stochastic", season, area)
             matched = matched_merra2_scores(paths, test)

@@ -36,13 +36,10 @@ import itertools
 import time
 
 import numpy as np
-import pandas as pd
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 
 from downscaling import variants
 from downscaling.config_checks import merged_section
-from downscaling.data.datasets import day_index, open_cube
-from downscaling.data.splits import read_split
 from downscaling.diffusion.samplers import SAMPLERS, Sampler
 from downscaling.evaluation import scoring
 from downscaling.inference import stitched
@@ -108,10 +105,7 @@ def main() -> None:
     device = pick_device(args.device, args.threads)
     print_machine(device)
 
-    truth, merra2 = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
-    dates = pd.DatetimeIndex(truth["time"].values).normalize()
-    split = read_split(paths.split("g5nr"))
-    test = np.sort(day_index(truth, split.date[split.split == "test"]))
+    truth, merra2, dates, test = paths.test_days()
     if args.days and args.days < len(test):
         test = test[np.linspace(0, len(test) - 1, args.days).round().astype(int)]
     observed = truth.values[test]

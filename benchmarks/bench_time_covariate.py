@@ -24,8 +24,7 @@ import pandas as pd
 from common import DemoPaths, load_config, pick_device, print_machine, print_table, results_parser
 
 from downscaling.config_checks import merged_section
-from downscaling.data.datasets import day_index, open_cube, year_covariate
-from downscaling.data.splits import read_split
+from downscaling.data.datasets import year_covariate
 from downscaling.evaluation import metrics
 from downscaling.inference import stitched
 
@@ -42,10 +41,7 @@ def covariate_of(kind: str):
 
 def rmse_with_covariate(kind: str, paths: DemoPaths, model: str, settings, device, seed: int) -> float:
     """RMSE (ensemble mean, log10 AOD) of the season's test days with the date covariate ``kind``."""
-    truth, merra2 = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
-    dates = pd.DatetimeIndex(truth["time"].values).normalize()
-    split = read_split(paths.split("g5nr"))
-    test = np.sort(day_index(truth, split.date[split.split == "test"]))
+    truth, merra2, dates, test = paths.test_days()
     original = stitched.year_covariate
     stitched.year_covariate = covariate_of(kind)  # what Downscaler reads for each day
     try:

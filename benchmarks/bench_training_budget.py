@@ -27,24 +27,19 @@ Options: --model, --threads, --device, --config, --results.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from bench_sampler import downscale
 from common import DemoPaths, load_config, pick_device, print_load_at_end, print_machine, print_table, results_parser
 
 from downscaling import variants
 from downscaling.config_checks import merged_section
-from downscaling.data.datasets import day_index, open_cube
-from downscaling.data.splits import read_split
+from downscaling.data.datasets import day_index
 from downscaling.evaluation import scoring
 from downscaling.inference import stitched
-from downscaling.inference.spread_calibration import FIT_MEMBERS
 from downscaling.training import large_model_stage
 from downscaling.training.loop import TrainingRun
 from downscaling.training.settings import StageSettings
@@ -89,10 +84,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     log = logging.getLogger("bench_training_budget")
 
-    truth, merra2 = open_cube(paths.data("g5nr")), open_cube(paths.data("merra2_on_g5nr"))
-    dates = pd.DatetimeIndex(truth["time"].values).normalize()
-    split = read_split(paths.split("g5nr"))
-    test = np.sort(day_index(truth, split.date[split.split == "test"]))
+    truth, merra2, dates, test = paths.test_days()
     observed, lat, lon = truth.values[test], truth["lat"].values, truth["lon"].values
     cubes, seed = (truth, merra2, dates), config["seed"]
     settings = stitched.InferenceSettings.from_config(merged_section(config, "inference", args.season, area, model))
@@ -107,9 +99,8 @@ def main() -> None:
         ):
             calibration = None
             if settings.calibrate_spread:
-                fitting = dataclasses.replace(settings, members=min(settings.members, FIT_MEMBERS))
                 fitted = stitched.fit_spread_calibration(
-                    paths.downscaler(model, fitting, device, seed, checkpoint),
+                    paths.downscaler(model, settings.for_spread_fitting(), device, seed, checkpoint),
                     truth.values,
                     merra2.values,
                     dates,

@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -30,6 +31,15 @@ def load_config(path) -> dict:
         return with_defaults(yaml.safe_load(stream))
 
 
+class TestDays(NamedTuple):
+    """An area's cubes and one season's test days (``DemoPaths.test_days``)."""
+
+    truth: Any  # xarray.DataArray (time, lat, lon) log10
+    merra2: Any  # MERRA-2 on the G5NR grid, the same axes
+    dates: Any  # pandas.DatetimeIndex of the cubes' days
+    test: Any  # numpy array: the test days' positions in ``dates``, in order
+
+
 class DemoPaths:
     """Where the workflow put one season x area's inputs and models under ``results``."""
 
@@ -42,6 +52,24 @@ class DemoPaths:
 
     def split(self, source: str) -> Path:
         return Path(paths.split(source, self.season, results=self.results))
+
+    def test_days(self) -> TestDays:
+        """The area's G5NR and MERRA-2 cubes (on the G5NR grid), their dates and the season's test
+        days, as rule downscale reads them."""
+        import numpy as np
+        import pandas as pd
+
+        from downscaling.data.datasets import day_index, open_cube
+        from downscaling.data.splits import read_split
+
+        truth, merra2 = open_cube(self.data("g5nr")), open_cube(self.data("merra2_on_g5nr"))
+        split = read_split(self.split("g5nr"))
+        return TestDays(
+            truth,
+            merra2,
+            pd.DatetimeIndex(truth["time"].values).normalize(),
+            np.sort(day_index(truth, split.date[split.split == "test"])),
+        )
 
     def model(self, name: str) -> Path:
         return Path(paths.model(name, self.season, self.area, results=self.results))

@@ -1,15 +1,13 @@
 """Measure one diffusion model's spread and its ensemble mean's error by spatial scale on the
-model's validation days (held out of its training; lenient: the true history), with at most
-FIT_MEMBERS members."""
+model's validation days (held out of its training; lenient: the true history), with the
+ensemble the calibration is fitted with (InferenceSettings.for_spread_fitting)."""
 
-import dataclasses
 import json
 
 import pandas as pd
 
 from downscaling.data.datasets import day_index, open_cube
 from downscaling.inference import stitched
-from downscaling.inference.spread_calibration import FIT_MEMBERS
 from downscaling.jobs import log_to_file
 from downscaling.runtime import select_device
 
@@ -30,7 +28,7 @@ downscaler = stitched.Downscaler(
     inputs.model,
     inputs.get("small_unet"),
     inputs.static,
-    dataclasses.replace(settings, members=min(settings.members, FIT_MEMBERS)),
+    settings.for_spread_fitting(),
     select_device(snakemake.threads),
     params.seed,
     inputs.get("base"),

@@ -15,7 +15,7 @@ log10 AOD on the G5NR grid until they are written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from downscaling.diffusion.samplers import MemberGenerators, make_sampler, sampl
 from downscaling.diffusion.schedule import NoiseSchedule
 from downscaling.files.contracts import CUBE_VARIABLE
 from downscaling.files.outputs import DailyWriter
-from downscaling.inference.spread_calibration import SpreadCalibration
+from downscaling.inference.spread_calibration import FIT_MEMBERS, SpreadCalibration
 from downscaling.ingest.regrid import regrid
 from downscaling.runtime import uses_bf16
 from downscaling.training import large_model_stage, small_unet_stage
@@ -64,6 +64,11 @@ class InferenceSettings:
     @classmethod
     def from_config(cls, section: dict) -> InferenceSettings:
         return cls(**{k: section[k] for k in cls.__dataclass_fields__ if k in section})
+
+    def for_spread_fitting(self) -> InferenceSettings:
+        """These settings with the ensemble the spread calibration is fitted with: FIT_MEMBERS
+        members at most (spread_calibration.py says why that is enough)."""
+        return replace(self, members=min(self.members, FIT_MEMBERS))
 
 
 def tiles_per_batch(channels, tile: int, cond_channels: int, budget_mb: int) -> int:
@@ -375,7 +380,7 @@ def fit_spread_calibration(
 ) -> SpreadCalibration:
     """The spread calibration of ``downscaler``'s model from days held out of its training
     (positions in ``dates``), lenient (the true history), with the downscaler's members (the
-    workflow uses FIT_MEMBERS of spread_calibration.py)."""
+    workflow's: ``InferenceSettings.for_spread_fitting``)."""
     days = np.sort(np.asarray(days))
     fields = [members for _, members in downscale_test_days(downscaler, truth_log, merra2_log, dates, days, "lenient")]
     return SpreadCalibration.fit(np.stack(fields, axis=1), truth_log[days])  # members (M, days, H, W)
