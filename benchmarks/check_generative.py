@@ -14,10 +14,13 @@ e.g. ``unet`` for ``ddpm_residual``, ``unet_finetuned`` for ``ddpm_residual_fine
   stride over the median phase, the worse axis (G5NR itself is about 1.0);
 - rank histogram: smallest and largest bin over the uniform share;
 
-with the rows that meet each goal (GOALS: the generative round's and the calibration round's),
-and a second table of the method against the baselines of the same rows, where they were run:
-RMSE of the ensemble mean against interp_qm's, interp_mm's and persistence's, and the fair CRPS against
-the stochastic interp_qm's fair CRPS and interp_qm's MAE (goal: the method better in every row).
+with the rows that meet each goal (GOALS: the generative round's and the calibration round's);
+spread-skill pooled over the rows by the number of the season's earlier test days within the
+n_lag days before a test day (`own_days`: in strict mode, the days of a member's history that
+are its own predictions; lenient beside it on the same days); and a table of the method
+against the baselines of the same rows, where they were run: RMSE of the ensemble mean against
+interp_qm's, interp_mm's and persistence's, and the fair CRPS against the stochastic
+interp_qm's fair CRPS and interp_qm's MAE (goal: the method better in every row).
 
 Usage (after `make demo`):
     python benchmarks/check_generative.py [--model ddpm_residual_finetuned] [--results results] [--design blocked]
@@ -113,6 +116,13 @@ def fair_crps(members: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(skill - pairs))
 
 
+def own_days(dates: pd.DatetimeIndex, n_lag: int) -> np.ndarray:
+    """For each test day in ``dates`` (sorted), how many earlier test days lie within the n_lag
+    days before it: in strict mode, the days of its history that are the model's own output."""
+    days = dates.values.astype("datetime64[D]").astype(np.int64)
+    return np.array([np.count_nonzero((days < d) & (days >= d - n_lag)) for d in days])
+
+
 def ensemble_row(members, truth, twin, stride, rng):
     m = members.shape[0]
     mean = members.mean(axis=0)
@@ -182,6 +192,26 @@ def baseline_rows(results, scored, model, config):
     return rows, wins
 
 
+def print_spread_skill_by_own_days(days: pd.DataFrame) -> None:
+    """Spread-skill, RMSE of the mean and spread pooled over every row's test days with the same
+    number of own days (strict) and over the same days lenient."""
+    pooled = days.groupby(["own_days", "mode"])[["mse", "variance"]].mean().unstack("mode")
+    count = days.groupby(["own_days", "mode"]).size().unstack("mode")
+    rows = []
+    for n, row in pooled.iterrows():
+        cells = [n, count.loc[n].iloc[0]]
+        for mode in sorted(days["mode"].unique()):
+            rmse, spread = np.sqrt(row[("mse", mode)]), np.sqrt(row[("variance", mode)])
+            cells += [f"{spread / rmse:.3f}", f"{rmse:.4f}", f"{spread:.4f}"]
+        rows.append(cells)
+    modes = sorted(days["mode"].unique())
+    print_table(
+        "spread-skill by the test day's own days (earlier test days within n_lag), pooled over the rows",
+        ("own days", "days", *(f"{mode} {what}" for mode in modes for what in ("spread-skill", "RMSE", "spread"))),
+        rows,
+    )
+
+
 def main() -> None:
     parser = results_parser(__doc__)
     parser.add_argument("--model", help="the ensemble model (default: the config's method)")
@@ -196,7 +226,7 @@ def main() -> None:
     twin = variants.deterministic_twin(model)
     stride = config["inference"]["stride"]
     rng = np.random.default_rng(0)
-    rows, met = [], dict.fromkeys(GOALS, 0)
+    rows, met, by_day = [], dict.fromkeys(GOALS, 0), []
     for season in config["seasons"]:
         for area in config["areas"]:
             for mode in config["modes"]:
@@ -204,6 +234,17 @@ def main() -> None:
                 deterministic, _ = read_members(paths.downscaled(twin, season, area, mode, results=scored))
                 truth, lat, lon = read_truth(paths.area_data("g5nr", area, results=args.results), dates)
                 r = ensemble_row(members, truth, deterministic[0], stride, rng)
+                m = members.shape[0]
+                by_day.append(
+                    pd.DataFrame(
+                        {
+                            "mode": mode,
+                            "own_days": own_days(dates, config["splits"]["n_lag"]),
+                            "mse": ((members.mean(axis=0) - truth) ** 2).mean(axis=(1, 2)),
+                            "variance": members.var(axis=0, ddof=1).mean(axis=(1, 2)) * (m + 1) / m,
+                        }
+                    )
+                )
                 r["psd"] = psd_ratio(members[0], truth, lat, lon)
                 r["seam"], seam_truth = seam_ratio(members[0], stride), seam_ratio(truth, stride)
                 for goal, holds in GOALS.items():
@@ -239,6 +280,7 @@ def main() -> None:
         ("goal", "rows"),
         [(goal, f"{n}/{len(rows)}") for goal, n in met.items()],
     )
+    print_spread_skill_by_own_days(pd.concat(by_day))
     rows, wins = baseline_rows(args.results, scored, model, config)
     print_table(
         f"{model} against the baselines (RMSE of the mean / fair CRPS; a single field's CRPS is its MAE)",
