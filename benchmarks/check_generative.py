@@ -123,11 +123,23 @@ def own_days(dates: pd.DatetimeIndex, n_lag: int) -> np.ndarray:
     return np.array([np.count_nonzero((days < d) & (days >= d - n_lag)) for d in days])
 
 
-def ensemble_row(members, truth, twin, stride, rng):
+def day_moments(members: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
+    """Per day: the squared error of the ensemble mean and the members' (M+1)/M-corrected
+    variance, each averaged over the pixels (every day has the same pixels, so their means over
+    days are the row's)."""
     m = members.shape[0]
-    mean = members.mean(axis=0)
-    rmse = np.sqrt(np.mean((mean - truth) ** 2))
-    spread = np.sqrt(np.mean(members.var(axis=0, ddof=1)) * (m + 1) / m)
+    return pd.DataFrame(
+        {
+            "mse": ((members.mean(axis=0) - truth) ** 2).mean(axis=(1, 2)),
+            "variance": members.var(axis=0, ddof=1).mean(axis=(1, 2)) * (m + 1) / m,
+        }
+    )
+
+
+def ensemble_row(members, truth, twin, moments: pd.DataFrame, rng):
+    """One row's scores; ``moments``: ``day_moments(members, truth)``."""
+    m = members.shape[0]
+    rmse, spread = np.sqrt(moments["mse"].mean()), np.sqrt(moments["variance"].mean())
     crps = fair_crps(members, truth)
     ranks = (members < truth).sum(axis=0) + rng.integers(0, (members == truth).sum(axis=0) + 1)
     shares = np.bincount(ranks.ravel(), minlength=m + 1) / ranks.size * (m + 1)
@@ -195,16 +207,16 @@ def baseline_rows(results, scored, model, config):
 def print_spread_skill_by_own_days(days: pd.DataFrame) -> None:
     """Spread-skill, RMSE of the mean and spread pooled over every row's test days with the same
     number of own days (strict) and over the same days lenient."""
+    modes = sorted(days["mode"].unique())
     pooled = days.groupby(["own_days", "mode"])[["mse", "variance"]].mean().unstack("mode")
     count = days.groupby(["own_days", "mode"]).size().unstack("mode")
     rows = []
     for n, row in pooled.iterrows():
         cells = [n, count.loc[n].iloc[0]]
-        for mode in sorted(days["mode"].unique()):
+        for mode in modes:
             rmse, spread = np.sqrt(row[("mse", mode)]), np.sqrt(row[("variance", mode)])
             cells += [f"{spread / rmse:.3f}", f"{rmse:.4f}", f"{spread:.4f}"]
         rows.append(cells)
-    modes = sorted(days["mode"].unique())
     print_table(
         "spread-skill by the test day's own days (earlier test days within n_lag), pooled over the rows",
         ("own days", "days", *(f"{mode} {what}" for mode in modes for what in ("spread-skill", "RMSE", "spread"))),
@@ -233,18 +245,9 @@ def main() -> None:
                 members, dates = read_members(paths.downscaled(model, season, area, mode, results=scored))
                 deterministic, _ = read_members(paths.downscaled(twin, season, area, mode, results=scored))
                 truth, lat, lon = read_truth(paths.area_data("g5nr", area, results=args.results), dates)
-                r = ensemble_row(members, truth, deterministic[0], stride, rng)
-                m = members.shape[0]
-                by_day.append(
-                    pd.DataFrame(
-                        {
-                            "mode": mode,
-                            "own_days": own_days(dates, config["splits"]["n_lag"]),
-                            "mse": ((members.mean(axis=0) - truth) ** 2).mean(axis=(1, 2)),
-                            "variance": members.var(axis=0, ddof=1).mean(axis=(1, 2)) * (m + 1) / m,
-                        }
-                    )
-                )
+                moments = day_moments(members, truth)
+                r = ensemble_row(members, truth, deterministic[0], moments, rng)
+                by_day.append(moments.assign(mode=mode, own_days=own_days(dates, config["splits"]["n_lag"])))
                 r["psd"] = psd_ratio(members[0], truth, lat, lon)
                 r["seam"], seam_truth = seam_ratio(members[0], stride), seam_ratio(truth, stride)
                 for goal, holds in GOALS.items():
